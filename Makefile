@@ -1,0 +1,33 @@
+# Spindle: `make run` to serve on 127.0.0.1:6379, `make test` to check everything.
+PORT ?= 6379
+CARGO ?= cargo
+
+.PHONY: run build release test unit smoke lint fmt compat bench clean
+
+run: release
+	./target/release/spindle --port $(PORT)
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+## Unit and integration tests, then the shell smoke tests against a live server.
+test: unit smoke
+
+unit:
+	$(CARGO) test
+
+smoke: build
+	scripts/with-server.sh ./target/debug/spindle scripts/smoke.sh HOST PORT
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

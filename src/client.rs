@@ -1,0 +1,250 @@
+//! One connection: read → parse every complete request → dispatch → buffer the replies →
+//! one write per batch. The only module that touches a client's socket.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as SockShutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::command::{self, Ctx};
+use crate::protocol::{encode, Reply, RequestParser, QUERY_BUF_LIMIT};
+use crate::server::Shared;
+use crate::store::now_ms;
+
+/// Bytes asked of the kernel per read (Redis's `PROTO_IOBUF_LEN`).
+const READ_CHUNK: usize = 16 * 1024;
+/// Replies are written out once this much is pending, so a long pipeline of large replies
+/// never accumulates in memory.
+const OUT_FLUSH: usize = 64 * 1024;
+/// Buffers larger than this are given back after use.
+const KEEP_BUF: usize = 64 * 1024;
+
+/// What other connections may see or do to this one (CLIENT LIST, CLIENT KILL, shutdown).
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    pub last_active_ms: AtomicI64,
+    pub db: AtomicUsize,
+    pub resp: AtomicU8,
+    pub name: Mutex<Vec<u8>>,
+    pub lib_name: Mutex<Vec<u8>>,
+    pub lib_ver: Mutex<Vec<u8>>,
+    /// The last command run, as an index into the command table (see `command::name_of`).
+    pub last_cmd: AtomicU32,
+    pub no_evict: AtomicBool,
+    pub killed: AtomicBool,
+    stream: TcpStream,
+}
+
+impl ClientInfo {
+    /// Ends the connection from outside (CLIENT KILL, forced shutdown).
+    pub fn close(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        let _ = self.stream.shutdown(SockShutdown::Both);
+    }
+
+    /// Wakes a blocked read with end-of-stream; replies can still be written.
+    pub fn close_read(&self) {
+        let _ = self.stream.shutdown(SockShutdown::Read);
+    }
+}
+
+/// Per-connection state that only its own worker touches.
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    /// Protocol version: 2 or 3 (HELLO).
+    pub resp: u8,
+    /// Reply, then close (QUIT, protocol errors).
+    pub close_after_reply: bool,
+    pub info: Arc<ClientInfo>,
+}
+
+impl ClientState {
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+}
+
+/// The unparsed input: `data[start..end]`, kept initialised so reads need no zeroing.
+struct InBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl InBuf {
+    fn pending(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    /// Makes room for at least `want` more bytes at the end.
+    fn reserve(&mut self, want: usize) {
+        if self.data.len() - self.end >= want {
+            return;
+        }
+        if self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.data.len() - self.end < want {
+            let new_len = (self.end + want).max(self.data.len() * 2);
+            self.data.resize(new_len, 0);
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.data.len() > KEEP_BUF {
+                self.data = vec![0; READ_CHUNK];
+            }
+        }
+    }
+}
+
+/// Serves one accepted connection until it closes or the server shuts down.
+pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
+    let (Ok(addr), Ok(laddr), Ok(registered)) =
+        (stream.peer_addr(), stream.local_addr(), stream.try_clone())
+    else {
+        return;
+    };
+    let id = shared.clients.next_id();
+    let info = Arc::new(ClientInfo {
+        id,
+        addr,
+        laddr,
+        created: Instant::now(),
+        last_active_ms: AtomicI64::new(now_ms()),
+        db: AtomicUsize::new(0),
+        resp: AtomicU8::new(2),
+        name: Mutex::new(Vec::new()),
+        lib_name: Mutex::new(Vec::new()),
+        lib_ver: Mutex::new(Vec::new()),
+        last_cmd: AtomicU32::new(command::NO_COMMAND),
+        no_evict: AtomicBool::new(false),
+        killed: AtomicBool::new(false),
+        stream: registered,
+    });
+    shared.clients.register(Arc::clone(&info));
+    let mut state = ClientState {
+        id,
+        db: 0,
+        resp: 2,
+        close_after_reply: false,
+        info,
+    };
+    if let Err(e) = connection_loop(stream, shared, &mut state) {
+        log::debug!("client {id} ({addr}): {e}");
+    }
+    shared.clients.unregister(id);
+}
+
+fn connection_loop(
+    mut stream: TcpStream,
+    shared: &Arc<Shared>,
+    state: &mut ClientState,
+) -> io::Result<()> {
+    let mut input = InBuf {
+        data: vec![0; READ_CHUNK],
+        start: 0,
+        end: 0,
+    };
+    let mut parser = RequestParser::new();
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    loop {
+        // A bulk under way may be large: read as much of it as has room, at least a chunk.
+        let want = parser
+            .pending_bulk()
+            .unwrap_or(0)
+            .saturating_sub(input.pending().len());
+        input.reserve(want.clamp(READ_CHUNK, 1024 * 1024));
+        let n = match stream.read(&mut input.data[input.end..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        input.end += n;
+        shared
+            .stats
+            .net_input
+            .fetch_add(n as u64, Ordering::Relaxed);
+        if input.pending().len() > QUERY_BUF_LIMIT {
+            log::warn!(
+                "closing client {} that reached max query buffer length",
+                state.id
+            );
+            return Ok(());
+        }
+        state.info.last_active_ms.store(now_ms(), Ordering::Relaxed);
+
+        let mut pos = 0;
+        loop {
+            match parser.parse(input.pending(), &mut pos) {
+                Ok(Some(argv)) => {
+                    let reply = command::execute(
+                        &mut Ctx {
+                            server: shared,
+                            client: state,
+                        },
+                        &argv,
+                    );
+                    encode(&reply, state.resp, &mut out);
+                    if state.close_after_reply || shared.shutdown.is_triggered() {
+                        break;
+                    }
+                    if out.len() >= OUT_FLUSH {
+                        flush(&mut stream, &mut out, shared)?;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    encode(&Reply::error(e.message()), state.resp, &mut out);
+                    log::debug!("protocol error from client {}: {e:?}", state.id);
+                    state.close_after_reply = true;
+                    break;
+                }
+            }
+        }
+        input.consume(pos);
+        flush(&mut stream, &mut out, shared)?;
+        if state.close_after_reply || state.info.killed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if shared.shutdown.is_triggered() && !parser.in_request() && input.pending().is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, shared: &Shared) -> io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(out)?;
+    shared
+        .stats
+        .net_output
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    out.clear();
+    if out.capacity() > KEEP_BUF {
+        out.shrink_to(READ_CHUNK);
+    }
+    Ok(())
+}
+
+/// The reply a handler gives when it wants the connection closed without a reply (SHUTDOWN).
+pub fn no_reply() -> Reply {
+    Reply::Raw(std::borrow::Cow::Borrowed(b""))
+}

@@ -1,0 +1,153 @@
+//! Argument access for handlers, and the fixed error texts they reply with (Redis's `shared.*`).
+
+use std::borrow::Cow;
+
+use crate::protocol::{parse_i64, Reply};
+use crate::store::WrongType;
+
+/// An error reply: the text without the leading `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError(pub Cow<'static, [u8]>);
+
+pub type CmdResult = Result<Reply, CmdError>;
+
+pub const SYNTAX: CmdError = err("ERR syntax error");
+pub const NOT_INTEGER: CmdError = err("ERR value is not an integer or out of range");
+pub const NOT_FLOAT: CmdError = err("ERR value is not a valid float");
+pub const WRONG_TYPE: CmdError =
+    err("WRONGTYPE Operation against a key holding the wrong kind of value");
+pub const OVERFLOW: CmdError = err("ERR increment or decrement would overflow");
+pub const NO_SUCH_KEY: CmdError = err("ERR no such key");
+pub const DB_INDEX: CmdError = err("ERR DB index is out of range");
+pub const STRING_TOO_LONG: CmdError =
+    err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+
+/// A fixed error text.
+pub const fn err(text: &'static str) -> CmdError {
+    CmdError(Cow::Borrowed(text.as_bytes()))
+}
+
+impl CmdError {
+    /// An error text built at run time.
+    pub fn msg(text: impl Into<String>) -> CmdError {
+        CmdError(Cow::Owned(text.into().into_bytes()))
+    }
+}
+
+impl From<WrongType> for CmdError {
+    fn from(_: WrongType) -> Self {
+        WRONG_TYPE
+    }
+}
+
+impl From<CmdError> for Reply {
+    fn from(e: CmdError) -> Reply {
+        Reply::Error(e.0)
+    }
+}
+
+/// The arguments of one request, `argv[0]` being the command name as sent.
+#[derive(Clone, Copy)]
+pub struct Args<'a> {
+    argv: &'a [Vec<u8>],
+}
+
+impl<'a> Args<'a> {
+    pub fn new(argv: &'a [Vec<u8>]) -> Self {
+        Args { argv }
+    }
+
+    /// argc, the command name included.
+    pub fn len(&self) -> usize {
+        self.argv.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.argv.is_empty()
+    }
+
+    /// Argument `i` (0 is the command name). Dispatch has checked the arity, so handlers index
+    /// freely below it; past the end this is an empty string rather than a panic.
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        self.argv.get(i).map(Vec::as_slice).unwrap_or(b"")
+    }
+
+    pub fn all(&self) -> &'a [Vec<u8>] {
+        self.argv
+    }
+
+    /// Arguments from `i` on.
+    pub fn from(&self, i: usize) -> &'a [Vec<u8>] {
+        self.argv.get(i..).unwrap_or(&[])
+    }
+
+    /// Argument `i` as text, for error messages.
+    pub fn text(&self, i: usize) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.get(i))
+    }
+
+    /// Is argument `i` the keyword `word` (any case)?
+    pub fn is(&self, i: usize, word: &str) -> bool {
+        self.get(i).eq_ignore_ascii_case(word.as_bytes())
+    }
+
+    /// Argument `i` as an integer, with Redis's strictness.
+    pub fn int(&self, i: usize) -> Result<i64, CmdError> {
+        parse_i64(self.get(i)).ok_or(NOT_INTEGER)
+    }
+
+    /// Argument `i` as a finite-or-infinite float (never NaN).
+    pub fn float(&self, i: usize) -> Result<f64, CmdError> {
+        parse_f64(self.get(i)).ok_or(NOT_FLOAT)
+    }
+}
+
+/// Parses a float like Redis's `getDoubleFromObject` (strtod over the whole string): no
+/// leading space, no trailing bytes, no NaN; `inf`, `-inf`, exponents allowed.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(s).ok()?;
+    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    let body = lower.trim_start_matches(['+', '-']);
+    let v: f64 = if body == "inf" || body == "infinity" {
+        if lower.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }
+    } else {
+        // Rust also accepts "nan", "infinity" spellings; strtod's hex floats are rare enough.
+        if !body.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+            return None;
+        }
+        text.parse().ok()?
+    };
+    if v.is_nan() {
+        return None;
+    }
+    // strtod reports ERANGE for overflow: Redis rejects a finite input that became infinite.
+    if v.is_infinite() && !(body == "inf" || body == "infinity") {
+        return None;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_f64;
+
+    #[test]
+    fn floats() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-2"), Some(-2.0));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b".5"), Some(0.5));
+        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"abc", b"1e400", b"1.5x"] {
+            assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

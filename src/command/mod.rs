@@ -1,0 +1,432 @@
+//! The command table and dispatch, like Redis's `commands.c` + `processCommand`.
+//!
+//! Every command is one [`CommandSpec`] row. [`execute`] looks the name up (any case), checks
+//! the arity, takes the lock the handler kind names, runs the handler under a panic guard and
+//! returns its reply. Handlers never re-count their arguments.
+
+pub mod args;
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+
+pub use args::{Args, CmdError, CmdResult};
+
+use crate::client::ClientState;
+use crate::protocol::Reply;
+use crate::server::Shared;
+use crate::store::Db;
+
+/// What a handler may touch. The kind decides the lock dispatch takes, so a read-only command
+/// can never get a `&mut Db`.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Runs under the read lock of the client's database.
+    Read(fn(&Db, &Args) -> CmdResult),
+    /// Runs under the write lock of the client's database.
+    Write(fn(&mut Db, &Args) -> CmdResult),
+    /// Needs the connection or the server; takes any locks itself.
+    Client(fn(&mut Ctx, &Args) -> CmdResult),
+    /// Only dispatches to its subcommands.
+    Container,
+}
+
+/// One row of the command table.
+pub struct CommandSpec {
+    /// Lowercase name.
+    pub name: &'static str,
+    /// Redis's convention: `n` exactly n arguments (name included), `-n` at least n.
+    pub arity: i32,
+    pub flags: u32,
+    /// First key, last key, step (COMMAND INFO); `(0, 0, 0)` for keyless commands.
+    pub keys: (i32, i32, i32),
+    /// Redis's command group (`string`, `generic`, `connection`, `server`, ...).
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+/// Command flags, as COMMAND INFO names them.
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+    pub const SENTINEL: u32 = 1 << 16;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+use flags::*;
+
+/// The state a `Client` handler works with.
+pub struct Ctx<'a> {
+    pub server: &'a Shared,
+    pub client: &'a mut ClientState,
+}
+
+/// A row of the table; `keys` and docs default to a keyless command.
+const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys,
+        group,
+        summary: "",
+        since: "",
+        handler,
+        subcommands: &[],
+    }
+}
+
+const NOKEYS: (i32, i32, i32) = (0, 0, 0);
+const KEY1: (i32, i32, i32) = (1, 1, 1);
+const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
+
+use Handler::{Client, Container, Read, Write};
+
+/// The command table.
+pub static TABLE: &[CommandSpec] = &[
+    // connection
+    cmd(
+        "ping",
+        -1,
+        FAST | SENTINEL,
+        NOKEYS,
+        "connection",
+        Client(connection::ping),
+    ),
+    cmd(
+        "echo",
+        2,
+        FAST,
+        NOKEYS,
+        "connection",
+        Client(connection::echo),
+    ),
+    cmd(
+        "quit",
+        -1,
+        ALLOW_BUSY | NO_AUTH | FAST | NOSCRIPT | LOADING | STALE,
+        NOKEYS,
+        "connection",
+        Client(connection::quit),
+    ),
+    // strings
+    cmd(
+        "set",
+        -3,
+        WRITE | DENYOOM,
+        KEY1,
+        "string",
+        Write(strings::set),
+    ),
+    cmd(
+        "get",
+        2,
+        READONLY | FAST,
+        KEY1,
+        "string",
+        Read(strings::get),
+    ),
+    // keys
+    cmd("del", -2, WRITE, ALLKEYS, "generic", Write(keys::del)),
+    cmd(
+        "exists",
+        -2,
+        READONLY | FAST,
+        ALLKEYS,
+        "generic",
+        Read(keys::exists),
+    ),
+    // server
+    cmd(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        NOKEYS,
+        "server",
+        Read(server::dbsize),
+    ),
+    cmd(
+        "flushall",
+        -1,
+        WRITE,
+        NOKEYS,
+        "server",
+        Client(server::flushall),
+    ),
+    cmd(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY,
+        NOKEYS,
+        "server",
+        Client(server::shutdown),
+    ),
+    CommandSpec {
+        subcommands: &[cmd(
+            "count",
+            2,
+            LOADING | STALE,
+            NOKEYS,
+            "server",
+            Client(server::command_count),
+        )],
+        ..cmd(
+            "command",
+            -1,
+            LOADING | STALE | SENTINEL,
+            NOKEYS,
+            "server",
+            Container,
+        )
+    },
+];
+
+/// The `last_cmd` value of a client that has run nothing yet.
+pub const NO_COMMAND: u32 = u32::MAX;
+
+fn index() -> &'static HashMap<&'static [u8], usize> {
+    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        TABLE
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes(), i))
+            .collect()
+    })
+}
+
+/// Case-insensitive lookup without allocating (every name is short).
+pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    let mut buf = [0u8; 32];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    index().get(&*lower).map(|&i| (i, &TABLE[i]))
+}
+
+fn find_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    spec.subcommands
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The full name of the command a client last ran (`get`, `config|get`).
+pub fn name_of(code: u32) -> String {
+    if code == NO_COMMAND {
+        return "NULL".into();
+    }
+    let (main, sub) = ((code >> 16) as usize, (code & 0xffff) as usize);
+    match TABLE.get(main) {
+        Some(spec) if sub > 0 => match spec.subcommands.get(sub - 1) {
+            Some(s) => format!("{}|{}", spec.name, s.name),
+            None => spec.name.into(),
+        },
+        Some(spec) => spec.name.into(),
+        None => "NULL".into(),
+    }
+}
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    let argc = argc as i64;
+    let arity = i64::from(arity);
+    if arity >= 0 {
+        argc == arity
+    } else {
+        argc >= -arity
+    }
+}
+
+/// The one place that formats the arity error. The lab's text: the name as the client sent it.
+pub fn arity_error(name: &str) -> CmdError {
+    CmdError::msg(format!("ERR wrong number of arguments for '{name}'"))
+}
+
+/// Redis's unknown-command error; with no arguments, the lab's shorter text.
+fn unknown_command(argv: &[Vec<u8>]) -> CmdError {
+    let name = String::from_utf8_lossy(&argv[0]);
+    let name: String = name.chars().take(128).collect();
+    if argv.len() == 1 {
+        return CmdError::msg(format!("ERR unknown command '{name}'"));
+    }
+    let mut rest = String::new();
+    for a in &argv[1..] {
+        if rest.len() >= 128 {
+            break;
+        }
+        let a = String::from_utf8_lossy(a);
+        let room = 128 - rest.len();
+        let cut: String = a.chars().take(room).collect();
+        rest.push_str(&format!("'{cut}' "));
+    }
+    CmdError::msg(format!(
+        "ERR unknown command '{name}', with args beginning with: {rest}"
+    ))
+}
+
+/// Runs one request and returns its reply.
+pub fn execute(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    match resolve(argv) {
+        Ok((code, spec)) => {
+            ctx.server.stats.commands.fetch_add(1, Ordering::Relaxed);
+            ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
+            run(ctx, spec, Args::new(argv)).unwrap_or_else(Reply::from)
+        }
+        Err(e) => e.into(),
+    }
+}
+
+/// Finds the row for `argv` (descending into subcommands) and checks its arity.
+pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError> {
+    let (i, spec) = lookup(&argv[0]).ok_or_else(|| unknown_command(argv))?;
+    let sent = String::from_utf8_lossy(&argv[0]);
+    if !spec.subcommands.is_empty() && (argv.len() >= 2 || matches!(spec.handler, Container)) {
+        if argv.len() < 2 {
+            return Err(arity_error(&sent));
+        }
+        let Some((j, sub)) = find_sub(spec, &argv[1]) else {
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&argv[1])
+                    .chars()
+                    .take(128)
+                    .collect::<String>(),
+                spec.name.to_ascii_uppercase()
+            )));
+        };
+        if !arity_ok(sub.arity, argv.len()) {
+            return Err(arity_error(&format!(
+                "{sent}|{}",
+                String::from_utf8_lossy(&argv[1])
+            )));
+        }
+        return Ok(((i as u32) << 16 | (j as u32 + 1), sub));
+    }
+    if !arity_ok(spec.arity, argv.len()) {
+        return Err(arity_error(&sent));
+    }
+    Ok(((i as u32) << 16, spec))
+}
+
+/// Takes the lock the handler kind names and runs it. A panic (a bug) becomes an error reply
+/// for this client only; parking_lot locks are not poisoned, so others go on.
+fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args) -> CmdResult {
+    let result = catch_unwind(AssertUnwindSafe(|| match spec.handler {
+        Read(f) => f(&ctx.server.store.db(ctx.client.db).read(), &args),
+        Write(f) => f(&mut ctx.server.store.db(ctx.client.db).write(), &args),
+        Client(f) => f(ctx, &args),
+        Container => Err(arity_error(spec.name)),
+    }));
+    result.unwrap_or_else(|_| {
+        log::error!(
+            "command '{}' panicked (client {})",
+            spec.name,
+            ctx.client.id
+        );
+        Err(CmdError::msg(format!(
+            "ERR internal error while running '{}'",
+            spec.name
+        )))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in TABLE {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert!(spec.name.len() <= 32);
+            assert!(seen.insert(spec.name), "duplicate {}", spec.name);
+            assert!(spec.arity != 0);
+            assert!(
+                !(spec.flags & WRITE != 0 && spec.flags & READONLY != 0),
+                "{}",
+                spec.name
+            );
+            if let Read(_) = spec.handler {
+                assert!(
+                    spec.flags & READONLY != 0,
+                    "{} reads but is not readonly",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_any_case() {
+        assert_eq!(lookup(b"GeT").map(|(_, s)| s.name), Some("get"));
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup(&[b'x'; 100]).is_none());
+    }
+
+    #[test]
+    fn arity() {
+        assert!(arity_ok(2, 2) && !arity_ok(2, 3));
+        assert!(arity_ok(-2, 2) && arity_ok(-2, 5) && !arity_ok(-2, 1));
+        let err = resolve(&[b"SET".to_vec(), b"onlykey".to_vec()])
+            .err()
+            .unwrap();
+        assert_eq!(&*err.0, b"ERR wrong number of arguments for 'SET'");
+        let err = resolve(&[b"FOOBAR".to_vec()]).err().unwrap();
+        assert_eq!(&*err.0, b"ERR unknown command 'FOOBAR'");
+        let err = resolve(&[b"foo".to_vec(), b"a".to_vec(), b"b".to_vec()])
+            .err()
+            .unwrap();
+        assert_eq!(
+            &*err.0,
+            b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! Spindle: a Redis-compatible in-memory data server.
+//!
+//! The layers, bottom up (each knows nothing of the ones above it):
+//! - [`protocol`]: bytes ⇄ requests and replies (RESP2/RESP3), with Redis's hard limits.
+//! - [`store`]: the keyspace (databases, expiry, glob); no sockets, no replies.
+//! - [`command`]: the command table, dispatch, and one file per command family.
+//! - [`client`]: one connection's read → dispatch → write loop; the only socket code.
+//! - [`server`], [`pool`], [`shutdown`]: accept loop, bounded worker pool, orderly stop.
+//! - [`config`]: flags and settings.
+//!
+//! Tests and embedders start a server in-process with [`server::run`] on a listener bound to
+//! port 0.
+
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod pool;
+pub mod protocol;
+pub mod server;
+pub mod shutdown;
+pub mod store;
+
+/// The Redis version Spindle answers as (HELLO, INFO).
+pub const REDIS_VERSION: &str = "7.0.15";
+/// Spindle's own version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

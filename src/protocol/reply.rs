@@ -1,0 +1,303 @@
+//! Typed replies and the one encoder that writes them for a connection's protocol version.
+//!
+//! Handlers build a [`Reply`]; they never write bytes. RESP3-only kinds degrade the way Redis
+//! 7.0 degrades them under RESP2 (a map becomes a flat array, a double a bulk string, a
+//! boolean an integer), so `HELLO 3` needs no change to any handler.
+
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+OK`
+    Simple(Cow<'static, str>),
+    /// `-ERR ...`: the text without the leading `-`.
+    Error(Cow<'static, [u8]>),
+    Int(i64),
+    Bulk(Vec<u8>),
+    /// A missing value: `$-1` in RESP2, `_` in RESP3.
+    Nil,
+    /// A missing aggregate: `*-1` in RESP2, `_` in RESP3.
+    NilArray,
+    Array(Vec<Reply>),
+    Map(Vec<(Reply, Reply)>),
+    Set(Vec<Reply>),
+    Double(f64),
+    Bool(bool),
+    Push(Vec<Reply>),
+    /// A verbatim string (`=len\r\ntxt:...` in RESP3, a bulk string in RESP2).
+    Verbatim(&'static str, Vec<u8>),
+    /// Already-encoded bytes that do not depend on the protocol version.
+    Raw(Cow<'static, [u8]>),
+}
+
+impl Reply {
+    pub const fn ok() -> Reply {
+        Reply::Simple(Cow::Borrowed("OK"))
+    }
+
+    pub const fn simple(s: &'static str) -> Reply {
+        Reply::Simple(Cow::Borrowed(s))
+    }
+
+    pub fn bulk(b: impl Into<Vec<u8>>) -> Reply {
+        Reply::Bulk(b.into())
+    }
+
+    pub fn error(text: impl Into<Vec<u8>>) -> Reply {
+        Reply::Error(Cow::Owned(text.into()))
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// An array of bulk strings.
+    pub fn bulks<I, B>(items: I) -> Reply
+    where
+        I: IntoIterator<Item = B>,
+        B: Into<Vec<u8>>,
+    {
+        Reply::Array(items.into_iter().map(|b| Reply::Bulk(b.into())).collect())
+    }
+}
+
+/// Appends `reply` to `out`, in RESP2 (`proto` 2) or RESP3 (`proto` 3).
+pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
+    let resp3 = proto >= 3;
+    match reply {
+        Reply::Simple(s) => {
+            out.push(b'+');
+            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Reply::Error(e) => {
+            out.push(b'-');
+            // An error must stay on one line, as Redis's addReplyError ensures.
+            out.extend(
+                e.iter()
+                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+            );
+            out.extend_from_slice(b"\r\n");
+        }
+        Reply::Int(n) => header(out, b':', *n),
+        Reply::Bulk(b) => bulk(out, b),
+        Reply::Nil if resp3 => out.extend_from_slice(b"_\r\n"),
+        Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
+        Reply::NilArray if resp3 => out.extend_from_slice(b"_\r\n"),
+        Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
+        Reply::Array(items) => aggregate(out, b'*', items, proto),
+        Reply::Set(items) => aggregate(out, if resp3 { b'~' } else { b'*' }, items, proto),
+        Reply::Push(items) => aggregate(out, if resp3 { b'>' } else { b'*' }, items, proto),
+        Reply::Map(pairs) => {
+            if resp3 {
+                header(out, b'%', pairs.len() as i64);
+            } else {
+                header(out, b'*', 2 * pairs.len() as i64);
+            }
+            for (k, v) in pairs {
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
+        Reply::Double(d) => {
+            let text = format_double(*d);
+            if resp3 {
+                out.push(b',');
+                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            } else {
+                bulk(out, text.as_bytes());
+            }
+        }
+        Reply::Bool(b) if resp3 => out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+        Reply::Bool(b) => header(out, b':', i64::from(*b)),
+        Reply::Verbatim(fmt, text) => {
+            if resp3 {
+                header(out, b'=', (text.len() + 4) as i64);
+                out.extend_from_slice(fmt.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                bulk(out, text);
+            }
+        }
+        Reply::Raw(bytes) => out.extend_from_slice(bytes),
+    }
+}
+
+fn aggregate(out: &mut Vec<u8>, kind: u8, items: &[Reply], proto: u8) {
+    header(out, kind, items.len() as i64);
+    for item in items {
+        encode(item, proto, out);
+    }
+}
+
+/// Writes `$len\r\nbytes\r\n`.
+pub fn bulk(out: &mut Vec<u8>, b: &[u8]) {
+    header(out, b'$', b.len() as i64);
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a type byte, a decimal number and CRLF without allocating.
+pub fn header(out: &mut Vec<u8>, kind: u8, n: i64) {
+    out.push(kind);
+    push_i64(out, n);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the decimal form of `n`.
+pub fn push_i64(out: &mut Vec<u8>, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Formats a double the way Redis does for replies: C's `%.17g`, with `inf`/`-inf`.
+pub fn format_double(d: f64) -> String {
+    format_g(d, 17)
+}
+
+/// C's `printf("%.{precision}g", d)` (glibc spelling of infinities and NaN).
+pub fn format_g(d: f64, precision: usize) -> String {
+    if d.is_nan() {
+        return if d.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let p = precision.max(1);
+    let sci = format!("{:.*e}", p - 1, d);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let neg = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let mut s = String::with_capacity(p + 8);
+    if neg {
+        s.push('-');
+    }
+    if exp < -4 || exp >= p as i32 {
+        s.push_str(&digits[..1]);
+        let frac = digits[1..].trim_end_matches('0');
+        if !frac.is_empty() {
+            s.push('.');
+            s.push_str(frac);
+        }
+        s.push('e');
+        s.push(if exp < 0 { '-' } else { '+' });
+        s.push_str(&format!("{:02}", exp.unsigned_abs()));
+    } else if exp >= 0 {
+        let int_len = exp as usize + 1;
+        s.push_str(&digits[..int_len]);
+        let frac = digits[int_len..].trim_end_matches('0');
+        if !frac.is_empty() {
+            s.push('.');
+            s.push_str(frac);
+        }
+    } else {
+        s.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            s.push('0');
+        }
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(r: &Reply, proto: u8) -> String {
+        let mut out = Vec::new();
+        encode(r, proto, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn resp2_kinds() {
+        assert_eq!(enc(&Reply::ok(), 2), "+OK\r\n");
+        assert_eq!(enc(&Reply::error("ERR x\r\ny"), 2), "-ERR x  y\r\n");
+        assert_eq!(enc(&Reply::Int(-42), 2), ":-42\r\n");
+        assert_eq!(enc(&Reply::Int(i64::MIN), 2), ":-9223372036854775808\r\n");
+        assert_eq!(enc(&Reply::bulk("hello"), 2), "$5\r\nhello\r\n");
+        assert_eq!(enc(&Reply::bulk(""), 2), "$0\r\n\r\n");
+        assert_eq!(enc(&Reply::Nil, 2), "$-1\r\n");
+        assert_eq!(enc(&Reply::NilArray, 2), "*-1\r\n");
+        assert_eq!(enc(&Reply::Array(vec![]), 2), "*0\r\n");
+        let map = Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]);
+        assert_eq!(enc(&map, 2), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(
+            enc(&Reply::Set(vec![Reply::bulk("x")]), 2),
+            "*1\r\n$1\r\nx\r\n"
+        );
+        assert_eq!(enc(&Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
+        assert_eq!(enc(&Reply::Double(f64::INFINITY), 2), "$3\r\ninf\r\n");
+        assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
+        assert_eq!(enc(&Reply::Push(vec![Reply::Int(1)]), 2), "*1\r\n:1\r\n");
+        assert_eq!(
+            enc(&Reply::Verbatim("txt", b"hi".to_vec()), 2),
+            "$2\r\nhi\r\n"
+        );
+    }
+
+    #[test]
+    fn resp3_kinds() {
+        assert_eq!(enc(&Reply::Nil, 3), "_\r\n");
+        assert_eq!(enc(&Reply::NilArray, 3), "_\r\n");
+        let map = Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]);
+        assert_eq!(enc(&map, 3), "%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(
+            enc(&Reply::Set(vec![Reply::bulk("x")]), 3),
+            "~1\r\n$1\r\nx\r\n"
+        );
+        assert_eq!(enc(&Reply::Double(1.5), 3), ",1.5\r\n");
+        assert_eq!(enc(&Reply::Double(f64::NEG_INFINITY), 3), ",-inf\r\n");
+        assert_eq!(enc(&Reply::Bool(false), 3), "#f\r\n");
+        assert_eq!(enc(&Reply::Push(vec![Reply::Int(1)]), 3), ">1\r\n:1\r\n");
+        assert_eq!(
+            enc(&Reply::Verbatim("txt", b"hi".to_vec()), 3),
+            "=6\r\ntxt:hi\r\n"
+        );
+    }
+
+    #[test]
+    fn percent_17g() {
+        assert_eq!(format_double(0.1), "0.10000000000000001");
+        assert_eq!(format_double(1.5), "1.5");
+        assert_eq!(format_double(3.0), "3");
+        assert_eq!(format_double(-2.25), "-2.25");
+        assert_eq!(format_double(1e17), "1e+17");
+        assert_eq!(format_double(1.2345e16), "12345000000000000");
+        assert_eq!(format_double(1e-5), "1.0000000000000001e-05");
+        assert_eq!(format_double(0.0001), "0.0001");
+        assert_eq!(format_double(123.456), "123.456");
+        assert_eq!(format_double(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(format_g(0.1, 6), "0.1");
+        assert_eq!(format_g(1234567.0, 6), "1.23457e+06");
+    }
+}

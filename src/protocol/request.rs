@@ -1,0 +1,277 @@
+//! Resumable RESP request parser: multibulk (`*N\r\n$len\r\n...`) and inline, like Redis's
+//! `processMultibulkBuffer` / `processInlineBuffer`.
+//!
+//! The parser keeps its place between reads: a header line is never rescanned from its start,
+//! and a bulk is only copied out once all of its bytes have arrived, so memory grows with the
+//! bytes received, never with a length a header announces.
+
+use super::{inline, parse_i64, ProtocolError, ARGV_PREALLOC_MAX, INLINE_MAX, PROTO_MAX_BULK_LEN};
+
+/// One client's parse state. Feed it the unconsumed input; it hands back whole requests.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    /// Arguments still expected by the multibulk request in progress (0: between requests).
+    remaining: usize,
+    /// Length of the bulk being waited for, once its `$len` line has been read.
+    bulk_len: Option<usize>,
+    argv: Vec<Vec<u8>>,
+    /// Bytes after the current position already known to hold no line end.
+    searched: usize,
+}
+
+impl RequestParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True while a request has been started but not completed.
+    pub fn in_request(&self) -> bool {
+        self.remaining > 0
+    }
+
+    /// Bytes still needed to complete the bulk being read, if one is under way.
+    pub fn pending_bulk(&self) -> Option<usize> {
+        self.bulk_len.map(|n| n + 2)
+    }
+
+    /// Parses the next complete request from `buf[*pos..]`, advancing `*pos` past what it
+    /// consumed. `Ok(None)` means more input is needed; empty requests are skipped.
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+    ) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
+        loop {
+            if self.remaining == 0 {
+                let rest = &buf[*pos..];
+                let Some(&first) = rest.first() else {
+                    return Ok(None);
+                };
+                if first == b'*' {
+                    let Some(cr) = self.find(rest, b'\r') else {
+                        if rest.len() > INLINE_MAX {
+                            return Err(ProtocolError::TooBigMbulkCount);
+                        }
+                        return Ok(None);
+                    };
+                    if cr + 2 > rest.len() {
+                        return Ok(None);
+                    }
+                    let n = parse_i64(&rest[1..cr])
+                        .filter(|&n| n <= i64::from(i32::MAX))
+                        .ok_or(ProtocolError::InvalidMultibulkLength)?;
+                    self.advance(pos, cr + 2);
+                    if n <= 0 {
+                        continue;
+                    }
+                    self.remaining = n as usize;
+                    self.argv = Vec::with_capacity(self.remaining.min(ARGV_PREALLOC_MAX));
+                } else {
+                    let Some(nl) = self.find(rest, b'\n') else {
+                        if rest.len() > INLINE_MAX {
+                            return Err(ProtocolError::TooBigInline);
+                        }
+                        return Ok(None);
+                    };
+                    let line_end = if nl > 0 && rest[nl - 1] == b'\r' {
+                        nl - 1
+                    } else {
+                        nl
+                    };
+                    let args = inline::split_args(&rest[..line_end])
+                        .ok_or(ProtocolError::UnbalancedQuotes)?;
+                    self.advance(pos, nl + 1);
+                    if args.is_empty() {
+                        continue;
+                    }
+                    return Ok(Some(args));
+                }
+            }
+            while self.remaining > 0 {
+                let rest = &buf[*pos..];
+                let len = match self.bulk_len {
+                    Some(len) => len,
+                    None => {
+                        let Some(cr) = self.find(rest, b'\r') else {
+                            if rest.len() > INLINE_MAX {
+                                return Err(ProtocolError::TooBigBulkCount);
+                            }
+                            return Ok(None);
+                        };
+                        if cr + 2 > rest.len() {
+                            return Ok(None);
+                        }
+                        if rest[0] != b'$' {
+                            return Err(ProtocolError::ExpectedDollar(rest[0]));
+                        }
+                        let len = parse_i64(&rest[1..cr])
+                            .filter(|&n| (0..=PROTO_MAX_BULK_LEN).contains(&n))
+                            .ok_or(ProtocolError::InvalidBulkLength)?
+                            as usize;
+                        self.advance(pos, cr + 2);
+                        self.bulk_len = Some(len);
+                        len
+                    }
+                };
+                let rest = &buf[*pos..];
+                if rest.len() < len + 2 {
+                    return Ok(None);
+                }
+                // Like Redis, the two bytes after the bulk are skipped, not checked.
+                self.argv.push(rest[..len].to_vec());
+                self.advance(pos, len + 2);
+                self.bulk_len = None;
+                self.remaining -= 1;
+            }
+            return Ok(Some(std::mem::take(&mut self.argv)));
+        }
+    }
+
+    /// Finds `byte` in `rest`, resuming after the part searched by an earlier call.
+    fn find(&mut self, rest: &[u8], byte: u8) -> Option<usize> {
+        let from = self.searched.min(rest.len());
+        match rest[from..].iter().position(|&c| c == byte) {
+            Some(i) => Some(from + i),
+            None => {
+                self.searched = rest.len();
+                None
+            }
+        }
+    }
+
+    fn advance(&mut self, pos: &mut usize, n: usize) {
+        *pos += n;
+        self.searched = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> (Vec<Vec<Vec<u8>>>, Option<ProtocolError>) {
+        let mut p = RequestParser::new();
+        let mut pos = 0;
+        let mut out = Vec::new();
+        loop {
+            match p.parse(input, &mut pos) {
+                Ok(Some(cmd)) => out.push(cmd),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    fn strs(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn multibulk_and_inline_mixed() {
+        let (cmds, err) = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n\r\n\nSET a b\n");
+        assert_eq!(err, None);
+        assert_eq!(
+            cmds,
+            vec![
+                strs(&["GET", "k"]),
+                strs(&["PING"]),
+                strs(&["SET", "a", "b"])
+            ]
+        );
+    }
+
+    #[test]
+    fn binary_safe_bulk() {
+        let (cmds, _) = parse_all(b"*2\r\n$3\r\nSET\r\n$4\r\na\r\n\0\r\n");
+        assert_eq!(cmds, vec![vec![b"SET".to_vec(), b"a\r\n\0".to_vec()]]);
+    }
+
+    #[test]
+    fn one_byte_at_a_time() {
+        let input = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\nGET key\r\n";
+        let mut p = RequestParser::new();
+        let mut buf = Vec::new();
+        let mut pos = 0;
+        let mut cmds = Vec::new();
+        for &b in input.iter() {
+            buf.push(b);
+            while let Some(cmd) = p.parse(&buf, &mut pos).unwrap() {
+                cmds.push(cmd);
+            }
+        }
+        assert_eq!(
+            cmds,
+            vec![strs(&["SET", "key", "value"]), strs(&["GET", "key"])]
+        );
+        assert_eq!(pos, buf.len());
+        assert!(!p.in_request());
+    }
+
+    #[test]
+    fn empty_multibulk_is_skipped() {
+        let (cmds, err) = parse_all(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n");
+        assert_eq!(err, None);
+        assert_eq!(cmds, vec![strs(&["PING"])]);
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse_all(b"*x\r\n").1,
+            Some(ProtocolError::InvalidMultibulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*\r\n").1,
+            Some(ProtocolError::InvalidMultibulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*3000000000\r\n").1,
+            Some(ProtocolError::InvalidMultibulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n+x\r\n").1,
+            Some(ProtocolError::ExpectedDollar(b'+'))
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$-1\r\n").1,
+            Some(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$abc\r\n").1,
+            Some(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$536870913\r\n").1,
+            Some(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            parse_all(b"set \"a\n").1,
+            Some(ProtocolError::UnbalancedQuotes)
+        );
+        let long = vec![b'a'; INLINE_MAX + 1];
+        assert_eq!(parse_all(&long).1, Some(ProtocolError::TooBigInline));
+        let mut long = b"*".to_vec();
+        long.extend(vec![b'1'; INLINE_MAX + 1]);
+        assert_eq!(parse_all(&long).1, Some(ProtocolError::TooBigMbulkCount));
+        let mut long = b"*1\r\n$".to_vec();
+        long.extend(vec![b'1'; INLINE_MAX + 1]);
+        assert_eq!(parse_all(&long).1, Some(ProtocolError::TooBigBulkCount));
+    }
+
+    #[test]
+    fn commands_before_an_error_are_returned() {
+        let (cmds, err) = parse_all(b"PING\r\n*1\r\n$x\r\n");
+        assert_eq!(cmds, vec![strs(&["PING"])]);
+        assert_eq!(err, Some(ProtocolError::InvalidBulkLength));
+    }
+
+    #[test]
+    fn header_does_not_trust_announced_length() {
+        let mut p = RequestParser::new();
+        let mut pos = 0;
+        let buf = b"*1000000000\r\n$536870912\r\nabc";
+        assert_eq!(p.parse(buf, &mut pos).unwrap(), None);
+        assert!(p.argv.capacity() <= ARGV_PREALLOC_MAX);
+        assert_eq!(p.pending_bulk(), Some(536870914));
+    }
+}

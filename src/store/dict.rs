@@ -1,0 +1,311 @@
+//! A chained hash table with Redis's reverse-binary `SCAN` cursor (`dictScan` in dict.c).
+//!
+//! std's `HashMap` has no stable cursor: a key present for a whole `SCAN` could be missed when
+//! the table resizes between calls. Here the cursor walks bucket indices with their bits
+//! reversed, so after a grow or a shrink every bucket not yet visited is still ahead of it.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+/// One key and its value, chained to the next entry of the same bucket.
+pub struct Node<V> {
+    pub key: Box<[u8]>,
+    pub value: V,
+    next: Option<Box<Node<V>>>,
+}
+
+pub struct Dict<V> {
+    buckets: Vec<Option<Box<Node<V>>>>,
+    len: usize,
+    hasher: RandomState,
+}
+
+const MIN_BUCKETS: usize = 4;
+
+impl<V> Default for Dict<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> Dict<V> {
+    pub fn new() -> Self {
+        Dict {
+            buckets: Vec::new(),
+            len: 0,
+            hasher: RandomState::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of buckets (a power of two, or 0).
+    pub fn capacity(&self) -> usize {
+        self.buckets.len()
+    }
+
+    fn bucket(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) as usize) & (self.buckets.len() - 1)
+    }
+
+    pub fn get_node(&self, key: &[u8]) -> Option<&Node<V>> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut cur = self.buckets[self.bucket(key)].as_deref();
+        while let Some(node) = cur {
+            if &*node.key == key {
+                return Some(node);
+            }
+            cur = node.next.as_deref();
+        }
+        None
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        self.get_node(key).map(|n| &n.value)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        if self.len == 0 {
+            return None;
+        }
+        let b = self.bucket(key);
+        let mut cur = self.buckets[b].as_deref_mut();
+        while let Some(node) = cur {
+            if &*node.key == key {
+                return Some(&mut node.value);
+            }
+            cur = node.next.as_deref_mut();
+        }
+        None
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    pub fn insert(&mut self, key: Box<[u8]>, value: V) -> Option<V> {
+        if let Some(slot) = self.get_mut(&key) {
+            return Some(std::mem::replace(slot, value));
+        }
+        if self.len >= self.buckets.len() {
+            self.resize((self.buckets.len() * 2).max(MIN_BUCKETS));
+        }
+        let b = self.bucket(&key);
+        let next = self.buckets[b].take();
+        self.buckets[b] = Some(Box::new(Node { key, value, next }));
+        self.len += 1;
+        None
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+        if self.len == 0 {
+            return None;
+        }
+        let b = self.bucket(key);
+        let mut link = &mut self.buckets[b];
+        loop {
+            match link {
+                None => return None,
+                Some(node) if &*node.key == key => {
+                    let mut node = link.take()?;
+                    *link = node.next.take();
+                    self.len -= 1;
+                    self.maybe_shrink();
+                    return Some((node.key, node.value));
+                }
+                Some(node) => link = &mut node.next,
+            }
+        }
+    }
+
+    /// Shrinks when under 1/8 full, like Redis's `htNeedsResize` (under 10%).
+    fn maybe_shrink(&mut self) {
+        let cap = self.buckets.len();
+        if cap > MIN_BUCKETS && self.len * 8 < cap {
+            self.resize(self.len.next_power_of_two().max(MIN_BUCKETS));
+        }
+    }
+
+    fn resize(&mut self, new_cap: usize) {
+        let old = std::mem::take(&mut self.buckets);
+        self.buckets.resize_with(new_cap, || None);
+        for mut head in old {
+            while let Some(mut node) = head {
+                head = node.next.take();
+                let b = self.bucket(&node.key);
+                node.next = self.buckets[b].take();
+                self.buckets[b] = Some(node);
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        let old = std::mem::take(&mut self.buckets);
+        self.len = 0;
+        drop_chains(old);
+    }
+
+    /// Visits one bucket of the cursor and returns the next cursor (0 when the scan is over).
+    pub fn scan(&self, cursor: u64, mut visit: impl FnMut(&[u8], &V)) -> u64 {
+        if self.len == 0 {
+            return 0;
+        }
+        let mask = (self.buckets.len() - 1) as u64;
+        let mut cur = self.buckets[(cursor & mask) as usize].as_deref();
+        while let Some(node) = cur {
+            visit(&node.key, &node.value);
+            cur = node.next.as_deref();
+        }
+        // Increment the reversed cursor: set the unmasked bits, reverse, add one, reverse.
+        let mut v = cursor | !mask;
+        v = v.reverse_bits();
+        v = v.wrapping_add(1);
+        v.reverse_bits()
+    }
+
+    /// A random entry, with `rand` as the source of randomness (Redis's `dictGetFairRandomKey`
+    /// idea: a random non-empty bucket, then a random node in its chain).
+    pub fn random(&self, mut rand: impl FnMut() -> u64) -> Option<&Node<V>> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let mut b = rand() as usize & mask;
+        let mut tries = 0;
+        while self.buckets[b].is_none() {
+            tries += 1;
+            b = if tries < 64 {
+                rand() as usize & mask
+            } else {
+                (b + 1) & mask
+            };
+        }
+        let mut chain_len = 0;
+        let mut cur = self.buckets[b].as_deref();
+        while let Some(n) = cur {
+            chain_len += 1;
+            cur = n.next.as_deref();
+        }
+        let mut pick = rand() as usize % chain_len;
+        let mut cur = self.buckets[b].as_deref();
+        while let Some(n) = cur {
+            if pick == 0 {
+                return Some(n);
+            }
+            pick -= 1;
+            cur = n.next.as_deref();
+        }
+        None
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Node<V>> {
+        self.buckets.iter().flat_map(|head| {
+            let mut cur = head.as_deref();
+            std::iter::from_fn(move || {
+                let n = cur?;
+                cur = n.next.as_deref();
+                Some(n)
+            })
+        })
+    }
+}
+
+/// Drops chains node by node, so a long chain can never overflow the stack.
+fn drop_chains<V>(buckets: Vec<Option<Box<Node<V>>>>) {
+    for mut head in buckets {
+        while let Some(mut node) = head {
+            head = node.next.take();
+        }
+    }
+}
+
+impl<V> Drop for Dict<V> {
+    fn drop(&mut self) {
+        drop_chains(std::mem::take(&mut self.buckets));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn key(i: usize) -> Box<[u8]> {
+        format!("key:{i}").into_bytes().into_boxed_slice()
+    }
+
+    #[test]
+    fn insert_get_remove() {
+        let mut d = Dict::new();
+        for i in 0..1000 {
+            assert_eq!(d.insert(key(i), i), None);
+        }
+        assert_eq!(d.insert(key(5), 50), Some(5));
+        assert_eq!(d.len(), 1000);
+        assert_eq!(d.get(&key(5)), Some(&50));
+        for i in 0..1000 {
+            assert!(d.remove(&key(i)).is_some());
+        }
+        assert!(d.is_empty());
+        assert!(d.capacity() <= MIN_BUCKETS);
+        assert_eq!(d.remove(&key(1)), None);
+    }
+
+    #[test]
+    fn scan_sees_every_stable_key_across_resizes() {
+        let mut d = Dict::new();
+        for i in 0..500 {
+            d.insert(key(i), ());
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut step = 0;
+        loop {
+            cursor = d.scan(cursor, |k, _| {
+                seen.insert(k.to_vec());
+            });
+            step += 1;
+            // Grow, then shrink, while the scan is under way; keys 0..100 stay throughout.
+            if step == 10 {
+                for i in 500..5000 {
+                    d.insert(key(i), ());
+                }
+            }
+            if step == 300 {
+                for i in 100..5000 {
+                    d.remove(&key(i));
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..100 {
+            assert!(seen.contains(&*key(i)), "key {i} missed");
+        }
+    }
+
+    #[test]
+    fn random_and_iter() {
+        let mut d = Dict::new();
+        let mut seed = 1u64;
+        let mut rng = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        assert!(d.random(&mut rng).is_none());
+        for i in 0..100 {
+            d.insert(key(i), i);
+        }
+        let picked = d.random(&mut rng).unwrap();
+        assert_eq!(d.get(&picked.key), Some(&picked.value));
+        assert_eq!(d.iter().count(), 100);
+    }
+}

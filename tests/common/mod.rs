@@ -1,0 +1,241 @@
+//! Test support: a server on 127.0.0.1:0 (in-process, or the real binary), and raw-RESP clients.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use spindle::config::Config;
+use spindle::shutdown::Shutdown;
+
+/// A server running in this process on an ephemeral port; stopped on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: Arc<Shutdown>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(Config::default())
+    }
+
+    pub fn start_with(config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let sd = shutdown.clone();
+        let handle = std::thread::spawn(move || {
+            spindle::server::run(listener, config, sd).expect("server run");
+        });
+        TestServer {
+            addr,
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn connect(&self) -> Conn {
+        Conn::connect(self.addr)
+    }
+
+    /// Triggers shutdown and waits for `run` to return.
+    pub fn stop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(h) = self.handle.take() {
+            h.join().expect("server thread");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The `spindle` binary started on port 0; killed on drop.
+pub struct BinServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl BinServer {
+    pub fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
+            .args(["--port", "0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn spindle");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().expect("banner").expect("stderr");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .expect("address in banner");
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        BinServer { child, addr }
+    }
+
+    pub fn connect(&self) -> Conn {
+        Conn::connect(self.addr)
+    }
+}
+
+impl Drop for BinServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw client: writes bytes, reads whole RESP replies.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a command as multibulk.
+    pub fn send_cmd(&mut self, args: &[&[u8]]) {
+        self.send(&encode_cmd(args));
+    }
+
+    /// Sends a command as multibulk and returns its raw reply.
+    pub fn cmd(&mut self, args: &[&str]) -> Vec<u8> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_cmd(&args);
+        self.read_reply()
+    }
+
+    /// Like `cmd`, the reply as a (lossy) string.
+    pub fn cmd_str(&mut self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.cmd(args)).into_owned()
+    }
+
+    /// Sends `input` and asserts that exactly `expected` comes back.
+    pub fn expect(&mut self, input: &[u8], expected: &[u8]) {
+        self.send(input);
+        let got = self.read_exact(expected.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected),
+            "reply to {:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            self.fill();
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 65536];
+        let n = self.stream.read(&mut chunk).expect("read (timed out?)");
+        assert!(
+            n > 0,
+            "server closed the connection; had {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// Reads exactly one RESP reply (any type, nested) and returns its bytes.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(len) = reply_len(&self.buf) {
+                return self.buf.drain(..len).collect();
+            }
+            self.fill();
+        }
+    }
+
+    /// True if the server has closed the connection (after any pending bytes).
+    pub fn is_closed(&mut self) -> bool {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Length of the first complete RESP2/RESP3 reply in `buf`, if complete.
+pub fn reply_len(buf: &[u8]) -> Option<usize> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&buf[1..line_end]).ok()?;
+    let head = line_end + 2;
+    match buf[0] {
+        b'+' | b'-' | b':' | b',' | b'#' | b'_' | b'(' => Some(head),
+        b'$' | b'=' | b'!' => {
+            let n: i64 = line.parse().ok()?;
+            if n < 0 {
+                return Some(head);
+            }
+            let total = head + n as usize + 2;
+            (buf.len() >= total).then_some(total)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n: i64 = line.parse().ok()?;
+            let items = if buf[0] == b'%' || buf[0] == b'|' {
+                2 * n.max(0)
+            } else {
+                n.max(0)
+            };
+            let mut pos = head;
+            for _ in 0..items {
+                pos += reply_len(&buf[pos..])?;
+            }
+            Some(pos)
+        }
+        _ => None,
+    }
+}
