@@ -1,11 +1,134 @@
-//! Server settings: the command-line flags and, later, CONFIG GET/SET.
+//! Server settings: the command-line flags, and the parameter table behind CONFIG GET/SET
+//! (like Redis's `static_configs` in config.c: name, default, mutability, validation).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
 
 /// Redis's default `maxclients`.
 pub const DEFAULT_MAXCLIENTS: usize = 10000;
 pub const DEFAULT_PORT: u16 = 6379;
 pub const DEFAULT_DATABASES: usize = 16;
+
+/// How a parameter's value is checked.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Int(i64, i64),
+    /// Bytes, with Redis's `1gb`/`100mb`/`10k` suffixes.
+    Memory,
+    Bool,
+    Enum(&'static [&'static str]),
+    Str,
+}
+
+/// One row of the parameter table.
+pub struct Param {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub mutable: bool,
+}
+
+/// The settings CONFIG GET/SET know. Each one either takes effect (maxclients, maxmemory, hz,
+/// proto-max-bulk-len) or truthfully reports how Spindle runs (save, appendonly: no
+/// persistence; maxmemory-policy: noeviction is the only policy).
+pub static PARAMS: &[Param] = &[
+    Param {
+        name: "port",
+        kind: Kind::Int(0, 65535),
+        mutable: false,
+    },
+    Param {
+        name: "bind",
+        kind: Kind::Str,
+        mutable: false,
+    },
+    Param {
+        name: "databases",
+        kind: Kind::Int(1, i32::MAX as i64),
+        mutable: false,
+    },
+    Param {
+        name: "maxclients",
+        kind: Kind::Int(1, u32::MAX as i64),
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory",
+        kind: Kind::Memory,
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory-policy",
+        kind: Kind::Enum(&["noeviction"]),
+        mutable: true,
+    },
+    Param {
+        name: "hz",
+        kind: Kind::Int(1, 500),
+        mutable: true,
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        kind: Kind::Memory,
+        mutable: true,
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        kind: Kind::Memory,
+        mutable: false,
+    },
+    Param {
+        name: "save",
+        kind: Kind::Enum(&[""]),
+        mutable: true,
+    },
+    Param {
+        name: "appendonly",
+        kind: Kind::Enum(&["no"]),
+        mutable: true,
+    },
+    Param {
+        name: "protected-mode",
+        kind: Kind::Enum(&["no"]),
+        mutable: true,
+    },
+    Param {
+        name: "io-threads",
+        kind: Kind::Int(1, 1),
+        mutable: false,
+    },
+    Param {
+        name: "timeout",
+        kind: Kind::Int(0, 0),
+        mutable: true,
+    },
+    Param {
+        name: "tcp-keepalive",
+        kind: Kind::Int(0, 0),
+        mutable: true,
+    },
+    Param {
+        name: "lazyfree-lazy-user-del",
+        kind: Kind::Bool,
+        mutable: true,
+    },
+    Param {
+        name: "lazyfree-lazy-user-flush",
+        kind: Kind::Bool,
+        mutable: true,
+    },
+    Param {
+        name: "lazyfree-lazy-expire",
+        kind: Kind::Bool,
+        mutable: true,
+    },
+    Param {
+        name: "lazyfree-lazy-server-del",
+        kind: Kind::Bool,
+        mutable: true,
+    },
+];
 
 #[derive(Debug)]
 pub struct Config {
@@ -13,6 +136,10 @@ pub struct Config {
     pub bind: String,
     pub databases: usize,
     maxclients: AtomicUsize,
+    maxmemory: AtomicU64,
+    hz: AtomicUsize,
+    /// Every parameter's current value as CONFIG GET shows it.
+    values: RwLock<BTreeMap<&'static str, String>>,
 }
 
 impl Default for Config {
@@ -22,8 +149,31 @@ impl Default for Config {
             bind: "127.0.0.1".into(),
             databases: DEFAULT_DATABASES,
             maxclients: AtomicUsize::new(DEFAULT_MAXCLIENTS),
+            maxmemory: AtomicU64::new(0),
+            hz: AtomicUsize::new(10),
+            values: RwLock::new(BTreeMap::new()),
         }
     }
+}
+
+/// Parses `100`, `10k`, `10kb`, `1mb`, `2gb` like Redis's `memtoull`.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(mul)
 }
 
 impl Config {
@@ -33,6 +183,94 @@ impl Config {
 
     pub fn set_maxclients(&self, n: usize) {
         self.maxclients.store(n, Ordering::Relaxed);
+        self.values.write().insert("maxclients", n.to_string());
+    }
+
+    /// 0: no limit.
+    pub fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Ordering::Relaxed)
+    }
+
+    pub fn hz(&self) -> usize {
+        self.hz.load(Ordering::Relaxed)
+    }
+
+    /// The value CONFIG GET shows for `name`.
+    pub fn get(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.values.read().get(name) {
+            return Some(v.clone());
+        }
+        Some(match name {
+            "port" => self.port.to_string(),
+            "bind" => self.bind.clone(),
+            "databases" => self.databases.to_string(),
+            "maxclients" => self.maxclients().to_string(),
+            "maxmemory" => self.maxmemory().to_string(),
+            "maxmemory-policy" => "noeviction".into(),
+            "hz" => self.hz().to_string(),
+            "proto-max-bulk-len" => crate::protocol::PROTO_MAX_BULK_LEN.to_string(),
+            "client-query-buffer-limit" => crate::protocol::QUERY_BUF_LIMIT.to_string(),
+            "save" => String::new(),
+            "appendonly" | "protected-mode" => "no".into(),
+            "io-threads" => "1".into(),
+            "timeout" | "tcp-keepalive" => "0".into(),
+            n if n.starts_with("lazyfree-") => "no".into(),
+            _ => return None,
+        })
+    }
+
+    /// Validates and applies one CONFIG SET pair; the error is Redis's reason text.
+    pub fn set(&self, name: &str, value: &str) -> Result<(), String> {
+        let param = PARAMS
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or("Unknown option")?;
+        if !param.mutable {
+            return Err("can't set immutable config".into());
+        }
+        let canonical = match param.kind {
+            Kind::Int(min, max) => {
+                let n: i64 = value
+                    .parse()
+                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+                if n < min || n > max {
+                    return Err(format!(
+                        "argument must be between {min} and {max} inclusive"
+                    ));
+                }
+                n.to_string()
+            }
+            Kind::Memory => parse_memory(value)
+                .ok_or_else(|| "argument must be a memory value".to_string())?
+                .to_string(),
+            Kind::Bool => match value.to_ascii_lowercase().as_str() {
+                v @ ("yes" | "no") => v.to_string(),
+                _ => return Err("argument must be 'yes' or 'no'".into()),
+            },
+            Kind::Enum(options) => {
+                let v = value.to_ascii_lowercase();
+                if !options.contains(&v.as_str()) {
+                    return Err("argument(s) must be one of the following: ".to_string()
+                        + &options.join(", "));
+                }
+                v
+            }
+            Kind::Str => value.to_string(),
+        };
+        match name {
+            "maxclients" => self
+                .maxclients
+                .store(canonical.parse().unwrap_or(1), Ordering::Relaxed),
+            "maxmemory" => self
+                .maxmemory
+                .store(canonical.parse().unwrap_or(0), Ordering::Relaxed),
+            "hz" => self
+                .hz
+                .store(canonical.parse().unwrap_or(10), Ordering::Relaxed),
+            _ => {}
+        }
+        self.values.write().insert(param.name, canonical);
+        Ok(())
     }
 }
 
@@ -132,5 +370,21 @@ mod tests {
             parse_args(vec!["--help".to_string()]),
             Ok(Cli::Help)
         ));
+    }
+
+    #[test]
+    fn config_set_validates_and_applies() {
+        let c = Config::default();
+        assert!(c.set("maxclients", "50").is_ok());
+        assert_eq!(c.maxclients(), 50);
+        assert_eq!(c.get("maxclients").as_deref(), Some("50"));
+        assert!(c.set("maxclients", "x").is_err());
+        assert!(c.set("databases", "4").unwrap_err().contains("immutable"));
+        assert!(c.set("maxmemory", "1mb").is_ok());
+        assert_eq!(c.maxmemory(), 1024 * 1024);
+        assert!(c.set("maxmemory-policy", "allkeys-lru").is_err());
+        assert!(c.set("nope", "1").is_err());
+        assert_eq!(parse_memory("10kb"), Some(10240));
+        assert_eq!(parse_memory("x"), None);
     }
 }

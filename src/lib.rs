@@ -11,6 +11,7 @@
 //! Tests and embedders start a server in-process with [`server::run`] on a listener bound to
 //! port 0.
 
+pub mod alloc;
 pub mod client;
 pub mod command;
 pub mod config;
@@ -19,6 +20,9 @@ pub mod protocol;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// The Redis version Spindle answers as (HELLO, INFO).
 pub const REDIS_VERSION: &str = "7.0.15";

@@ -28,6 +28,61 @@ pub struct Stats {
     pub net_input: AtomicU64,
     pub net_output: AtomicU64,
     pub expired_keys: AtomicU64,
+    pub errors: AtomicU64,
+    /// Write commands executed since the last save (`rdb_changes_since_last_save`).
+    pub dirty: AtomicU64,
+    pub peak_memory: AtomicU64,
+    /// Command counts sampled by the cron thread, for `instantaneous_ops_per_sec`.
+    samples: Mutex<OpsSamples>,
+}
+
+/// Redis's `trackInstantaneousMetric`: a ring of per-second rates.
+#[derive(Default)]
+struct OpsSamples {
+    last_count: u64,
+    last_at: Option<Instant>,
+    rates: [u64; 16],
+    next: usize,
+}
+
+impl Stats {
+    /// Takes one sample of the command counter (called by the cron thread).
+    fn sample(&self) {
+        let mut s = self.samples.lock();
+        let now = Instant::now();
+        let count = self.commands.load(Ordering::Relaxed);
+        if let Some(at) = s.last_at {
+            let ms = now.duration_since(at).as_millis().max(1) as u64;
+            let rate = count.saturating_sub(s.last_count) * 1000 / ms;
+            let i = s.next;
+            s.rates[i] = rate;
+            s.next = (i + 1) % s.rates.len();
+        }
+        s.last_at = Some(now);
+        s.last_count = count;
+    }
+
+    pub fn ops_per_sec(&self) -> u64 {
+        let s = self.samples.lock();
+        s.rates.iter().sum::<u64>() / s.rates.len() as u64
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for c in [
+            &self.commands,
+            &self.connections,
+            &self.rejected,
+            &self.net_input,
+            &self.net_output,
+            &self.expired_keys,
+            &self.errors,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.peak_memory.store(0, Ordering::Relaxed);
+        *self.samples.lock() = OpsSamples::default();
+    }
 }
 
 /// Live connections, for CLIENT LIST/KILL and to wake blocked reads at shutdown.
@@ -99,6 +154,8 @@ pub struct Shared {
     pub active: AtomicUsize,
     /// Unix ms of the last successful save (LASTSAVE); the start time until one happens.
     pub last_save: AtomicI64,
+    /// A random 40-hex-digit id of this run (INFO `run_id`).
+    pub run_id: String,
 }
 
 impl Shared {
@@ -114,6 +171,9 @@ impl Shared {
             port,
             active: AtomicUsize::new(0),
             last_save: AtomicI64::new(crate::store::now_ms()),
+            run_id: (0..5)
+                .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))
+                .collect(),
         }
     }
 }
@@ -138,7 +198,7 @@ pub fn run(listener: TcpListener, config: Config, shutdown: Arc<Shutdown>) -> io
     let local = listener.local_addr()?;
     let shared = Arc::new(Shared::new(config, Arc::clone(&shutdown), local.port()));
     let pool = Pool::new(shutdown.receiver());
-    let expirer = spawn_expirer(Arc::clone(&shared));
+    let cron = spawn_cron(Arc::clone(&shared))?;
     let waker = spawn_accept_waker(&shutdown, local)?;
 
     for conn in listener.incoming() {
@@ -166,7 +226,7 @@ pub fn run(listener: TcpListener, config: Config, shutdown: Arc<Shutdown>) -> io
         shared.clients.close_all();
         wait_idle(&shared, Duration::from_millis(200));
     }
-    let _ = expirer.join();
+    let _ = cron.join();
     Ok(())
 }
 
@@ -225,15 +285,17 @@ fn spawn_accept_waker(
         })
 }
 
-/// Active expiry: every 100 ms (Redis's `hz 10`) reclaim due keys, a bounded batch per database
-/// per lock hold; while a backlog remains, go again after a short pause so clients interleave.
-fn spawn_expirer(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
+/// The cron thread, like Redis's `serverCron` at `hz` (default 10 per second): active expiry
+/// (a bounded batch per database per lock hold; while a backlog remains it goes again after a
+/// short pause so clients interleave) and the ops/sec sample.
+fn spawn_cron(shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<()>> {
     const BATCH: usize = 200;
     let stop = shared.shutdown.receiver();
     std::thread::Builder::new()
-        .name("spindle-expire".into())
+        .name("spindle-cron".into())
         .spawn(move || loop {
-            let mut wait = Duration::from_millis(100);
+            let hz = shared.config.hz().max(1) as u64;
+            let mut wait = Duration::from_millis(1000 / hz);
             let n = shared.store.expire_cycle(BATCH);
             if n > 0 {
                 shared
@@ -244,9 +306,11 @@ fn spawn_expirer(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
                     wait = Duration::from_millis(1);
                 }
             }
+            shared.stats.sample();
+            let used = crate::alloc::used_memory() as u64;
+            shared.stats.peak_memory.fetch_max(used, Ordering::Relaxed);
             if stop.recv_timeout(wait).is_err_and(|e| e.is_disconnected()) {
                 return;
             }
         })
-        .expect("spawning the expiry thread at startup")
 }

@@ -1,7 +1,10 @@
-//! Connection commands: PING, ECHO, QUIT, ...
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, CLIENT, RESET.
 
-use super::args::{Args, CmdResult};
+use std::sync::atomic::Ordering;
+
+use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NOT_INTEGER, SYNTAX};
 use super::Ctx;
+use crate::client::ClientInfo;
 use crate::protocol::Reply;
 
 /// PING [message]
@@ -25,4 +28,332 @@ pub fn echo(_ctx: &mut Ctx, args: &Args) -> CmdResult {
 pub fn quit(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     ctx.client.close_after_reply = true;
     Ok(Reply::ok())
+}
+
+/// SELECT index
+pub fn select(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let n = args.int(1)?;
+    if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
+        return Err(NOT_INTEGER);
+    }
+    let db = usize::try_from(n)
+        .ok()
+        .filter(|&n| n < ctx.server.store.len())
+        .ok_or(DB_INDEX)?;
+    ctx.client.select(db);
+    Ok(Reply::ok())
+}
+
+const WRONGPASS: CmdError = err("WRONGPASS invalid username-password pair or user is disabled.");
+
+/// Checks credentials against the one user that exists: `default`, with no password (any
+/// password is accepted for it, as Redis's `nopass` user does).
+fn authenticate(user: &[u8]) -> Result<(), CmdError> {
+    if user == b"default" {
+        Ok(())
+    } else {
+        Err(WRONGPASS)
+    }
+}
+
+/// AUTH [username] password
+pub fn auth(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    match args.len() {
+        2 => Err(err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")),
+        3 => authenticate(args.get(1)).map(|()| Reply::ok()),
+        _ => Err(SYNTAX),
+    }
+}
+
+/// HELLO protover [AUTH username password] [SETNAME clientname]
+///
+/// A bare `HELLO` (no version) answers as an unknown command: the lab's transcript, which wins
+/// over Redis here.
+pub fn hello(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.len() == 1 {
+        return Err(CmdError::msg(format!(
+            "ERR unknown command '{}'",
+            args.text(0)
+        )));
+    }
+    let ver = crate::protocol::parse_i64(args.get(1)).ok_or(err(
+        "ERR Protocol version is not an integer or out of range",
+    ))?;
+    if !(2..=3).contains(&ver) {
+        return Err(err("NOPROTO unsupported protocol version"));
+    }
+    let mut name = None;
+    let mut user = None;
+    let mut j = 2;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if args.is(j, "AUTH") && more >= 2 {
+            user = Some(args.get(j + 1));
+            j += 2;
+        } else if args.is(j, "SETNAME") && more >= 1 {
+            name = Some(args.get(j + 1));
+            j += 1;
+        } else {
+            return Err(CmdError::msg(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                args.text(j)
+            )));
+        }
+        j += 1;
+    }
+    if let Some(user) = user {
+        authenticate(user)?;
+    }
+    if let Some(name) = name {
+        set_name(&ctx.client.info, name)?;
+    }
+    ctx.client.resp = ver as u8;
+    ctx.client.info.resp.store(ver as u8, Ordering::Relaxed);
+    let s = |v: &str| Reply::bulk(v);
+    Ok(Reply::Map(vec![
+        (s("server"), s("redis")),
+        (s("version"), s(crate::REDIS_VERSION)),
+        (s("proto"), Reply::Int(ver)),
+        (s("id"), Reply::Int(ctx.client.id as i64)),
+        (s("mode"), s("standalone")),
+        (s("role"), s("master")),
+        (s("modules"), Reply::Array(vec![])),
+    ]))
+}
+
+/// Redis's `clientSetNameOrReply`: printable ASCII without spaces; empty clears.
+fn set_name(info: &ClientInfo, name: &[u8]) -> Result<(), CmdError> {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(err(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    *info.name.lock() = name.to_vec();
+    Ok(())
+}
+
+/// CLIENT ID
+pub fn client_id(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Ok(Reply::Int(ctx.client.id as i64))
+}
+
+/// CLIENT SETNAME name
+pub fn client_setname(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    set_name(&ctx.client.info, args.get(2))?;
+    Ok(Reply::ok())
+}
+
+/// CLIENT GETNAME
+pub fn client_getname(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let name = ctx.client.info.name.lock();
+    Ok(if name.is_empty() {
+        Reply::Nil
+    } else {
+        Reply::Bulk(name.clone())
+    })
+}
+
+/// CLIENT SETINFO LIB-NAME name | LIB-VER version
+pub fn client_setinfo(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let value = args.get(3);
+    let slot = if args.is(2, "LIB-NAME") {
+        &ctx.client.info.lib_name
+    } else if args.is(2, "LIB-VER") {
+        &ctx.client.info.lib_ver
+    } else {
+        return Err(CmdError::msg(format!(
+            "ERR Unrecognized option '{}'",
+            args.text(2)
+        )));
+    };
+    if value.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CmdError::msg(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            args.text(2).to_ascii_uppercase()
+        )));
+    }
+    *slot.lock() = value.to_vec();
+    Ok(Reply::ok())
+}
+
+/// CLIENT NO-EVICT ON|OFF
+pub fn client_no_evict(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let on = if args.is(2, "ON") {
+        true
+    } else if args.is(2, "OFF") {
+        false
+    } else {
+        return Err(SYNTAX);
+    };
+    ctx.client.info.no_evict.store(on, Ordering::Relaxed);
+    Ok(Reply::ok())
+}
+
+/// One CLIENT LIST / CLIENT INFO line, in Redis 7.0's field order.
+fn client_line(c: &ClientInfo, now_ms: i64) -> String {
+    let lossy = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    let age = c.created.elapsed().as_secs();
+    let idle = (now_ms - c.last_active_ms.load(Ordering::Relaxed)).max(0) / 1000;
+    let flags = if c.no_evict.load(Ordering::Relaxed) {
+        "e"
+    } else {
+        "N"
+    };
+    let cmd = super::name_of(c.last_cmd.load(Ordering::Relaxed));
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd,
+        lossy(&c.name.lock()),
+        age,
+        idle,
+        flags,
+        c.db.load(Ordering::Relaxed),
+        cmd,
+        c.resp.load(Ordering::Relaxed),
+        lossy(&c.lib_name.lock()),
+        lossy(&c.lib_ver.lock()),
+    )
+}
+
+/// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
+pub fn client_list(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut type_ok = true;
+    let mut i = 2;
+    while i < args.len() {
+        if args.is(i, "TYPE") && i + 1 < args.len() {
+            let t = args.text(i + 1).to_ascii_lowercase();
+            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                return Err(CmdError::msg(format!(
+                    "ERR Unknown client type '{}'",
+                    args.text(i + 1)
+                )));
+            }
+            type_ok = t == "normal";
+            i += 2;
+        } else if args.is(i, "ID") && i + 1 < args.len() {
+            let mut v = Vec::new();
+            for j in i + 1..args.len() {
+                let id = args
+                    .int(j)
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(err("ERR Invalid client ID"))?;
+                v.push(id as u64);
+            }
+            ids = Some(v);
+            i = args.len();
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    let now = crate::store::now_ms();
+    let text: String = if type_ok {
+        ctx.server
+            .clients
+            .list()
+            .iter()
+            .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+            .map(|c| client_line(c, now))
+            .collect()
+    } else {
+        String::new()
+    };
+    Ok(Reply::Verbatim("txt", text.into_bytes()))
+}
+
+/// CLIENT INFO
+pub fn client_info(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let line = client_line(&ctx.client.info, crate::store::now_ms());
+    Ok(Reply::Verbatim("txt", line.into_bytes()))
+}
+
+/// CLIENT KILL ip:port | CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [TYPE t] [USER u] [SKIPME yes|no]
+pub fn client_kill(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let clients = ctx.server.clients.list();
+    if args.len() == 3 {
+        let addr = args.text(2);
+        let target = clients.iter().find(|c| c.addr.to_string() == addr);
+        let Some(c) = target else {
+            return Err(err("ERR No such client"));
+        };
+        kill(ctx, c);
+        return Ok(Reply::ok());
+    }
+    if !args.len().is_multiple_of(2) {
+        return Err(SYNTAX);
+    }
+    let (mut id, mut addr, mut laddr, mut skipme, mut user, mut ctype) =
+        (None, None, None, true, None, None);
+    for pair in (2..args.len()).step_by(2) {
+        let v = args.text(pair + 1).into_owned();
+        if args.is(pair, "ID") {
+            id = Some(
+                args.int(pair + 1)
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(err("ERR client-id should be greater than 0"))? as u64,
+            );
+        } else if args.is(pair, "ADDR") {
+            addr = Some(v);
+        } else if args.is(pair, "LADDR") {
+            laddr = Some(v);
+        } else if args.is(pair, "USER") {
+            user = Some(v);
+        } else if args.is(pair, "TYPE") {
+            let t = v.to_ascii_lowercase();
+            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                return Err(CmdError::msg(format!("ERR Unknown client type '{v}'")));
+            }
+            ctype = Some(t);
+        } else if args.is(pair, "SKIPME") {
+            skipme = match v.to_ascii_lowercase().as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(SYNTAX),
+            };
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    if let Some(u) = &user {
+        if u != "default" {
+            return Err(CmdError::msg(format!("ERR No such user '{u}'")));
+        }
+    }
+    let mut killed = 0;
+    for c in &clients {
+        let matched = id.is_none_or(|id| c.id == id)
+            && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
+            && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
+            && ctype.as_ref().is_none_or(|t| t == "normal")
+            && !(skipme && c.id == ctx.client.id);
+        if matched {
+            kill(ctx, c);
+            killed += 1;
+        }
+    }
+    Ok(Reply::Int(killed))
+}
+
+fn kill(ctx: &mut Ctx, c: &ClientInfo) {
+    if c.id == ctx.client.id {
+        // Redis replies to the caller first, then closes it.
+        ctx.client.close_after_reply = true;
+    } else {
+        c.close();
+    }
+}
+
+/// RESET: back to a fresh connection's state.
+pub fn reset(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    ctx.client.select(0);
+    ctx.client.resp = 2;
+    ctx.client.info.resp.store(2, Ordering::Relaxed);
+    ctx.client.info.name.lock().clear();
+    ctx.client.info.no_evict.store(false, Ordering::Relaxed);
+    Ok(Reply::simple("RESET"))
 }

@@ -1,10 +1,15 @@
 //! Keyspace commands (Redis's "generic" group: DEL, EXISTS, TYPE, EXPIRE, SCAN, ...).
 
-use super::args::{Args, CmdResult};
-use crate::protocol::Reply;
-use crate::store::Db;
+use parking_lot::RwLockWriteGuard;
 
-/// DEL key [key ...]
+use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use super::Ctx;
+use crate::protocol::Reply;
+use crate::store::{glob, now_ms, Db, Store};
+
+const SAME_OBJECT: CmdError = err("ERR source and destination objects are the same");
+
+/// DEL key [key ...] (also UNLINK: memory is freed at once either way)
 pub fn del(db: &mut Db, args: &Args) -> CmdResult {
     let n = args
         .from(1)
@@ -14,8 +19,358 @@ pub fn del(db: &mut Db, args: &Args) -> CmdResult {
     Ok(Reply::Int(n as i64))
 }
 
-/// EXISTS key [key ...]: a key named twice counts twice.
+/// EXISTS key [key ...]: a key named twice counts twice (also TOUCH).
 pub fn exists(db: &Db, args: &Args) -> CmdResult {
-    let n = args.from(1).iter().filter(|k| db.contains(k)).count();
+    let n = args
+        .from(1)
+        .iter()
+        .filter(|k| db.entry(k).is_some())
+        .count();
     Ok(Reply::Int(n as i64))
+}
+
+/// TYPE key
+pub fn type_(db: &Db, args: &Args) -> CmdResult {
+    Ok(Reply::simple(
+        db.get(args.get(1)).map_or("none", |v| v.type_name()),
+    ))
+}
+
+/// KEYS pattern
+pub fn keys(db: &Db, args: &Args) -> CmdResult {
+    let pattern = args.get(1);
+    let all = pattern == b"*";
+    Ok(Reply::Array(
+        db.iter()
+            .filter(|(k, _)| all || glob::matches(pattern, k, false))
+            .map(|(k, _)| Reply::Bulk(k.to_vec()))
+            .collect(),
+    ))
+}
+
+/// Parses a SCAN cursor like Redis (`strtoul` over the whole string).
+pub fn parse_cursor(raw: &[u8]) -> Result<u64, CmdError> {
+    const INVALID: CmdError = err("ERR invalid cursor");
+    let (neg, digits) = match raw.first() {
+        Some(b'-') => (true, &raw[1..]),
+        Some(b'+') => (false, &raw[1..]),
+        _ => (false, raw),
+    };
+    if raw.is_empty() {
+        return Ok(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(INVALID);
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or(INVALID)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+pub fn scan(db: &Db, args: &Args) -> CmdResult {
+    let mut cursor = parse_cursor(args.get(1))?;
+    let (mut pattern, mut count, mut type_name) = (None, 10i64, None);
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - i >= 2;
+        if args.is(i, "COUNT") && more {
+            count = args.int(i + 1)?;
+            if count < 1 {
+                return Err(SYNTAX);
+            }
+        } else if args.is(i, "MATCH") && more {
+            pattern = Some(args.get(i + 1));
+        } else if args.is(i, "TYPE") && more {
+            type_name = Some(args.get(i + 1));
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 2;
+    }
+    let count = count as usize;
+    let mut found: Vec<Reply> = Vec::new();
+    let mut steps = count.saturating_mul(10);
+    loop {
+        cursor = db.scan(cursor, |k, e| {
+            let type_ok =
+                type_name.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+            if type_ok && pattern.is_none_or(|p| glob::matches(p, k, false)) {
+                found.push(Reply::Bulk(k.to_vec()));
+            }
+        });
+        steps -= 1;
+        if cursor == 0 || steps == 0 || found.len() >= count {
+            break;
+        }
+    }
+    Ok(Reply::Array(vec![
+        Reply::Bulk(cursor.to_string().into_bytes()),
+        Reply::Array(found),
+    ]))
+}
+
+/// RANDOMKEY
+pub fn randomkey(db: &Db, _args: &Args) -> CmdResult {
+    Ok(db
+        .random_key()
+        .map_or(Reply::Nil, |k| Reply::Bulk(k.to_vec())))
+}
+
+/// RENAME key newkey
+pub fn rename(db: &mut Db, args: &Args) -> CmdResult {
+    rename_generic(db, args, false)
+}
+
+/// RENAMENX key newkey
+pub fn renamenx(db: &mut Db, args: &Args) -> CmdResult {
+    rename_generic(db, args, true)
+}
+
+fn rename_generic(db: &mut Db, args: &Args, nx: bool) -> CmdResult {
+    let (src, dst) = (args.get(1), args.get(2));
+    if !db.contains(src) {
+        return Err(NO_SUCH_KEY);
+    }
+    if src == dst {
+        return Ok(if nx { Reply::Int(0) } else { Reply::ok() });
+    }
+    if nx && db.contains(dst) {
+        return Ok(Reply::Int(0));
+    }
+    let entry = db.remove(src).ok_or(NO_SUCH_KEY)?;
+    db.insert_entry(dst, entry);
+    Ok(if nx { Reply::Int(1) } else { Reply::ok() })
+}
+
+/// Parses a database index argument against the number of databases.
+fn db_index(ctx: &Ctx, args: &Args, i: usize) -> Result<usize, CmdError> {
+    let n = args.int(i)?;
+    if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
+        return Err(NOT_INTEGER);
+    }
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n < ctx.server.store.len())
+        .ok_or(DB_INDEX)
+}
+
+/// Write-locks two different databases in index order (no lock-order deadlocks).
+pub fn lock_two(
+    store: &Store,
+    a: usize,
+    b: usize,
+) -> (RwLockWriteGuard<'_, Db>, RwLockWriteGuard<'_, Db>) {
+    if a < b {
+        let ga = store.db(a).write();
+        (ga, store.db(b).write())
+    } else {
+        let gb = store.db(b).write();
+        (store.db(a).write(), gb)
+    }
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]
+pub fn copy(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let (src, dst) = (args.get(1), args.get(2));
+    let (mut replace, mut target) = (false, ctx.client.db);
+    let mut i = 3;
+    while i < args.len() {
+        if args.is(i, "REPLACE") {
+            replace = true;
+        } else if args.is(i, "DB") && i + 1 < args.len() {
+            target = db_index(ctx, args, i + 1)?;
+            i += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 1;
+    }
+    let here = ctx.client.db;
+    if here == target && src == dst {
+        return Err(SAME_OBJECT);
+    }
+    let store = &ctx.server.store;
+    if here == target {
+        let mut db = store.db(here).write();
+        let entry = db.entry(src).cloned();
+        return Ok(copy_entry(entry, &mut db, dst, replace));
+    }
+    let (from, mut to) = lock_two(store, here, target);
+    Ok(copy_entry(from.entry(src).cloned(), &mut to, dst, replace))
+}
+
+/// Stores a copy of the source entry (if any) at `dst` unless it exists and `replace` is off.
+fn copy_entry(entry: Option<crate::store::Entry>, to: &mut Db, dst: &[u8], replace: bool) -> Reply {
+    match entry {
+        Some(entry) if replace || !to.contains(dst) => {
+            to.insert_entry(dst, entry);
+            Reply::Int(1)
+        }
+        _ => Reply::Int(0),
+    }
+}
+
+/// MOVE key db
+pub fn move_(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let key = args.get(1);
+    let target = db_index(ctx, args, 2)?;
+    let here = ctx.client.db;
+    if here == target {
+        return Err(SAME_OBJECT);
+    }
+    let (mut from, mut to) = lock_two(&ctx.server.store, here, target);
+    if !from.contains(key) || to.contains(key) {
+        return Ok(Reply::Int(0));
+    }
+    let entry = from.remove(key).ok_or(NO_SUCH_KEY)?;
+    to.insert_entry(key, entry);
+    Ok(Reply::Int(1))
+}
+
+/// Which of EXPIRE's NX|XX|GT|LT were given.
+#[derive(Default)]
+struct ExpireFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+fn expire_flags(args: &Args) -> Result<ExpireFlags, CmdError> {
+    let mut f = ExpireFlags::default();
+    for i in 3..args.len() {
+        if args.is(i, "NX") {
+            f.nx = true;
+        } else if args.is(i, "XX") {
+            f.xx = true;
+        } else if args.is(i, "GT") {
+            f.gt = true;
+        } else if args.is(i, "LT") {
+            f.lt = true;
+        } else {
+            return Err(CmdError::msg(format!(
+                "ERR Unsupported option {}",
+                args.text(i)
+            )));
+        }
+    }
+    if f.nx && (f.xx || f.gt || f.lt) {
+        return Err(err(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if f.gt && f.lt {
+        return Err(err(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
+    }
+    Ok(f)
+}
+
+/// The body of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT (Redis's `expireGenericCommand`).
+fn expire_generic(db: &mut Db, args: &Args, seconds: bool, relative: bool) -> CmdResult {
+    let key = args.get(1);
+    let flags = expire_flags(args)?;
+    let mut when = args.int(2)?;
+    let cmd = args.text(0).to_ascii_lowercase();
+    let invalid = || CmdError::msg(format!("ERR invalid expire time in '{cmd}' command"));
+    if seconds {
+        when = when.checked_mul(1000).ok_or_else(invalid)?;
+    }
+    if relative {
+        when = when.checked_add(now_ms()).ok_or_else(invalid)?;
+    }
+    let Some(current) = db.expire_of(key) else {
+        return Ok(Reply::Int(0));
+    };
+    let has_ttl = current != 0;
+    let refused = (flags.nx && has_ttl)
+        || (flags.xx && !has_ttl)
+        || (flags.gt && (!has_ttl || when <= current))
+        || (flags.lt && has_ttl && when >= current);
+    if refused {
+        return Ok(Reply::Int(0));
+    }
+    if when <= now_ms() {
+        db.remove(key);
+    } else {
+        db.set_expire(key, when);
+    }
+    Ok(Reply::Int(1))
+}
+
+/// EXPIRE key seconds [NX|XX|GT|LT]
+pub fn expire(db: &mut Db, args: &Args) -> CmdResult {
+    expire_generic(db, args, true, true)
+}
+
+/// PEXPIRE key milliseconds [NX|XX|GT|LT]
+pub fn pexpire(db: &mut Db, args: &Args) -> CmdResult {
+    expire_generic(db, args, false, true)
+}
+
+/// EXPIREAT key unix-time-seconds [NX|XX|GT|LT]
+pub fn expireat(db: &mut Db, args: &Args) -> CmdResult {
+    expire_generic(db, args, true, false)
+}
+
+/// PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]
+pub fn pexpireat(db: &mut Db, args: &Args) -> CmdResult {
+    expire_generic(db, args, false, false)
+}
+
+/// -2 for a missing key, -1 for no TTL, else what `f` makes of the absolute expiry.
+fn ttl_generic(db: &Db, args: &Args, f: impl Fn(i64) -> i64) -> CmdResult {
+    Ok(Reply::Int(match db.expire_of(args.get(1)) {
+        None => -2,
+        Some(0) => -1,
+        Some(at) => f(at),
+    }))
+}
+
+/// TTL key (seconds, rounded)
+pub fn ttl(db: &Db, args: &Args) -> CmdResult {
+    ttl_generic(db, args, |at| ((at - now_ms()).max(0) + 500) / 1000)
+}
+
+/// PTTL key
+pub fn pttl(db: &Db, args: &Args) -> CmdResult {
+    ttl_generic(db, args, |at| (at - now_ms()).max(0))
+}
+
+/// EXPIRETIME key
+pub fn expiretime(db: &Db, args: &Args) -> CmdResult {
+    ttl_generic(db, args, |at| at / 1000)
+}
+
+/// PEXPIRETIME key
+pub fn pexpiretime(db: &Db, args: &Args) -> CmdResult {
+    ttl_generic(db, args, |at| at)
+}
+
+/// PERSIST key
+pub fn persist(db: &mut Db, args: &Args) -> CmdResult {
+    Ok(Reply::Int(i64::from(db.persist(args.get(1)))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn cursor_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Ok(0));
+        assert_eq!(parse_cursor(b"").ok(), Some(0));
+        assert_eq!(parse_cursor(b"+5").ok(), Some(5));
+        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
+        assert!(parse_cursor(b"x").is_err());
+        assert!(parse_cursor(b" 1").is_err());
+        assert!(parse_cursor(b"99999999999999999999999").is_err());
+    }
 }

@@ -130,103 +130,111 @@ const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
 use Handler::{Client, Container, Read, Write};
 
 /// The command table.
+#[rustfmt::skip]
 pub static TABLE: &[CommandSpec] = &[
     // connection
-    cmd(
-        "ping",
-        -1,
-        FAST | SENTINEL,
-        NOKEYS,
-        "connection",
-        Client(connection::ping),
-    ),
-    cmd(
-        "echo",
-        2,
-        FAST,
-        NOKEYS,
-        "connection",
-        Client(connection::echo),
-    ),
-    cmd(
-        "quit",
-        -1,
-        ALLOW_BUSY | NO_AUTH | FAST | NOSCRIPT | LOADING | STALE,
-        NOKEYS,
-        "connection",
-        Client(connection::quit),
-    ),
+    cmd("ping", -1, FAST | SENTINEL, NOKEYS, "connection", Client(connection::ping)),
+    cmd("echo", 2, FAST, NOKEYS, "connection", Client(connection::echo)),
+    cmd("quit", -1, ALLOW_BUSY | NO_AUTH | FAST | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::quit)),
+    cmd("select", 2, LOADING | STALE | FAST, NOKEYS, "connection", Client(connection::select)),
+    cmd("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, NOKEYS, "connection", Client(connection::hello)),
+    cmd("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, NOKEYS, "connection", Client(connection::auth)),
+    cmd("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, "connection", Client(connection::reset)),
+    CommandSpec {
+        subcommands: &[
+            cmd("id", 2, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_id)),
+            cmd("setname", 3, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_setname)),
+            cmd("getname", 2, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_getname)),
+            cmd("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_list)),
+            cmd("info", 2, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_info)),
+            cmd("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_kill)),
+            cmd("setinfo", 4, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_setinfo)),
+            cmd("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_no_evict)),
+        ],
+        ..cmd("client", -2, SENTINEL, NOKEYS, "connection", Container)
+    },
     // strings
-    cmd(
-        "set",
-        -3,
-        WRITE | DENYOOM,
-        KEY1,
-        "string",
-        Write(strings::set),
-    ),
-    cmd(
-        "get",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "string",
-        Read(strings::get),
-    ),
+    cmd("set", -3, WRITE | DENYOOM, KEY1, "string", Write(strings::set)),
+    cmd("get", 2, READONLY | FAST, KEY1, "string", Read(strings::get)),
+    cmd("getset", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::getset)),
+    cmd("getdel", 2, WRITE | FAST, KEY1, "string", Write(strings::getdel)),
+    cmd("getex", -2, WRITE | FAST, KEY1, "string", Write(strings::getex)),
+    cmd("setnx", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::setnx)),
+    cmd("setex", 4, WRITE | DENYOOM, KEY1, "string", Write(strings::setex)),
+    cmd("psetex", 4, WRITE | DENYOOM, KEY1, "string", Write(strings::psetex)),
+    cmd("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", Write(strings::mset)),
+    cmd("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", Write(strings::msetnx)),
+    cmd("mget", -2, READONLY | FAST, ALLKEYS, "string", Read(strings::mget)),
+    cmd("append", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::append)),
+    cmd("strlen", 2, READONLY | FAST, KEY1, "string", Read(strings::strlen)),
+    cmd("getrange", 4, READONLY, KEY1, "string", Read(strings::getrange)),
+    cmd("substr", 4, READONLY, KEY1, "string", Read(strings::getrange)),
+    cmd("setrange", 4, WRITE | DENYOOM, KEY1, "string", Write(strings::setrange)),
+    cmd("incr", 2, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::incr)),
+    cmd("decr", 2, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::decr)),
+    cmd("incrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::incrby)),
+    cmd("decrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::decrby)),
+    cmd("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::incrbyfloat)),
     // keys
     cmd("del", -2, WRITE, ALLKEYS, "generic", Write(keys::del)),
-    cmd(
-        "exists",
-        -2,
-        READONLY | FAST,
-        ALLKEYS,
-        "generic",
-        Read(keys::exists),
-    ),
+    cmd("unlink", -2, WRITE | FAST, ALLKEYS, "generic", Write(keys::del)),
+    cmd("exists", -2, READONLY | FAST, ALLKEYS, "generic", Read(keys::exists)),
+    cmd("touch", -2, READONLY | FAST, ALLKEYS, "generic", Read(keys::exists)),
+    cmd("type", 2, READONLY | FAST, KEY1, "generic", Read(keys::type_)),
+    cmd("keys", 2, READONLY, NOKEYS, "generic", Read(keys::keys)),
+    cmd("scan", -2, READONLY, NOKEYS, "generic", Read(keys::scan)),
+    cmd("randomkey", 1, READONLY, NOKEYS, "generic", Read(keys::randomkey)),
+    cmd("rename", 3, WRITE, (1, 2, 1), "generic", Write(keys::rename)),
+    cmd("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", Write(keys::renamenx)),
+    cmd("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", Client(keys::copy)),
+    cmd("move", 3, WRITE | FAST, KEY1, "generic", Client(keys::move_)),
+    cmd("expire", -3, WRITE | FAST, KEY1, "generic", Write(keys::expire)),
+    cmd("pexpire", -3, WRITE | FAST, KEY1, "generic", Write(keys::pexpire)),
+    cmd("expireat", -3, WRITE | FAST, KEY1, "generic", Write(keys::expireat)),
+    cmd("pexpireat", -3, WRITE | FAST, KEY1, "generic", Write(keys::pexpireat)),
+    cmd("ttl", 2, READONLY | FAST, KEY1, "generic", Read(keys::ttl)),
+    cmd("pttl", 2, READONLY | FAST, KEY1, "generic", Read(keys::pttl)),
+    cmd("expiretime", 2, READONLY | FAST, KEY1, "generic", Read(keys::expiretime)),
+    cmd("pexpiretime", 2, READONLY | FAST, KEY1, "generic", Read(keys::pexpiretime)),
+    cmd("persist", 2, WRITE | FAST, KEY1, "generic", Write(keys::persist)),
     // server
-    cmd(
-        "dbsize",
-        1,
-        READONLY | FAST,
-        NOKEYS,
-        "server",
-        Read(server::dbsize),
-    ),
-    cmd(
-        "flushall",
-        -1,
-        WRITE,
-        NOKEYS,
-        "server",
-        Client(server::flushall),
-    ),
-    cmd(
-        "shutdown",
-        -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY,
-        NOKEYS,
-        "server",
-        Client(server::shutdown),
-    ),
+    cmd("dbsize", 1, READONLY | FAST, NOKEYS, "server", Read(server::dbsize)),
+    cmd("flushdb", -1, WRITE, NOKEYS, "server", Write(server::flushdb)),
+    cmd("flushall", -1, WRITE, NOKEYS, "server", Client(server::flushall)),
+    cmd("swapdb", 3, WRITE | FAST, NOKEYS, "server", Client(server::swapdb)),
+    cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY, NOKEYS, "server", Client(server::shutdown)),
+    cmd("info", -1, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(server::info)),
+    cmd("time", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::time)),
+    cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
+    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::debug)),
     CommandSpec {
-        subcommands: &[cmd(
-            "count",
-            2,
-            LOADING | STALE,
-            NOKEYS,
-            "server",
-            Client(server::command_count),
-        )],
-        ..cmd(
-            "command",
-            -1,
-            LOADING | STALE | SENTINEL,
-            NOKEYS,
-            "server",
-            Container,
-        )
+        subcommands: &[
+            cmd("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::config_get)),
+            cmd("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::config_set)),
+            cmd("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::config_resetstat)),
+            cmd("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::config_rewrite)),
+        ],
+        ..cmd("config", -2, NOKEYS_FLAGS, NOKEYS, "server", Container)
+    },
+    CommandSpec {
+        subcommands: &[
+            cmd("count", 2, LOADING | STALE, NOKEYS, "server", Client(server::command_count)),
+            cmd("info", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_info)),
+            cmd("docs", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_docs)),
+            cmd("list", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_list)),
+        ],
+        ..cmd("command", -1, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(server::command_all))
+    },
+    CommandSpec {
+        subcommands: &[
+            cmd("flush", -2, WRITE | NOSCRIPT, NOKEYS, "scripting", Client(server::function_flush)),
+            cmd("list", -2, NOSCRIPT, NOKEYS, "scripting", Client(server::function_list)),
+        ],
+        ..cmd("function", -2, 0, NOKEYS, "scripting", Container)
     },
 ];
+
+const NOKEYS_FLAGS: u32 = 0;
 
 /// The `last_cmd` value of a client that has run nothing yet.
 pub const NO_COMMAND: u32 = u32::MAX;
@@ -315,12 +323,40 @@ fn unknown_command(argv: &[Vec<u8>]) -> CmdError {
 pub fn execute(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     match resolve(argv) {
         Ok((code, spec)) => {
-            ctx.server.stats.commands.fetch_add(1, Ordering::Relaxed);
+            let stats = &ctx.server.stats;
+            stats.commands.fetch_add(1, Ordering::Relaxed);
             ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
-            run(ctx, spec, Args::new(argv)).unwrap_or_else(Reply::from)
+            if spec.flags & DENYOOM != 0 && over_maxmemory(ctx.server) {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                return Reply::Error(OOM.0);
+            }
+            match run(ctx, spec, Args::new(argv)) {
+                Ok(reply) => {
+                    if spec.flags & WRITE != 0 {
+                        stats.dirty.fetch_add(1, Ordering::Relaxed);
+                    }
+                    reply
+                }
+                Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    e.into()
+                }
+            }
         }
-        Err(e) => e.into(),
+        Err(e) => {
+            ctx.server.stats.errors.fetch_add(1, Ordering::Relaxed);
+            e.into()
+        }
     }
+}
+
+const OOM: CmdError = args::err("OOM command not allowed when used memory > 'maxmemory'.");
+
+/// With `maxmemory` set and the only policy being `noeviction`, commands that may grow memory
+/// are refused while the limit is exceeded.
+fn over_maxmemory(server: &Shared) -> bool {
+    let max = server.config.maxmemory();
+    max > 0 && crate::alloc::used_memory() as u64 > max
 }
 
 /// Finds the row for `argv` (descending into subcommands) and checks its arity.

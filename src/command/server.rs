@@ -1,9 +1,13 @@
-//! Server commands: DBSIZE, FLUSHALL, SHUTDOWN, COMMAND, INFO, CONFIG, ...
+//! Server commands: DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, SHUTDOWN, INFO, CONFIG, COMMAND, TIME,
+//! LASTSAVE, DEBUG, FUNCTION.
 
-use super::args::{Args, CmdResult, SYNTAX};
-use super::{Ctx, TABLE};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::args::{err, Args, CmdError, CmdResult, SYNTAX};
+use super::{flags, CommandSpec, Ctx, TABLE};
 use crate::protocol::Reply;
-use crate::store::Db;
+use crate::store::{glob, now_us, Db};
 
 /// DBSIZE
 pub fn dbsize(db: &Db, _args: &Args) -> CmdResult {
@@ -19,13 +23,45 @@ pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::ok())
 }
 
-/// Checks the optional ASYNC|SYNC of FLUSHALL/FLUSHDB (both free at once here).
-pub fn flush_mode(args: &Args) -> Result<(), super::CmdError> {
-    match args.len() {
-        1 => Ok(()),
-        2 if args.is(1, "ASYNC") || args.is(1, "SYNC") => Ok(()),
+/// FLUSHDB [ASYNC|SYNC]
+pub fn flushdb(db: &mut Db, args: &Args) -> CmdResult {
+    flush_mode(args)?;
+    db.clear();
+    Ok(Reply::ok())
+}
+
+/// Checks the optional ASYNC|SYNC of FLUSHALL/FLUSHDB/FUNCTION FLUSH (all free at once here).
+fn flush_mode_from(args: &Args, at: usize) -> Result<(), CmdError> {
+    match args.len() - at {
+        0 => Ok(()),
+        1 if args.is(at, "ASYNC") || args.is(at, "SYNC") => Ok(()),
         _ => Err(SYNTAX),
     }
+}
+
+fn flush_mode(args: &Args) -> Result<(), CmdError> {
+    flush_mode_from(args, 1)
+}
+
+/// SWAPDB index1 index2
+pub fn swapdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let parse = |i: usize, what: &'static str| -> Result<i64, CmdError> {
+        args.int(i)
+            .ok()
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or(err(what))
+    };
+    let a = parse(1, "ERR invalid first DB index")?;
+    let b = parse(2, "ERR invalid second DB index")?;
+    let n = ctx.server.store.len() as i64;
+    if a < 0 || b < 0 || a >= n || b >= n {
+        return Err(err("ERR DB index is out of range"));
+    }
+    if a != b {
+        let (mut x, mut y) = super::keys::lock_two(&ctx.server.store, a as usize, b as usize);
+        std::mem::swap(&mut *x, &mut *y);
+    }
+    Ok(Reply::ok())
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the server stops; the caller gets no reply.
@@ -46,7 +82,7 @@ pub fn shutdown(ctx: &mut Ctx, args: &Args) -> CmdResult {
         return Err(SYNTAX);
     }
     if abort {
-        return Err(super::args::err("ERR No shutdown in progress."));
+        return Err(err("ERR No shutdown in progress."));
     }
     log::warn!("User requested shutdown...");
     ctx.server.shutdown.trigger();
@@ -54,7 +90,486 @@ pub fn shutdown(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(crate::client::no_reply())
 }
 
+/// TIME
+pub fn time(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let us = now_us();
+    Ok(Reply::bulks([
+        (us / 1_000_000).to_string(),
+        (us % 1_000_000).to_string(),
+    ]))
+}
+
+/// LASTSAVE
+pub fn lastsave(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Ok(Reply::Int(
+        ctx.server.last_save.load(Ordering::Relaxed) / 1000,
+    ))
+}
+
+/// DEBUG ...: refused, as Redis 7.0 refuses it by default (`enable-debug-command no`).
+pub fn debug(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Err(err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."))
+}
+
+/// FUNCTION FLUSH [ASYNC|SYNC]: there are no functions, so there is nothing to remove.
+pub fn function_flush(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    flush_mode_from(args, 2)?;
+    Ok(Reply::ok())
+}
+
+/// FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]: no libraries exist.
+pub fn function_list(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let mut i = 2;
+    while i < args.len() {
+        if args.is(i, "WITHCODE") {
+            i += 1;
+        } else if args.is(i, "LIBRARYNAME") && i + 1 < args.len() {
+            i += 2;
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    Ok(Reply::Array(vec![]))
+}
+
+// ---- CONFIG ----
+
+/// CONFIG GET parameter [parameter ...]
+pub fn config_get(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let cfg = &ctx.server.config;
+    let mut pairs = Vec::new();
+    for p in crate::config::PARAMS {
+        if args
+            .from(2)
+            .iter()
+            .any(|pat| glob::matches(pat, p.name.as_bytes(), true))
+        {
+            let v = cfg.get(p.name).unwrap_or_default();
+            pairs.push((Reply::bulk(p.name), Reply::bulk(v)));
+        }
+    }
+    Ok(Reply::Map(pairs))
+}
+
+/// CONFIG SET parameter value [parameter value ...]: all or nothing.
+pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if !args.len().is_multiple_of(2) {
+        return Err(super::arity_error("config|set"));
+    }
+    let cfg = &ctx.server.config;
+    let mut pairs = Vec::new();
+    for pair in args.from(2).chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        if !crate::config::PARAMS.iter().any(|p| p.name == name) {
+            return Err(CmdError::msg(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )));
+        }
+        if pairs.iter().any(|(n, _): &(String, String)| *n == name) {
+            return Err(CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            )));
+        }
+        pairs.push((name, value));
+    }
+    let previous: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(n, _)| (n.clone(), cfg.get(n).unwrap_or_default()))
+        .collect();
+    for (name, value) in &pairs {
+        if let Err(reason) = cfg.set(name, value) {
+            for (n, v) in &previous {
+                let _ = cfg.set(n, v);
+            }
+            return Err(CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+            )));
+        }
+    }
+    Ok(Reply::ok())
+}
+
+/// CONFIG RESETSTAT
+pub fn config_resetstat(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    ctx.server.stats.reset();
+    for db in ctx.server.store.dbs() {
+        db.read().reset_stats();
+    }
+    Ok(Reply::ok())
+}
+
+/// CONFIG REWRITE: there is no config file to rewrite.
+pub fn config_rewrite(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Err(err("ERR The server is running without a config file"))
+}
+
+// ---- COMMAND ----
+
+/// COMMAND: every command's COMMAND INFO entry.
+pub fn command_all(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Ok(Reply::Array(
+        TABLE.iter().map(|c| command_info_entry(c, None)).collect(),
+    ))
+}
+
 /// COMMAND COUNT
 pub fn command_count(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
     Ok(Reply::Int(TABLE.len() as i64))
+}
+
+/// COMMAND LIST
+pub fn command_list(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.len() > 2 {
+        return Err(SYNTAX);
+    }
+    Ok(Reply::bulks(TABLE.iter().map(|c| c.name)))
+}
+
+/// Finds a command (or `container|sub`) by name, any case.
+fn find_command(name: &[u8]) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+    let text = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let (main, sub) = match text.split_once('|') {
+        Some((m, s)) => (m.to_string(), Some(s.to_string())),
+        None => (text, None),
+    };
+    let (_, spec) = super::lookup(main.as_bytes())?;
+    match sub {
+        None => Some((spec, None)),
+        Some(s) => spec
+            .subcommands
+            .iter()
+            .find(|c| c.name == s)
+            .map(|c| (spec, Some(c))),
+    }
+}
+
+/// COMMAND INFO [command-name ...]
+pub fn command_info(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.len() == 2 {
+        return command_all(_ctx, args);
+    }
+    Ok(Reply::Array(
+        args.from(2)
+            .iter()
+            .map(|name| match find_command(name) {
+                Some((main, sub)) => match sub {
+                    Some(s) => command_info_entry(s, Some(main)),
+                    None => command_info_entry(main, None),
+                },
+                None => Reply::NilArray,
+            })
+            .collect(),
+    ))
+}
+
+fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
+    match parent {
+        Some(p) => format!("{}|{}", p.name, spec.name),
+        None => spec.name.to_string(),
+    }
+}
+
+fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<Reply> {
+    let group = parent.map_or(spec.group, |p| p.group);
+    let mut cats = Vec::new();
+    if spec.flags & flags::WRITE != 0 {
+        cats.push("@write");
+    }
+    if spec.flags & flags::READONLY != 0 {
+        cats.push("@read");
+    }
+    match group {
+        "string" => cats.push("@string"),
+        "generic" => cats.push("@keyspace"),
+        "connection" => cats.push("@connection"),
+        _ => {}
+    }
+    if spec.flags & flags::ADMIN != 0 {
+        cats.push("@admin");
+        cats.push("@dangerous");
+    }
+    cats.push(if spec.flags & flags::FAST != 0 {
+        "@fast"
+    } else {
+        "@slow"
+    });
+    cats.into_iter().map(Reply::simple).collect()
+}
+
+/// One COMMAND INFO entry (Redis 7.0's ten fields).
+fn command_info_entry(spec: &'static CommandSpec, parent: Option<&'static CommandSpec>) -> Reply {
+    let flag_names = flags::NAMES
+        .iter()
+        .filter(|(f, _)| spec.flags & f != 0)
+        .map(|(_, n)| Reply::simple(n));
+    let (first, last, step) = spec.keys;
+    let key_specs = if first > 0 {
+        let s = Reply::bulk;
+        let (lastkey, limit) = if last < 0 {
+            (last, 0)
+        } else {
+            (last - first, 0)
+        };
+        let access = if spec.flags & flags::WRITE != 0 {
+            "RW"
+        } else {
+            "RO"
+        };
+        vec![Reply::Map(vec![
+            (s("flags"), Reply::Array(vec![Reply::simple(access)])),
+            (
+                s("begin_search"),
+                Reply::Map(vec![
+                    (s("type"), s("index")),
+                    (
+                        s("spec"),
+                        Reply::Map(vec![(s("index"), Reply::Int(first.into()))]),
+                    ),
+                ]),
+            ),
+            (
+                s("find_keys"),
+                Reply::Map(vec![
+                    (s("type"), s("range")),
+                    (
+                        s("spec"),
+                        Reply::Map(vec![
+                            (s("lastkey"), Reply::Int(lastkey.into())),
+                            (s("keystep"), Reply::Int(step.into())),
+                            (s("limit"), Reply::Int(limit)),
+                        ]),
+                    ),
+                ]),
+            ),
+        ])]
+    } else {
+        vec![]
+    };
+    Reply::Array(vec![
+        Reply::Bulk(full_name(spec, parent).into_bytes()),
+        Reply::Int(spec.arity.into()),
+        Reply::Set(flag_names.collect()),
+        Reply::Int(first.into()),
+        Reply::Int(last.into()),
+        Reply::Int(step.into()),
+        Reply::Set(acl_categories(spec, parent)),
+        Reply::Array(vec![]),
+        Reply::Array(key_specs),
+        Reply::Array(
+            spec.subcommands
+                .iter()
+                .map(|s| command_info_entry(s, Some(spec)))
+                .collect(),
+        ),
+    ])
+}
+
+fn command_docs_entry(spec: &'static CommandSpec, parent: Option<&'static CommandSpec>) -> Reply {
+    let s = Reply::bulk;
+    let group = parent.map_or(spec.group, |p| p.group);
+    let mut fields = vec![
+        (s("summary"), s(spec.summary)),
+        (
+            s("since"),
+            s(if spec.since.is_empty() {
+                "1.0.0"
+            } else {
+                spec.since
+            }),
+        ),
+        (s("group"), s(group)),
+    ];
+    if !spec.subcommands.is_empty() {
+        fields.push((
+            s("subcommands"),
+            Reply::Map(
+                spec.subcommands
+                    .iter()
+                    .map(|c| {
+                        (
+                            Reply::Bulk(full_name(c, Some(spec)).into_bytes()),
+                            command_docs_entry(c, Some(spec)),
+                        )
+                    })
+                    .collect(),
+            ),
+        ));
+    }
+    Reply::Map(fields)
+}
+
+/// COMMAND DOCS [command-name ...]
+pub fn command_docs(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let mut pairs = Vec::new();
+    if args.len() == 2 {
+        for c in TABLE {
+            pairs.push((Reply::bulk(c.name), command_docs_entry(c, None)));
+        }
+    } else {
+        for name in args.from(2) {
+            if let Some((main, sub)) = find_command(name) {
+                let (spec, parent) = match sub {
+                    Some(s) => (s, Some(main)),
+                    None => (main, None),
+                };
+                pairs.push((
+                    Reply::Bulk(full_name(spec, parent).into_bytes()),
+                    command_docs_entry(spec, parent),
+                ));
+            }
+        }
+    }
+    Ok(Reply::Map(pairs))
+}
+
+// ---- INFO ----
+
+fn human(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+/// User and system CPU seconds of this process, from /proc/self/stat.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (ticks(11), ticks(12))
+}
+
+/// INFO [section ...]
+pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let wanted: Vec<String> = args
+        .from(1)
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
+    let everything = wanted.iter().any(|w| w == "all" || w == "everything");
+    let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
+    let want = |name: &str| everything || default || wanted.iter().any(|w| w == name);
+    let srv = ctx.server;
+    let st = &srv.stats;
+    let mut out = String::new();
+    let mut section = |title: &str, body: String| {
+        if want(&title.to_ascii_lowercase()) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            let _ = write!(out, "# {title}\r\n{body}");
+        }
+    };
+    let uptime = srv.started.elapsed().as_secs();
+    section(
+        "Server",
+        format!(
+            "redis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:threads\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:\r\nspindle_version:{}\r\n",
+            crate::REDIS_VERSION,
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            srv.run_id,
+            srv.port,
+            now_us(),
+            uptime,
+            uptime / 86400,
+            srv.config.hz(),
+            srv.config.hz(),
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            crate::VERSION,
+        ),
+    );
+    section(
+        "Clients",
+        format!(
+            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+            srv.clients.len(),
+            srv.config.maxclients()
+        ),
+    );
+    let used = crate::alloc::used_memory();
+    let peak = st
+        .peak_memory
+        .fetch_max(used as u64, Ordering::Relaxed)
+        .max(used as u64) as usize;
+    let rss = crate::alloc::rss_bytes();
+    let maxmem = srv.config.maxmemory() as usize;
+    section(
+        "Memory",
+        format!(
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+            human(used),
+            human(rss),
+            human(peak),
+            human(maxmem),
+            if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+        ),
+    );
+    section(
+        "Persistence",
+        format!(
+            "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
+            st.dirty.load(Ordering::Relaxed),
+            srv.last_save.load(Ordering::Relaxed) / 1000
+        ),
+    );
+    let (hits, misses) = srv.store.dbs().iter().fold((0, 0), |(h, m), db| {
+        let (dh, dm) = db.read().hits_misses();
+        (h + dh, m + dm)
+    });
+    section(
+        "Stats",
+        format!(
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\n",
+            st.connections.load(Ordering::Relaxed),
+            st.commands.load(Ordering::Relaxed),
+            st.ops_per_sec(),
+            st.net_input.load(Ordering::Relaxed),
+            st.net_output.load(Ordering::Relaxed),
+            st.rejected.load(Ordering::Relaxed),
+            st.expired_keys.load(Ordering::Relaxed),
+            st.errors.load(Ordering::Relaxed),
+        ),
+    );
+    section(
+        "Replication",
+        format!(
+            "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
+            srv.run_id
+        ),
+    );
+    let (user, sys) = cpu_seconds();
+    section(
+        "CPU",
+        format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
+    );
+    let mut keyspace = String::new();
+    for (i, db) in srv.store.dbs().iter().enumerate() {
+        let db = db.read();
+        let keys = db.len();
+        if keys > 0 {
+            let _ = write!(
+                keyspace,
+                "db{i}:keys={keys},expires={},avg_ttl=0\r\n",
+                db.expires_len()
+            );
+        }
+    }
+    section("Keyspace", keyspace);
+    Ok(Reply::Verbatim("txt", out.into_bytes()))
 }

@@ -1,7 +1,7 @@
 //! String commands (Redis's `t_string.c`).
 
-use super::args::{Args, CmdError, CmdResult};
-use crate::protocol::Reply;
+use super::args::{err, Args, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, STRING_TOO_LONG, SYNTAX};
+use crate::protocol::{parse_i64, Reply, PROTO_MAX_BULK_LEN};
 use crate::store::{now_ms, Db, Value, WrongType};
 
 /// The string at `key`, `None` if missing, WRONGTYPE if another type.
@@ -12,13 +12,30 @@ pub fn get_str<'a>(db: &'a Db, key: &[u8]) -> Result<Option<&'a [u8]>, WrongType
     }
 }
 
+/// The string at `key` for modification, through the write door.
+fn get_str_mut<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut Vec<u8>>, WrongType> {
+    match db.get_mut(key) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s)),
+    }
+}
+
 fn bulk_or_nil(v: Option<&[u8]>) -> Reply {
     v.map_or(Reply::Nil, |s| Reply::Bulk(s.to_vec()))
 }
 
+/// Redis's `checkStringLength`: a string may not grow past `proto-max-bulk-len`.
+fn check_len(total: u64) -> Result<(), CmdError> {
+    if total > PROTO_MAX_BULK_LEN as u64 {
+        Err(STRING_TOO_LONG)
+    } else {
+        Ok(())
+    }
+}
+
 /// How a SET/GETEX expiry option was spelled.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Unit {
+pub enum Unit {
     Ex,
     Px,
     ExAt,
@@ -36,6 +53,14 @@ struct SetOptions<'a> {
     expire: Option<(Unit, &'a [u8])>,
 }
 
+const UNITS: [(&str, Unit); 4] = [
+    ("EX", Unit::Ex),
+    ("PX", Unit::Px),
+    ("EXAT", Unit::ExAt),
+    ("PXAT", Unit::PxAt),
+];
+
+/// Redis's `parseExtendedStringArgumentsOrReply`, for SET (`is_set`) or GETEX.
 fn parse_options<'a>(
     args: &Args<'a>,
     from: usize,
@@ -46,9 +71,6 @@ fn parse_options<'a>(
     while j < args.len() {
         let has_next = j + 1 < args.len();
         let no_expire = o.expire.is_none();
-        let unit = |o: &SetOptions, u: Unit| {
-            !o.keep_ttl && !o.persist && o.expire.is_none_or(|(cur, _)| cur == u) && has_next
-        };
         if is_set && args.is(j, "NX") && !o.xx {
             o.nx = true;
         } else if is_set && args.is(j, "XX") && !o.nx {
@@ -59,29 +81,27 @@ fn parse_options<'a>(
             o.keep_ttl = true;
         } else if !is_set && args.is(j, "PERSIST") && no_expire && !o.keep_ttl {
             o.persist = true;
-        } else if let Some(u) = [
-            ("EX", Unit::Ex),
-            ("PX", Unit::Px),
-            ("EXAT", Unit::ExAt),
-            ("PXAT", Unit::PxAt),
-        ]
-        .iter()
-        .find(|(name, u)| args.is(j, name) && unit(&o, *u))
-        .map(|(_, u)| *u)
-        {
-            o.expire = Some((u, args.get(j + 1)));
+        } else if let Some(&(_, unit)) = UNITS.iter().find(|(name, unit)| {
+            args.is(j, name)
+                && !o.keep_ttl
+                && !o.persist
+                && o.expire.is_none_or(|(cur, _)| cur == *unit)
+                && has_next
+        }) {
+            o.expire = Some((unit, args.get(j + 1)));
             j += 1;
         } else {
-            return Err(super::args::SYNTAX);
+            return Err(SYNTAX);
         }
         j += 1;
     }
     Ok(o)
 }
 
-/// Turns an expiry option into absolute Unix ms, with Redis's checks and error text.
-fn expire_at(cmd: &str, unit: Unit, raw: &[u8]) -> Result<i64, CmdError> {
-    let n = crate::protocol::parse_i64(raw).ok_or(super::args::NOT_INTEGER)?;
+/// Turns an expiry argument into absolute Unix ms with Redis's checks
+/// (`getExpireMillisecondsOrReply`); `cmd` names the command in the error.
+pub fn expire_at(cmd: &str, unit: Unit, raw: &[u8]) -> Result<i64, CmdError> {
+    let n = parse_i64(raw).ok_or(NOT_INTEGER)?;
     let invalid = || CmdError::msg(format!("ERR invalid expire time in '{cmd}' command"));
     let seconds = matches!(unit, Unit::Ex | Unit::ExAt);
     if n <= 0 || (seconds && n > i64::MAX / 1000) {
@@ -97,21 +117,44 @@ fn expire_at(cmd: &str, unit: Unit, raw: &[u8]) -> Result<i64, CmdError> {
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL]
 pub fn set(db: &mut Db, args: &Args) -> CmdResult {
     let o = parse_options(args, 3, true)?;
-    let key = args.get(1);
     let expire = match o.expire {
         Some((unit, raw)) => Some(expire_at("set", unit, raw)?),
         None => None,
     };
-    let old = if o.get {
+    set_generic(
+        db,
+        args.get(1),
+        args.get(2),
+        o.nx,
+        o.xx,
+        o.get,
+        o.keep_ttl,
+        expire,
+    )
+}
+
+/// The body of SET and its variants (Redis's `setGenericCommand`).
+#[allow(clippy::too_many_arguments)]
+fn set_generic(
+    db: &mut Db,
+    key: &[u8],
+    value: &[u8],
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keep_ttl: bool,
+    expire: Option<i64>,
+) -> CmdResult {
+    let old = if get {
         Some(bulk_or_nil(get_str(db, key)?))
     } else {
         None
     };
     let found = db.contains(key);
-    if (o.nx && found) || (o.xx && !found) {
+    if (nx && found) || (xx && !found) {
         return Ok(old.unwrap_or(Reply::Nil));
     }
-    db.set(key, Value::Str(args.get(2).to_vec()), o.keep_ttl);
+    db.set(key, Value::Str(value.to_vec()), keep_ttl);
     if let Some(at) = expire {
         db.set_expire(key, at);
     }
@@ -121,4 +164,326 @@ pub fn set(db: &mut Db, args: &Args) -> CmdResult {
 /// GET key
 pub fn get(db: &Db, args: &Args) -> CmdResult {
     Ok(bulk_or_nil(get_str(db, args.get(1))?))
+}
+
+/// GETSET key value
+pub fn getset(db: &mut Db, args: &Args) -> CmdResult {
+    set_generic(
+        db,
+        args.get(1),
+        args.get(2),
+        false,
+        false,
+        true,
+        false,
+        None,
+    )
+}
+
+/// GETDEL key
+pub fn getdel(db: &mut Db, args: &Args) -> CmdResult {
+    let key = args.get(1);
+    let reply = bulk_or_nil(get_str(db, key)?);
+    if !matches!(reply, Reply::Nil) {
+        db.remove(key);
+    }
+    Ok(reply)
+}
+
+/// GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST]
+pub fn getex(db: &mut Db, args: &Args) -> CmdResult {
+    let o = parse_options(args, 2, false)?;
+    let key = args.get(1);
+    let Some(value) = get_str(db, key)? else {
+        return Ok(Reply::Nil);
+    };
+    let reply = Reply::Bulk(value.to_vec());
+    if let Some((unit, raw)) = o.expire {
+        let at = expire_at("getex", unit, raw)?;
+        if matches!(unit, Unit::ExAt | Unit::PxAt) && at <= now_ms() {
+            db.remove(key);
+        } else {
+            db.set_expire(key, at);
+        }
+    } else if o.persist {
+        db.persist(key);
+    }
+    Ok(reply)
+}
+
+/// SETNX key value
+pub fn setnx(db: &mut Db, args: &Args) -> CmdResult {
+    let done = set_generic(
+        db,
+        args.get(1),
+        args.get(2),
+        true,
+        false,
+        false,
+        false,
+        None,
+    )?;
+    Ok(Reply::Int(i64::from(!matches!(done, Reply::Nil))))
+}
+
+/// SETEX key seconds value
+pub fn setex(db: &mut Db, args: &Args) -> CmdResult {
+    let at = expire_at("setex", Unit::Ex, args.get(2))?;
+    set_generic(
+        db,
+        args.get(1),
+        args.get(3),
+        false,
+        false,
+        false,
+        false,
+        Some(at),
+    )
+}
+
+/// PSETEX key milliseconds value
+pub fn psetex(db: &mut Db, args: &Args) -> CmdResult {
+    let at = expire_at("psetex", Unit::Px, args.get(2))?;
+    set_generic(
+        db,
+        args.get(1),
+        args.get(3),
+        false,
+        false,
+        false,
+        false,
+        Some(at),
+    )
+}
+
+/// MSET key value [key value ...]
+pub fn mset(db: &mut Db, args: &Args) -> CmdResult {
+    if args.len().is_multiple_of(2) {
+        return Err(super::arity_error(&args.text(0)));
+    }
+    for pair in args.from(1).chunks(2) {
+        db.set(&pair[0], Value::Str(pair[1].clone()), false);
+    }
+    Ok(Reply::ok())
+}
+
+/// MSETNX key value [key value ...]: all or nothing.
+pub fn msetnx(db: &mut Db, args: &Args) -> CmdResult {
+    if args.len().is_multiple_of(2) {
+        return Err(super::arity_error(&args.text(0)));
+    }
+    if args.from(1).chunks(2).any(|pair| db.contains(&pair[0])) {
+        return Ok(Reply::Int(0));
+    }
+    for pair in args.from(1).chunks(2) {
+        db.set(&pair[0], Value::Str(pair[1].clone()), false);
+    }
+    Ok(Reply::Int(1))
+}
+
+/// MGET key [key ...]: a key of another type reads as nil.
+pub fn mget(db: &Db, args: &Args) -> CmdResult {
+    Ok(Reply::Array(
+        args.from(1)
+            .iter()
+            .map(|k| bulk_or_nil(get_str(db, k).ok().flatten()))
+            .collect(),
+    ))
+}
+
+/// APPEND key value
+pub fn append(db: &mut Db, args: &Args) -> CmdResult {
+    let (key, tail) = (args.get(1), args.get(2));
+    match get_str_mut(db, key)? {
+        Some(s) => {
+            check_len(s.len() as u64 + tail.len() as u64)?;
+            s.extend_from_slice(tail);
+            Ok(Reply::Int(s.len() as i64))
+        }
+        None => {
+            db.set(key, Value::Str(tail.to_vec()), false);
+            Ok(Reply::Int(tail.len() as i64))
+        }
+    }
+}
+
+/// STRLEN key
+pub fn strlen(db: &Db, args: &Args) -> CmdResult {
+    Ok(Reply::Int(
+        get_str(db, args.get(1))?.map_or(0, |s| s.len() as i64),
+    ))
+}
+
+/// GETRANGE key start end (also SUBSTR)
+pub fn getrange(db: &Db, args: &Args) -> CmdResult {
+    let (mut start, mut end) = (args.int(2)?, args.int(3)?);
+    let s = get_str(db, args.get(1))?.unwrap_or(b"");
+    let len = s.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return Ok(Reply::bulk(""));
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        return Ok(Reply::bulk(""));
+    }
+    Ok(Reply::bulk(&s[start as usize..=end as usize]))
+}
+
+/// SETRANGE key offset value: pads with zero bytes.
+pub fn setrange(db: &mut Db, args: &Args) -> CmdResult {
+    let (key, value) = (args.get(1), args.get(3));
+    let offset = args.int(2)?;
+    if offset < 0 {
+        return Err(err("ERR offset is out of range"));
+    }
+    let offset = offset as u64;
+    match get_str_mut(db, key)? {
+        None => {
+            if value.is_empty() {
+                return Ok(Reply::Int(0));
+            }
+            check_len(offset + value.len() as u64)?;
+            let mut s = vec![0u8; offset as usize];
+            s.extend_from_slice(value);
+            let n = s.len() as i64;
+            db.set(key, Value::Str(s), false);
+            Ok(Reply::Int(n))
+        }
+        Some(s) => {
+            if value.is_empty() {
+                return Ok(Reply::Int(s.len() as i64));
+            }
+            check_len(offset + value.len() as u64)?;
+            let (off, end) = (offset as usize, offset as usize + value.len());
+            if s.len() < end {
+                s.resize(end, 0);
+            }
+            s[off..end].copy_from_slice(value);
+            Ok(Reply::Int(s.len() as i64))
+        }
+    }
+}
+
+/// The body of INCR, DECR, INCRBY and DECRBY.
+fn incr_by(db: &mut Db, key: &[u8], by: i64) -> CmdResult {
+    let current = match get_str(db, key)? {
+        Some(s) => parse_i64(s).ok_or(NOT_INTEGER)?,
+        None => 0,
+    };
+    let next = current.checked_add(by).ok_or(OVERFLOW)?;
+    let mut digits = Vec::with_capacity(20);
+    crate::protocol::reply::push_i64(&mut digits, next);
+    match get_str_mut(db, key)? {
+        Some(s) => *s = digits,
+        None => db.set(key, Value::Str(digits), false),
+    }
+    Ok(Reply::Int(next))
+}
+
+/// INCR key
+pub fn incr(db: &mut Db, args: &Args) -> CmdResult {
+    incr_by(db, args.get(1), 1)
+}
+
+/// DECR key
+pub fn decr(db: &mut Db, args: &Args) -> CmdResult {
+    incr_by(db, args.get(1), -1)
+}
+
+/// INCRBY key increment
+pub fn incrby(db: &mut Db, args: &Args) -> CmdResult {
+    let by = args.int(2)?;
+    incr_by(db, args.get(1), by)
+}
+
+/// DECRBY key decrement
+pub fn decrby(db: &mut Db, args: &Args) -> CmdResult {
+    let by = args.int(2)?;
+    if by == i64::MIN {
+        return Err(err("ERR decrement would overflow"));
+    }
+    incr_by(db, args.get(1), -by)
+}
+
+extern "C" {
+    fn spindle_ld_add(
+        a: *const u8,
+        alen: usize,
+        b: *const u8,
+        blen: usize,
+        out: *mut u8,
+        outlen: usize,
+    ) -> std::ffi::c_long;
+}
+
+/// Adds two decimal strings in C `long double` and formats the sum as Redis does.
+pub fn long_double_add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, CmdError> {
+    const NOT_FLOAT: CmdError = err("ERR value is not a valid float");
+    let mut out = vec![0u8; 6 * 1024];
+    // SAFETY: the pointers and lengths describe live buffers; the C side writes at most
+    // `out.len()` bytes and never reads past the given lengths.
+    let n = unsafe {
+        spindle_ld_add(
+            a.as_ptr(),
+            a.len(),
+            b.as_ptr(),
+            b.len(),
+            out.as_mut_ptr(),
+            out.len(),
+        )
+    };
+    match n {
+        -1 | -2 => Err(NOT_FLOAT),
+        -3 => Err(err("ERR increment would produce NaN or Infinity")),
+        n if n < 0 => Err(NOT_FLOAT),
+        n => {
+            out.truncate(n as usize);
+            Ok(out)
+        }
+    }
+}
+
+/// INCRBYFLOAT key increment
+pub fn incrbyfloat(db: &mut Db, args: &Args) -> CmdResult {
+    let key = args.get(1);
+    let current = get_str(db, key)?.unwrap_or(b"0");
+    let next = long_double_add(current, args.get(2))?;
+    let reply = Reply::Bulk(next.clone());
+    match get_str_mut(db, key)? {
+        Some(s) => *s = next,
+        None => db.set(key, Value::Str(next), false),
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::long_double_add;
+
+    fn add(a: &str, b: &str) -> String {
+        String::from_utf8(long_double_add(a.as_bytes(), b.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn long_double_like_redis() {
+        assert_eq!(add("10.5", "0.1"), "10.6");
+        assert_eq!(add("0", "3.0e3"), "3000");
+        assert_eq!(add("5.0e3", "2.0e3"), "7000");
+        assert_eq!(add("0.1", "0.2"), "0.3");
+        assert_eq!(add("1", "-1"), "0");
+        assert!(long_double_add(b"abc", b"1").is_err());
+        assert!(long_double_add(b"1", b" 1").is_err());
+        assert!(long_double_add(b"1", b"nan").is_err());
+        assert!(long_double_add(b"1", b"inf").is_err());
+    }
 }

@@ -5,6 +5,7 @@
 //! in [`Db::set`] alone (Redis's `setKey`).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::dict::Dict;
 use super::{now_ms, Value};
@@ -27,6 +28,9 @@ pub struct Db {
     map: Dict<Entry>,
     /// Keys with a TTL, ordered by expiry time: active expiry pops the due ones in order.
     expires: BTreeSet<(i64, Box<[u8]>)>,
+    /// Read lookups that found / did not find their key (INFO `keyspace_hits/misses`).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl Db {
@@ -34,10 +38,22 @@ impl Db {
         Self::default()
     }
 
-    /// The live entry at `key`, if any.
-    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+    /// The live entry at `key`, if any, without touching the hit/miss statistics.
+    fn live(&self, key: &[u8]) -> Option<&Entry> {
         let now = now_ms();
         self.map.get(key).filter(|e| !e.expired(now))
+    }
+
+    /// Read door: the live entry at `key`, counted as a keyspace hit or miss.
+    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+        let e = self.live(key);
+        let counter = if e.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        e
     }
 
     /// Read door: the live value at `key`.
@@ -45,8 +61,22 @@ impl Db {
         self.entry(key).map(|e| &e.value)
     }
 
+    /// Does a live `key` exist? (Not counted: writers use this to decide.)
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.entry(key).is_some()
+        self.live(key).is_some()
+    }
+
+    /// (keyspace hits, keyspace misses)
+    pub fn hits_misses(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn reset_stats(&self) {
+        self.hits.store(0, Ordering::Relaxed);
+        self.misses.store(0, Ordering::Relaxed);
     }
 
     /// Write door: the live value at `key`; an expired key is deleted first.
@@ -108,7 +138,7 @@ impl Db {
 
     /// The expiry time of a live key: `None` if missing, `Some(0)` if it has none.
     pub fn expire_of(&self, key: &[u8]) -> Option<i64> {
-        self.entry(key).map(|e| e.expire)
+        self.live(key).map(|e| e.expire)
     }
 
     /// Sets the absolute expiry of a live key (Unix ms, > 0). Returns false if missing.
