@@ -2,7 +2,7 @@
 PORT ?= 6379
 CARGO ?= cargo
 
-.PHONY: run build release test unit smoke lint fmt compat bench clean
+.PHONY: run build release test unit smoke lint fmt compat redis-suite bench clean
 
 run: release
 	./target/release/spindle --port $(PORT)
@@ -21,6 +21,15 @@ unit:
 
 smoke: build
 	scripts/with-server.sh ./target/debug/spindle scripts/smoke.sh HOST PORT
+
+## Spindle and redis-server 7.0 side by side, byte for byte (installs redis-server/redis-tools
+## with apt-get when missing), plus redis-cli, redis-benchmark and redis-py against Spindle.
+compat:
+	bash scripts/compat.sh
+
+## Redis's own Tcl tests (7.0.15) against Spindle: scripts/redis-suite.sh REDIS_SRC_DIR
+redis-suite:
+	bash scripts/redis-suite.sh $(REDIS_SRC)
 
 lint:
 	$(CARGO) fmt --all -- --check

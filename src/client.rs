@@ -113,39 +113,48 @@ impl InBuf {
     }
 }
 
+impl ClientInfo {
+    /// The shared view of a new connection; keeps a clone of its socket to close it from outside.
+    pub fn new(id: u64, stream: &TcpStream) -> io::Result<Self> {
+        Ok(ClientInfo {
+            id,
+            addr: stream.peer_addr()?,
+            laddr: stream.local_addr()?,
+            fd: std::os::fd::AsRawFd::as_raw_fd(stream),
+            created: Instant::now(),
+            last_active_ms: AtomicI64::new(now_ms()),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            name: Mutex::new(Vec::new()),
+            lib_name: Mutex::new(Vec::new()),
+            lib_ver: Mutex::new(Vec::new()),
+            last_cmd: AtomicU32::new(command::NO_COMMAND),
+            no_evict: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            stream: stream.try_clone()?,
+        })
+    }
+}
+
+impl ClientState {
+    pub fn new(info: Arc<ClientInfo>) -> Self {
+        ClientState { id: info.id, db: 0, resp: 2, close_after_reply: false, info }
+    }
+}
+
 /// Serves one accepted connection until it closes or the server shuts down.
 pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
-    let (Ok(addr), Ok(laddr), Ok(registered)) =
-        (stream.peer_addr(), stream.local_addr(), stream.try_clone())
-    else {
-        return;
-    };
     let id = shared.clients.next_id();
-    let info = Arc::new(ClientInfo {
-        id,
-        addr,
-        laddr,
-        fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
-        created: Instant::now(),
-        last_active_ms: AtomicI64::new(now_ms()),
-        db: AtomicUsize::new(0),
-        resp: AtomicU8::new(2),
-        name: Mutex::new(Vec::new()),
-        lib_name: Mutex::new(Vec::new()),
-        lib_ver: Mutex::new(Vec::new()),
-        last_cmd: AtomicU32::new(command::NO_COMMAND),
-        no_evict: AtomicBool::new(false),
-        killed: AtomicBool::new(false),
-        stream: registered,
-    });
-    shared.clients.register(Arc::clone(&info));
-    let mut state = ClientState {
-        id,
-        db: 0,
-        resp: 2,
-        close_after_reply: false,
-        info,
+    let info = match ClientInfo::new(id, &stream) {
+        Ok(info) => Arc::new(info),
+        Err(e) => {
+            log::debug!("client {id}: {e}");
+            return;
+        }
     };
+    let addr = info.addr;
+    shared.clients.register(Arc::clone(&info));
+    let mut state = ClientState::new(info);
     if let Err(e) = connection_loop(stream, shared, &mut state) {
         log::debug!("client {id} ({addr}): {e}");
     }

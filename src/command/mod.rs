@@ -448,6 +448,27 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_handler_becomes_an_error_reply() {
+        fn boom(_: &mut Ctx, _: &Args) -> CmdResult {
+            panic!("deliberate test panic")
+        }
+        static BOOM: CommandSpec = cmd("boom", 1, 0, NOKEYS, "server", Client(boom));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let info = std::sync::Arc::new(crate::client::ClientInfo::new(1, &stream).unwrap());
+        let mut client = ClientState::new(info);
+        let config = crate::config::Config::default();
+        let server = Shared::new(config, crate::shutdown::Shutdown::new(), 0);
+        let mut ctx = Ctx { server: &server, client: &mut client };
+        let argv = vec![b"boom".to_vec()];
+        let err = run(&mut ctx, &BOOM, Args::new(&argv)).unwrap_err();
+        assert_eq!(&*err.0, b"ERR internal error while running 'boom'");
+        // The store's locks are not poisoned: the next command works.
+        let set = [b"set".to_vec(), b"k".to_vec(), b"v".to_vec()];
+        assert_eq!(execute(&mut ctx, &set), Reply::ok());
+    }
+
+    #[test]
     fn arity() {
         assert!(arity_ok(2, 2) && !arity_ok(2, 3));
         assert!(arity_ok(-2, 2) && arity_ok(-2, 5) && !arity_ok(-2, 1));
