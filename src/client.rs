@@ -138,7 +138,13 @@ impl ClientInfo {
 
 impl ClientState {
     pub fn new(info: Arc<ClientInfo>) -> Self {
-        ClientState { id: info.id, db: 0, resp: 2, close_after_reply: false, info }
+        ClientState {
+            id: info.id,
+            db: 0,
+            resp: 2,
+            close_after_reply: false,
+            info,
+        }
     }
 }
 

@@ -39,18 +39,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    log::info!(
-        "Spindle {} (redis {}) listening on {addr}, pid {}, maxclients {}",
-        spindle::VERSION,
-        spindle::REDIS_VERSION,
-        std::process::id(),
-        cfg.maxclients()
-    );
-
+    // Handlers go in before the banner, so a supervisor that signals as soon as it sees the
+    // banner always gets a clean shutdown.
     let shutdown = Shutdown::new();
     match Signals::new([SIGINT, SIGTERM]) {
         Ok(mut signals) => {
@@ -65,6 +55,18 @@ fn main() -> ExitCode {
         }
         Err(e) => log::warn!("cannot install signal handlers: {e}"),
     }
+
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    log::info!(
+        "Spindle {} (redis {}) listening on {addr}, pid {}, maxclients {}",
+        spindle::VERSION,
+        spindle::REDIS_VERSION,
+        std::process::id(),
+        cfg.maxclients()
+    );
 
     if let Err(e) = server::run(listener, cfg, shutdown) {
         log::error!("server error: {e}");

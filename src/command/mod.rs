@@ -297,26 +297,28 @@ pub fn arity_error(name: &str) -> CmdError {
     CmdError::msg(format!("ERR wrong number of arguments for '{name}'"))
 }
 
-/// Redis's unknown-command error; with no arguments, the lab's shorter text.
+/// Redis's unknown-command error; with no arguments, the lab's shorter text. Built from the
+/// raw bytes, cut at 128 bytes like Redis's `%.128s`.
 fn unknown_command(argv: &[Vec<u8>]) -> CmdError {
-    let name = String::from_utf8_lossy(&argv[0]);
-    let name: String = name.chars().take(128).collect();
-    if argv.len() == 1 {
-        return CmdError::msg(format!("ERR unknown command '{name}'"));
-    }
-    let mut rest = String::new();
-    for a in &argv[1..] {
-        if rest.len() >= 128 {
-            break;
+    let name = &argv[0][..argv[0].len().min(128)];
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(name);
+    msg.push(b'\'');
+    if argv.len() > 1 {
+        msg.extend_from_slice(b", with args beginning with: ");
+        let mut shown = 0;
+        for a in &argv[1..] {
+            if shown >= 128 {
+                break;
+            }
+            let cut = &a[..a.len().min(128 - shown)];
+            msg.push(b'\'');
+            msg.extend_from_slice(cut);
+            msg.extend_from_slice(b"' ");
+            shown += cut.len() + 3;
         }
-        let a = String::from_utf8_lossy(a);
-        let room = 128 - rest.len();
-        let cut: String = a.chars().take(room).collect();
-        rest.push_str(&format!("'{cut}' "));
     }
-    CmdError::msg(format!(
-        "ERR unknown command '{name}', with args beginning with: {rest}"
-    ))
+    CmdError(std::borrow::Cow::Owned(msg))
 }
 
 /// Runs one request and returns its reply.
@@ -459,7 +461,10 @@ mod tests {
         let mut client = ClientState::new(info);
         let config = crate::config::Config::default();
         let server = Shared::new(config, crate::shutdown::Shutdown::new(), 0);
-        let mut ctx = Ctx { server: &server, client: &mut client };
+        let mut ctx = Ctx {
+            server: &server,
+            client: &mut client,
+        };
         let argv = vec![b"boom".to_vec()];
         let err = run(&mut ctx, &BOOM, Args::new(&argv)).unwrap_err();
         assert_eq!(&*err.0, b"ERR internal error while running 'boom'");

@@ -1,0 +1,180 @@
+//! The real binary: signals, the SHUTDOWN command, a port in use, and the informational flags.
+
+mod common;
+use common::{BinServer, Conn};
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous: this is not a speed test, only a check that the process does exit.
+const EXIT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Polls `child` until it exits; kills it and fails if it has not within the deadline.
+fn wait_for_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + EXIT_DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not exit within {EXIT_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send_signal(server: &BinServer, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} failed");
+}
+
+/// Runs the binary with `args` to completion (with a deadline) and returns what it printed.
+fn run_binary(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn spindle");
+    // The output here is small, so the pipes cannot fill up before the exit.
+    wait_for_exit(&mut child);
+    child.wait_with_output().expect("collect output")
+}
+
+/// Connects `n` clients and makes sure each one has been admitted and served.
+fn idle_clients(server: &BinServer, n: usize) -> Vec<Conn> {
+    let mut conns: Vec<Conn> = (0..n).map(|_| server.connect()).collect();
+    for c in &mut conns {
+        c.expect(b"PING\r\n", b"+PONG\r\n");
+    }
+    conns
+}
+
+fn signal_stops_server_with_idle_clients(signal: &str, clients: usize) {
+    let mut server = BinServer::start(&[]);
+    let mut conns = idle_clients(&server, clients);
+    send_signal(&server, signal);
+    let status = wait_for_exit(&mut server.child);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after {signal}: {status:?}"
+    );
+    for (i, c) in conns.iter_mut().enumerate() {
+        assert!(c.is_closed(), "client {i} still connected after {signal}");
+    }
+}
+
+#[test]
+fn sigterm_with_200_idle_clients_exits_0() {
+    signal_stops_server_with_idle_clients("-TERM", 200);
+}
+
+#[test]
+fn sigint_exits_0() {
+    signal_stops_server_with_idle_clients("-INT", 20);
+}
+
+/// `BinServer::start` returns as soon as the "listening on" banner is logged; a supervisor that
+/// does the same and then sends SIGTERM must still get an orderly exit.
+#[test]
+fn sigterm_right_after_the_banner_exits_0() {
+    for _ in 0..50 {
+        let mut server = BinServer::start(&[]);
+        send_signal(&server, "-TERM");
+        let status = wait_for_exit(&mut server.child);
+        assert_eq!(status.code(), Some(0), "{status:?}");
+    }
+}
+
+#[test]
+fn sigterm_with_a_command_half_sent() {
+    let mut server = BinServer::start(&[]);
+    let mut idle = idle_clients(&server, 3);
+    let mut partial = server.connect();
+    partial.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk");
+    send_signal(&server, "-TERM");
+    let status = wait_for_exit(&mut server.child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(partial.is_closed());
+    for c in &mut idle {
+        assert!(c.is_closed());
+    }
+}
+
+#[test]
+fn shutdown_command_closes_without_reply_and_exits_0() {
+    let mut server = BinServer::start(&[]);
+    let mut other = server.connect();
+    other.expect(b"PING\r\n", b"+PONG\r\n");
+    let mut c = server.connect();
+    c.expect(b"SET k v\r\n", b"+OK\r\n");
+    c.send(b"SHUTDOWN\r\n");
+    // No reply at all: the connection just ends.
+    let mut rest = Vec::new();
+    let _ = c.stream.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "SHUTDOWN replied {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    let status = wait_for_exit(&mut server.child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(other.is_closed());
+}
+
+#[test]
+fn port_in_use_exits_1_with_an_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run_binary(&["--bind", "127.0.0.1", "--port", &port]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&port),
+        "stderr does not mention port {port}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    drop(taken);
+}
+
+#[test]
+fn help_exits_0_with_usage() {
+    for flag in ["--help", "-h"] {
+        let out = run_binary(&[flag]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(stdout.contains("Usage"), "{flag}: {stdout}");
+        assert!(stdout.contains("--port"), "{flag}: {stdout}");
+    }
+}
+
+#[test]
+fn version_exits_0_with_a_version() {
+    for flag in ["--version", "-v"] {
+        let out = run_binary(&[flag]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(
+            stdout.contains(env!("CARGO_PKG_VERSION")),
+            "{flag}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn bad_flag_exits_1_without_panicking() {
+    let out = run_binary(&["--no-such-flag"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("--no-such-flag"), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}
