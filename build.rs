@@ -1,4 +1,7 @@
 fn main() {
     println!("cargo:rerun-if-changed=src/ldouble.c");
-    cc::Build::new().file("src/ldouble.c").opt_level(2).compile("spindle_ldouble");
+    cc::Build::new()
+        .file("src/ldouble.c")
+        .opt_level(2)
+        .compile("spindle_ldouble");
 }
