@@ -13,6 +13,10 @@ build:
 release:
 	$(CARGO) build --release
 
+## Spindle vs redis-server with redis-benchmark: a table of medians and ratios.
+bench: release
+	bash scripts/bench.sh
+
 ## Unit and integration tests, then the shell smoke tests against a live server.
 test: unit smoke
 
