@@ -64,6 +64,21 @@ pub static PARAMS: &[Param] = &[
         mutable: true,
     },
     Param {
+        name: "maxmemory-samples",
+        kind: Kind::Int(1, 64),
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory-eviction-tenacity",
+        kind: Kind::Int(0, 100),
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory-clients",
+        kind: Kind::Memory,
+        mutable: true,
+    },
+    Param {
         name: "hz",
         kind: Kind::Int(1, 500),
         mutable: true,
@@ -207,6 +222,9 @@ impl Config {
             "maxclients" => self.maxclients().to_string(),
             "maxmemory" => self.maxmemory().to_string(),
             "maxmemory-policy" => "noeviction".into(),
+            "maxmemory-samples" => "5".into(),
+            "maxmemory-eviction-tenacity" => "10".into(),
+            "maxmemory-clients" => "0".into(),
             "hz" => self.hz().to_string(),
             "proto-max-bulk-len" => crate::protocol::PROTO_MAX_BULK_LEN.to_string(),
             "client-query-buffer-limit" => crate::protocol::QUERY_BUF_LIMIT.to_string(),

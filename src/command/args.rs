@@ -96,6 +96,17 @@ impl<'a> Args<'a> {
         parse_i64(self.get(i)).ok_or(NOT_INTEGER)
     }
 
+    /// Argument `i` as a 32-bit integer (Redis's `getIntFromObjectOrReply`).
+    pub fn int32(&self, i: usize) -> Result<i64, CmdError> {
+        let n = self.int(i)?;
+        if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
+            return Err(err(
+                "ERR value is out of range, value must between -2147483648 and 2147483647",
+            ));
+        }
+        Ok(n)
+    }
+
     /// Argument `i` as a finite-or-infinite float (never NaN).
     pub fn float(&self, i: usize) -> Result<f64, CmdError> {
         parse_f64(self.get(i)).ok_or(NOT_FLOAT)

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NOT_INTEGER, SYNTAX};
+use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, SYNTAX};
 use super::Ctx;
 use crate::client::ClientInfo;
 use crate::protocol::Reply;
@@ -32,10 +32,7 @@ pub fn quit(ctx: &mut Ctx, _args: &Args) -> CmdResult {
 
 /// SELECT index
 pub fn select(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let n = args.int(1)?;
-    if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
-        return Err(NOT_INTEGER);
-    }
+    let n = args.int32(1)?;
     let db = usize::try_from(n)
         .ok()
         .filter(|&n| n < ctx.server.store.len())
@@ -82,16 +79,16 @@ pub fn hello(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if !(2..=3).contains(&ver) {
         return Err(err("NOPROTO unsupported protocol version"));
     }
-    let mut name = None;
-    let mut user = None;
+    // Like Redis 7.0, each option takes effect as it is read: a later syntax error does not
+    // undo an earlier SETNAME.
     let mut j = 2;
     while j < args.len() {
         let more = args.len() - 1 - j;
         if args.is(j, "AUTH") && more >= 2 {
-            user = Some(args.get(j + 1));
+            authenticate(args.get(j + 1))?;
             j += 2;
         } else if args.is(j, "SETNAME") && more >= 1 {
-            name = Some(args.get(j + 1));
+            set_name(&ctx.client.info, args.get(j + 1))?;
             j += 1;
         } else {
             return Err(CmdError::msg(format!(
@@ -100,12 +97,6 @@ pub fn hello(ctx: &mut Ctx, args: &Args) -> CmdResult {
             )));
         }
         j += 1;
-    }
-    if let Some(user) = user {
-        authenticate(user)?;
-    }
-    if let Some(name) = name {
-        set_name(&ctx.client.info, name)?;
     }
     ctx.client.resp = ver as u8;
     ctx.client.info.resp.store(ver as u8, Ordering::Relaxed);

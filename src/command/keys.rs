@@ -2,7 +2,7 @@
 
 use parking_lot::RwLockWriteGuard;
 
-use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX};
 use super::Ctx;
 use crate::protocol::Reply;
 use crate::store::{glob, now_ms, Db, Store};
@@ -93,6 +93,8 @@ pub fn scan(db: &Db, args: &Args) -> CmdResult {
         }
         i += 2;
     }
+    // `MATCH *` is no filter at all (Redis's `use_pattern`).
+    let pattern = pattern.filter(|p| *p != b"*");
     let count = count as usize;
     let mut found: Vec<Reply> = Vec::new();
     let mut steps = count.saturating_mul(10);
@@ -150,10 +152,7 @@ fn rename_generic(db: &mut Db, args: &Args, nx: bool) -> CmdResult {
 
 /// Parses a database index argument against the number of databases.
 fn db_index(ctx: &Ctx, args: &Args, i: usize) -> Result<usize, CmdError> {
-    let n = args.int(i)?;
-    if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
-        return Err(NOT_INTEGER);
-    }
+    let n = args.int32(i)?;
     usize::try_from(n)
         .ok()
         .filter(|&n| n < ctx.server.store.len())
@@ -346,7 +345,7 @@ pub fn pttl(db: &Db, args: &Args) -> CmdResult {
 
 /// EXPIRETIME key
 pub fn expiretime(db: &Db, args: &Args) -> CmdResult {
-    ttl_generic(db, args, |at| at / 1000)
+    ttl_generic(db, args, |at| (at + 500) / 1000)
 }
 
 /// PEXPIRETIME key

@@ -300,7 +300,9 @@ pub fn arity_error(name: &str) -> CmdError {
 /// Redis's unknown-command error; with no arguments, the lab's shorter text. Built from the
 /// raw bytes, cut at 128 bytes like Redis's `%.128s`.
 fn unknown_command(argv: &[Vec<u8>]) -> CmdError {
-    let name = &argv[0][..argv[0].len().min(128)];
+    // `%s` stops at a NUL byte, as in C.
+    let c_str = |a: &[u8]| a.iter().position(|&b| b == 0).map_or(a.len(), |i| i);
+    let name = &argv[0][..c_str(&argv[0]).min(128)];
     let mut msg = b"ERR unknown command '".to_vec();
     msg.extend_from_slice(name);
     msg.push(b'\'');
@@ -311,7 +313,7 @@ fn unknown_command(argv: &[Vec<u8>]) -> CmdError {
             if shown >= 128 {
                 break;
             }
-            let cut = &a[..a.len().min(128 - shown)];
+            let cut = &a[..c_str(a).min(128 - shown)];
             msg.push(b'\'');
             msg.extend_from_slice(cut);
             msg.extend_from_slice(b"' ");

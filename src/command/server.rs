@@ -137,15 +137,26 @@ pub fn function_list(_ctx: &mut Ctx, args: &Args) -> CmdResult {
 /// CONFIG GET parameter [parameter ...]
 pub fn config_get(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let cfg = &ctx.server.config;
-    let mut pairs = Vec::new();
-    for p in crate::config::PARAMS {
-        if args
-            .from(2)
-            .iter()
-            .any(|pat| glob::matches(pat, p.name.as_bytes(), true))
-        {
-            let v = cfg.get(p.name).unwrap_or_default();
-            pairs.push((Reply::bulk(p.name), Reply::bulk(v)));
+    let mut pairs: Vec<(Reply, Reply)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for pat in args.from(2) {
+        // A plain name is looked up (any case) and echoed as asked; a glob is matched.
+        let is_glob = pat.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+        for p in crate::config::PARAMS {
+            let hit = if is_glob {
+                glob::matches(pat, p.name.as_bytes(), true)
+            } else {
+                pat.eq_ignore_ascii_case(p.name.as_bytes())
+            };
+            if hit && seen.insert(p.name) {
+                let v = cfg.get(p.name).unwrap_or_default();
+                let shown = if is_glob {
+                    p.name.as_bytes().to_vec()
+                } else {
+                    pat.clone()
+                };
+                pairs.push((Reply::Bulk(shown), Reply::bulk(v)));
+            }
         }
     }
     Ok(Reply::Map(pairs))
@@ -159,11 +170,12 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let cfg = &ctx.server.config;
     let mut pairs = Vec::new();
     for pair in args.from(2).chunks(2) {
-        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let sent = String::from_utf8_lossy(&pair[0]);
+        let name = sent.to_ascii_lowercase();
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
         if !crate::config::PARAMS.iter().any(|p| p.name == name) {
             return Err(CmdError::msg(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                "ERR Unknown option or number of arguments for CONFIG SET - '{sent}'"
             )));
         }
         if pairs.iter().any(|(n, _): &(String, String)| *n == name) {

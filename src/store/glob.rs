@@ -5,6 +5,10 @@
 
 /// Does `string` match `pattern`? `nocase` folds ASCII case, as Redis's `nocase` flag does.
 pub fn matches(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
+    // Redis's loop never runs for an empty string, so only an empty pattern matches it.
+    if string.is_empty() {
+        return pattern.is_empty();
+    }
     let (mut p, mut s) = (0usize, 0usize);
     let mut backtrack: Option<(usize, usize)> = None;
     while s < string.len() {
@@ -109,7 +113,11 @@ mod tests {
 
     #[test]
     fn redis_glob() {
-        assert!(m("*", ""));
+        assert!(
+            !m("*", ""),
+            "as in Redis: only KEYS * itself lists the empty key"
+        );
+        assert!(m("", ""));
         assert!(m("*", "anything"));
         assert!(m("h?llo", "hello"));
         assert!(!m("h?llo", "hllo"));
