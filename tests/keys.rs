@@ -194,7 +194,7 @@ fn expiry() {
             (&["PERSIST", "k"], ":0\r\n"),
             (&["PEXPIREAT", "k", "99999999999999"], ":1\r\n"),
             (&["PEXPIRETIME", "k"], ":99999999999999\r\n"),
-            (&["EXPIRETIME", "k"], ":99999999999\r\n"),
+            (&["EXPIRETIME", "k"], ":100000000000\r\n"),
             (&["EXPIRE", "k", "-1"], ":1\r\n"),
             (&["EXISTS", "k"], ":0\r\n"),
             (&["EXPIRE", "nope", "10"], ":0\r\n"),
