@@ -175,6 +175,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("incrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::incrby)),
     cmd("decrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::decrby)),
     cmd("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::incrbyfloat)),
+    cmd("setbit", 4, WRITE | DENYOOM, KEY1, "bitmap", Write(strings::setbit)),
+    cmd("getbit", 3, READONLY | FAST, KEY1, "bitmap", Read(strings::getbit)),
     // keys
     cmd("del", -2, WRITE, ALLKEYS, "generic", Write(keys::del)),
     cmd("unlink", -2, WRITE | FAST, ALLKEYS, "generic", Write(keys::del)),

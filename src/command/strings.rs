@@ -487,3 +487,50 @@ mod tests {
         assert!(long_double_add(b"1", b"inf").is_err());
     }
 }
+
+/// Parses a bit offset like Redis's `getBitOffsetFromArgument`.
+fn bit_offset(args: &Args, i: usize) -> Result<u64, CmdError> {
+    const BAD: CmdError = err("ERR bit offset is not an integer or out of range");
+    let n = parse_i64(args.get(i)).ok_or(BAD)?;
+    if n < 0 || (n as u64 >> 3) >= PROTO_MAX_BULK_LEN as u64 {
+        return Err(BAD);
+    }
+    Ok(n as u64)
+}
+
+/// SETBIT key offset value: grows the string with zero bytes; replies the old bit.
+pub fn setbit(db: &mut Db, args: &Args) -> CmdResult {
+    let offset = bit_offset(args, 2)?;
+    let on = match parse_i64(args.get(3)) {
+        Some(v @ (0 | 1)) => v == 1,
+        _ => return Err(err("ERR bit is not an integer or out of range")),
+    };
+    let key = args.get(1);
+    let byte = (offset >> 3) as usize;
+    let mask = 1u8 << (7 - (offset & 7));
+    if get_str_mut(db, key)?.is_none() {
+        db.set(key, Value::Str(Vec::new()), false);
+    }
+    let s = get_str_mut(db, key)?.ok_or(err("ERR no such key"))?;
+    if s.len() <= byte {
+        s.resize(byte + 1, 0);
+    }
+    let old = s[byte] & mask != 0;
+    if on {
+        s[byte] |= mask;
+    } else {
+        s[byte] &= !mask;
+    }
+    Ok(Reply::Int(i64::from(old)))
+}
+
+/// GETBIT key offset
+pub fn getbit(db: &Db, args: &Args) -> CmdResult {
+    let offset = bit_offset(args, 2)?;
+    let s = get_str(db, args.get(1))?.unwrap_or(b"");
+    let byte = (offset >> 3) as usize;
+    let bit = s
+        .get(byte)
+        .is_some_and(|b| b & (1u8 << (7 - (offset & 7))) != 0);
+    Ok(Reply::Int(i64::from(bit)))
+}
