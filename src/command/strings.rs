@@ -466,28 +466,6 @@ pub fn incrbyfloat(db: &mut Db, args: &Args) -> CmdResult {
     Ok(reply)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::long_double_add;
-
-    fn add(a: &str, b: &str) -> String {
-        String::from_utf8(long_double_add(a.as_bytes(), b.as_bytes()).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn long_double_like_redis() {
-        assert_eq!(add("10.5", "0.1"), "10.6");
-        assert_eq!(add("0", "3.0e3"), "3000");
-        assert_eq!(add("5.0e3", "2.0e3"), "7000");
-        assert_eq!(add("0.1", "0.2"), "0.3");
-        assert_eq!(add("1", "-1"), "0");
-        assert!(long_double_add(b"abc", b"1").is_err());
-        assert!(long_double_add(b"1", b" 1").is_err());
-        assert!(long_double_add(b"1", b"nan").is_err());
-        assert!(long_double_add(b"1", b"inf").is_err());
-    }
-}
-
 /// Parses a bit offset like Redis's `getBitOffsetFromArgument`.
 fn bit_offset(args: &Args, i: usize) -> Result<u64, CmdError> {
     const BAD: CmdError = err("ERR bit offset is not an integer or out of range");
@@ -533,4 +511,26 @@ pub fn getbit(db: &Db, args: &Args) -> CmdResult {
         .get(byte)
         .is_some_and(|b| b & (1u8 << (7 - (offset & 7))) != 0);
     Ok(Reply::Int(i64::from(bit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::long_double_add;
+
+    fn add(a: &str, b: &str) -> String {
+        String::from_utf8(long_double_add(a.as_bytes(), b.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn long_double_like_redis() {
+        assert_eq!(add("10.5", "0.1"), "10.6");
+        assert_eq!(add("0", "3.0e3"), "3000");
+        assert_eq!(add("5.0e3", "2.0e3"), "7000");
+        assert_eq!(add("0.1", "0.2"), "0.3");
+        assert_eq!(add("1", "-1"), "0");
+        assert!(long_double_add(b"abc", b"1").is_err());
+        assert!(long_double_add(b"1", b" 1").is_err());
+        assert!(long_double_add(b"1", b"nan").is_err());
+        assert!(long_double_add(b"1", b"inf").is_err());
+    }
 }
