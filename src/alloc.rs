@@ -23,8 +23,9 @@ thread_local! {
     static MY_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-fn slot() -> &'static AtomicIsize {
-    let i = MY_SLOT
+/// This thread's slot number (assigned round-robin on first use).
+pub fn thread_slot() -> usize {
+    MY_SLOT
         .try_with(|s| {
             let mut i = s.get();
             if i == usize::MAX {
@@ -33,8 +34,11 @@ fn slot() -> &'static AtomicIsize {
             }
             i
         })
-        .unwrap_or(0);
-    &COUNTS[i].0
+        .unwrap_or(0)
+}
+
+fn slot() -> &'static AtomicIsize {
+    &COUNTS[thread_slot() % SLOTS].0
 }
 
 /// The process's allocator: mimalloc, counted.

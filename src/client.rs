@@ -193,10 +193,7 @@ fn connection_loop(
             Err(e) => return Err(e),
         };
         input.end += n;
-        shared
-            .stats
-            .net_input
-            .fetch_add(n as u64, Ordering::Relaxed);
+        shared.stats.net_input.add(n as u64);
         if input.pending().len() > QUERY_BUF_LIMIT {
             log::warn!(
                 "closing client {} that reached max query buffer length",
@@ -250,10 +247,7 @@ fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, shared: &Shared) -> io::Resu
         return Ok(());
     }
     stream.write_all(out)?;
-    shared
-        .stats
-        .net_output
-        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    shared.stats.net_output.add(out.len() as u64);
     out.clear();
     if out.capacity() > KEEP_BUF {
         out.shrink_to(READ_CHUNK);

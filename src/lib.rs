@@ -15,6 +15,7 @@ pub mod alloc;
 pub mod client;
 pub mod command;
 pub mod config;
+pub mod counter;
 pub mod pool;
 pub mod protocol;
 pub mod server;

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::client::{self, ClientInfo};
 use crate::config::Config;
+use crate::counter::Counter;
 use crate::pool::Pool;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -22,15 +23,15 @@ pub const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 /// Server-wide counters for INFO.
 #[derive(Default)]
 pub struct Stats {
-    pub commands: AtomicU64,
+    pub commands: Counter,
     pub connections: AtomicU64,
     pub rejected: AtomicU64,
-    pub net_input: AtomicU64,
-    pub net_output: AtomicU64,
+    pub net_input: Counter,
+    pub net_output: Counter,
     pub expired_keys: AtomicU64,
-    pub errors: AtomicU64,
+    pub errors: Counter,
     /// Write commands executed since the last save (`rdb_changes_since_last_save`).
-    pub dirty: AtomicU64,
+    pub dirty: Counter,
     pub peak_memory: AtomicU64,
     /// Command counts sampled by the cron thread, for `instantaneous_ops_per_sec`.
     samples: Mutex<OpsSamples>,
@@ -50,7 +51,7 @@ impl Stats {
     fn sample(&self) {
         let mut s = self.samples.lock();
         let now = Instant::now();
-        let count = self.commands.load(Ordering::Relaxed);
+        let count = self.commands.get();
         if let Some(at) = s.last_at {
             let ms = now.duration_since(at).as_millis().max(1) as u64;
             let rate = count.saturating_sub(s.last_count) * 1000 / ms;
@@ -69,16 +70,16 @@ impl Stats {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
+        for c in [&self.connections, &self.rejected, &self.expired_keys] {
+            c.store(0, Ordering::Relaxed);
+        }
         for c in [
             &self.commands,
-            &self.connections,
-            &self.rejected,
             &self.net_input,
             &self.net_output,
-            &self.expired_keys,
             &self.errors,
         ] {
-            c.store(0, Ordering::Relaxed);
+            c.reset();
         }
         self.peak_memory.store(0, Ordering::Relaxed);
         *self.samples.lock() = OpsSamples::default();

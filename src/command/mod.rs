@@ -330,27 +330,27 @@ pub fn execute(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     match resolve(argv) {
         Ok((code, spec)) => {
             let stats = &ctx.server.stats;
-            stats.commands.fetch_add(1, Ordering::Relaxed);
+            stats.commands.add(1);
             ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
             if spec.flags & DENYOOM != 0 && over_maxmemory(ctx.server) {
-                stats.errors.fetch_add(1, Ordering::Relaxed);
+                stats.errors.add(1);
                 return Reply::Error(OOM.0);
             }
             match run(ctx, spec, Args::new(argv)) {
                 Ok(reply) => {
                     if spec.flags & WRITE != 0 {
-                        stats.dirty.fetch_add(1, Ordering::Relaxed);
+                        stats.dirty.add(1);
                     }
                     reply
                 }
                 Err(e) => {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    stats.errors.add(1);
                     e.into()
                 }
             }
         }
         Err(e) => {
-            ctx.server.stats.errors.fetch_add(1, Ordering::Relaxed);
+            ctx.server.stats.errors.add(1);
             e.into()
         }
     }

@@ -536,7 +536,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         "Persistence",
         format!(
             "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
-            st.dirty.load(Ordering::Relaxed),
+            st.dirty.get(),
             srv.last_save.load(Ordering::Relaxed) / 1000
         ),
     );
@@ -549,13 +549,13 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         format!(
             "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\n",
             st.connections.load(Ordering::Relaxed),
-            st.commands.load(Ordering::Relaxed),
+            st.commands.get(),
             st.ops_per_sec(),
-            st.net_input.load(Ordering::Relaxed),
-            st.net_output.load(Ordering::Relaxed),
+            st.net_input.get(),
+            st.net_output.get(),
             st.rejected.load(Ordering::Relaxed),
             st.expired_keys.load(Ordering::Relaxed),
-            st.errors.load(Ordering::Relaxed),
+            st.errors.get(),
         ),
     );
     section(

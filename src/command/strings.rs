@@ -150,8 +150,7 @@ fn set_generic(
     } else {
         None
     };
-    let found = db.contains(key);
-    if (nx && found) || (xx && !found) {
+    if (nx && db.contains(key)) || (xx && !db.contains(key)) {
         return Ok(old.unwrap_or(Reply::Nil));
     }
     db.set(key, Value::Str(value.to_vec()), keep_ttl);

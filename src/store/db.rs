@@ -5,10 +5,10 @@
 //! in [`Db::set`] alone (Redis's `setKey`).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::dict::Dict;
 use super::{now_ms, Value};
+use crate::counter::Counter;
 
 /// A value and its absolute expiry time in Unix milliseconds (0: no expiry).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +29,8 @@ pub struct Db {
     /// Keys with a TTL, ordered by expiry time: active expiry pops the due ones in order.
     expires: BTreeSet<(i64, Box<[u8]>)>,
     /// Read lookups that found / did not find their key (INFO `keyspace_hits/misses`).
-    hits: AtomicU64,
-    misses: AtomicU64,
+    hits: Counter,
+    misses: Counter,
 }
 
 impl Db {
@@ -52,7 +52,7 @@ impl Db {
         } else {
             &self.misses
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.add(1);
         e
     }
 
@@ -68,15 +68,12 @@ impl Db {
 
     /// (keyspace hits, keyspace misses)
     pub fn hits_misses(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        (self.hits.get(), self.misses.get())
     }
 
     pub fn reset_stats(&self) {
-        self.hits.store(0, Ordering::Relaxed);
-        self.misses.store(0, Ordering::Relaxed);
+        self.hits.reset();
+        self.misses.reset();
     }
 
     /// Write door: the live value at `key`; an expired key is deleted first.
@@ -98,18 +95,20 @@ impl Db {
 
     /// Stores `value` at `key`. Any TTL is dropped unless `keep_ttl` (Redis's `setKey`).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        self.reclaim_if_expired(key);
+        let now = now_ms();
         match self.map.get_mut(key) {
             Some(e) => {
+                // An expired key is gone: KEEPTTL has no TTL to keep.
+                let drop_ttl = !keep_ttl || e.expired(now);
                 e.value = value;
-                if !keep_ttl && e.expire != 0 {
+                if drop_ttl && e.expire != 0 {
                     let at = std::mem::take(&mut e.expire);
                     self.expires.remove(&(at, Box::from(key)));
                 }
             }
-            None => {
-                self.map.insert(Box::from(key), Entry { value, expire: 0 });
-            }
+            None => self
+                .map
+                .insert_new(Box::from(key), Entry { value, expire: 0 }),
         }
     }
 
