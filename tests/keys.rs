@@ -1,13 +1,7 @@
 //! Keyspace, expiry and database commands, exact RESP bytes on 127.0.0.1:0.
 
 mod common;
-use common::{Conn, TestServer};
-
-fn check(c: &mut Conn, cases: &[(&[&str], &str)]) {
-    for (args, want) in cases {
-        assert_eq!(c.cmd_str(args), *want, "{args:?}");
-    }
-}
+use common::{check, TestServer};
 
 /// The elements of a flat array reply of bulk strings, sorted.
 fn sorted_bulks(reply: &[u8]) -> Vec<String> {

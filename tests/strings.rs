@@ -1,13 +1,7 @@
 //! String commands, exact RESP bytes against a server on 127.0.0.1:0.
 
 mod common;
-use common::TestServer;
-
-fn check(c: &mut common::Conn, cases: &[(&[&str], &str)]) {
-    for (args, want) in cases {
-        assert_eq!(c.cmd_str(args), *want, "{args:?}");
-    }
-}
+use common::{check, TestServer};
 
 #[test]
 fn set_options() {

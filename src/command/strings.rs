@@ -227,57 +227,44 @@ pub fn setnx(db: &mut Db, args: &Args) -> CmdResult {
 
 /// SETEX key seconds value
 pub fn setex(db: &mut Db, args: &Args) -> CmdResult {
-    let at = expire_at("setex", Unit::Ex, args.get(2))?;
-    set_generic(
-        db,
-        args.get(1),
-        args.get(3),
-        false,
-        false,
-        false,
-        false,
-        Some(at),
-    )
+    set_with_ttl(db, args, "setex", Unit::Ex)
 }
 
 /// PSETEX key milliseconds value
 pub fn psetex(db: &mut Db, args: &Args) -> CmdResult {
-    let at = expire_at("psetex", Unit::Px, args.get(2))?;
-    set_generic(
-        db,
-        args.get(1),
-        args.get(3),
-        false,
-        false,
-        false,
-        false,
-        Some(at),
-    )
+    set_with_ttl(db, args, "psetex", Unit::Px)
+}
+
+/// The body of SETEX and PSETEX: `cmd key ttl value`.
+fn set_with_ttl(db: &mut Db, args: &Args, cmd: &str, unit: Unit) -> CmdResult {
+    let at = expire_at(cmd, unit, args.get(2))?;
+    let (key, value) = (args.get(1), args.get(3));
+    set_generic(db, key, value, false, false, false, false, Some(at))
 }
 
 /// MSET key value [key value ...]
 pub fn mset(db: &mut Db, args: &Args) -> CmdResult {
-    if args.len().is_multiple_of(2) {
-        return Err(super::arity_error(&args.text(0)));
-    }
-    for pair in args.from(1).chunks(2) {
-        db.set(&pair[0], Value::Str(pair[1].clone()), false);
-    }
+    let pairs = key_value_pairs(args)?;
+    pairs.for_each(|p| db.set(&p[0], Value::Str(p[1].clone()), false));
     Ok(Reply::ok())
 }
 
 /// MSETNX key value [key value ...]: all or nothing.
 pub fn msetnx(db: &mut Db, args: &Args) -> CmdResult {
+    let pairs = key_value_pairs(args)?;
+    if pairs.clone().any(|p| db.contains(&p[0])) {
+        return Ok(Reply::Int(0));
+    }
+    pairs.for_each(|p| db.set(&p[0], Value::Str(p[1].clone()), false));
+    Ok(Reply::Int(1))
+}
+
+/// The key/value pairs of MSET and MSETNX; an odd count is an arity error, as in Redis.
+fn key_value_pairs<'a>(args: &Args<'a>) -> Result<std::slice::Chunks<'a, Vec<u8>>, CmdError> {
     if args.len().is_multiple_of(2) {
         return Err(super::arity_error(&args.text(0)));
     }
-    if args.from(1).chunks(2).any(|pair| db.contains(&pair[0])) {
-        return Ok(Reply::Int(0));
-    }
-    for pair in args.from(1).chunks(2) {
-        db.set(&pair[0], Value::Str(pair[1].clone()), false);
-    }
-    Ok(Reply::Int(1))
+    Ok(args.from(1).chunks(2))
 }
 
 /// MGET key [key ...]: a key of another type reads as nil.

@@ -198,6 +198,13 @@ impl Conn {
     }
 }
 
+/// Sends each command and asserts its exact reply.
+pub fn check(c: &mut Conn, cases: &[(&[&str], &str)]) {
+    for (args, want) in cases {
+        assert_eq!(c.cmd_str(args), *want, "{args:?}");
+    }
+}
+
 pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
