@@ -194,7 +194,7 @@ fn connection_loop(
         };
         input.end += n;
         shared.stats.net_input.add(n as u64);
-        if input.pending().len() > QUERY_BUF_LIMIT {
+        if input.pending().len() + parser.held_bytes() > QUERY_BUF_LIMIT {
             log::warn!(
                 "closing client {} that reached max query buffer length",
                 state.id

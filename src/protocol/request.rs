@@ -15,6 +15,8 @@ pub struct RequestParser {
     /// Length of the bulk being waited for, once its `$len` line has been read.
     bulk_len: Option<usize>,
     argv: Vec<Vec<u8>>,
+    /// Memory held by `argv` for the request in progress (bytes plus per-argument overhead).
+    held: usize,
     /// Bytes after the current position already known to hold no line end.
     searched: usize,
 }
@@ -27,6 +29,12 @@ impl RequestParser {
     /// True while a request has been started but not completed.
     pub fn in_request(&self) -> bool {
         self.remaining > 0
+    }
+
+    /// Memory held for the unfinished request's arguments. Completed arguments have left the
+    /// input buffer, so the query-buffer limit must count them too.
+    pub fn held_bytes(&self) -> usize {
+        self.held
     }
 
     /// Bytes still needed to complete the bulk being read, if one is under way.
@@ -119,10 +127,12 @@ impl RequestParser {
                 }
                 // Like Redis, the two bytes after the bulk are skipped, not checked.
                 self.argv.push(rest[..len].to_vec());
+                self.held += len + std::mem::size_of::<Vec<u8>>();
                 self.advance(pos, len + 2);
                 self.bulk_len = None;
                 self.remaining -= 1;
             }
+            self.held = 0;
             return Ok(Some(std::mem::take(&mut self.argv)));
         }
     }
@@ -263,6 +273,20 @@ mod tests {
         let (cmds, err) = parse_all(b"PING\r\n*1\r\n$x\r\n");
         assert_eq!(cmds, vec![strs(&["PING"])]);
         assert_eq!(err, Some(ProtocolError::InvalidBulkLength));
+    }
+
+    #[test]
+    fn held_bytes_count_parsed_arguments_of_an_unfinished_request() {
+        let mut p = RequestParser::new();
+        let mut pos = 0;
+        let buf = b"*1000\r\n$3\r\nabc\r\n$0\r\n\r\n";
+        assert_eq!(p.parse(buf, &mut pos).unwrap(), None);
+        assert_eq!(pos, buf.len(), "both arguments left the input buffer");
+        assert_eq!(p.held_bytes(), 3 + 2 * std::mem::size_of::<Vec<u8>>());
+        let mut p = RequestParser::new();
+        let mut pos = 0;
+        assert!(p.parse(b"*1\r\n$3\r\nabc\r\n", &mut pos).unwrap().is_some());
+        assert_eq!(p.held_bytes(), 0);
     }
 
     #[test]
