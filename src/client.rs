@@ -39,7 +39,9 @@ pub struct ClientInfo {
     pub last_cmd: AtomicU32,
     pub no_evict: AtomicBool,
     pub killed: AtomicBool,
-    stream: TcpStream,
+    /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
+    /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
+    stream: Arc<TcpStream>,
 }
 
 impl ClientInfo {
@@ -115,12 +117,12 @@ impl InBuf {
 
 impl ClientInfo {
     /// The shared view of a new connection; keeps a clone of its socket to close it from outside.
-    pub fn new(id: u64, stream: &TcpStream) -> io::Result<Self> {
+    pub fn new(id: u64, stream: &Arc<TcpStream>) -> io::Result<Self> {
         Ok(ClientInfo {
             id,
             addr: stream.peer_addr()?,
             laddr: stream.local_addr()?,
-            fd: std::os::fd::AsRawFd::as_raw_fd(stream),
+            fd: std::os::fd::AsRawFd::as_raw_fd(&**stream),
             created: Instant::now(),
             last_active_ms: AtomicI64::new(now_ms()),
             db: AtomicUsize::new(0),
@@ -131,7 +133,7 @@ impl ClientInfo {
             last_cmd: AtomicU32::new(command::NO_COMMAND),
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
-            stream: stream.try_clone()?,
+            stream: Arc::clone(stream),
         })
     }
 }
@@ -150,6 +152,7 @@ impl ClientState {
 
 /// Serves one accepted connection until it closes or the server shuts down.
 pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
+    let stream = Arc::new(stream);
     let id = shared.clients.next_id();
     let info = match ClientInfo::new(id, &stream) {
         Ok(info) => Arc::new(info),
@@ -161,14 +164,14 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let addr = info.addr;
     shared.clients.register(Arc::clone(&info));
     let mut state = ClientState::new(info);
-    if let Err(e) = connection_loop(stream, shared, &mut state) {
+    if let Err(e) = connection_loop(&stream, shared, &mut state) {
         log::debug!("client {id} ({addr}): {e}");
     }
     shared.clients.unregister(id);
 }
 
 fn connection_loop(
-    mut stream: TcpStream,
+    mut stream: &TcpStream,
     shared: &Arc<Shared>,
     state: &mut ClientState,
 ) -> io::Result<()> {
@@ -242,7 +245,7 @@ fn connection_loop(
     }
 }
 
-fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, shared: &Shared) -> io::Result<()> {
+fn flush(stream: &mut &TcpStream, out: &mut Vec<u8>, shared: &Shared) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }

@@ -39,6 +39,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    disable_thp();
+    let clients = server::adjust_open_files_limit(cfg.maxclients());
+    if clients != cfg.maxclients() {
+        cfg.set_maxclients(clients);
+    }
+    server::reserve_descriptor_table(clients);
     // Handlers go in before the banner, so a supervisor that signals as soon as it sees the
     // banner always gets a clean shutdown.
     let shutdown = Shutdown::new();
@@ -74,4 +80,21 @@ fn main() -> ExitCode {
     }
     log::info!("Spindle is now ready to exit, bye bye...");
     ExitCode::SUCCESS
+}
+
+/// Redis's `disable-thp yes`: no transparent huge pages for this process. The allocator asks
+/// for them on its arenas, and then every new connection thread's first allocation faults in and
+/// zeroes a 2 MiB page: ~880 KB resident per idle client instead of ~60 KB.
+fn disable_thp() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments.
+        let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        if rc != 0 {
+            log::warn!(
+                "cannot disable transparent huge pages: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }

@@ -8,8 +8,9 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender};
 
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -19,43 +20,84 @@ pub const WORKER_STACK: usize = 256 * 1024;
 pub struct Pool {
     tx: Sender<Job>,
     rx: Receiver<Job>,
+    /// One message per queued job that no idle worker was reserved for.
+    spawn_tx: Sender<()>,
     shutdown: Receiver<()>,
     idle: AtomicUsize,
     threads: AtomicUsize,
 }
 
 impl Pool {
-    /// `shutdown` becomes ready when idle workers should exit.
+    /// `shutdown` becomes ready when idle workers (and the spawner) should exit.
     pub fn new(shutdown: Receiver<()>) -> Arc<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        Arc::new(Pool {
+        let (spawn_tx, spawn_rx) = crossbeam_channel::unbounded();
+        let pool = Arc::new(Pool {
             tx,
             rx,
+            spawn_tx,
             shutdown,
             idle: AtomicUsize::new(0),
             threads: AtomicUsize::new(0),
-        })
+        });
+        let spawner = Arc::clone(&pool);
+        let started = std::thread::Builder::new()
+            .name("spindle-spawner".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || spawner.spawner(spawn_rx));
+        if let Err(e) = started {
+            log::error!("cannot start the worker spawner: {e}");
+        }
+        pool
     }
 
-    /// Runs `job` on an idle worker, or on a new one if none is idle.
+    /// Queues `job` for an idle worker, or for a new one if none is idle. Never waits for a
+    /// thread to be created: the spawner does that, so a burst of connects is accepted as fast as
+    /// it arrives instead of overflowing the listen backlog.
     pub fn execute(self: &Arc<Self>, job: Job) -> io::Result<()> {
         let reserved = self
             .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-        if reserved.is_ok() {
-            if let Err(e) = self.tx.send(job) {
-                self.idle.fetch_add(1, Ordering::AcqRel);
-                drop(e.into_inner());
-            }
-            return Ok(());
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        self.tx
+            .send(job)
+            .map_err(|_| io::Error::other("worker pool closed"))?;
+        if !reserved {
+            self.spawn_tx
+                .send(())
+                .map_err(|_| io::Error::other("worker spawner gone"))?;
         }
+        Ok(())
+    }
+
+    /// Creates one worker per request; a failed spawn is retried, since a queued job has no other
+    /// thread coming for it unless a busy worker frees up.
+    fn spawner(self: Arc<Self>, requests: Receiver<()>) {
+        loop {
+            select! {
+                recv(requests) -> msg => if msg.is_err() { return },
+                recv(self.shutdown) -> _ => return,
+            }
+            while let Err(e) = self.spawn_worker() {
+                log::error!("cannot start a worker thread: {e}; retrying");
+                // The shutdown channel never carries a message: only its closing ends the wait.
+                if !matches!(
+                    self.shutdown.recv_timeout(Duration::from_millis(100)),
+                    Err(RecvTimeoutError::Timeout)
+                ) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn spawn_worker(self: &Arc<Self>) -> io::Result<()> {
         let pool = Arc::clone(self);
         self.threads.fetch_add(1, Ordering::AcqRel);
         std::thread::Builder::new()
             .name("spindle-worker".into())
             .stack_size(WORKER_STACK)
             .spawn(move || {
-                run(job);
                 pool.work();
                 pool.threads.fetch_sub(1, Ordering::AcqRel);
             })
@@ -65,9 +107,9 @@ impl Pool {
             })
     }
 
+    /// A new worker's first job was queued for it; after each job it counts itself idle.
     fn work(&self) {
         loop {
-            self.idle.fetch_add(1, Ordering::AcqRel);
             select! {
                 recv(self.rx) -> job => match job {
                     Ok(job) => run(job),
@@ -75,6 +117,7 @@ impl Pool {
                 },
                 recv(self.shutdown) -> _ => return,
             }
+            self.idle.fetch_add(1, Ordering::AcqRel);
         }
     }
 

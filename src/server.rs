@@ -191,7 +191,97 @@ impl Drop for Admission {
 /// Binds like `redis-server`: `addr:port`, IPv6 literals accepted.
 pub fn bind(addr: &str, port: u16) -> io::Result<TcpListener> {
     let host = addr.trim_start_matches('[').trim_end_matches(']');
-    TcpListener::bind((host, port))
+    let listener = TcpListener::bind((host, port))?;
+    set_backlog(&listener, TCP_BACKLOG);
+    Ok(listener)
+}
+
+/// Redis's `tcp-backlog`. std listens with 128, too few when a thousand clients connect at
+/// once: the overflow's SYNs are dropped and retried a second later.
+const TCP_BACKLOG: i32 = 511;
+
+/// Linux takes a second `listen` on a listening socket as a new backlog (capped by
+/// `net.core.somaxconn`); elsewhere the default stays.
+fn set_backlog(listener: &TcpListener, backlog: i32) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is a live listening socket owned by `listener`.
+        if unsafe { libc::listen(listener.as_raw_fd(), backlog) } != 0 {
+            log::debug!(
+                "listen backlog stays at the default: {}",
+                io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// File descriptors kept beyond one per client (listener, logs, the waker, later files).
+const RESERVED_FDS: usize = 32;
+
+/// Raises the open-files limit so `maxclients` connections fit, like Redis's
+/// `adjustOpenFilesLimit`: ask for `maxclients + 32`, step down by 16 until the kernel agrees,
+/// and return the number of clients the obtained limit allows (never more than `maxclients`).
+pub fn adjust_open_files_limit(maxclients: usize) -> usize {
+    #[cfg(unix)]
+    {
+        let want = (maxclients + RESERVED_FDS) as libc::rlim_t;
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `lim` is a valid, writable rlimit.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return maxclients;
+        }
+        if lim.rlim_cur >= want {
+            return maxclients;
+        }
+        let mut ask = want;
+        while ask > lim.rlim_cur {
+            let new = libc::rlimit {
+                rlim_cur: ask,
+                rlim_max: lim.rlim_max.max(ask),
+            };
+            // SAFETY: `new` is a valid rlimit; failure leaves the limit unchanged.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+                break;
+            }
+            ask = ask.saturating_sub(16);
+        }
+        let got = ask.max(lim.rlim_cur) as usize;
+        if got < want as usize {
+            let allowed = got.saturating_sub(RESERVED_FDS).max(1);
+            log::warn!(
+                "open-files limit is {got}: maxclients lowered from {maxclients} to {allowed} \
+                 (raise it with 'ulimit -n')"
+            );
+            return allowed;
+        }
+        if got as libc::rlim_t != lim.rlim_cur {
+            log::info!("increased maximum number of open files to {got}");
+        }
+        maxclients
+    }
+    #[cfg(not(unix))]
+    maxclients
+}
+
+/// Grows the process's descriptor table once, at startup, to hold `maxclients` sockets.
+/// Growing it later, with worker threads alive, makes the kernel wait for an RCU grace period
+/// inside `accept` (10–20 ms at 256, 512, 1024, ... descriptors): enough, during a burst of
+/// connects, to overflow the listen backlog and cost the next client a one-second SYN retry.
+pub fn reserve_descriptor_table(maxclients: usize) {
+    #[cfg(unix)]
+    {
+        let top = (maxclients + RESERVED_FDS - 1).min(i32::MAX as usize) as i32;
+        // SAFETY: F_DUPFD duplicates stdin's descriptor (or fails); the copy is closed at once.
+        let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, top) };
+        if fd >= 0 {
+            // SAFETY: `fd` was just created here and is owned by nobody else.
+            unsafe { libc::close(fd) };
+        }
+    }
 }
 
 /// Serves `listener` until `shutdown` is triggered, then closes every connection and returns.

@@ -2,7 +2,7 @@
 //! that never reads its replies.
 
 mod common;
-use common::{encode_cmd, Conn, TestServer};
+use common::{encode_cmd, BinServer, Conn, TestServer};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -313,4 +313,39 @@ fn connection_churn() {
     let mut c = server.connect();
     c.expect(b"DBSIZE\r\n", b":400\r\n");
     c.expect(b"GET churn:3:99\r\n", b"$2\r\n99\r\n");
+}
+
+/// A burst of connects, made faster than worker threads start, is accepted and answered in
+/// full, and each connection costs the server one descriptor: ten thousand clients must fit a
+/// 20k `ulimit -n`.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_burst_of_connections_is_served_with_one_descriptor_each() {
+    // Below the 1024 descriptors a CI runner may allow this test process.
+    const N: usize = 500;
+    let server = BinServer::start(&[]);
+    let pid = server.child.id();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let mut conns: Vec<TcpStream> = (0..N)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    for c in &mut conns {
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c.write_all(b"PING\r\n").unwrap();
+    }
+    for c in &mut conns {
+        let mut pong = [0u8; 7];
+        c.read_exact(&mut pong).unwrap();
+        assert_eq!(&pong, b"+PONG\r\n");
+    }
+    let held = fds() - before;
+    assert!(
+        held <= N + 4,
+        "{N} connections hold {held} server descriptors"
+    );
 }

@@ -460,7 +460,9 @@ mod tests {
         }
         static BOOM: CommandSpec = cmd("boom", 1, 0, NOKEYS, "server", Client(boom));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let stream = std::sync::Arc::new(
+            std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap(),
+        );
         let info = std::sync::Arc::new(crate::client::ClientInfo::new(1, &stream).unwrap());
         let mut client = ClientState::new(info);
         let config = crate::config::Config::default();
