@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Drives scripts/bench.sh: starts both servers on free ports, alternates redis-benchmark runs,
-and prints a table of medians. Figures only: nothing here asserts a speed."""
+"""Drives scripts/bench.sh: starts Spindle, redis-server and the thread-per-connection ceiling
+(examples/ceiling.rs) on free ports, alternates redis-benchmark runs, and prints a table of
+medians. Figures only: nothing here asserts a speed."""
 import argparse
 import os
 import re
@@ -13,17 +14,21 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPINDLE = os.path.join(ROOT, "target", "release", "spindle")
+CEILING = os.path.join(ROOT, "target", "release", "examples", "ceiling")
 TICK = os.sysconf("SC_CLK_TCK")
 
-# (label, redis-benchmark tests, extra flags, first-guess requests)
+# (label, redis-benchmark tests, extra flags, first-guess requests, idle connections held)
 WORKLOADS = [
-    ("c50 P1", "ping_mbulk,set,get", ["-c", "50"], 150_000),
-    ("c50 P16", "set,get", ["-c", "50", "-P", "16"], 2_000_000),
-    ("c1", "set,get", ["-c", "1"], 40_000),
-    ("c50 d1024", "set", ["-c", "50", "-d", "1024"], 150_000),
-    ("c1000", "set,get", ["-c", "1000"], 150_000),
-    ("c50", "incr,mset", ["-c", "50"], 150_000),
+    ("c50 P1", "ping_mbulk,set,get", ["-c", "50"], 150_000, 0),
+    ("c50 P16", "set,get", ["-c", "50", "-P", "16"], 2_000_000, 0),
+    ("c1", "set,get", ["-c", "1"], 40_000, 0),
+    ("c50 d1024", "set", ["-c", "50", "-d", "1024"], 150_000, 0),
+    ("c1000", "set,get", ["-c", "1000"], 150_000, 0),
+    ("c50", "incr,mset", ["-c", "50"], 150_000, 0),
+    ("c1000 +10k idle", "set,get", ["-c", "1000"], 150_000, 10_000),
 ]
+# Both servers must admit the 10,000 idle clients plus the benchmark's 1,000.
+MAXCLIENTS = "11000"
 MIN_SECONDS = 2.0
 
 
@@ -38,8 +43,8 @@ def wait_ping(port, timeout=10.0):
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                if s.recv(16).startswith(b"+"):
                     return
         except OSError:
             time.sleep(0.05)
@@ -122,6 +127,41 @@ def load_keys(server, count):
     return keys, (after - before) / max(keys, 1)
 
 
+class IdleClients:
+    """Holds `count` connections to `server`, each answered one PING, then left idle."""
+
+    def __init__(self, server, count):
+        self.socks, before = [], rss_bytes(server.proc.pid)
+        for _ in range(count):
+            self.socks.append(socket.create_connection(("127.0.0.1", server.port)))
+        for sock in self.socks:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        for sock in self.socks:
+            sock.settimeout(30)
+            if not sock.recv(16).startswith(b"+PONG"):
+                raise SystemExit(f"{server.name}: an idle client got no PONG")
+        self.bytes_each = (rss_bytes(server.proc.pid) - before) / max(count, 1)
+
+    def close(self):
+        for sock in self.socks:
+            sock.close()
+        time.sleep(1)  # let the server notice before the next run
+
+
+def measure(server, tests, flags, n, idle):
+    idle_clients = IdleClients(server, idle) if idle else None
+    try:
+        res, ticks, elapsed = run_benchmark(server, tests, flags, n)
+    finally:
+        if idle_clients:
+            idle_clients.close()
+    return res, ticks, elapsed, idle_clients.bytes_each if idle_clients else None
+
+
+def fmt_ratio(a, b):
+    return f"{a / b:.2f}" if b else "-"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -129,33 +169,42 @@ def main():
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    workloads = WORKLOADS
+    if hard < 10_500:
+        print(f"# open-files limit {hard}: the 10k-idle workload is skipped", file=sys.stderr)
+        workloads = [w for w in WORKLOADS if not w[4]]
 
-    rp, sp = free_port(), free_port()
+    rp, sp, cp = free_port(), free_port(), free_port()
     redis = Server("redis", ["redis-server", "--port", str(rp), "--save", "", "--appendonly", "no",
-                             "--maxclients", "10000"], rp)
-    spindle = Server("spindle", [SPINDLE, "--port", str(sp)], sp)
-    servers = [spindle, redis]
+                             "--maxclients", MAXCLIENTS], rp)
+    spindle = Server("spindle", [SPINDLE, "--port", str(sp), "--maxclients", MAXCLIENTS], sp)
+    ceiling = Server("ceiling", [CEILING, str(cp)], cp)
+    servers = [spindle, redis, ceiling]
     print(f"# redis-benchmark, {args.rounds} rounds alternating, medians; "
-          f"{os.cpu_count()} cores; {redis.cli('INFO', 'server').split('redis_version:')[1].split()[0]} vs spindle")
-    rows = []
+          f"{os.cpu_count()} cores; {redis.cli('INFO', 'server').split('redis_version:')[1].split()[0]} vs spindle; "
+          "ceiling = examples/ceiling.rs, thread per connection doing no work")
+    rows, idle_mem = [], {}
     try:
-        for label, tests, flags, n in WORKLOADS:
-            samples = {s.name: {} for s in servers}
-            cpu = {s.name: [] for s in servers}
+        for label, tests, flags, n, idle in workloads:
+            runners = [spindle, redis] if idle else servers
+            samples = {s.name: {} for s in runners}
+            cpu = {s.name: [] for s in runners}
             for rnd in range(args.rounds):
-                for s in servers:
-                    res, ticks, elapsed = run_benchmark(s, tests, flags, n)
-                    if rnd == 0 and s is servers[0] and elapsed < MIN_SECONDS:
+                for s in runners:
+                    res, ticks, elapsed, per_idle = measure(s, tests, flags, n, idle)
+                    if rnd == 0 and s is runners[0] and elapsed < MIN_SECONDS:
                         # Too short to trust: scale the request count, and redo this run.
                         n = int(n * (MIN_SECONDS * 1.25) / max(elapsed, 0.05))
-                        res, ticks, elapsed = run_benchmark(s, tests, flags, n)
+                        res, ticks, elapsed, per_idle = measure(s, tests, flags, n, idle)
+                    if per_idle is not None:
+                        idle_mem.setdefault(s.name, []).append(per_idle)
                     total = n * max(len(res), 1)
                     cpu[s.name].append(ticks / TICK * 1e6 / total)
                     for test, v in res.items():
                         samples[s.name].setdefault(test, []).append(v)
             for test in samples["spindle"]:
                 med = {}
-                for name in ("spindle", "redis"):
+                for name in samples:
                     vals = samples[name].get(test, [])
                     if not vals:
                         med[name] = (0, 0, 0, 0)
@@ -164,26 +213,40 @@ def main():
                     spread = (max(rps) - min(rps)) / statistics.median(rps) * 100 if rps else 0
                     med[name] = (statistics.median(rps), statistics.median(v[1] for v in vals),
                                  statistics.median(v[2] for v in vals), spread)
-                rows.append((f"{test} {label}", med, statistics.median(cpu["spindle"]), statistics.median(cpu["redis"])))
+                cpus = {name: statistics.median(v) for name, v in cpu.items()}
+                rows.append((f"{test} {label}", med, cpus))
                 s_, r_ = med["spindle"], med["redis"]
-                print(f"  {test:<10} {label:<10} spindle {s_[0]:>10.0f} rps  redis {r_[0]:>10.0f} rps  "
-                      f"ratio {s_[0] / r_[0] if r_[0] else 0:.2f}", file=sys.stderr, flush=True)
+                ceil = f"  ceiling {med['ceiling'][0]:>10.0f}" if "ceiling" in med else ""
+                print(f"  {test:<10} {label:<16} spindle {s_[0]:>10.0f} rps  redis {r_[0]:>10.0f} rps  "
+                      f"ratio {fmt_ratio(s_[0], r_[0])}{ceil}", file=sys.stderr, flush=True)
 
         print()
-        print("| workload | Spindle rps | Redis rps | ratio | p50 ms S/R | p99 ms S/R | CPU us/req S/R | spread % S/R |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for name, med, cs, cr in rows:
+        print("| workload | Spindle rps | Redis rps | ratio | ceiling rps | Spindle/ceiling | ceiling/Redis "
+              "| p50 ms S/R/C | p99 ms S/R/C | CPU us/req S/R/C | spread % S/R |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, med, cpus in rows:
             s_, r_ = med["spindle"], med["redis"]
-            ratio = s_[0] / r_[0] if r_[0] else 0
-            print(f"| {name} | {s_[0]:.0f} | {r_[0]:.0f} | {ratio:.2f} | {s_[1]:.3f} / {r_[1]:.3f} | "
-                  f"{s_[2]:.3f} / {r_[2]:.3f} | {cs:.2f} / {cr:.2f} | {s_[3]:.0f} / {r_[3]:.0f} |")
+            c_ = med.get("ceiling")
+            ceil_cols = (f"{c_[0]:.0f} | {fmt_ratio(s_[0], c_[0])} | {fmt_ratio(c_[0], r_[0])}"
+                         if c_ else "- | - | -")
+            p50_c = f" / {c_[1]:.3f}" if c_ else ""
+            p99_c = f" / {c_[2]:.3f}" if c_ else ""
+            cpu_c = f" / {cpus['ceiling']:.2f}" if "ceiling" in cpus else ""
+            print(f"| {name} | {s_[0]:.0f} | {r_[0]:.0f} | {fmt_ratio(s_[0], r_[0])} | {ceil_cols} | "
+                  f"{s_[1]:.3f} / {r_[1]:.3f}{p50_c} | {s_[2]:.3f} / {r_[2]:.3f}{p99_c} | "
+                  f"{cpus['spindle']:.2f} / {cpus['redis']:.2f}{cpu_c} | {s_[3]:.0f} / {r_[3]:.0f} |")
 
         print()
-        print("| memory: 16-byte keys, 16-byte values | keys | resident bytes per key |")
+        print("| memory | Spindle | Redis |")
         print("|---|---:|---:|")
-        for s in servers:
-            keys, per_key = load_keys(s, args.keys)
-            print(f"| {s.name} | {keys} | {per_key:.0f} |")
+        if idle_mem:
+            print(f"| resident bytes per idle client (10,000 held) | "
+                  f"{statistics.median(idle_mem['spindle']):.0f} | {statistics.median(idle_mem['redis']):.0f} |")
+        per_key = {}
+        for s in (spindle, redis):
+            keys, per_key[s.name] = load_keys(s, args.keys)
+        print(f"| resident bytes per key, {args.keys} 16-byte keys with 16-byte values | "
+              f"{per_key['spindle']:.0f} | {per_key['redis']:.0f} |")
     finally:
         for s in servers:
             s.stop()
