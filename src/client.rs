@@ -216,7 +216,9 @@ fn connection_loop(
                             client: state,
                         },
                         &argv,
+                        &mut out,
                     );
+                    parser.recycle(argv);
                     encode(&reply, state.resp, &mut out);
                     if state.close_after_reply || shared.shutdown.is_triggered() {
                         break;

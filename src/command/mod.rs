@@ -11,6 +11,7 @@ pub mod server;
 pub mod strings;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -28,6 +29,9 @@ use crate::store::Db;
 pub enum Handler {
     /// Runs under the read lock of the client's database.
     Read(fn(&Db, &Args) -> CmdResult),
+    /// Runs under the read lock and encodes its reply straight into the connection's output
+    /// (protocol version given), saving the copy a `Reply` of a stored value would need (GET).
+    ReadInto(fn(&Db, &Args, u8, &mut Vec<u8>) -> Result<(), CmdError>),
     /// Runs under the write lock of the client's database.
     Write(fn(&mut Db, &Args) -> CmdResult),
     /// Needs the connection or the server; takes any locks itself.
@@ -127,7 +131,7 @@ const NOKEYS: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
 const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
 
-use Handler::{Client, Container, Read, Write};
+use Handler::{Client, Container, Read, ReadInto, Write};
 
 /// The command table.
 #[rustfmt::skip]
@@ -155,7 +159,7 @@ pub static TABLE: &[CommandSpec] = &[
     },
     // strings
     cmd("set", -3, WRITE | DENYOOM, KEY1, "string", Write(strings::set)),
-    cmd("get", 2, READONLY | FAST, KEY1, "string", Read(strings::get)),
+    cmd("get", 2, READONLY | FAST, KEY1, "string", ReadInto(strings::get)),
     cmd("getset", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::getset)),
     cmd("getdel", 2, WRITE | FAST, KEY1, "string", Write(strings::getdel)),
     cmd("getex", -2, WRITE | FAST, KEY1, "string", Write(strings::getex)),
@@ -241,8 +245,33 @@ const NOKEYS_FLAGS: u32 = 0;
 /// The `last_cmd` value of a client that has run nothing yet.
 pub const NO_COMMAND: u32 = u32::MAX;
 
-fn index() -> &'static HashMap<&'static [u8], usize> {
-    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
+/// FNV-1a: command names are a few bytes and not attacker-chosen keys of a growing map, so
+/// SipHash's cost (a visible share of every request) buys nothing here.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type NameIndex = HashMap<&'static [u8], usize, BuildHasherDefault<NameHasher>>;
+
+fn index() -> &'static NameIndex {
+    static INDEX: OnceLock<NameIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
         TABLE
             .iter()
@@ -326,7 +355,9 @@ fn unknown_command(argv: &[Vec<u8>]) -> CmdError {
 }
 
 /// Runs one request and returns its reply.
-pub fn execute(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+/// Runs one request. The reply is returned, or, for a `ReadInto` handler, already appended to
+/// `out` (then the returned reply encodes to nothing).
+pub fn execute(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
     match resolve(argv) {
         Ok((code, spec)) => {
             let stats = &ctx.server.stats;
@@ -336,7 +367,7 @@ pub fn execute(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 stats.errors.add(1);
                 return Reply::Error(OOM.0);
             }
-            match run(ctx, spec, Args::new(argv)) {
+            match run(ctx, spec, Args::new(argv), out) {
                 Ok(reply) => {
                     if spec.flags & WRITE != 0 {
                         stats.dirty.add(1);
@@ -368,10 +399,11 @@ fn over_maxmemory(server: &Shared) -> bool {
 /// Finds the row for `argv` (descending into subcommands) and checks its arity.
 pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError> {
     let (i, spec) = lookup(&argv[0]).ok_or_else(|| unknown_command(argv))?;
-    let sent = String::from_utf8_lossy(&argv[0]);
+    // Only an error needs the name as text.
+    let sent = || String::from_utf8_lossy(&argv[0]);
     if !spec.subcommands.is_empty() && (argv.len() >= 2 || matches!(spec.handler, Container)) {
         if argv.len() < 2 {
-            return Err(arity_error(&sent));
+            return Err(arity_error(&sent()));
         }
         let Some((j, sub)) = find_sub(spec, &argv[1]) else {
             return Err(CmdError::msg(format!(
@@ -385,27 +417,37 @@ pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError
         };
         if !arity_ok(sub.arity, argv.len()) {
             return Err(arity_error(&format!(
-                "{sent}|{}",
+                "{}|{}",
+                sent(),
                 String::from_utf8_lossy(&argv[1])
             )));
         }
         return Ok(((i as u32) << 16 | (j as u32 + 1), sub));
     }
     if !arity_ok(spec.arity, argv.len()) {
-        return Err(arity_error(&sent));
+        return Err(arity_error(&sent()));
     }
     Ok(((i as u32) << 16, spec))
 }
 
 /// Takes the lock the handler kind names and runs it. A panic (a bug) becomes an error reply
 /// for this client only; parking_lot locks are not poisoned, so others go on.
-fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args) -> CmdResult {
+fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>) -> CmdResult {
+    let mark = out.len();
     let result = catch_unwind(AssertUnwindSafe(|| match spec.handler {
         Read(f) => f(&ctx.server.store.db(ctx.client.db).read(), &args),
+        ReadInto(f) => {
+            let db = ctx.server.store.db(ctx.client.db).read();
+            f(&db, &args, ctx.client.resp, out).map(|()| crate::client::no_reply())
+        }
         Write(f) => f(&mut ctx.server.store.db(ctx.client.db).write(), &args),
         Client(f) => f(ctx, &args),
         Container => Err(arity_error(spec.name)),
     }));
+    if !matches!(result, Ok(Ok(_))) {
+        // Nothing half-written by a failed handler may reach the client.
+        out.truncate(mark);
+    }
     result.unwrap_or_else(|_| {
         log::error!(
             "command '{}' panicked (client {})",
@@ -472,11 +514,11 @@ mod tests {
             client: &mut client,
         };
         let argv = vec![b"boom".to_vec()];
-        let err = run(&mut ctx, &BOOM, Args::new(&argv)).unwrap_err();
+        let err = run(&mut ctx, &BOOM, Args::new(&argv), &mut Vec::new()).unwrap_err();
         assert_eq!(&*err.0, b"ERR internal error while running 'boom'");
         // The store's locks are not poisoned: the next command works.
         let set = [b"set".to_vec(), b"k".to_vec(), b"v".to_vec()];
-        assert_eq!(execute(&mut ctx, &set), Reply::ok());
+        assert_eq!(execute(&mut ctx, &set, &mut Vec::new()), Reply::ok());
     }
 
     #[test]

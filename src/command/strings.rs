@@ -1,7 +1,7 @@
 //! String commands (Redis's `t_string.c`).
 
 use super::args::{err, Args, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, STRING_TOO_LONG, SYNTAX};
-use crate::protocol::{parse_i64, Reply, PROTO_MAX_BULK_LEN};
+use crate::protocol::{encode, encode_bulk, parse_i64, Reply, PROTO_MAX_BULK_LEN};
 use crate::store::{now_ms, Db, Value, WrongType};
 
 /// The string at `key`, `None` if missing, WRONGTYPE if another type.
@@ -161,8 +161,12 @@ fn set_generic(
 }
 
 /// GET key
-pub fn get(db: &Db, args: &Args) -> CmdResult {
-    Ok(bulk_or_nil(get_str(db, args.get(1))?))
+pub fn get(db: &Db, args: &Args, proto: u8, out: &mut Vec<u8>) -> Result<(), CmdError> {
+    match get_str(db, args.get(1))? {
+        Some(s) => encode_bulk(out, s),
+        None => encode(&Reply::Nil, proto, out),
+    }
+    Ok(())
 }
 
 /// GETSET key value

@@ -19,7 +19,16 @@ pub struct RequestParser {
     held: usize,
     /// Bytes after the current position already known to hold no line end.
     searched: usize,
+    /// Argument buffers handed back by `recycle`, reused so a steady stream of requests
+    /// allocates nothing for its arguments. Bounded in count and in each buffer's size.
+    spare: Vec<Vec<u8>>,
+    spare_argv: Vec<Vec<u8>>,
 }
+
+/// Argument buffers larger than this are freed rather than kept for reuse.
+const RECYCLE_MAX_BYTES: usize = 512;
+/// At most this many spare argument buffers are kept.
+const RECYCLE_MAX_COUNT: usize = 16;
 
 impl RequestParser {
     pub fn new() -> Self {
@@ -35,6 +44,19 @@ impl RequestParser {
     /// input buffer, so the query-buffer limit must count them too.
     pub fn held_bytes(&self) -> usize {
         self.held
+    }
+
+    /// Takes back a request's arguments once it has run, keeping small buffers for the next.
+    pub fn recycle(&mut self, mut argv: Vec<Vec<u8>>) {
+        for mut arg in argv.drain(..) {
+            if arg.capacity() <= RECYCLE_MAX_BYTES && self.spare.len() < RECYCLE_MAX_COUNT {
+                arg.clear();
+                self.spare.push(arg);
+            }
+        }
+        if argv.capacity() <= ARGV_PREALLOC_MAX && self.spare_argv.capacity() == 0 {
+            self.spare_argv = argv;
+        }
     }
 
     /// Bytes still needed to complete the bulk being read, if one is under way.
@@ -73,7 +95,8 @@ impl RequestParser {
                         continue;
                     }
                     self.remaining = n as usize;
-                    self.argv = Vec::with_capacity(self.remaining.min(ARGV_PREALLOC_MAX));
+                    self.argv = std::mem::take(&mut self.spare_argv);
+                    self.argv.reserve(self.remaining.min(ARGV_PREALLOC_MAX));
                 } else {
                     let Some(nl) = self.find(rest, b'\n') else {
                         if rest.len() > INLINE_MAX {
@@ -126,7 +149,9 @@ impl RequestParser {
                     return Ok(None);
                 }
                 // Like Redis, the two bytes after the bulk are skipped, not checked.
-                self.argv.push(rest[..len].to_vec());
+                let mut arg = self.spare.pop().unwrap_or_default();
+                arg.extend_from_slice(&rest[..len]);
+                self.argv.push(arg);
                 self.held += len + std::mem::size_of::<Vec<u8>>();
                 self.advance(pos, len + 2);
                 self.bulk_len = None;
@@ -297,5 +322,37 @@ mod tests {
         assert_eq!(p.parse(buf, &mut pos).unwrap(), None);
         assert!(p.argv.capacity() <= ARGV_PREALLOC_MAX);
         assert_eq!(p.pending_bulk(), Some(536870914));
+    }
+
+    #[test]
+    fn recycled_buffers_carry_no_stale_bytes_and_stay_small() {
+        let mut p = RequestParser::new();
+        let big = vec![b'x'; 10_000];
+        let mut first = b"*3\r\n$3\r\nabc\r\n$1\r\nx\r\n$10000\r\n".to_vec();
+        first.extend_from_slice(&big);
+        first.extend_from_slice(b"\r\n");
+        let mut pos = 0;
+        let argv = p.parse(&first, &mut pos).unwrap().unwrap();
+        assert_eq!(argv[2], big);
+        p.recycle(argv);
+        assert!(p
+            .spare
+            .iter()
+            .all(|b| b.capacity() <= RECYCLE_MAX_BYTES && b.is_empty()));
+        assert_eq!(
+            p.spare.len(),
+            2,
+            "the 10,000-byte argument is freed, not kept"
+        );
+        let mut pos = 0;
+        let argv = p
+            .parse(b"*2\r\n$1\r\ny\r\n$2\r\nzz\r\n", &mut pos)
+            .unwrap()
+            .unwrap();
+        assert_eq!(argv, vec![b"y".to_vec(), b"zz".to_vec()]);
+        for _ in 0..100 {
+            p.recycle(vec![Vec::with_capacity(8); 40]);
+        }
+        assert!(p.spare.len() <= RECYCLE_MAX_COUNT);
     }
 }
