@@ -351,7 +351,7 @@ mod tests {
             .unwrap();
         assert_eq!(argv, vec![b"y".to_vec(), b"zz".to_vec()]);
         for _ in 0..100 {
-            p.recycle(vec![Vec::with_capacity(8); 40]);
+            p.recycle((0..40).map(|_| Vec::with_capacity(8)).collect());
         }
         assert!(p.spare.len() <= RECYCLE_MAX_COUNT);
     }
