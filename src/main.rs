@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     if clients != cfg.maxclients() {
         cfg.set_maxclients(clients);
     }
-    server::reserve_descriptor_table(clients);
+    server::reserve_descriptor_table(&listener, clients);
     // Handlers go in before the banner, so a supervisor that signals as soon as it sees the
     // banner always gets a clean shutdown.
     let shutdown = Shutdown::new();

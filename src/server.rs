@@ -271,12 +271,14 @@ pub fn adjust_open_files_limit(maxclients: usize) -> usize {
 /// Growing it later, with worker threads alive, makes the kernel wait for an RCU grace period
 /// inside `accept` (10–20 ms at 256, 512, 1024, ... descriptors): enough, during a burst of
 /// connects, to overflow the listen backlog and cost the next client a one-second SYN retry.
-pub fn reserve_descriptor_table(maxclients: usize) {
+pub fn reserve_descriptor_table(listener: &TcpListener, maxclients: usize) {
     #[cfg(unix)]
     {
+        use std::os::fd::AsRawFd;
         let top = (maxclients + RESERVED_FDS - 1).min(i32::MAX as usize) as i32;
-        // SAFETY: F_DUPFD duplicates stdin's descriptor (or fails); the copy is closed at once.
-        let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, top) };
+        // SAFETY: F_DUPFD duplicates the live listening socket (or fails); the copy is closed
+        // at once.
+        let fd = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, top) };
         if fd >= 0 {
             // SAFETY: `fd` was just created here and is owned by nobody else.
             unsafe { libc::close(fd) };
