@@ -62,10 +62,10 @@ impl Pool {
         self.tx
             .send(job)
             .map_err(|_| io::Error::other("worker pool closed"))?;
-        if !reserved {
-            self.spawn_tx
-                .send(())
-                .map_err(|_| io::Error::other("worker spawner gone"))?;
+        if !reserved && self.spawn_tx.send(()).is_err() {
+            // No spawner (it could not start): create the worker here rather than leave the
+            // job queued with no thread coming for it.
+            self.spawn_worker()?;
         }
         Ok(())
     }

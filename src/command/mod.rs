@@ -245,22 +245,14 @@ const NOKEYS_FLAGS: u32 = 0;
 /// The `last_cmd` value of a client that has run nothing yet.
 pub const NO_COMMAND: u32 = u32::MAX;
 
-/// FNV-1a: command names are a few bytes and not attacker-chosen keys of a growing map, so
-/// SipHash's cost (a visible share of every request) buys nothing here.
+/// The store's keyed hash instead of SipHash: command names are a few bytes and not
+/// attacker-chosen keys of a growing map, and SipHash was a visible share of every request.
 #[derive(Default)]
 struct NameHasher(u64);
 
 impl Hasher for NameHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        self.0 = crate::store::dict::hash_bytes(self.0, bytes);
     }
 
     fn finish(&self) -> u64 {
