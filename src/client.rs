@@ -2,16 +2,13 @@
 //! one write per batch. The only module that touches a client's socket.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown as SockShutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
-
-use parking_lot::Mutex;
 
 use crate::command::{self, Ctx};
 use crate::protocol::{encode, Reply, RequestParser, QUERY_BUF_LIMIT};
-use crate::server::Shared;
+use crate::state::{ClientInfo, ClientState, Shared};
 use crate::store::now_ms;
 
 /// Bytes asked of the kernel per read (Redis's `PROTO_IOBUF_LEN`).
@@ -21,59 +18,6 @@ const READ_CHUNK: usize = 16 * 1024;
 const OUT_FLUSH: usize = 64 * 1024;
 /// Buffers larger than this are given back after use.
 const KEEP_BUF: usize = 64 * 1024;
-
-/// What other connections may see or do to this one (CLIENT LIST, CLIENT KILL, shutdown).
-pub struct ClientInfo {
-    pub id: u64,
-    pub addr: SocketAddr,
-    pub laddr: SocketAddr,
-    pub fd: i32,
-    pub created: Instant,
-    pub last_active_ms: AtomicI64,
-    pub db: AtomicUsize,
-    pub resp: AtomicU8,
-    pub name: Mutex<Vec<u8>>,
-    pub lib_name: Mutex<Vec<u8>>,
-    pub lib_ver: Mutex<Vec<u8>>,
-    /// The last command run, as an index into the command table (see `command::name_of`).
-    pub last_cmd: AtomicU32,
-    pub no_evict: AtomicBool,
-    pub killed: AtomicBool,
-    /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
-    /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
-    stream: Arc<TcpStream>,
-}
-
-impl ClientInfo {
-    /// Ends the connection from outside (CLIENT KILL, forced shutdown).
-    pub fn close(&self) {
-        self.killed.store(true, Ordering::SeqCst);
-        let _ = self.stream.shutdown(SockShutdown::Both);
-    }
-
-    /// Wakes a blocked read with end-of-stream; replies can still be written.
-    pub fn close_read(&self) {
-        let _ = self.stream.shutdown(SockShutdown::Read);
-    }
-}
-
-/// Per-connection state that only its own worker touches.
-pub struct ClientState {
-    pub id: u64,
-    pub db: usize,
-    /// Protocol version: 2 or 3 (HELLO).
-    pub resp: u8,
-    /// Reply, then close (QUIT, protocol errors).
-    pub close_after_reply: bool,
-    pub info: Arc<ClientInfo>,
-}
-
-impl ClientState {
-    pub fn select(&mut self, db: usize) {
-        self.db = db;
-        self.info.db.store(db, Ordering::Relaxed);
-    }
-}
 
 /// The unparsed input: `data[start..end]`, kept initialised so reads need no zeroing.
 struct InBuf {
@@ -111,41 +55,6 @@ impl InBuf {
             if self.data.len() > KEEP_BUF {
                 self.data = vec![0; READ_CHUNK];
             }
-        }
-    }
-}
-
-impl ClientInfo {
-    /// The shared view of a new connection; keeps a clone of its socket to close it from outside.
-    pub fn new(id: u64, stream: &Arc<TcpStream>) -> io::Result<Self> {
-        Ok(ClientInfo {
-            id,
-            addr: stream.peer_addr()?,
-            laddr: stream.local_addr()?,
-            fd: std::os::fd::AsRawFd::as_raw_fd(&**stream),
-            created: Instant::now(),
-            last_active_ms: AtomicI64::new(now_ms()),
-            db: AtomicUsize::new(0),
-            resp: AtomicU8::new(2),
-            name: Mutex::new(Vec::new()),
-            lib_name: Mutex::new(Vec::new()),
-            lib_ver: Mutex::new(Vec::new()),
-            last_cmd: AtomicU32::new(command::NO_COMMAND),
-            no_evict: AtomicBool::new(false),
-            killed: AtomicBool::new(false),
-            stream: Arc::clone(stream),
-        })
-    }
-}
-
-impl ClientState {
-    pub fn new(info: Arc<ClientInfo>) -> Self {
-        ClientState {
-            id: info.id,
-            db: 0,
-            resp: 2,
-            close_after_reply: false,
-            info,
         }
     }
 }
@@ -258,9 +167,4 @@ fn flush(stream: &mut &TcpStream, out: &mut Vec<u8>, shared: &Shared) -> io::Res
         out.shrink_to(READ_CHUNK);
     }
     Ok(())
-}
-
-/// The reply a handler gives when it wants the connection closed without a reply (SHUTDOWN).
-pub fn no_reply() -> Reply {
-    Reply::Raw(std::borrow::Cow::Borrowed(b""))
 }

@@ -5,6 +5,8 @@
 //! - [`store`]: the keyspace (databases, expiry, glob); no sockets, no replies.
 //! - [`command`]: the command table, dispatch, and one file per command family.
 //! - [`client`]: one connection's read → dispatch → write loop; the only socket code.
+//! - [`state`]: what every connection shares (store, settings, statistics, client registry)
+//!   and one connection's own state; depends on none of the modules around it.
 //! - [`server`], [`pool`], [`shutdown`]: accept loop, bounded worker pool, orderly stop.
 //! - [`config`]: flags and settings.
 //!
@@ -20,6 +22,7 @@ pub mod pool;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;
+pub mod state;
 pub mod store;
 
 #[global_allocator]

@@ -1,183 +1,19 @@
-//! Binding, the accept loop, `maxclients` admission, and orderly shutdown. Owns everything the
-//! connections share: the store, the settings, the statistics and the client registry.
+//! Binding, the accept loop, `maxclients` admission, the cron thread, and orderly shutdown.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{Shutdown as SockShutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
-use crate::client::{self, ClientInfo};
+use crate::client;
 use crate::config::Config;
-use crate::counter::Counter;
 use crate::pool::Pool;
 use crate::shutdown::Shutdown;
-use crate::store::Store;
+use crate::state::Shared;
 
 /// The reply to a connection over `maxclients`, before it is closed.
 pub const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
-
-/// Server-wide counters for INFO.
-#[derive(Default)]
-pub struct Stats {
-    pub commands: Counter,
-    pub connections: AtomicU64,
-    pub rejected: AtomicU64,
-    pub net_input: Counter,
-    pub net_output: Counter,
-    pub expired_keys: AtomicU64,
-    pub errors: Counter,
-    /// Write commands executed since the last save (`rdb_changes_since_last_save`).
-    pub dirty: Counter,
-    pub peak_memory: AtomicU64,
-    /// Command counts sampled by the cron thread, for `instantaneous_ops_per_sec`.
-    samples: Mutex<OpsSamples>,
-}
-
-/// Redis's `trackInstantaneousMetric`: a ring of per-second rates.
-#[derive(Default)]
-struct OpsSamples {
-    last_count: u64,
-    last_at: Option<Instant>,
-    rates: [u64; 16],
-    next: usize,
-}
-
-impl Stats {
-    /// Takes one sample of the command counter (called by the cron thread).
-    fn sample(&self) {
-        let mut s = self.samples.lock();
-        let now = Instant::now();
-        let count = self.commands.get();
-        if let Some(at) = s.last_at {
-            let ms = now.duration_since(at).as_millis().max(1) as u64;
-            let rate = count.saturating_sub(s.last_count) * 1000 / ms;
-            let i = s.next;
-            s.rates[i] = rate;
-            s.next = (i + 1) % s.rates.len();
-        }
-        s.last_at = Some(now);
-        s.last_count = count;
-    }
-
-    pub fn ops_per_sec(&self) -> u64 {
-        let s = self.samples.lock();
-        s.rates.iter().sum::<u64>() / s.rates.len() as u64
-    }
-
-    /// CONFIG RESETSTAT.
-    pub fn reset(&self) {
-        for c in [&self.connections, &self.rejected, &self.expired_keys] {
-            c.store(0, Ordering::Relaxed);
-        }
-        for c in [
-            &self.commands,
-            &self.net_input,
-            &self.net_output,
-            &self.errors,
-        ] {
-            c.reset();
-        }
-        self.peak_memory.store(0, Ordering::Relaxed);
-        *self.samples.lock() = OpsSamples::default();
-    }
-}
-
-/// Live connections, for CLIENT LIST/KILL and to wake blocked reads at shutdown.
-#[derive(Default)]
-pub struct Clients {
-    map: Mutex<HashMap<u64, Arc<ClientInfo>>>,
-    next_id: AtomicU64,
-    closing: std::sync::atomic::AtomicBool,
-}
-
-impl Clients {
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    pub fn register(&self, info: Arc<ClientInfo>) {
-        let mut map = self.map.lock();
-        if self.closing.load(Ordering::SeqCst) {
-            info.close();
-        }
-        map.insert(info.id, info);
-    }
-
-    pub fn unregister(&self, id: u64) {
-        self.map.lock().remove(&id);
-    }
-
-    /// A snapshot of the live connections, by id.
-    pub fn list(&self) -> Vec<Arc<ClientInfo>> {
-        let mut v: Vec<_> = self.map.lock().values().cloned().collect();
-        v.sort_by_key(|c| c.id);
-        v
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Wakes every connection's blocked read: it sees end-of-stream after its current command.
-    fn close_all_reads(&self) {
-        let map = self.map.lock();
-        self.closing.store(true, Ordering::SeqCst);
-        for c in map.values() {
-            c.close_read();
-        }
-    }
-
-    fn close_all(&self) {
-        for c in self.map.lock().values() {
-            c.close();
-        }
-    }
-}
-
-/// Everything the connections share.
-pub struct Shared {
-    pub config: Config,
-    pub store: Store,
-    pub stats: Stats,
-    pub clients: Clients,
-    pub shutdown: Arc<Shutdown>,
-    pub started: Instant,
-    pub port: u16,
-    /// Connections being served now (admitted, not yet closed).
-    pub active: AtomicUsize,
-    /// Unix ms of the last successful save (LASTSAVE); the start time until one happens.
-    pub last_save: AtomicI64,
-    /// A random 40-hex-digit id of this run (INFO `run_id`).
-    pub run_id: String,
-}
-
-impl Shared {
-    pub fn new(config: Config, shutdown: Arc<Shutdown>, port: u16) -> Self {
-        let store = Store::new(config.databases);
-        Shared {
-            config,
-            store,
-            stats: Stats::default(),
-            clients: Clients::default(),
-            shutdown,
-            started: Instant::now(),
-            port,
-            active: AtomicUsize::new(0),
-            last_save: AtomicI64::new(crate::store::now_ms()),
-            run_id: (0..5)
-                .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))
-                .collect(),
-        }
-    }
-}
 
 /// Counts one admitted connection until dropped.
 struct Admission(Arc<Shared>);

@@ -4,8 +4,8 @@ use std::sync::atomic::Ordering;
 
 use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, SYNTAX};
 use super::Ctx;
-use crate::client::ClientInfo;
 use crate::protocol::Reply;
+use crate::state::ClientInfo;
 
 /// PING [message]
 pub fn ping(_ctx: &mut Ctx, args: &Args) -> CmdResult {

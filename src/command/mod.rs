@@ -18,9 +18,8 @@ use std::sync::OnceLock;
 
 pub use args::{Args, CmdError, CmdResult};
 
-use crate::client::ClientState;
 use crate::protocol::Reply;
-use crate::server::Shared;
+use crate::state::{ClientState, Shared};
 use crate::store::Db;
 
 /// What a handler may touch. The kind decides the lock dispatch takes, so a read-only command
@@ -242,8 +241,7 @@ pub static TABLE: &[CommandSpec] = &[
 
 const NOKEYS_FLAGS: u32 = 0;
 
-/// The `last_cmd` value of a client that has run nothing yet.
-pub const NO_COMMAND: u32 = u32::MAX;
+pub use crate::state::NO_COMMAND;
 
 /// The store's keyed hash instead of SipHash: command names are a few bytes and not
 /// attacker-chosen keys of a growing map, and SipHash was a visible share of every request.
@@ -430,7 +428,7 @@ fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>)
         Read(f) => f(&ctx.server.store.db(ctx.client.db).read(), &args),
         ReadInto(f) => {
             let db = ctx.server.store.db(ctx.client.db).read();
-            f(&db, &args, ctx.client.resp, out).map(|()| crate::client::no_reply())
+            f(&db, &args, ctx.client.resp, out).map(|()| Reply::none())
         }
         Write(f) => f(&mut ctx.server.store.db(ctx.client.db).write(), &args),
         Client(f) => f(ctx, &args),
@@ -497,7 +495,7 @@ mod tests {
         let stream = std::sync::Arc::new(
             std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap(),
         );
-        let info = std::sync::Arc::new(crate::client::ClientInfo::new(1, &stream).unwrap());
+        let info = std::sync::Arc::new(crate::state::ClientInfo::new(1, &stream).unwrap());
         let mut client = ClientState::new(info);
         let config = crate::config::Config::default();
         let server = Shared::new(config, crate::shutdown::Shutdown::new(), 0);

@@ -87,7 +87,7 @@ pub fn shutdown(ctx: &mut Ctx, args: &Args) -> CmdResult {
     log::warn!("User requested shutdown...");
     ctx.server.shutdown.trigger();
     ctx.client.close_after_reply = true;
-    Ok(crate::client::no_reply())
+    Ok(Reply::none())
 }
 
 /// TIME

@@ -39,6 +39,12 @@ impl Reply {
         Reply::Simple(Cow::Borrowed(s))
     }
 
+    /// No reply at all: the connection closes without one (SHUTDOWN), or the handler has
+    /// already written its reply (`ReadInto`).
+    pub const fn none() -> Reply {
+        Reply::Raw(Cow::Borrowed(b""))
+    }
+
     pub fn bulk(b: impl Into<Vec<u8>>) -> Reply {
         Reply::Bulk(b.into())
     }

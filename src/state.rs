@@ -1,0 +1,265 @@
+//! What every connection thread shares (the store, the settings, the statistics, the client
+//! registry), and the state of one connection. Connections, dispatch and the accept loop all
+//! depend on this module; it depends on none of them.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Shutdown as SockShutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::counter::Counter;
+use crate::shutdown::Shutdown;
+use crate::store::{now_ms, Store};
+
+/// Server-wide counters for INFO.
+#[derive(Default)]
+pub struct Stats {
+    pub commands: Counter,
+    pub connections: AtomicU64,
+    pub rejected: AtomicU64,
+    pub net_input: Counter,
+    pub net_output: Counter,
+    pub expired_keys: AtomicU64,
+    pub errors: Counter,
+    /// Write commands executed since the last save (`rdb_changes_since_last_save`).
+    pub dirty: Counter,
+    pub peak_memory: AtomicU64,
+    /// Command counts sampled by the cron thread, for `instantaneous_ops_per_sec`.
+    samples: Mutex<OpsSamples>,
+}
+
+/// Redis's `trackInstantaneousMetric`: a ring of per-second rates.
+#[derive(Default)]
+struct OpsSamples {
+    last_count: u64,
+    last_at: Option<Instant>,
+    rates: [u64; 16],
+    next: usize,
+}
+
+impl Stats {
+    /// Takes one sample of the command counter (called by the cron thread).
+    pub(crate) fn sample(&self) {
+        let mut s = self.samples.lock();
+        let now = Instant::now();
+        let count = self.commands.get();
+        if let Some(at) = s.last_at {
+            let ms = now.duration_since(at).as_millis().max(1) as u64;
+            let rate = count.saturating_sub(s.last_count) * 1000 / ms;
+            let i = s.next;
+            s.rates[i] = rate;
+            s.next = (i + 1) % s.rates.len();
+        }
+        s.last_at = Some(now);
+        s.last_count = count;
+    }
+
+    pub fn ops_per_sec(&self) -> u64 {
+        let s = self.samples.lock();
+        s.rates.iter().sum::<u64>() / s.rates.len() as u64
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for c in [&self.connections, &self.rejected, &self.expired_keys] {
+            c.store(0, Ordering::Relaxed);
+        }
+        for c in [
+            &self.commands,
+            &self.net_input,
+            &self.net_output,
+            &self.errors,
+        ] {
+            c.reset();
+        }
+        self.peak_memory.store(0, Ordering::Relaxed);
+        *self.samples.lock() = OpsSamples::default();
+    }
+}
+
+/// Live connections, for CLIENT LIST/KILL and to wake blocked reads at shutdown.
+#[derive(Default)]
+pub struct Clients {
+    map: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+    closing: AtomicBool,
+}
+
+impl Clients {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn register(&self, info: Arc<ClientInfo>) {
+        let mut map = self.map.lock();
+        if self.closing.load(Ordering::SeqCst) {
+            info.close();
+        }
+        map.insert(info.id, info);
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.map.lock().remove(&id);
+    }
+
+    /// A snapshot of the live connections, by id.
+    pub fn list(&self) -> Vec<Arc<ClientInfo>> {
+        let mut v: Vec<_> = self.map.lock().values().cloned().collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Wakes every connection's blocked read: it sees end-of-stream after its current command.
+    pub(crate) fn close_all_reads(&self) {
+        let map = self.map.lock();
+        self.closing.store(true, Ordering::SeqCst);
+        for c in map.values() {
+            c.close_read();
+        }
+    }
+
+    pub(crate) fn close_all(&self) {
+        for c in self.map.lock().values() {
+            c.close();
+        }
+    }
+}
+
+/// Everything the connections share.
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub stats: Stats,
+    pub clients: Clients,
+    pub shutdown: Arc<Shutdown>,
+    pub started: Instant,
+    pub port: u16,
+    /// Connections being served now (admitted, not yet closed).
+    pub active: AtomicUsize,
+    /// Unix ms of the last successful save (LASTSAVE); the start time until one happens.
+    pub last_save: AtomicI64,
+    /// A random 40-hex-digit id of this run (INFO `run_id`).
+    pub run_id: String,
+}
+
+impl Shared {
+    pub fn new(config: Config, shutdown: Arc<Shutdown>, port: u16) -> Self {
+        let store = Store::new(config.databases);
+        Shared {
+            config,
+            store,
+            stats: Stats::default(),
+            clients: Clients::default(),
+            shutdown,
+            started: Instant::now(),
+            port,
+            active: AtomicUsize::new(0),
+            last_save: AtomicI64::new(now_ms()),
+            run_id: (0..5)
+                .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))
+                .collect(),
+        }
+    }
+}
+
+/// The `last_cmd` value of a client that has run nothing yet.
+pub const NO_COMMAND: u32 = u32::MAX;
+
+/// What other connections may see or do to this one (CLIENT LIST, CLIENT KILL, shutdown).
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub fd: i32,
+    pub created: Instant,
+    pub last_active_ms: AtomicI64,
+    pub db: AtomicUsize,
+    pub resp: AtomicU8,
+    pub name: Mutex<Vec<u8>>,
+    pub lib_name: Mutex<Vec<u8>>,
+    pub lib_ver: Mutex<Vec<u8>>,
+    /// The last command run, as an index into the command table (see `command::name_of`).
+    pub last_cmd: AtomicU32,
+    pub no_evict: AtomicBool,
+    pub killed: AtomicBool,
+    /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
+    /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
+    stream: Arc<TcpStream>,
+}
+
+impl ClientInfo {
+    /// The shared view of a new connection; keeps a clone of its socket to close it from outside.
+    pub fn new(id: u64, stream: &Arc<TcpStream>) -> io::Result<Self> {
+        Ok(ClientInfo {
+            id,
+            addr: stream.peer_addr()?,
+            laddr: stream.local_addr()?,
+            fd: std::os::fd::AsRawFd::as_raw_fd(&**stream),
+            created: Instant::now(),
+            last_active_ms: AtomicI64::new(now_ms()),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            name: Mutex::new(Vec::new()),
+            lib_name: Mutex::new(Vec::new()),
+            lib_ver: Mutex::new(Vec::new()),
+            last_cmd: AtomicU32::new(NO_COMMAND),
+            no_evict: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            stream: Arc::clone(stream),
+        })
+    }
+
+    /// Ends the connection from outside (CLIENT KILL, forced shutdown).
+    pub fn close(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        let _ = self.stream.shutdown(SockShutdown::Both);
+    }
+
+    /// Wakes a blocked read with end-of-stream; replies can still be written.
+    pub fn close_read(&self) {
+        let _ = self.stream.shutdown(SockShutdown::Read);
+    }
+}
+
+/// Per-connection state that only its own worker touches.
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    /// Protocol version: 2 or 3 (HELLO).
+    pub resp: u8,
+    /// Reply, then close (QUIT, protocol errors).
+    pub close_after_reply: bool,
+    pub info: Arc<ClientInfo>,
+}
+
+impl ClientState {
+    pub fn new(info: Arc<ClientInfo>) -> Self {
+        ClientState {
+            id: info.id,
+            db: 0,
+            resp: 2,
+            close_after_reply: false,
+            info,
+        }
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+}
