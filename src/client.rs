@@ -6,10 +6,9 @@ use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::command::{self, Ctx};
+use crate::command;
 use crate::protocol::{encode, Reply, RequestParser, QUERY_BUF_LIMIT};
 use crate::state::{ClientInfo, ClientState, Shared};
-use crate::store::now_ms;
 
 /// Bytes asked of the kernel per read (Redis's `PROTO_IOBUF_LEN`).
 const READ_CHUNK: usize = 16 * 1024;
@@ -113,20 +112,13 @@ fn connection_loop(
             );
             return Ok(());
         }
-        state.info.last_active_ms.store(now_ms(), Ordering::Relaxed);
+        state.info.touch();
 
         let mut pos = 0;
         loop {
             match parser.parse(input.pending(), &mut pos) {
                 Ok(Some(argv)) => {
-                    let reply = command::execute(
-                        &mut Ctx {
-                            server: shared,
-                            client: state,
-                        },
-                        &argv,
-                        &mut out,
-                    );
+                    let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
                     encode(&reply, state.resp, &mut out);
                     if state.close_after_reply || shared.shutdown.is_triggered() {

@@ -153,6 +153,7 @@ pub struct Config {
     maxclients: AtomicUsize,
     maxmemory: AtomicU64,
     hz: AtomicUsize,
+    proto_max_bulk_len: AtomicU64,
     /// Every parameter's current value as CONFIG GET shows it.
     values: RwLock<BTreeMap<&'static str, String>>,
 }
@@ -166,6 +167,7 @@ impl Default for Config {
             maxclients: AtomicUsize::new(DEFAULT_MAXCLIENTS),
             maxmemory: AtomicU64::new(0),
             hz: AtomicUsize::new(10),
+            proto_max_bulk_len: AtomicU64::new(crate::protocol::PROTO_MAX_BULK_LEN as u64),
             values: RwLock::new(BTreeMap::new()),
         }
     }
@@ -210,6 +212,11 @@ impl Config {
         self.hz.load(Ordering::Relaxed)
     }
 
+    /// The largest bulk argument, and the largest string a command may create.
+    pub fn proto_max_bulk_len(&self) -> u64 {
+        self.proto_max_bulk_len.load(Ordering::Relaxed)
+    }
+
     /// The value CONFIG GET shows for `name`.
     pub fn get(&self, name: &str) -> Option<String> {
         if let Some(v) = self.values.read().get(name) {
@@ -226,7 +233,7 @@ impl Config {
             "maxmemory-eviction-tenacity" => "10".into(),
             "maxmemory-clients" => "0".into(),
             "hz" => self.hz().to_string(),
-            "proto-max-bulk-len" => crate::protocol::PROTO_MAX_BULK_LEN.to_string(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
             "client-query-buffer-limit" => crate::protocol::QUERY_BUF_LIMIT.to_string(),
             "save" => String::new(),
             "appendonly" | "protected-mode" => "no".into(),
@@ -285,6 +292,12 @@ impl Config {
             "hz" => self
                 .hz
                 .store(canonical.parse().unwrap_or(10), Ordering::Relaxed),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.store(
+                canonical
+                    .parse()
+                    .unwrap_or(crate::protocol::PROTO_MAX_BULK_LEN as u64),
+                Ordering::Relaxed,
+            ),
             _ => {}
         }
         self.values.write().insert(param.name, canonical);

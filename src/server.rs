@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::pool::Pool;
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
+use crate::store::clock;
 
 /// The reply to a connection over `maxclients`, before it is closed.
 pub const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
@@ -217,6 +218,7 @@ fn spawn_accept_waker(
 /// The cron thread, like Redis's `serverCron` at `hz` (default 10 per second): active expiry
 /// (a bounded batch per database per lock hold; while a backlog remains it goes again after a
 /// short pause so clients interleave) and the ops/sec sample.
+#[allow(clippy::disallowed_methods)] // active expiry runs at the cron's own instant
 fn spawn_cron(shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<()>> {
     const BATCH: usize = 200;
     let stop = shared.shutdown.receiver();
@@ -225,7 +227,7 @@ fn spawn_cron(shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<()>> {
         .spawn(move || loop {
             let hz = shared.config.hz().max(1) as u64;
             let mut wait = Duration::from_millis(1000 / hz);
-            let n = shared.store.expire_cycle(BATCH);
+            let n = shared.store.expire_cycle(clock::unix_ms(), BATCH);
             if n > 0 {
                 shared
                     .stats

@@ -9,14 +9,14 @@ use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::config::Config;
 use crate::counter::Counter;
 use crate::shutdown::Shutdown;
-use crate::store::{now_ms, Store};
+use crate::store::{clock, Store};
 
 /// Server-wide counters for INFO.
 #[derive(Default)]
@@ -158,6 +158,7 @@ pub struct Shared {
 }
 
 impl Shared {
+    #[allow(clippy::disallowed_methods)] // LASTSAVE starts at the start time
     pub fn new(config: Config, shutdown: Arc<Shutdown>, port: u16) -> Self {
         let store = Store::new(config.databases);
         Shared {
@@ -169,7 +170,7 @@ impl Shared {
             started: Instant::now(),
             port,
             active: AtomicUsize::new(0),
-            last_save: AtomicI64::new(now_ms()),
+            last_save: AtomicI64::new(clock::unix_ms()),
             run_id: (0..5)
                 .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))
                 .collect(),
@@ -196,7 +197,11 @@ pub struct ClientInfo {
     /// The last command run, as an index into the command table (see `command::name_of`).
     pub last_cmd: AtomicU32,
     pub no_evict: AtomicBool,
+    /// Set by CLIENT KILL (and forced shutdown); checked by dispatch before every command.
     pub killed: AtomicBool,
+    /// Held by dispatch while one of this client's commands runs, so that a killer can wait
+    /// for the command in progress: once CLIENT KILL has answered, the victim runs nothing.
+    running: Mutex<()>,
     /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
     /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
     stream: Arc<TcpStream>,
@@ -204,6 +209,7 @@ pub struct ClientInfo {
 
 impl ClientInfo {
     /// The shared view of a new connection; keeps a clone of its socket to close it from outside.
+    #[allow(clippy::disallowed_methods)] // its last interaction: bookkeeping, not a command
     pub fn new(id: u64, stream: &Arc<TcpStream>) -> io::Result<Self> {
         Ok(ClientInfo {
             id,
@@ -211,7 +217,7 @@ impl ClientInfo {
             laddr: stream.local_addr()?,
             fd: std::os::fd::AsRawFd::as_raw_fd(&**stream),
             created: Instant::now(),
-            last_active_ms: AtomicI64::new(now_ms()),
+            last_active_ms: AtomicI64::new(clock::unix_ms()),
             db: AtomicUsize::new(0),
             resp: AtomicU8::new(2),
             name: Mutex::new(Vec::new()),
@@ -220,14 +226,46 @@ impl ClientInfo {
             last_cmd: AtomicU32::new(NO_COMMAND),
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            running: Mutex::new(()),
             stream: Arc::clone(stream),
         })
+    }
+
+    /// Records an interaction now (CLIENT LIST `idle`, the `timeout` reaper).
+    #[allow(clippy::disallowed_methods)] // bookkeeping, not a command
+    pub fn touch(&self) {
+        self.last_active_ms
+            .store(clock::unix_ms(), Ordering::Relaxed);
     }
 
     /// Ends the connection from outside (CLIENT KILL, forced shutdown).
     pub fn close(&self) {
         self.killed.store(true, Ordering::SeqCst);
         let _ = self.stream.shutdown(SockShutdown::Both);
+    }
+
+    /// Holds this client's command slot while one of its commands runs; `None` once it has
+    /// been killed (the command must not run).
+    pub fn begin_command(&self) -> Option<MutexGuard<'_, ()>> {
+        let guard = self.running.lock();
+        (!self.killed.load(Ordering::SeqCst)).then_some(guard)
+    }
+
+    /// Kills this client on behalf of `killer` and waits until its command in progress, if
+    /// any, is over. Gives up waiting if the killer is killed meanwhile (two clients killing
+    /// each other must not wait for each other forever).
+    pub fn kill_and_wait(&self, killer: &ClientInfo) {
+        self.close();
+        loop {
+            if self
+                .running
+                .try_lock_for(Duration::from_millis(10))
+                .is_some()
+                || killer.killed.load(Ordering::SeqCst)
+            {
+                return;
+            }
+        }
     }
 
     /// Wakes a blocked read with end-of-stream; replies can still be written.

@@ -241,7 +241,7 @@ pub fn client_list(ctx: &mut Ctx, args: &Args) -> CmdResult {
             return Err(SYNTAX);
         }
     }
-    let now = crate::store::now_ms();
+    let now = ctx.op.now_ms();
     let text: String = if type_ok {
         ctx.server
             .clients
@@ -258,7 +258,7 @@ pub fn client_list(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 /// CLIENT INFO
 pub fn client_info(ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    let line = client_line(&ctx.client.info, crate::store::now_ms());
+    let line = client_line(&ctx.client.info, ctx.op.now_ms());
     Ok(Reply::Verbatim("txt", line.into_bytes()))
 }
 
@@ -335,7 +335,7 @@ fn kill(ctx: &mut Ctx, c: &ClientInfo) {
         // Redis replies to the caller first, then closes it.
         ctx.client.close_after_reply = true;
     } else {
-        c.close();
+        c.kill_and_wait(&ctx.client.info);
     }
 }
 

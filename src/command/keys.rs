@@ -1,16 +1,14 @@
 //! Keyspace commands (Redis's "generic" group: DEL, EXISTS, TYPE, EXPIRE, SCAN, ...).
 
-use parking_lot::RwLockWriteGuard;
-
 use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX};
 use super::Ctx;
 use crate::protocol::Reply;
-use crate::store::{glob, now_ms, Db, Store};
+use crate::store::{glob, Db, DbMut, DbRef, Entry};
 
 const SAME_OBJECT: CmdError = err("ERR source and destination objects are the same");
 
 /// DEL key [key ...] (also UNLINK: memory is freed at once either way)
-pub fn del(db: &mut Db, args: &Args) -> CmdResult {
+pub fn del(db: &mut DbMut, args: &Args) -> CmdResult {
     let n = args
         .from(1)
         .iter()
@@ -20,7 +18,7 @@ pub fn del(db: &mut Db, args: &Args) -> CmdResult {
 }
 
 /// EXISTS key [key ...]: a key named twice counts twice (also TOUCH).
-pub fn exists(db: &Db, args: &Args) -> CmdResult {
+pub fn exists(db: &DbRef, args: &Args) -> CmdResult {
     let n = args
         .from(1)
         .iter()
@@ -30,14 +28,14 @@ pub fn exists(db: &Db, args: &Args) -> CmdResult {
 }
 
 /// TYPE key
-pub fn type_(db: &Db, args: &Args) -> CmdResult {
+pub fn type_(db: &DbRef, args: &Args) -> CmdResult {
     Ok(Reply::simple(
         db.get(args.get(1)).map_or("none", |v| v.type_name()),
     ))
 }
 
 /// KEYS pattern
-pub fn keys(db: &Db, args: &Args) -> CmdResult {
+pub fn keys(db: &DbRef, args: &Args) -> CmdResult {
     let pattern = args.get(1);
     let all = pattern == b"*";
     Ok(Reply::Array(
@@ -73,7 +71,7 @@ pub fn parse_cursor(raw: &[u8]) -> Result<u64, CmdError> {
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
-pub fn scan(db: &Db, args: &Args) -> CmdResult {
+pub fn scan(db: &DbRef, args: &Args) -> CmdResult {
     let mut cursor = parse_cursor(args.get(1))?;
     let (mut pattern, mut count, mut type_name) = (None, 10i64, None);
     let mut i = 2;
@@ -118,23 +116,23 @@ pub fn scan(db: &Db, args: &Args) -> CmdResult {
 }
 
 /// RANDOMKEY
-pub fn randomkey(db: &Db, _args: &Args) -> CmdResult {
+pub fn randomkey(db: &DbRef, _args: &Args) -> CmdResult {
     Ok(db
         .random_key()
         .map_or(Reply::Nil, |k| Reply::Bulk(k.to_vec())))
 }
 
 /// RENAME key newkey
-pub fn rename(db: &mut Db, args: &Args) -> CmdResult {
+pub fn rename(db: &mut DbMut, args: &Args) -> CmdResult {
     rename_generic(db, args, false)
 }
 
 /// RENAMENX key newkey
-pub fn renamenx(db: &mut Db, args: &Args) -> CmdResult {
+pub fn renamenx(db: &mut DbMut, args: &Args) -> CmdResult {
     rename_generic(db, args, true)
 }
 
-fn rename_generic(db: &mut Db, args: &Args, nx: bool) -> CmdResult {
+fn rename_generic(db: &mut DbMut, args: &Args, nx: bool) -> CmdResult {
     let (src, dst) = (args.get(1), args.get(2));
     if !db.contains(src) {
         return Err(NO_SUCH_KEY);
@@ -159,21 +157,6 @@ fn db_index(ctx: &Ctx, args: &Args, i: usize) -> Result<usize, CmdError> {
         .ok_or(DB_INDEX)
 }
 
-/// Write-locks two different databases in index order (no lock-order deadlocks).
-pub fn lock_two(
-    store: &Store,
-    a: usize,
-    b: usize,
-) -> (RwLockWriteGuard<'_, Db>, RwLockWriteGuard<'_, Db>) {
-    if a < b {
-        let ga = store.db(a).write();
-        (ga, store.db(b).write())
-    } else {
-        let gb = store.db(b).write();
-        (store.db(a).write(), gb)
-    }
-}
-
 /// COPY source destination [DB destination-db] [REPLACE]
 pub fn copy(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let (src, dst) = (args.get(1), args.get(2));
@@ -194,18 +177,20 @@ pub fn copy(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if here == target && src == dst {
         return Err(SAME_OBJECT);
     }
-    let store = &ctx.server.store;
+    let (store, op) = (&ctx.server.store, ctx.op);
     if here == target {
-        let mut db = store.db(here).write();
+        let mut guard = store.write(here);
+        let mut db = Db::new(&mut *guard, op);
         let entry = db.entry(src).cloned();
         return Ok(copy_entry(entry, &mut db, dst, replace));
     }
-    let (from, mut to) = lock_two(store, here, target);
-    Ok(copy_entry(from.entry(src).cloned(), &mut to, dst, replace))
+    let (from, mut to) = store.write_pair(here, target);
+    let entry = Db::new(&*from, op).entry(src).cloned();
+    Ok(copy_entry(entry, &mut Db::new(&mut *to, op), dst, replace))
 }
 
 /// Stores a copy of the source entry (if any) at `dst` unless it exists and `replace` is off.
-fn copy_entry(entry: Option<crate::store::Entry>, to: &mut Db, dst: &[u8], replace: bool) -> Reply {
+fn copy_entry(entry: Option<Entry>, to: &mut DbMut, dst: &[u8], replace: bool) -> Reply {
     match entry {
         Some(entry) if replace || !to.contains(dst) => {
             to.insert_entry(dst, entry);
@@ -223,11 +208,14 @@ pub fn move_(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if here == target {
         return Err(SAME_OBJECT);
     }
-    let (mut from, mut to) = lock_two(&ctx.server.store, here, target);
+    let (mut from, mut to) = ctx.server.store.write_pair(here, target);
+    let (mut from, mut to) = (Db::new(&mut *from, ctx.op), Db::new(&mut *to, ctx.op));
     if !from.contains(key) || to.contains(key) {
         return Ok(Reply::Int(0));
     }
-    let entry = from.remove(key).ok_or(NO_SUCH_KEY)?;
+    let Some(entry) = from.remove(key) else {
+        return Ok(Reply::Int(0));
+    };
     to.insert_entry(key, entry);
     Ok(Reply::Int(1))
 }
@@ -273,7 +261,7 @@ fn expire_flags(args: &Args) -> Result<ExpireFlags, CmdError> {
 }
 
 /// The body of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT (Redis's `expireGenericCommand`).
-fn expire_generic(db: &mut Db, args: &Args, seconds: bool, relative: bool) -> CmdResult {
+fn expire_generic(db: &mut DbMut, args: &Args, seconds: bool, relative: bool) -> CmdResult {
     let key = args.get(1);
     let flags = expire_flags(args)?;
     let mut when = args.int(2)?;
@@ -283,7 +271,7 @@ fn expire_generic(db: &mut Db, args: &Args, seconds: bool, relative: bool) -> Cm
         when = when.checked_mul(1000).ok_or_else(invalid)?;
     }
     if relative {
-        when = when.checked_add(now_ms()).ok_or_else(invalid)?;
+        when = when.checked_add(db.now_ms()).ok_or_else(invalid)?;
     }
     let Some(current) = db.expire_of(key) else {
         return Ok(Reply::Int(0));
@@ -296,7 +284,7 @@ fn expire_generic(db: &mut Db, args: &Args, seconds: bool, relative: bool) -> Cm
     if refused {
         return Ok(Reply::Int(0));
     }
-    if when <= now_ms() {
+    if when <= db.now_ms() {
         db.remove(key);
     } else {
         db.set_expire(key, when);
@@ -305,56 +293,57 @@ fn expire_generic(db: &mut Db, args: &Args, seconds: bool, relative: bool) -> Cm
 }
 
 /// EXPIRE key seconds [NX|XX|GT|LT]
-pub fn expire(db: &mut Db, args: &Args) -> CmdResult {
+pub fn expire(db: &mut DbMut, args: &Args) -> CmdResult {
     expire_generic(db, args, true, true)
 }
 
 /// PEXPIRE key milliseconds [NX|XX|GT|LT]
-pub fn pexpire(db: &mut Db, args: &Args) -> CmdResult {
+pub fn pexpire(db: &mut DbMut, args: &Args) -> CmdResult {
     expire_generic(db, args, false, true)
 }
 
 /// EXPIREAT key unix-time-seconds [NX|XX|GT|LT]
-pub fn expireat(db: &mut Db, args: &Args) -> CmdResult {
+pub fn expireat(db: &mut DbMut, args: &Args) -> CmdResult {
     expire_generic(db, args, true, false)
 }
 
 /// PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]
-pub fn pexpireat(db: &mut Db, args: &Args) -> CmdResult {
+pub fn pexpireat(db: &mut DbMut, args: &Args) -> CmdResult {
     expire_generic(db, args, false, false)
 }
 
-/// -2 for a missing key, -1 for no TTL, else what `f` makes of the absolute expiry.
-fn ttl_generic(db: &Db, args: &Args, f: impl Fn(i64) -> i64) -> CmdResult {
+/// -2 for a missing key, -1 for no TTL, else what `f` makes of the absolute expiry and the
+/// command's instant.
+fn ttl_generic(db: &DbRef, args: &Args, f: impl Fn(i64, i64) -> i64) -> CmdResult {
     Ok(Reply::Int(match db.expire_of(args.get(1)) {
         None => -2,
         Some(0) => -1,
-        Some(at) => f(at),
+        Some(at) => f(at, db.now_ms()),
     }))
 }
 
 /// TTL key (seconds, rounded)
-pub fn ttl(db: &Db, args: &Args) -> CmdResult {
-    ttl_generic(db, args, |at| ((at - now_ms()).max(0) + 500) / 1000)
+pub fn ttl(db: &DbRef, args: &Args) -> CmdResult {
+    ttl_generic(db, args, |at, now| ((at - now).max(0) + 500) / 1000)
 }
 
 /// PTTL key
-pub fn pttl(db: &Db, args: &Args) -> CmdResult {
-    ttl_generic(db, args, |at| (at - now_ms()).max(0))
+pub fn pttl(db: &DbRef, args: &Args) -> CmdResult {
+    ttl_generic(db, args, |at, now| (at - now).max(0))
 }
 
 /// EXPIRETIME key
-pub fn expiretime(db: &Db, args: &Args) -> CmdResult {
-    ttl_generic(db, args, |at| (at + 500) / 1000)
+pub fn expiretime(db: &DbRef, args: &Args) -> CmdResult {
+    ttl_generic(db, args, |at, _| (at + 500) / 1000)
 }
 
 /// PEXPIRETIME key
-pub fn pexpiretime(db: &Db, args: &Args) -> CmdResult {
-    ttl_generic(db, args, |at| at)
+pub fn pexpiretime(db: &DbRef, args: &Args) -> CmdResult {
+    ttl_generic(db, args, |at, _| at)
 }
 
 /// PERSIST key
-pub fn persist(db: &mut Db, args: &Args) -> CmdResult {
+pub fn persist(db: &mut DbMut, args: &Args) -> CmdResult {
     Ok(Reply::Int(i64::from(db.persist(args.get(1)))))
 }
 

@@ -20,20 +20,21 @@ pub use args::{Args, CmdError, CmdResult};
 
 use crate::protocol::Reply;
 use crate::state::{ClientState, Shared};
-use crate::store::Db;
+use crate::store::{Db, DbMut, DbRef, Op};
 
 /// What a handler may touch. The kind decides the lock dispatch takes, so a read-only command
 /// can never get a `&mut Db`.
 #[derive(Clone, Copy)]
 pub enum Handler {
     /// Runs under the read lock of the client's database.
-    Read(fn(&Db, &Args) -> CmdResult),
+    Read(fn(&DbRef, &Args) -> CmdResult),
     /// Runs under the read lock and encodes its reply straight into the connection's output
     /// (protocol version given), saving the copy a `Reply` of a stored value would need (GET).
-    ReadInto(fn(&Db, &Args, u8, &mut Vec<u8>) -> Result<(), CmdError>),
+    ReadInto(fn(&DbRef, &Args, u8, &mut Vec<u8>) -> Result<(), CmdError>),
     /// Runs under the write lock of the client's database.
-    Write(fn(&mut Db, &Args) -> CmdResult),
-    /// Needs the connection or the server; takes any locks itself.
+    Write(fn(&mut DbMut, &Args) -> CmdResult),
+    /// Needs the connection or the server; takes any locks itself, through the store's
+    /// methods (which keep the lock order), and sees time only through `Ctx::op`.
     Client(fn(&mut Ctx, &Args) -> CmdResult),
     /// Only dispatches to its subcommands.
     Container,
@@ -102,6 +103,16 @@ use flags::*;
 pub struct Ctx<'a> {
     pub server: &'a Shared,
     pub client: &'a mut ClientState,
+    /// The command's instant and limits; every database view it opens carries them.
+    pub op: &'a Op,
+}
+
+impl Ctx<'_> {
+    /// The client's database, locked for reading, as this command sees it.
+    pub fn read_db<R>(&self, index: usize, f: impl FnOnce(&DbRef) -> R) -> R {
+        let guard = self.server.store.read(index);
+        f(&Db::new(&*guard, self.op))
+    }
 }
 
 /// A row of the table; `keys` and docs default to a keyless command.
@@ -204,7 +215,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("persist", 2, WRITE | FAST, KEY1, "generic", Write(keys::persist)),
     // server
     cmd("dbsize", 1, READONLY | FAST, NOKEYS, "server", Read(server::dbsize)),
-    cmd("flushdb", -1, WRITE, NOKEYS, "server", Write(server::flushdb)),
+    cmd("flushdb", -1, WRITE, NOKEYS, "server", Client(server::flushdb)),
     cmd("flushall", -1, WRITE, NOKEYS, "server", Client(server::flushall)),
     cmd("swapdb", 3, WRITE | FAST, NOKEYS, "server", Client(server::swapdb)),
     cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY, NOKEYS, "server", Client(server::shutdown)),
@@ -344,10 +355,33 @@ fn unknown_command(argv: &[Vec<u8>]) -> CmdError {
     CmdError(std::borrow::Cow::Owned(msg))
 }
 
-/// Runs one request and returns its reply.
 /// Runs one request. The reply is returned, or, for a `ReadInto` handler, already appended to
 /// `out` (then the returned reply encodes to nothing).
-pub fn execute(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub fn execute(
+    server: &Shared,
+    client: &mut ClientState,
+    argv: &[Vec<u8>],
+    out: &mut Vec<u8>,
+) -> Reply {
+    // A killed client runs nothing more, even what it had already sent.
+    let info = std::sync::Arc::clone(&client.info);
+    let Some(_running) = info.begin_command() else {
+        client.close_after_reply = true;
+        return Reply::none();
+    };
+    // Dispatch is where a command's instant is made: one per command, read on first use.
+    #[allow(clippy::disallowed_methods)]
+    let op = Op::new(server.config.proto_max_bulk_len());
+    let mut ctx = Ctx {
+        server,
+        client,
+        op: &op,
+    };
+    execute_in(&mut ctx, argv, out)
+}
+
+/// Runs one request within an operation that may span several (a transaction, a script).
+pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
     match resolve(argv) {
         Ok((code, spec)) => {
             let stats = &ctx.server.stats;
@@ -424,13 +458,14 @@ pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError
 /// for this client only; parking_lot locks are not poisoned, so others go on.
 fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>) -> CmdResult {
     let mark = out.len();
+    let (store, op) = (&ctx.server.store, ctx.op);
     let result = catch_unwind(AssertUnwindSafe(|| match spec.handler {
-        Read(f) => f(&ctx.server.store.db(ctx.client.db).read(), &args),
+        Read(f) => f(&Db::new(&*store.read(ctx.client.db), op), &args),
         ReadInto(f) => {
-            let db = ctx.server.store.db(ctx.client.db).read();
-            f(&db, &args, ctx.client.resp, out).map(|()| Reply::none())
+            let guard = store.read(ctx.client.db);
+            f(&Db::new(&*guard, op), &args, ctx.client.resp, out).map(|()| Reply::none())
         }
-        Write(f) => f(&mut ctx.server.store.db(ctx.client.db).write(), &args),
+        Write(f) => f(&mut Db::new(&mut *store.write(ctx.client.db), op), &args),
         Client(f) => f(ctx, &args),
         Container => Err(arity_error(spec.name)),
     }));
@@ -499,16 +534,21 @@ mod tests {
         let mut client = ClientState::new(info);
         let config = crate::config::Config::default();
         let server = Shared::new(config, crate::shutdown::Shutdown::new(), 0);
+        let op = Op::at_ms(1, u64::MAX);
         let mut ctx = Ctx {
             server: &server,
             client: &mut client,
+            op: &op,
         };
         let argv = vec![b"boom".to_vec()];
         let err = run(&mut ctx, &BOOM, Args::new(&argv), &mut Vec::new()).unwrap_err();
         assert_eq!(&*err.0, b"ERR internal error while running 'boom'");
         // The store's locks are not poisoned: the next command works.
         let set = [b"set".to_vec(), b"k".to_vec(), b"v".to_vec()];
-        assert_eq!(execute(&mut ctx, &set, &mut Vec::new()), Reply::ok());
+        assert_eq!(
+            execute(&server, &mut client, &set, &mut Vec::new()),
+            Reply::ok()
+        );
     }
 
     #[test]

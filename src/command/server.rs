@@ -7,26 +7,24 @@ use std::sync::atomic::Ordering;
 use super::args::{err, Args, CmdError, CmdResult, SYNTAX};
 use super::{flags, CommandSpec, Ctx, TABLE};
 use crate::protocol::Reply;
-use crate::store::{glob, now_us, Db};
+use crate::store::{glob, Db, DbRef};
 
 /// DBSIZE
-pub fn dbsize(db: &Db, _args: &Args) -> CmdResult {
+pub fn dbsize(db: &DbRef, _args: &Args) -> CmdResult {
     Ok(Reply::Int(db.len() as i64))
 }
 
-/// FLUSHALL [ASYNC|SYNC]
+/// FLUSHALL [ASYNC|SYNC]: every database emptied in one step.
 pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
     flush_mode(args)?;
-    for db in ctx.server.store.dbs() {
-        db.write().clear();
-    }
+    ctx.server.store.flush_all();
     Ok(Reply::ok())
 }
 
 /// FLUSHDB [ASYNC|SYNC]
-pub fn flushdb(db: &mut Db, args: &Args) -> CmdResult {
+pub fn flushdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
     flush_mode(args)?;
-    db.clear();
+    ctx.server.store.flush(ctx.client.db);
     Ok(Reply::ok())
 }
 
@@ -57,10 +55,7 @@ pub fn swapdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if a < 0 || b < 0 || a >= n || b >= n {
         return Err(err("ERR DB index is out of range"));
     }
-    if a != b {
-        let (mut x, mut y) = super::keys::lock_two(&ctx.server.store, a as usize, b as usize);
-        std::mem::swap(&mut *x, &mut *y);
-    }
+    ctx.server.store.swap(a as usize, b as usize);
     Ok(Reply::ok())
 }
 
@@ -91,8 +86,8 @@ pub fn shutdown(ctx: &mut Ctx, args: &Args) -> CmdResult {
 }
 
 /// TIME
-pub fn time(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    let us = now_us();
+pub fn time(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let us = ctx.op.now_us();
     Ok(Reply::bulks([
         (us / 1_000_000).to_string(),
         (us % 1_000_000).to_string(),
@@ -205,8 +200,8 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
 /// CONFIG RESETSTAT
 pub fn config_resetstat(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     ctx.server.stats.reset();
-    for db in ctx.server.store.dbs() {
-        db.read().reset_stats();
+    for db in ctx.server.store.read_all() {
+        db.reset_stats();
     }
     Ok(Reply::ok())
 }
@@ -497,7 +492,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             std::process::id(),
             srv.run_id,
             srv.port,
-            now_us(),
+            ctx.op.now_us(),
             uptime,
             uptime / 86400,
             srv.config.hz(),
@@ -540,10 +535,23 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             srv.last_save.load(Ordering::Relaxed) / 1000
         ),
     );
-    let (hits, misses) = srv.store.dbs().iter().fold((0, 0), |(h, m), db| {
-        let (dh, dm) = db.read().hits_misses();
-        (h + dh, m + dm)
-    });
+    // Every database at one instant, locked together: a swap or a flush is seen whole.
+    let (mut hits, mut misses) = (0, 0);
+    let mut keyspace = String::new();
+    for (i, guard) in srv.store.read_all().iter().enumerate() {
+        let (h, m) = guard.hits_misses();
+        hits += h;
+        misses += m;
+        let db: DbRef = Db::new(&**guard, ctx.op);
+        let keys = db.len();
+        if keys > 0 {
+            let _ = write!(
+                keyspace,
+                "db{i}:keys={keys},expires={},avg_ttl=0\r\n",
+                db.expires_len()
+            );
+        }
+    }
     section(
         "Stats",
         format!(
@@ -570,18 +578,6 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         "CPU",
         format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
     );
-    let mut keyspace = String::new();
-    for (i, db) in srv.store.dbs().iter().enumerate() {
-        let db = db.read();
-        let keys = db.len();
-        if keys > 0 {
-            let _ = write!(
-                keyspace,
-                "db{i}:keys={keys},expires={},avg_ttl=0\r\n",
-                db.expires_len()
-            );
-        }
-    }
     section("Keyspace", keyspace);
     Ok(Reply::Verbatim("txt", out.into_bytes()))
 }

@@ -1,11 +1,17 @@
 //! String commands (Redis's `t_string.c`).
 
 use super::args::{err, Args, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, STRING_TOO_LONG, SYNTAX};
-use crate::protocol::{encode, encode_bulk, parse_i64, Reply, PROTO_MAX_BULK_LEN};
-use crate::store::{now_ms, Db, Value, WrongType};
+use crate::protocol::{encode, encode_bulk, parse_i64, Reply};
+use std::ops::Deref;
 
-/// The string at `key`, `None` if missing, WRONGTYPE if another type.
-pub fn get_str<'a>(db: &'a Db, key: &[u8]) -> Result<Option<&'a [u8]>, WrongType> {
+use crate::store::{Db, DbMut, DbRef, Keyspace, Op, Value, WrongType};
+
+/// The string at `key`, `None` if missing, WRONGTYPE if another type (through the read door,
+/// from a read or a write view).
+pub fn get_str<'a, K: Deref<Target = Keyspace>>(
+    db: &'a Db<'_, K>,
+    key: &[u8],
+) -> Result<Option<&'a [u8]>, WrongType> {
     match db.get(key) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
@@ -13,7 +19,7 @@ pub fn get_str<'a>(db: &'a Db, key: &[u8]) -> Result<Option<&'a [u8]>, WrongType
 }
 
 /// The string at `key` for modification, through the write door.
-fn get_str_mut<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut Vec<u8>>, WrongType> {
+fn get_str_mut<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<Option<&'a mut Vec<u8>>, WrongType> {
     match db.get_mut(key) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
@@ -25,8 +31,8 @@ fn bulk_or_nil(v: Option<&[u8]>) -> Reply {
 }
 
 /// Redis's `checkStringLength`: a string may not grow past `proto-max-bulk-len`.
-fn check_len(total: u64) -> Result<(), CmdError> {
-    if total > PROTO_MAX_BULK_LEN as u64 {
+fn check_len(op: &Op, total: u64) -> Result<(), CmdError> {
+    if total > op.max_bulk() {
         Err(STRING_TOO_LONG)
     } else {
         Ok(())
@@ -99,8 +105,8 @@ fn parse_options<'a>(
 }
 
 /// Turns an expiry argument into absolute Unix ms with Redis's checks
-/// (`getExpireMillisecondsOrReply`); `cmd` names the command in the error.
-pub fn expire_at(cmd: &str, unit: Unit, raw: &[u8]) -> Result<i64, CmdError> {
+/// (`getExpireMillisecondsOrReply`), relative to `now`; `cmd` names the command in the error.
+pub fn expire_at(cmd: &str, unit: Unit, raw: &[u8], now: i64) -> Result<i64, CmdError> {
     let n = parse_i64(raw).ok_or(NOT_INTEGER)?;
     let invalid = || CmdError::msg(format!("ERR invalid expire time in '{cmd}' command"));
     let seconds = matches!(unit, Unit::Ex | Unit::ExAt);
@@ -109,16 +115,16 @@ pub fn expire_at(cmd: &str, unit: Unit, raw: &[u8]) -> Result<i64, CmdError> {
     }
     let mut ms = if seconds { n * 1000 } else { n };
     if matches!(unit, Unit::Ex | Unit::Px) {
-        ms = ms.checked_add(now_ms()).ok_or_else(invalid)?;
+        ms = ms.checked_add(now).ok_or_else(invalid)?;
     }
     Ok(ms)
 }
 
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL]
-pub fn set(db: &mut Db, args: &Args) -> CmdResult {
+pub fn set(db: &mut DbMut, args: &Args) -> CmdResult {
     let o = parse_options(args, 3, true)?;
     let expire = match o.expire {
-        Some((unit, raw)) => Some(expire_at("set", unit, raw)?),
+        Some((unit, raw)) => Some(expire_at("set", unit, raw, db.now_ms())?),
         None => None,
     };
     set_generic(
@@ -136,7 +142,7 @@ pub fn set(db: &mut Db, args: &Args) -> CmdResult {
 /// The body of SET and its variants (Redis's `setGenericCommand`).
 #[allow(clippy::too_many_arguments)]
 fn set_generic(
-    db: &mut Db,
+    db: &mut DbMut,
     key: &[u8],
     value: &[u8],
     nx: bool,
@@ -161,7 +167,7 @@ fn set_generic(
 }
 
 /// GET key
-pub fn get(db: &Db, args: &Args, proto: u8, out: &mut Vec<u8>) -> Result<(), CmdError> {
+pub fn get(db: &DbRef, args: &Args, proto: u8, out: &mut Vec<u8>) -> Result<(), CmdError> {
     match get_str(db, args.get(1))? {
         Some(s) => encode_bulk(out, s),
         None => encode(&Reply::Nil, proto, out),
@@ -170,7 +176,7 @@ pub fn get(db: &Db, args: &Args, proto: u8, out: &mut Vec<u8>) -> Result<(), Cmd
 }
 
 /// GETSET key value
-pub fn getset(db: &mut Db, args: &Args) -> CmdResult {
+pub fn getset(db: &mut DbMut, args: &Args) -> CmdResult {
     set_generic(
         db,
         args.get(1),
@@ -184,7 +190,7 @@ pub fn getset(db: &mut Db, args: &Args) -> CmdResult {
 }
 
 /// GETDEL key
-pub fn getdel(db: &mut Db, args: &Args) -> CmdResult {
+pub fn getdel(db: &mut DbMut, args: &Args) -> CmdResult {
     let key = args.get(1);
     let reply = bulk_or_nil(get_str(db, key)?);
     if !matches!(reply, Reply::Nil) {
@@ -194,7 +200,7 @@ pub fn getdel(db: &mut Db, args: &Args) -> CmdResult {
 }
 
 /// GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST]
-pub fn getex(db: &mut Db, args: &Args) -> CmdResult {
+pub fn getex(db: &mut DbMut, args: &Args) -> CmdResult {
     let o = parse_options(args, 2, false)?;
     let key = args.get(1);
     let Some(value) = get_str(db, key)? else {
@@ -202,8 +208,8 @@ pub fn getex(db: &mut Db, args: &Args) -> CmdResult {
     };
     let reply = Reply::Bulk(value.to_vec());
     if let Some((unit, raw)) = o.expire {
-        let at = expire_at("getex", unit, raw)?;
-        if matches!(unit, Unit::ExAt | Unit::PxAt) && at <= now_ms() {
+        let at = expire_at("getex", unit, raw, db.now_ms())?;
+        if matches!(unit, Unit::ExAt | Unit::PxAt) && at <= db.now_ms() {
             db.remove(key);
         } else {
             db.set_expire(key, at);
@@ -215,7 +221,7 @@ pub fn getex(db: &mut Db, args: &Args) -> CmdResult {
 }
 
 /// SETNX key value
-pub fn setnx(db: &mut Db, args: &Args) -> CmdResult {
+pub fn setnx(db: &mut DbMut, args: &Args) -> CmdResult {
     let done = set_generic(
         db,
         args.get(1),
@@ -230,31 +236,31 @@ pub fn setnx(db: &mut Db, args: &Args) -> CmdResult {
 }
 
 /// SETEX key seconds value
-pub fn setex(db: &mut Db, args: &Args) -> CmdResult {
+pub fn setex(db: &mut DbMut, args: &Args) -> CmdResult {
     set_with_ttl(db, args, "setex", Unit::Ex)
 }
 
 /// PSETEX key milliseconds value
-pub fn psetex(db: &mut Db, args: &Args) -> CmdResult {
+pub fn psetex(db: &mut DbMut, args: &Args) -> CmdResult {
     set_with_ttl(db, args, "psetex", Unit::Px)
 }
 
 /// The body of SETEX and PSETEX: `cmd key ttl value`.
-fn set_with_ttl(db: &mut Db, args: &Args, cmd: &str, unit: Unit) -> CmdResult {
-    let at = expire_at(cmd, unit, args.get(2))?;
+fn set_with_ttl(db: &mut DbMut, args: &Args, cmd: &str, unit: Unit) -> CmdResult {
+    let at = expire_at(cmd, unit, args.get(2), db.now_ms())?;
     let (key, value) = (args.get(1), args.get(3));
     set_generic(db, key, value, false, false, false, false, Some(at))
 }
 
 /// MSET key value [key value ...]
-pub fn mset(db: &mut Db, args: &Args) -> CmdResult {
+pub fn mset(db: &mut DbMut, args: &Args) -> CmdResult {
     let pairs = key_value_pairs(args)?;
     pairs.for_each(|p| db.set(&p[0], Value::Str(p[1].clone()), false));
     Ok(Reply::ok())
 }
 
 /// MSETNX key value [key value ...]: all or nothing.
-pub fn msetnx(db: &mut Db, args: &Args) -> CmdResult {
+pub fn msetnx(db: &mut DbMut, args: &Args) -> CmdResult {
     let pairs = key_value_pairs(args)?;
     if pairs.clone().any(|p| db.contains(&p[0])) {
         return Ok(Reply::Int(0));
@@ -272,7 +278,7 @@ fn key_value_pairs<'a>(args: &Args<'a>) -> Result<std::slice::Chunks<'a, Vec<u8>
 }
 
 /// MGET key [key ...]: a key of another type reads as nil.
-pub fn mget(db: &Db, args: &Args) -> CmdResult {
+pub fn mget(db: &DbRef, args: &Args) -> CmdResult {
     Ok(Reply::Array(
         args.from(1)
             .iter()
@@ -282,11 +288,12 @@ pub fn mget(db: &Db, args: &Args) -> CmdResult {
 }
 
 /// APPEND key value
-pub fn append(db: &mut Db, args: &Args) -> CmdResult {
+pub fn append(db: &mut DbMut, args: &Args) -> CmdResult {
     let (key, tail) = (args.get(1), args.get(2));
+    let op = db.op();
     match get_str_mut(db, key)? {
         Some(s) => {
-            check_len(s.len() as u64 + tail.len() as u64)?;
+            check_len(op, s.len() as u64 + tail.len() as u64)?;
             s.extend_from_slice(tail);
             Ok(Reply::Int(s.len() as i64))
         }
@@ -298,14 +305,14 @@ pub fn append(db: &mut Db, args: &Args) -> CmdResult {
 }
 
 /// STRLEN key
-pub fn strlen(db: &Db, args: &Args) -> CmdResult {
+pub fn strlen(db: &DbRef, args: &Args) -> CmdResult {
     Ok(Reply::Int(
         get_str(db, args.get(1))?.map_or(0, |s| s.len() as i64),
     ))
 }
 
 /// GETRANGE key start end (also SUBSTR)
-pub fn getrange(db: &Db, args: &Args) -> CmdResult {
+pub fn getrange(db: &DbRef, args: &Args) -> CmdResult {
     let (mut start, mut end) = (args.int(2)?, args.int(3)?);
     let s = get_str(db, args.get(1))?.unwrap_or(b"");
     let len = s.len() as i64;
@@ -330,19 +337,20 @@ pub fn getrange(db: &Db, args: &Args) -> CmdResult {
 }
 
 /// SETRANGE key offset value: pads with zero bytes.
-pub fn setrange(db: &mut Db, args: &Args) -> CmdResult {
+pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
     let (key, value) = (args.get(1), args.get(3));
     let offset = args.int(2)?;
     if offset < 0 {
         return Err(err("ERR offset is out of range"));
     }
     let offset = offset as u64;
+    let op = db.op();
     match get_str_mut(db, key)? {
         None => {
             if value.is_empty() {
                 return Ok(Reply::Int(0));
             }
-            check_len(offset + value.len() as u64)?;
+            check_len(op, offset + value.len() as u64)?;
             let mut s = vec![0u8; offset as usize];
             s.extend_from_slice(value);
             let n = s.len() as i64;
@@ -353,7 +361,7 @@ pub fn setrange(db: &mut Db, args: &Args) -> CmdResult {
             if value.is_empty() {
                 return Ok(Reply::Int(s.len() as i64));
             }
-            check_len(offset + value.len() as u64)?;
+            check_len(op, offset + value.len() as u64)?;
             let (off, end) = (offset as usize, offset as usize + value.len());
             if s.len() < end {
                 s.resize(end, 0);
@@ -365,15 +373,16 @@ pub fn setrange(db: &mut Db, args: &Args) -> CmdResult {
 }
 
 /// The body of INCR, DECR, INCRBY and DECRBY.
-fn incr_by(db: &mut Db, key: &[u8], by: i64) -> CmdResult {
-    let current = match get_str(db, key)? {
+fn incr_by(db: &mut DbMut, key: &[u8], by: i64) -> CmdResult {
+    let slot = get_str_mut(db, key)?;
+    let current = match &slot {
         Some(s) => parse_i64(s).ok_or(NOT_INTEGER)?,
         None => 0,
     };
     let next = current.checked_add(by).ok_or(OVERFLOW)?;
     let mut digits = Vec::with_capacity(20);
     crate::protocol::reply::push_i64(&mut digits, next);
-    match get_str_mut(db, key)? {
+    match slot {
         Some(s) => *s = digits,
         None => db.set(key, Value::Str(digits), false),
     }
@@ -381,23 +390,23 @@ fn incr_by(db: &mut Db, key: &[u8], by: i64) -> CmdResult {
 }
 
 /// INCR key
-pub fn incr(db: &mut Db, args: &Args) -> CmdResult {
+pub fn incr(db: &mut DbMut, args: &Args) -> CmdResult {
     incr_by(db, args.get(1), 1)
 }
 
 /// DECR key
-pub fn decr(db: &mut Db, args: &Args) -> CmdResult {
+pub fn decr(db: &mut DbMut, args: &Args) -> CmdResult {
     incr_by(db, args.get(1), -1)
 }
 
 /// INCRBY key increment
-pub fn incrby(db: &mut Db, args: &Args) -> CmdResult {
+pub fn incrby(db: &mut DbMut, args: &Args) -> CmdResult {
     let by = args.int(2)?;
     incr_by(db, args.get(1), by)
 }
 
 /// DECRBY key decrement
-pub fn decrby(db: &mut Db, args: &Args) -> CmdResult {
+pub fn decrby(db: &mut DbMut, args: &Args) -> CmdResult {
     let by = args.int(2)?;
     if by == i64::MIN {
         return Err(err("ERR decrement would overflow"));
@@ -444,31 +453,32 @@ pub fn long_double_add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, CmdError> {
 }
 
 /// INCRBYFLOAT key increment
-pub fn incrbyfloat(db: &mut Db, args: &Args) -> CmdResult {
+pub fn incrbyfloat(db: &mut DbMut, args: &Args) -> CmdResult {
     let key = args.get(1);
-    let current = get_str(db, key)?.unwrap_or(b"0");
-    let next = long_double_add(current, args.get(2))?;
+    let slot = get_str_mut(db, key)?;
+    let next = long_double_add(slot.as_deref().map_or(b"0", |s| s), args.get(2))?;
     let reply = Reply::Bulk(next.clone());
-    match get_str_mut(db, key)? {
+    match slot {
         Some(s) => *s = next,
         None => db.set(key, Value::Str(next), false),
     }
     Ok(reply)
 }
 
-/// Parses a bit offset like Redis's `getBitOffsetFromArgument`.
-fn bit_offset(args: &Args, i: usize) -> Result<u64, CmdError> {
+/// Parses a bit offset like Redis's `getBitOffsetFromArgument`: the byte it falls in must be
+/// below `proto-max-bulk-len`.
+fn bit_offset(op: &Op, args: &Args, i: usize) -> Result<u64, CmdError> {
     const BAD: CmdError = err("ERR bit offset is not an integer or out of range");
     let n = parse_i64(args.get(i)).ok_or(BAD)?;
-    if n < 0 || (n as u64 >> 3) >= PROTO_MAX_BULK_LEN as u64 {
+    if n < 0 || (n as u64 >> 3) >= op.max_bulk() {
         return Err(BAD);
     }
     Ok(n as u64)
 }
 
 /// SETBIT key offset value: grows the string with zero bytes; replies the old bit.
-pub fn setbit(db: &mut Db, args: &Args) -> CmdResult {
-    let offset = bit_offset(args, 2)?;
+pub fn setbit(db: &mut DbMut, args: &Args) -> CmdResult {
+    let offset = bit_offset(db.op(), args, 2)?;
     let on = match parse_i64(args.get(3)) {
         Some(v @ (0 | 1)) => v == 1,
         _ => return Err(err("ERR bit is not an integer or out of range")),
@@ -476,25 +486,32 @@ pub fn setbit(db: &mut Db, args: &Args) -> CmdResult {
     let key = args.get(1);
     let byte = (offset >> 3) as usize;
     let mask = 1u8 << (7 - (offset & 7));
-    if get_str_mut(db, key)?.is_none() {
-        db.set(key, Value::Str(Vec::new()), false);
-    }
-    let s = get_str_mut(db, key)?.ok_or(err("ERR no such key"))?;
-    if s.len() <= byte {
-        s.resize(byte + 1, 0);
-    }
-    let old = s[byte] & mask != 0;
-    if on {
-        s[byte] |= mask;
-    } else {
-        s[byte] &= !mask;
-    }
-    Ok(Reply::Int(i64::from(old)))
+    let flip = |s: &mut Vec<u8>| {
+        if s.len() <= byte {
+            s.resize(byte + 1, 0);
+        }
+        let old = s[byte] & mask != 0;
+        if on {
+            s[byte] |= mask;
+        } else {
+            s[byte] &= !mask;
+        }
+        Reply::Int(i64::from(old))
+    };
+    Ok(match get_str_mut(db, key)? {
+        Some(s) => flip(s),
+        None => {
+            let mut s = Vec::new();
+            let reply = flip(&mut s);
+            db.set(key, Value::Str(s), false);
+            reply
+        }
+    })
 }
 
 /// GETBIT key offset
-pub fn getbit(db: &Db, args: &Args) -> CmdResult {
-    let offset = bit_offset(args, 2)?;
+pub fn getbit(db: &DbRef, args: &Args) -> CmdResult {
+    let offset = bit_offset(db.op(), args, 2)?;
     let s = get_str(db, args.get(1))?.unwrap_or(b"");
     let byte = (offset >> 3) as usize;
     let bit = s
