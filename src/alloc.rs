@@ -79,6 +79,15 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// Gives free allocator pages back to the system: those of the calling thread's heap, and
+/// (mimalloc's forced collect) those of exited threads' abandoned heaps, which mimalloc would
+/// otherwise keep resident until some thread happened to reclaim them.
+pub fn release_free_memory() {
+    // SAFETY: mi_collect has no preconditions; it walks the caller's heap and the abandoned
+    // segments under mimalloc's own synchronisation.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 /// Bytes currently allocated by the process.
 pub fn used_memory() -> usize {
     COUNTS

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::command;
-use crate::protocol::{encode, Reply, RequestParser, QUERY_BUF_LIMIT};
+use crate::protocol::{encode, Reply, RequestParser};
 use crate::state::{ClientInfo, ClientState, Shared};
 
 /// Bytes asked of the kernel per read (Redis's `PROTO_IOBUF_LEN`).
@@ -105,14 +105,16 @@ fn connection_loop(
         };
         input.end += n;
         shared.stats.net_input.add(n as u64);
-        if input.pending().len() + parser.held_bytes() > QUERY_BUF_LIMIT {
+        // The limits are read live, so CONFIG SET takes effect on the next read.
+        let config = &shared.config;
+        if input.pending().len() + parser.held_bytes() > config.client_query_buffer_limit() {
             log::warn!(
                 "closing client {} that reached max query buffer length",
                 state.id
             );
             return Ok(());
         }
-        state.info.touch();
+        parser.set_max_bulk(config.proto_max_bulk_len());
 
         let mut pos = 0;
         loop {
@@ -139,6 +141,8 @@ fn connection_loop(
         }
         input.consume(pos);
         flush(&mut stream, &mut out, shared)?;
+        // What was read, and the replies delivered, count as activity (the `timeout` reaper).
+        state.info.touch();
         if state.close_after_reply || state.info.killed.load(Ordering::Relaxed) {
             return Ok(());
         }

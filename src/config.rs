@@ -2,7 +2,8 @@
 //! (like Redis's `static_configs` in config.c: name, default, mutability, validation).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use parking_lot::RwLock;
 
@@ -11,12 +12,13 @@ pub const DEFAULT_MAXCLIENTS: usize = 10000;
 pub const DEFAULT_PORT: u16 = 6379;
 pub const DEFAULT_DATABASES: usize = 16;
 
-/// How a parameter's value is checked.
+/// How a parameter's value is checked, with Redis's ranges and error texts.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
+    /// An integer in `[min, max]`.
     Int(i64, i64),
-    /// Bytes, with Redis's `1gb`/`100mb`/`10k` suffixes.
-    Memory,
+    /// Bytes, with Redis's `1gb`/`100mb`/`10k` suffixes, in `[min, max]`.
+    Memory(u64, u64),
     Bool,
     Enum(&'static [&'static str]),
     Str,
@@ -29,132 +31,75 @@ pub struct Param {
     pub mutable: bool,
 }
 
+const fn param(name: &'static str, kind: Kind, mutable: bool) -> Param {
+    Param {
+        name,
+        kind,
+        mutable,
+    }
+}
+
+const INT_MAX: i64 = i32::MAX as i64;
+const LONG_MAX: u64 = i64::MAX as u64;
+/// Redis's `CONFIG_MIN_HZ` / `CONFIG_MAX_HZ`: `hz` is clamped to them.
+const HZ_RANGE: (usize, usize) = (1, 500);
+
 /// The settings CONFIG GET/SET know. Each one either takes effect (maxclients, maxmemory, hz,
-/// proto-max-bulk-len) or truthfully reports how Spindle runs (save, appendonly: no
-/// persistence; maxmemory-policy: noeviction is the only policy).
+/// proto-max-bulk-len, client-query-buffer-limit, timeout, tcp-keepalive) or truthfully
+/// reports how Spindle runs (save, appendonly: no persistence; maxmemory-policy: noeviction is
+/// the only policy).
 pub static PARAMS: &[Param] = &[
-    Param {
-        name: "port",
-        kind: Kind::Int(0, 65535),
-        mutable: false,
-    },
-    Param {
-        name: "bind",
-        kind: Kind::Str,
-        mutable: false,
-    },
-    Param {
-        name: "databases",
-        kind: Kind::Int(1, i32::MAX as i64),
-        mutable: false,
-    },
-    Param {
-        name: "maxclients",
-        kind: Kind::Int(1, u32::MAX as i64),
-        mutable: true,
-    },
-    Param {
-        name: "maxmemory",
-        kind: Kind::Memory,
-        mutable: true,
-    },
-    Param {
-        name: "maxmemory-policy",
-        kind: Kind::Enum(&["noeviction"]),
-        mutable: true,
-    },
-    Param {
-        name: "maxmemory-samples",
-        kind: Kind::Int(1, 64),
-        mutable: true,
-    },
-    Param {
-        name: "maxmemory-eviction-tenacity",
-        kind: Kind::Int(0, 100),
-        mutable: true,
-    },
-    Param {
-        name: "maxmemory-clients",
-        kind: Kind::Memory,
-        mutable: true,
-    },
-    Param {
-        name: "hz",
-        kind: Kind::Int(1, 500),
-        mutable: true,
-    },
-    Param {
-        name: "proto-max-bulk-len",
-        kind: Kind::Memory,
-        mutable: true,
-    },
-    Param {
-        name: "client-query-buffer-limit",
-        kind: Kind::Memory,
-        mutable: false,
-    },
-    Param {
-        name: "save",
-        kind: Kind::Enum(&[""]),
-        mutable: true,
-    },
-    Param {
-        name: "appendonly",
-        kind: Kind::Enum(&["no"]),
-        mutable: true,
-    },
-    Param {
-        name: "protected-mode",
-        kind: Kind::Enum(&["no"]),
-        mutable: true,
-    },
-    Param {
-        name: "io-threads",
-        kind: Kind::Int(1, 1),
-        mutable: false,
-    },
-    Param {
-        name: "timeout",
-        kind: Kind::Int(0, 0),
-        mutable: true,
-    },
-    Param {
-        name: "tcp-keepalive",
-        kind: Kind::Int(0, 0),
-        mutable: true,
-    },
-    Param {
-        name: "lazyfree-lazy-user-del",
-        kind: Kind::Bool,
-        mutable: true,
-    },
-    Param {
-        name: "lazyfree-lazy-user-flush",
-        kind: Kind::Bool,
-        mutable: true,
-    },
-    Param {
-        name: "lazyfree-lazy-expire",
-        kind: Kind::Bool,
-        mutable: true,
-    },
-    Param {
-        name: "lazyfree-lazy-server-del",
-        kind: Kind::Bool,
-        mutable: true,
-    },
+    param("port", Kind::Int(0, 65535), false),
+    param("bind", Kind::Str, false),
+    param("databases", Kind::Int(1, INT_MAX), false),
+    param("maxclients", Kind::Int(1, u32::MAX as i64), true),
+    param("maxmemory", Kind::Memory(0, u64::MAX), true),
+    param("maxmemory-policy", Kind::Enum(&["noeviction"]), true),
+    param("maxmemory-samples", Kind::Int(1, 64), true),
+    param("maxmemory-eviction-tenacity", Kind::Int(0, 100), true),
+    param("maxmemory-clients", Kind::Memory(0, LONG_MAX), true),
+    param("hz", Kind::Int(0, INT_MAX), true),
+    param(
+        "proto-max-bulk-len",
+        Kind::Memory(1024 * 1024, LONG_MAX),
+        true,
+    ),
+    param(
+        "client-query-buffer-limit",
+        Kind::Memory(1024 * 1024, LONG_MAX),
+        true,
+    ),
+    param("save", Kind::Enum(&[""]), true),
+    param("appendonly", Kind::Enum(&["no"]), true),
+    param("protected-mode", Kind::Enum(&["no"]), true),
+    param("io-threads", Kind::Int(1, 1), false),
+    param("timeout", Kind::Int(0, INT_MAX), true),
+    param("tcp-keepalive", Kind::Int(0, INT_MAX), true),
+    param("lazyfree-lazy-user-del", Kind::Bool, true),
+    param("lazyfree-lazy-user-flush", Kind::Bool, true),
+    param("lazyfree-lazy-expire", Kind::Bool, true),
+    param("lazyfree-lazy-server-del", Kind::Bool, true),
 ];
+
+/// How long a worker thread with no connection waits for one before it exits (beyond the
+/// warm pool that is always kept).
+pub const DEFAULT_WORKER_IDLE: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Config {
     pub port: u16,
     pub bind: String,
     pub databases: usize,
+    /// Idle worker threads beyond the warm pool exit after this long (`--worker-idle-ms`).
+    pub worker_idle: Duration,
     maxclients: AtomicUsize,
     maxmemory: AtomicU64,
     hz: AtomicUsize,
     proto_max_bulk_len: AtomicU64,
-    /// Every parameter's current value as CONFIG GET shows it.
+    client_query_buffer_limit: AtomicU64,
+    timeout: AtomicU32,
+    tcp_keepalive: AtomicU32,
+    /// The value CONFIG GET shows for parameters that have no live field.
     values: RwLock<BTreeMap<&'static str, String>>,
 }
 
@@ -164,10 +109,14 @@ impl Default for Config {
             port: DEFAULT_PORT,
             bind: "127.0.0.1".into(),
             databases: DEFAULT_DATABASES,
+            worker_idle: DEFAULT_WORKER_IDLE,
             maxclients: AtomicUsize::new(DEFAULT_MAXCLIENTS),
             maxmemory: AtomicU64::new(0),
             hz: AtomicUsize::new(10),
             proto_max_bulk_len: AtomicU64::new(crate::protocol::PROTO_MAX_BULK_LEN as u64),
+            client_query_buffer_limit: AtomicU64::new(crate::protocol::QUERY_BUF_LIMIT as u64),
+            timeout: AtomicU32::new(0),
+            tcp_keepalive: AtomicU32::new(300),
             values: RwLock::new(BTreeMap::new()),
         }
     }
@@ -198,9 +147,9 @@ impl Config {
         self.maxclients.load(Ordering::Relaxed)
     }
 
+    /// Sets `maxclients` without asking the OS (the command line, after the limit was set).
     pub fn set_maxclients(&self, n: usize) {
         self.maxclients.store(n, Ordering::Relaxed);
-        self.values.write().insert("maxclients", n.to_string());
     }
 
     /// 0: no limit.
@@ -217,30 +166,56 @@ impl Config {
         self.proto_max_bulk_len.load(Ordering::Relaxed)
     }
 
+    /// Unparsed input beyond this closes the client.
+    pub fn client_query_buffer_limit(&self) -> usize {
+        usize::try_from(self.client_query_buffer_limit.load(Ordering::Relaxed))
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Seconds of idleness after which a client is closed; 0: never.
+    pub fn timeout(&self) -> u32 {
+        self.timeout.load(Ordering::Relaxed)
+    }
+
+    /// TCP keepalive interval for new connections, in seconds; 0: off.
+    pub fn tcp_keepalive(&self) -> u32 {
+        self.tcp_keepalive.load(Ordering::Relaxed)
+    }
+
+    /// How long an idle worker thread beyond the warm pool waits before it exits.
+    pub fn worker_idle_timeout(&self) -> Duration {
+        self.worker_idle
+    }
+
     /// The value CONFIG GET shows for `name`.
     pub fn get(&self, name: &str) -> Option<String> {
-        if let Some(v) = self.values.read().get(name) {
-            return Some(v.clone());
-        }
         Some(match name {
             "port" => self.port.to_string(),
             "bind" => self.bind.clone(),
             "databases" => self.databases.to_string(),
             "maxclients" => self.maxclients().to_string(),
             "maxmemory" => self.maxmemory().to_string(),
-            "maxmemory-policy" => "noeviction".into(),
-            "maxmemory-samples" => "5".into(),
-            "maxmemory-eviction-tenacity" => "10".into(),
-            "maxmemory-clients" => "0".into(),
             "hz" => self.hz().to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
-            "client-query-buffer-limit" => crate::protocol::QUERY_BUF_LIMIT.to_string(),
-            "save" => String::new(),
-            "appendonly" | "protected-mode" => "no".into(),
-            "io-threads" => "1".into(),
-            "timeout" | "tcp-keepalive" => "0".into(),
-            n if n.starts_with("lazyfree-") => "no".into(),
-            _ => return None,
+            "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
+            "timeout" => self.timeout().to_string(),
+            "tcp-keepalive" => self.tcp_keepalive().to_string(),
+            _ => {
+                if let Some(v) = self.values.read().get(name) {
+                    return Some(v.clone());
+                }
+                match name {
+                    "maxmemory-policy" => "noeviction".into(),
+                    "maxmemory-samples" => "5".into(),
+                    "maxmemory-eviction-tenacity" => "10".into(),
+                    "maxmemory-clients" => "0".into(),
+                    "save" => String::new(),
+                    "appendonly" | "protected-mode" => "no".into(),
+                    "io-threads" => "1".into(),
+                    n if n.starts_with("lazyfree-") => "no".into(),
+                    _ => return None,
+                }
+            }
         })
     }
 
@@ -255,9 +230,8 @@ impl Config {
         }
         let canonical = match param.kind {
             Kind::Int(min, max) => {
-                let n: i64 = value
-                    .parse()
-                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+                let n = crate::protocol::parse_i64(value.as_bytes())
+                    .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
                 if n < min || n > max {
                     return Err(format!(
                         "argument must be between {min} and {max} inclusive"
@@ -265,9 +239,16 @@ impl Config {
                 }
                 n.to_string()
             }
-            Kind::Memory => parse_memory(value)
-                .ok_or_else(|| "argument must be a memory value".to_string())?
-                .to_string(),
+            Kind::Memory(min, max) => {
+                let n = parse_memory(value)
+                    .ok_or_else(|| "argument must be a memory value".to_string())?;
+                if n < min || n > max {
+                    return Err(format!(
+                        "argument must be between {min} and {max} inclusive"
+                    ));
+                }
+                n.to_string()
+            }
             Kind::Bool => match value.to_ascii_lowercase().as_str() {
                 v @ ("yes" | "no") => v.to_string(),
                 _ => return Err("argument must be 'yes' or 'no'".into()),
@@ -282,25 +263,39 @@ impl Config {
             }
             Kind::Str => value.to_string(),
         };
+        // Numbers were range-checked above, so these parses cannot fail.
+        let number = || canonical.parse::<u64>().unwrap_or(0);
         match name {
-            "maxclients" => self
-                .maxclients
-                .store(canonical.parse().unwrap_or(1), Ordering::Relaxed),
-            "maxmemory" => self
-                .maxmemory
-                .store(canonical.parse().unwrap_or(0), Ordering::Relaxed),
-            "hz" => self
-                .hz
-                .store(canonical.parse().unwrap_or(10), Ordering::Relaxed),
-            "proto-max-bulk-len" => self.proto_max_bulk_len.store(
-                canonical
-                    .parse()
-                    .unwrap_or(crate::protocol::PROTO_MAX_BULK_LEN as u64),
+            "maxclients" => {
+                let wanted = number() as usize;
+                // Redis's updateMaxclients: the descriptors must be there first.
+                let possible = crate::os::adjust_open_files_limit(wanted);
+                if possible < wanted {
+                    return Err(format!(
+                        "The operating system is not able to handle the specified number of clients, try with {possible}"
+                    ));
+                }
+                if wanted > self.maxclients() {
+                    crate::os::reserve_descriptor_table(wanted);
+                }
+                self.set_maxclients(wanted);
+            }
+            "maxmemory" => self.maxmemory.store(number(), Ordering::Relaxed),
+            // Redis's updateHZ: accepted from 0, clamped into 1..=500.
+            "hz" => self.hz.store(
+                (number() as usize).clamp(HZ_RANGE.0, HZ_RANGE.1),
                 Ordering::Relaxed,
             ),
-            _ => {}
+            "proto-max-bulk-len" => self.proto_max_bulk_len.store(number(), Ordering::Relaxed),
+            "client-query-buffer-limit" => self
+                .client_query_buffer_limit
+                .store(number(), Ordering::Relaxed),
+            "timeout" => self.timeout.store(number() as u32, Ordering::Relaxed),
+            "tcp-keepalive" => self.tcp_keepalive.store(number() as u32, Ordering::Relaxed),
+            _ => {
+                self.values.write().insert(param.name, canonical);
+            }
         }
-        self.values.write().insert(param.name, canonical);
         Ok(())
     }
 }
@@ -323,6 +318,10 @@ Options:
   --bind ADDR       address to listen on (default 127.0.0.1)
   --maxclients N    connections served at once (default 10000)
   --databases N     number of databases (default 16)
+  --timeout S       close clients idle for S seconds (default 0: never)
+  --tcp-keepalive S TCP keepalive interval in seconds (default 300; 0: off)
+  --NAME VALUE      any other parameter CONFIG SET takes (hz, proto-max-bulk-len, ...)
+  --worker-idle-ms N  idle worker threads beyond a warm pool exit after N ms (default 10000)
   -h, --help        print this help
   -v, --version     print the version
 
@@ -340,7 +339,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
         match flag.as_str() {
             "-h" | "--help" => return Ok(Cli::Help),
             "-v" | "--version" => return Ok(Cli::Version),
-            "--port" | "--bind" | "--maxclients" | "--databases" => {
+            "--port" | "--bind" | "--maxclients" | "--databases" | "--worker-idle-ms" => {
                 let value = match inline_value.or_else(|| it.next()) {
                     Some(v) => v,
                     None => return Err(format!("{flag} needs a value")),
@@ -352,6 +351,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
                             .map_err(|_| format!("invalid port '{value}'"))?
                     }
                     "--bind" => cfg.bind = value,
+                    "--worker-idle-ms" => {
+                        cfg.worker_idle = value
+                            .parse()
+                            .map(Duration::from_millis)
+                            .map_err(|_| format!("invalid worker-idle-ms '{value}'"))?
+                    }
                     "--maxclients" => {
                         let n: usize = value
                             .parse()
@@ -369,7 +374,19 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
                     }
                 }
             }
-            other => return Err(format!("unknown option '{other}' (try --help)")),
+            // Any other settable parameter, as `redis-server --name value` takes it.
+            other => {
+                let name = other.strip_prefix("--").unwrap_or(other);
+                let known = PARAMS.iter().any(|p| p.mutable && p.name == name);
+                if !known || name == "maxclients" {
+                    return Err(format!("unknown option '{other}' (try --help)"));
+                }
+                let value = inline_value
+                    .or_else(|| it.next())
+                    .ok_or_else(|| format!("{flag} needs a value"))?;
+                cfg.set(name, &value)
+                    .map_err(|e| format!("invalid {name} '{value}': {e}"))?;
+            }
         }
     }
     Ok(Cli::Run(cfg))

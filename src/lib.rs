@@ -18,6 +18,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod counter;
+pub mod os;
 pub mod pool;
 pub mod protocol;
 pub mod server;

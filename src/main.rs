@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use spindle::config::{self, Cli};
-use spindle::{server, shutdown::Shutdown};
+use spindle::{os, server, shutdown::Shutdown};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -39,12 +39,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    disable_thp();
-    let clients = server::adjust_open_files_limit(cfg.maxclients());
+    os::disable_thp();
+    let clients = os::adjust_open_files_limit(cfg.maxclients());
     if clients != cfg.maxclients() {
+        log::warn!(
+            "open-files limit too low: maxclients lowered from {} to {clients} \
+             (raise it with 'ulimit -n')",
+            cfg.maxclients()
+        );
         cfg.set_maxclients(clients);
     }
-    server::reserve_descriptor_table(&listener, clients);
+    os::reserve_descriptor_table(clients);
     // Handlers go in before the banner, so a supervisor that signals as soon as it sees the
     // banner always gets a clean shutdown.
     let shutdown = Shutdown::new();
@@ -80,21 +85,4 @@ fn main() -> ExitCode {
     }
     log::info!("Spindle is now ready to exit, bye bye...");
     ExitCode::SUCCESS
-}
-
-/// Redis's `disable-thp yes`: no transparent huge pages for this process. The allocator asks
-/// for them on its arenas, and then every new connection thread's first allocation faults in and
-/// zeroes a 2 MiB page: ~880 KB resident per idle client instead of ~60 KB.
-fn disable_thp() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments.
-        let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-        if rc != 0 {
-            log::warn!(
-                "cannot disable transparent huge pages: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
 }

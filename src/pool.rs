@@ -2,7 +2,9 @@
 //!
 //! A thread is spawned only when no idle one is waiting, and each goes back to waiting after
 //! its connection ends, so the number of threads never exceeds the peak number of connections
-//! (itself bounded by `maxclients`).
+//! (itself bounded by `maxclients`). A thread left idle for the idle timeout exits, unless
+//! only the warm pool is left, so that stacks and per-thread allocator pages go back to the
+//! system after a crowd of clients has gone.
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,19 +19,28 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 /// Stack size of a worker: small, so that ten thousand connections fit.
 pub const WORKER_STACK: usize = 256 * 1024;
 
+/// Threads kept however long they idle, so that a trickle of short connections never waits
+/// for a thread to start.
+pub const WARM_WORKERS: usize = 16;
+
 pub struct Pool {
     tx: Sender<Job>,
     rx: Receiver<Job>,
     /// One message per queued job that no idle worker was reserved for.
     spawn_tx: Sender<()>,
     shutdown: Receiver<()>,
+    /// Idle workers for which no queued job has been reserved yet.
     idle: AtomicUsize,
     threads: AtomicUsize,
+    idle_timeout: Duration,
+    /// Workers retired since the last `take_retired`.
+    retired: AtomicUsize,
 }
 
 impl Pool {
-    /// `shutdown` becomes ready when idle workers (and the spawner) should exit.
-    pub fn new(shutdown: Receiver<()>) -> Arc<Self> {
+    /// `shutdown` becomes ready when idle workers (and the spawner) should exit; a worker
+    /// beyond the warm pool exits after `idle_timeout` without a job.
+    pub fn new(shutdown: Receiver<()>, idle_timeout: Duration) -> Arc<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (spawn_tx, spawn_rx) = crossbeam_channel::unbounded();
         let pool = Arc::new(Pool {
@@ -39,6 +50,8 @@ impl Pool {
             shutdown,
             idle: AtomicUsize::new(0),
             threads: AtomicUsize::new(0),
+            idle_timeout,
+            retired: AtomicUsize::new(0),
         });
         let spawner = Arc::clone(&pool);
         let started = std::thread::Builder::new()
@@ -98,8 +111,9 @@ impl Pool {
             .name("spindle-worker".into())
             .stack_size(WORKER_STACK)
             .spawn(move || {
-                pool.work();
-                pool.threads.fetch_sub(1, Ordering::AcqRel);
+                if !pool.work() {
+                    pool.threads.fetch_sub(1, Ordering::AcqRel);
+                }
             })
             .map(drop)
             .inspect_err(|_| {
@@ -108,17 +122,53 @@ impl Pool {
     }
 
     /// A new worker's first job was queued for it; after each job it counts itself idle.
-    fn work(&self) {
+    /// Returns true if it retired (and already left the thread count).
+    fn work(&self) -> bool {
         loop {
             select! {
                 recv(self.rx) -> job => match job {
                     Ok(job) => run(job),
-                    Err(_) => return,
+                    Err(_) => return false,
                 },
-                recv(self.shutdown) -> _ => return,
+                recv(self.shutdown) -> _ => return false,
+                default(self.idle_timeout) => {
+                    if self.retire() {
+                        crate::alloc::release_free_memory();
+                        self.retired.fetch_add(1, Ordering::AcqRel);
+                        return true;
+                    }
+                    continue;
+                }
             }
             self.idle.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// An idle worker timed out: it may leave if the pool is above its warm size and some
+    /// idle worker has no job reserved (otherwise a queued job would be left without one).
+    fn retire(&self) -> bool {
+        let above_warm = self
+            .threads
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                (t > WARM_WORKERS).then(|| t - 1)
+            })
+            .is_ok();
+        if !above_warm {
+            return false;
+        }
+        let unreserved = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if !unreserved {
+            self.threads.fetch_add(1, Ordering::AcqRel);
+        }
+        unreserved
+    }
+
+    /// How many workers retired since the last call.
+    pub fn take_retired(&self) -> usize {
+        self.retired.swap(0, Ordering::AcqRel)
     }
 
     /// Threads alive (idle or busy).
@@ -149,7 +199,7 @@ mod tests {
     #[test]
     fn threads_are_reused() {
         let shutdown = crate::shutdown::Shutdown::new();
-        let pool = Pool::new(shutdown.receiver());
+        let pool = Pool::new(shutdown.receiver(), Duration::from_secs(60));
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         for _ in 0..50 {
             let tx = done_tx.clone();
@@ -161,6 +211,47 @@ mod tests {
             }
         }
         assert_eq!(pool.threads(), 1, "sequential jobs reuse one thread");
+        shutdown.trigger();
+    }
+
+    #[test]
+    fn idle_threads_beyond_the_warm_pool_exit() {
+        const JOBS: usize = 60;
+        let shutdown = crate::shutdown::Shutdown::new();
+        let pool = Pool::new(shutdown.receiver(), Duration::from_millis(20));
+        for round in 0..3 {
+            // All at once: each job holds its thread until every one has started.
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(JOBS + 1));
+            for _ in 0..JOBS {
+                let b = barrier.clone();
+                pool.execute(Box::new(move || {
+                    b.wait();
+                }))
+                .unwrap();
+            }
+            barrier.wait();
+            assert!(pool.threads() >= JOBS, "round {round}: one thread per job");
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while pool.threads() > WARM_WORKERS {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "round {round}: {} threads still alive",
+                    pool.threads()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(pool.threads(), WARM_WORKERS, "the warm pool stays");
+        }
+        // The survivors still take work.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for _ in 0..100 {
+            let tx = tx.clone();
+            pool.execute(Box::new(move || tx.send(()).unwrap()))
+                .unwrap();
+        }
+        for _ in 0..100 {
+            rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
         shutdown.trigger();
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::client;
 use crate::config::Config;
+use crate::os::{self, SpareFd};
 use crate::pool::Pool;
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
@@ -53,98 +54,39 @@ fn set_backlog(listener: &TcpListener, backlog: i32) {
     }
 }
 
-/// File descriptors kept beyond one per client (listener, logs, the waker, later files).
-const RESERVED_FDS: usize = 32;
-
-/// Raises the open-files limit so `maxclients` connections fit, like Redis's
-/// `adjustOpenFilesLimit`: ask for `maxclients + 32`, step down by 16 until the kernel agrees,
-/// and return the number of clients the obtained limit allows (never more than `maxclients`).
-pub fn adjust_open_files_limit(maxclients: usize) -> usize {
-    #[cfg(unix)]
-    {
-        let want = (maxclients + RESERVED_FDS) as libc::rlim_t;
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `lim` is a valid, writable rlimit.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-            return maxclients;
-        }
-        if lim.rlim_cur >= want {
-            return maxclients;
-        }
-        let mut ask = want;
-        while ask > lim.rlim_cur {
-            let new = libc::rlimit {
-                rlim_cur: ask,
-                rlim_max: lim.rlim_max.max(ask),
-            };
-            // SAFETY: `new` is a valid rlimit; failure leaves the limit unchanged.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
-                break;
-            }
-            ask = ask.saturating_sub(16);
-        }
-        let got = ask.max(lim.rlim_cur) as usize;
-        if got < want as usize {
-            let allowed = got.saturating_sub(RESERVED_FDS).max(1);
-            log::warn!(
-                "open-files limit is {got}: maxclients lowered from {maxclients} to {allowed} \
-                 (raise it with 'ulimit -n')"
-            );
-            return allowed;
-        }
-        if got as libc::rlim_t != lim.rlim_cur {
-            log::info!("increased maximum number of open files to {got}");
-        }
-        maxclients
-    }
-    #[cfg(not(unix))]
-    maxclients
-}
-
-/// Grows the process's descriptor table once, at startup, to hold `maxclients` sockets.
-/// Growing it later, with worker threads alive, makes the kernel wait for an RCU grace period
-/// inside `accept` (10–20 ms at 256, 512, 1024, ... descriptors): enough, during a burst of
-/// connects, to overflow the listen backlog and cost the next client a one-second SYN retry.
-pub fn reserve_descriptor_table(listener: &TcpListener, maxclients: usize) {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        let top = (maxclients + RESERVED_FDS - 1).min(i32::MAX as usize) as i32;
-        // SAFETY: F_DUPFD duplicates the live listening socket (or fails); the copy is closed
-        // at once.
-        let fd = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, top) };
-        if fd >= 0 {
-            // SAFETY: `fd` was just created here and is owned by nobody else.
-            unsafe { libc::close(fd) };
-        }
-    }
-}
-
 /// Serves `listener` until `shutdown` is triggered, then closes every connection and returns.
 pub fn run(listener: TcpListener, config: Config, shutdown: Arc<Shutdown>) -> io::Result<()> {
     let local = listener.local_addr()?;
     let shared = Arc::new(Shared::new(config, Arc::clone(&shutdown), local.port()));
-    let pool = Pool::new(shutdown.receiver());
-    let cron = spawn_cron(Arc::clone(&shared))?;
+    let pool = Pool::new(shutdown.receiver(), shared.config.worker_idle_timeout());
+    let cron = spawn_cron(Arc::clone(&shared), Arc::clone(&pool))?;
     let waker = spawn_accept_waker(&shutdown, local)?;
 
-    for conn in listener.incoming() {
-        if shutdown.is_triggered() {
-            break;
-        }
-        let stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning; the server goes on.
-                log::warn!("accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
+    let mut spare = SpareFd::new();
+    let mut errors = AcceptErrors::default();
+    while !shutdown.is_triggered() {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                errors.recovered();
+                if shutdown.is_triggered() {
+                    break;
+                }
+                admit(&shared, &pool, stream);
             }
-        };
-        admit(&shared, &pool, stream);
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // Out of descriptors, the connection waiting in the backlog would stay there
+                // unanswered: take it with the spare descriptor and turn it away.
+                if os::out_of_descriptors(&e)
+                    && spare.release_for(|| reject_one(&listener, &shared))
+                {
+                    errors.note(&e);
+                    continue;
+                }
+                let pause = errors.note(&e);
+                std::thread::sleep(pause);
+            }
+        }
     }
 
     drop(listener);
@@ -160,16 +102,92 @@ pub fn run(listener: TcpListener, config: Config, shutdown: Arc<Shutdown>) -> io
     Ok(())
 }
 
-fn admit(shared: &Arc<Shared>, pool: &Arc<Pool>, mut stream: TcpStream) {
+/// Accepts one waiting connection and turns it away with the maxclients error; false if
+/// there was none to take.
+fn reject_one(listener: &TcpListener, shared: &Shared) -> bool {
+    match listener.accept() {
+        Ok((stream, _)) => {
+            shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+            reject(shared, stream);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn reject(shared: &Shared, mut stream: TcpStream) {
+    shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+    // A fresh socket's send buffer always has room for this short line.
+    let _ = stream.write_all(MAX_CLIENTS_REPLY);
+    let _ = stream.shutdown(SockShutdown::Both);
+}
+
+/// Failed `accept`s: each is followed by a pause that doubles while they persist (1 ms up to
+/// 1 s), and they are logged at most once a second, with a count of those that were not, so
+/// a broken accept neither spins nor floods the log.
+struct AcceptErrors {
+    pause: Duration,
+    last_log: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Default for AcceptErrors {
+    fn default() -> Self {
+        AcceptErrors {
+            pause: MIN_ACCEPT_PAUSE,
+            last_log: None,
+            unlogged: 0,
+        }
+    }
+}
+
+const MIN_ACCEPT_PAUSE: Duration = Duration::from_millis(1);
+const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+
+impl AcceptErrors {
+    /// Records a failure; returns how long to pause before the next try.
+    fn note(&mut self, e: &io::Error) -> Duration {
+        let due = self
+            .last_log
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if due {
+            if self.unlogged > 0 {
+                log::warn!(
+                    "Accepting client connection: {e} ({} more since the last report)",
+                    self.unlogged
+                );
+            } else {
+                log::warn!("Accepting client connection: {e}");
+            }
+            self.last_log = Some(Instant::now());
+            self.unlogged = 0;
+        } else {
+            self.unlogged += 1;
+        }
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(MAX_ACCEPT_PAUSE);
+        pause
+    }
+
+    /// An accept worked: the next failure starts the backoff over.
+    fn recovered(&mut self) {
+        self.pause = MIN_ACCEPT_PAUSE;
+    }
+}
+
+fn admit(shared: &Arc<Shared>, pool: &Arc<Pool>, stream: TcpStream) {
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
+    let keepalive = shared.config.tcp_keepalive();
+    if keepalive > 0 {
+        if let Err(e) = os::set_keepalive(&stream, keepalive) {
+            log::debug!("cannot set TCP keepalive: {e}");
+        }
+    }
     let max = shared.config.maxclients();
     if shared.active.fetch_add(1, Ordering::AcqRel) >= max {
         shared.active.fetch_sub(1, Ordering::AcqRel);
-        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        // A fresh socket's send buffer always has room for this short line.
-        let _ = stream.write_all(MAX_CLIENTS_REPLY);
-        let _ = stream.shutdown(SockShutdown::Both);
+        reject(shared, stream);
         return;
     }
     let guard = Admission(Arc::clone(shared));
@@ -219,13 +237,26 @@ fn spawn_accept_waker(
 /// (a bounded batch per database per lock hold; while a backlog remains it goes again after a
 /// short pause so clients interleave) and the ops/sec sample.
 #[allow(clippy::disallowed_methods)] // active expiry runs at the cron's own instant
-fn spawn_cron(shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<()>> {
+fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::JoinHandle<()>> {
     const BATCH: usize = 200;
     let stop = shared.shutdown.receiver();
+    let mut last_reap = Instant::now();
+    let mut collect_ticks = 0u32;
     std::thread::Builder::new()
         .name("spindle-cron".into())
         .spawn(move || loop {
             let hz = shared.config.hz().max(1) as u64;
+            // Redis's clientsCronHandleTimeout: idle clients closed after `timeout` seconds.
+            let timeout = shared.config.timeout();
+            if timeout > 0 && last_reap.elapsed() >= Duration::from_secs(1) {
+                last_reap = Instant::now();
+                let n = shared
+                    .clients
+                    .close_idle(i64::from(timeout) * 1000, clock::unix_ms());
+                if n > 0 {
+                    log::debug!("Closed {n} idle client(s)");
+                }
+            }
             let mut wait = Duration::from_millis(1000 / hz);
             let n = shared.store.expire_cycle(clock::unix_ms(), BATCH);
             if n > 0 {
@@ -238,6 +269,16 @@ fn spawn_cron(shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<()>> {
                 }
             }
             shared.stats.sample();
+            // Exited workers leave their allocator pages behind, abandoned; a few of their
+            // blocks are freed only as the thread is torn down. Collect for a second after
+            // the last retirement, so that those pages go back too.
+            if pool.take_retired() > 0 {
+                collect_ticks = hz.max(1) as u32;
+            }
+            if collect_ticks > 0 {
+                collect_ticks -= 1;
+                crate::alloc::release_free_memory();
+            }
             let used = crate::alloc::used_memory() as u64;
             shared.stats.peak_memory.fetch_max(used, Ordering::Relaxed);
             if stop.recv_timeout(wait).is_err_and(|e| e.is_disconnected()) {

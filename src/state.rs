@@ -124,6 +124,21 @@ impl Clients {
         self.len() == 0
     }
 
+    /// Closes every client idle for longer than `max_idle_ms` at `now` (the `timeout`
+    /// setting); a client whose command is running is not idle. Returns how many it closed.
+    pub fn close_idle(&self, max_idle_ms: i64, now: i64) -> usize {
+        let idle: Vec<_> = self
+            .list()
+            .into_iter()
+            .filter(|c| now - c.last_active_ms.load(Ordering::Relaxed) > max_idle_ms)
+            .filter(|c| !c.is_running())
+            .collect();
+        for c in &idle {
+            c.close();
+        }
+        idle.len()
+    }
+
     /// Wakes every connection's blocked read: it sees end-of-stream after its current command.
     pub(crate) fn close_all_reads(&self) {
         let map = self.map.lock();
@@ -249,6 +264,11 @@ impl ClientInfo {
     pub fn begin_command(&self) -> Option<MutexGuard<'_, ()>> {
         let guard = self.running.lock();
         (!self.killed.load(Ordering::SeqCst)).then_some(guard)
+    }
+
+    /// Is one of this client's commands running now?
+    pub fn is_running(&self) -> bool {
+        self.running.is_locked()
     }
 
     /// Kills this client on behalf of `killer` and waits until its command in progress, if

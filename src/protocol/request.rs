@@ -23,6 +23,8 @@ pub struct RequestParser {
     /// allocates nothing for its arguments. Bounded in count and in each buffer's size.
     spare: Vec<Vec<u8>>,
     spare_argv: Vec<Vec<u8>>,
+    /// Largest bulk accepted (`proto-max-bulk-len`); 0 until set means the default.
+    max_bulk: usize,
 }
 
 /// Argument buffers larger than this are freed rather than kept for reuse.
@@ -33,6 +35,19 @@ const RECYCLE_MAX_COUNT: usize = 16;
 impl RequestParser {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The largest bulk argument to accept from now on (`proto-max-bulk-len`, live).
+    pub fn set_max_bulk(&mut self, max: u64) {
+        self.max_bulk = usize::try_from(max).unwrap_or(usize::MAX);
+    }
+
+    fn max_bulk(&self) -> usize {
+        if self.max_bulk == 0 {
+            PROTO_MAX_BULK_LEN as usize
+        } else {
+            self.max_bulk
+        }
     }
 
     /// True while a request has been started but not completed.
@@ -135,10 +150,11 @@ impl RequestParser {
                         if rest[0] != b'$' {
                             return Err(ProtocolError::ExpectedDollar(rest[0]));
                         }
+                        let max = self.max_bulk();
                         let len = parse_i64(&rest[1..cr])
-                            .filter(|&n| (0..=PROTO_MAX_BULK_LEN).contains(&n))
-                            .ok_or(ProtocolError::InvalidBulkLength)?
-                            as usize;
+                            .and_then(|n| usize::try_from(n).ok())
+                            .filter(|&n| n <= max)
+                            .ok_or(ProtocolError::InvalidBulkLength)?;
                         self.advance(pos, cr + 2);
                         self.bulk_len = Some(len);
                         len
@@ -291,6 +307,20 @@ mod tests {
         let mut long = b"*1\r\n$".to_vec();
         long.extend(vec![b'1'; INLINE_MAX + 1]);
         assert_eq!(parse_all(&long).1, Some(ProtocolError::TooBigBulkCount));
+    }
+
+    #[test]
+    fn bulk_limit_is_the_live_setting() {
+        let mut p = RequestParser::new();
+        p.set_max_bulk(4);
+        let mut pos = 0;
+        let ok = p.parse(b"*1\r\n$4\r\nPING\r\n", &mut pos).unwrap();
+        assert_eq!(ok, Some(vec![b"PING".to_vec()]));
+        let mut pos = 0;
+        assert_eq!(
+            p.parse(b"*1\r\n$5\r\nHELLO\r\n", &mut pos),
+            Err(ProtocolError::InvalidBulkLength)
+        );
     }
 
     #[test]

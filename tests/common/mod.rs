@@ -61,11 +61,43 @@ impl Drop for TestServer {
 pub struct BinServer {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Number of lines the server has logged so far.
+    pub log_lines: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl BinServer {
     pub fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_spindle")), extra)
+    }
+
+    /// Starts the binary with an open-files limit of `nofile` (soft and hard). As root, it
+    /// also runs as `nobody`, so that the server cannot raise the hard limit again.
+    #[cfg(target_os = "linux")]
+    pub fn start_with_nofile(extra: &[&str], nofile: u64) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle"));
+        // SAFETY: only async-signal-safe calls (setrlimit, getuid, setgid, setuid) between
+        // fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getuid() == 0 && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0) {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn(cmd, extra)
+    }
+
+    fn spawn(mut cmd: Command, extra: &[&str]) -> Self {
+        let mut child = cmd
             .args(["--port", "0"])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -88,8 +120,30 @@ impl BinServer {
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        BinServer { child, addr }
+        let log_lines = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&log_lines);
+        std::thread::spawn(move || {
+            for _ in lines {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        BinServer {
+            child,
+            addr,
+            log_lines,
+        }
+    }
+
+    /// A field of /proc/PID/status (`Threads`, `VmRSS` in kB), as a number.
+    #[cfg(target_os = "linux")]
+    pub fn proc_status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
     }
 
     pub fn connect(&self) -> Conn {
