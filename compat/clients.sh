@@ -67,7 +67,7 @@ check "GET k2 keeps the newlines (--no-raw shows them escaped)" '"multi\nline\n"
 check "redis-cli --no-raw GET missing" "(nil)" "$("${cli[@]}" --no-raw get nosuchkey 2>&1)"
 check "redis-cli --no-raw EXISTS" "(integer) 1" "$("${cli[@]}" --no-raw exists k 2>&1)"
 check "redis-cli --no-raw wrong arity error" \
-  "(error) ERR wrong number of arguments for 'get'" "$("${cli[@]}" --no-raw get 2>&1)"
+  "(error) ERR wrong number of arguments for 'get' command" "$("${cli[@]}" --no-raw get 2>&1)"
 "${cli[@]}" FLUSHALL >/dev/null 2>&1
 
 # ---- redis-benchmark on the commands that exist

@@ -311,7 +311,7 @@ fn ping_and_echo() {
     assert_eq!(c.cmd(&["ECHO", ""]), b"$0\r\n\r\n");
     c.expect(
         b"ping a b\r\n",
-        b"-ERR wrong number of arguments for 'ping'\r\n",
+        b"-ERR wrong number of arguments for 'ping' command\r\n",
     );
     // The connection stays usable after a command error.
     c.expect(b"PING\r\n", b"+PONG\r\n");

@@ -111,7 +111,7 @@ fn multi_key() {
             ),
             (
                 &["MSET", "a", "1", "b"],
-                "-ERR wrong number of arguments for 'MSET'\r\n",
+                "-ERR wrong number of arguments for 'mset' command\r\n",
             ),
             (&["MSETNX", "a", "9", "c", "3"], ":0\r\n"),
             (&["EXISTS", "c"], ":0\r\n"),

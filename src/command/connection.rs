@@ -10,7 +10,7 @@ use crate::state::ClientInfo;
 /// PING [message]
 pub fn ping(_ctx: &mut Ctx, args: &Args) -> CmdResult {
     if args.len() > 2 {
-        return Err(super::arity_error(&args.text(0)));
+        return Err(super::arity_error(args.get(0), "ping"));
     }
     Ok(if args.len() == 2 {
         Reply::bulk(args.get(1))
@@ -123,6 +123,60 @@ fn set_name(info: &ClientInfo, name: &[u8]) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// CLIENT HELP
+pub fn client_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    Ok(super::help_reply(
+        args,
+        &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+        ],
+    ))
+}
+
 /// CLIENT ID
 pub fn client_id(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     Ok(Reply::Int(ctx.client.id as i64))
@@ -209,52 +263,43 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     )
 }
 
-/// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
+/// CLIENT LIST [TYPE normal|master|replica|pubsub | ID id [id ...]]: one form or the other,
+/// as Redis parses it; with IDs, the clients in argument order (unknown IDs skipped).
 pub fn client_list(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let mut ids: Option<Vec<u64>> = None;
-    let mut type_ok = true;
-    let mut i = 2;
-    while i < args.len() {
-        if args.is(i, "TYPE") && i + 1 < args.len() {
-            let t = args.text(i + 1).to_ascii_lowercase();
-            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
-                return Err(CmdError::msg(format!(
-                    "ERR Unknown client type '{}'",
-                    args.text(i + 1)
-                )));
-            }
-            type_ok = t == "normal";
-            i += 2;
-        } else if args.is(i, "ID") && i + 1 < args.len() {
-            let mut v = Vec::new();
-            for j in i + 1..args.len() {
-                let id = args
-                    .int(j)
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(err("ERR Invalid client ID"))?;
-                v.push(id as u64);
-            }
-            ids = Some(v);
-            i = args.len();
-        } else {
-            return Err(SYNTAX);
-        }
-    }
     let now = ctx.op.now_ms();
-    let text: String = if type_ok {
-        ctx.server
-            .clients
-            .list()
-            .iter()
-            .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-            .map(|c| client_line(c, now))
-            .collect()
+    let clients = ctx.server.clients.list();
+    let text: String = if args.len() == 4 && args.is(2, "TYPE") {
+        let t = args.text(3).to_ascii_lowercase();
+        if !CLIENT_TYPES.contains(&t.as_str()) {
+            return Err(CmdError::msg(format!(
+                "ERR Unknown client type '{}'",
+                args.text(3)
+            )));
+        }
+        if t == "normal" {
+            clients.iter().map(|c| client_line(c, now)).collect()
+        } else {
+            String::new()
+        }
+    } else if args.len() > 3 && args.is(2, "ID") {
+        let mut text = String::new();
+        for i in 3..args.len() {
+            let id = args.int(i).map_err(|_| err("ERR Invalid client ID"))?;
+            if let Some(c) = clients.iter().find(|c| c.id as i64 == id) {
+                text.push_str(&client_line(c, now));
+            }
+        }
+        text
+    } else if args.len() == 2 {
+        clients.iter().map(|c| client_line(c, now)).collect()
     } else {
-        String::new()
+        return Err(SYNTAX);
     };
     Ok(Reply::Verbatim("txt", text.into_bytes()))
 }
+
+/// Client types CLIENT LIST and CLIENT KILL accept (Redis's `getClientTypeByName`).
+const CLIENT_TYPES: [&str; 5] = ["normal", "master", "replica", "slave", "pubsub"];
 
 /// CLIENT INFO
 pub fn client_info(ctx: &mut Ctx, _args: &Args) -> CmdResult {
@@ -296,7 +341,7 @@ pub fn client_kill(ctx: &mut Ctx, args: &Args) -> CmdResult {
             user = Some(v);
         } else if args.is(pair, "TYPE") {
             let t = v.to_ascii_lowercase();
-            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+            if !CLIENT_TYPES.contains(&t.as_str()) {
                 return Err(CmdError::msg(format!("ERR Unknown client type '{v}'")));
             }
             ctype = Some(t);

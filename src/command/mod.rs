@@ -164,6 +164,7 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_kill)),
             cmd("setinfo", 4, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_setinfo)),
             cmd("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_no_evict)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "connection", Client(connection::client_help)),
         ],
         ..cmd("client", -2, SENTINEL, NOKEYS, "connection", Container)
     },
@@ -229,6 +230,7 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::config_set)),
             cmd("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::config_resetstat)),
             cmd("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::config_rewrite)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "server", Client(server::config_help)),
         ],
         ..cmd("config", -2, NOKEYS_FLAGS, NOKEYS, "server", Container)
     },
@@ -324,33 +326,61 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
     }
 }
 
-/// The one place that formats the arity error. The lab's text: the name as the client sent it.
-pub fn arity_error(name: &str) -> CmdError {
-    CmdError::msg(format!("ERR wrong number of arguments for '{name}'"))
+/// A HELP subcommand's reply, as Redis's `addReplyHelp` builds it: a header naming the
+/// command as sent (uppercased), the lines, and the HELP entry, each a status reply.
+pub fn help_reply(args: &Args, lines: &[&'static str]) -> Reply {
+    let header = format!(
+        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        args.text(0).to_ascii_uppercase()
+    );
+    let mut items = vec![Reply::Simple(header.into())];
+    items.extend(lines.iter().map(|l| Reply::simple(l)));
+    items.push(Reply::simple("HELP"));
+    items.push(Reply::simple("    Prints this help."));
+    Reply::Array(items)
 }
 
-/// Redis's unknown-command error; with no arguments, the lab's shorter text. Built from the
-/// raw bytes, cut at 128 bytes like Redis's `%.128s`.
+/// Redis's `addReplySubcommandSyntaxError`, for a subcommand given arguments it does not take.
+pub fn subcommand_syntax_error(args: &Args) -> CmdError {
+    CmdError::msg(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        args.text(1).chars().take(128).collect::<String>(),
+        args.text(0).to_ascii_uppercase()
+    ))
+}
+
+/// The one place that formats the arity error: Redis's text, naming the command's full name
+/// in lowercase (`... for 'config|set' command`). For SET the lab's transcript wins, and only
+/// there: the name as sent, without " command" (`... for 'SET'`).
+pub fn arity_error(sent: &[u8], fullname: &str) -> CmdError {
+    if fullname == "set" {
+        let sent = String::from_utf8_lossy(sent);
+        return CmdError::msg(format!("ERR wrong number of arguments for '{sent}'"));
+    }
+    CmdError::msg(format!(
+        "ERR wrong number of arguments for '{fullname}' command"
+    ))
+}
+
+/// Redis's unknown-command error, built from the raw bytes, cut at 128 bytes like Redis's
+/// `%.128s`. (The lab's bare `HELLO` is answered by the HELLO handler.)
 fn unknown_command(argv: &[Vec<u8>]) -> CmdError {
     // `%s` stops at a NUL byte, as in C.
     let c_str = |a: &[u8]| a.iter().position(|&b| b == 0).map_or(a.len(), |i| i);
     let name = &argv[0][..c_str(&argv[0]).min(128)];
     let mut msg = b"ERR unknown command '".to_vec();
     msg.extend_from_slice(name);
-    msg.push(b'\'');
-    if argv.len() > 1 {
-        msg.extend_from_slice(b", with args beginning with: ");
-        let mut shown = 0;
-        for a in &argv[1..] {
-            if shown >= 128 {
-                break;
-            }
-            let cut = &a[..c_str(a).min(128 - shown)];
-            msg.push(b'\'');
-            msg.extend_from_slice(cut);
-            msg.extend_from_slice(b"' ");
-            shown += cut.len() + 3;
+    msg.extend_from_slice(b"', with args beginning with: ");
+    let mut shown = 0;
+    for a in &argv[1..] {
+        if shown >= 128 {
+            break;
         }
+        let cut = &a[..c_str(a).min(128 - shown)];
+        msg.push(b'\'');
+        msg.extend_from_slice(cut);
+        msg.extend_from_slice(b"' ");
+        shown += cut.len() + 3;
     }
     CmdError(std::borrow::Cow::Owned(msg))
 }
@@ -423,11 +453,9 @@ fn over_maxmemory(server: &Shared) -> bool {
 /// Finds the row for `argv` (descending into subcommands) and checks its arity.
 pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError> {
     let (i, spec) = lookup(&argv[0]).ok_or_else(|| unknown_command(argv))?;
-    // Only an error needs the name as text.
-    let sent = || String::from_utf8_lossy(&argv[0]);
     if !spec.subcommands.is_empty() && (argv.len() >= 2 || matches!(spec.handler, Container)) {
         if argv.len() < 2 {
-            return Err(arity_error(&sent()));
+            return Err(arity_error(&argv[0], spec.name));
         }
         let Some((j, sub)) = find_sub(spec, &argv[1]) else {
             return Err(CmdError::msg(format!(
@@ -440,16 +468,15 @@ pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError
             )));
         };
         if !arity_ok(sub.arity, argv.len()) {
-            return Err(arity_error(&format!(
-                "{}|{}",
-                sent(),
-                String::from_utf8_lossy(&argv[1])
-            )));
+            return Err(arity_error(
+                &argv[0],
+                &format!("{}|{}", spec.name, sub.name),
+            ));
         }
         return Ok(((i as u32) << 16 | (j as u32 + 1), sub));
     }
     if !arity_ok(spec.arity, argv.len()) {
-        return Err(arity_error(&sent()));
+        return Err(arity_error(&argv[0], spec.name));
     }
     Ok(((i as u32) << 16, spec))
 }
@@ -467,7 +494,7 @@ fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>)
         }
         Write(f) => f(&mut Db::new(&mut *store.write(ctx.client.db), op), &args),
         Client(f) => f(ctx, &args),
-        Container => Err(arity_error(spec.name)),
+        Container => Err(arity_error(args.get(0), spec.name)),
     }));
     if !matches!(result, Ok(Ok(_))) {
         // Nothing half-written by a failed handler may reach the client.
@@ -559,8 +586,22 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(&*err.0, b"ERR wrong number of arguments for 'SET'");
+        let err = resolve(&[b"set".to_vec()]).err().unwrap();
+        assert_eq!(&*err.0, b"ERR wrong number of arguments for 'set'");
+        let err = resolve(&[b"GET".to_vec()]).err().unwrap();
+        assert_eq!(&*err.0, b"ERR wrong number of arguments for 'get' command");
+        let err = resolve(&[b"CONFIG".to_vec(), b"SET".to_vec(), b"x".to_vec()])
+            .err()
+            .unwrap();
+        assert_eq!(
+            &*err.0,
+            b"ERR wrong number of arguments for 'config|set' command"
+        );
         let err = resolve(&[b"FOOBAR".to_vec()]).err().unwrap();
-        assert_eq!(&*err.0, b"ERR unknown command 'FOOBAR'");
+        assert_eq!(
+            &*err.0,
+            b"ERR unknown command 'FOOBAR', with args beginning with: "
+        );
         let err = resolve(&[b"foo".to_vec(), b"a".to_vec(), b"b".to_vec()])
             .err()
             .unwrap();

@@ -28,17 +28,13 @@ pub fn flushdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::ok())
 }
 
-/// Checks the optional ASYNC|SYNC of FLUSHALL/FLUSHDB/FUNCTION FLUSH (all free at once here).
-fn flush_mode_from(args: &Args, at: usize) -> Result<(), CmdError> {
-    match args.len() - at {
-        0 => Ok(()),
-        1 if args.is(at, "ASYNC") || args.is(at, "SYNC") => Ok(()),
+/// Checks the optional ASYNC|SYNC of FLUSHALL/FLUSHDB (Redis's `getFlushCommandFlags`).
+fn flush_mode(args: &Args) -> Result<(), CmdError> {
+    match args.len() {
+        1 => Ok(()),
+        2 if args.is(1, "ASYNC") || args.is(1, "SYNC") => Ok(()),
         _ => Err(SYNTAX),
     }
-}
-
-fn flush_mode(args: &Args) -> Result<(), CmdError> {
-    flush_mode_from(args, 1)
 }
 
 /// SWAPDB index1 index2
@@ -108,8 +104,12 @@ pub fn debug(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
 
 /// FUNCTION FLUSH [ASYNC|SYNC]: there are no functions, so there is nothing to remove.
 pub fn function_flush(_ctx: &mut Ctx, args: &Args) -> CmdResult {
-    flush_mode_from(args, 2)?;
-    Ok(Reply::ok())
+    match args.len() {
+        2 => Ok(Reply::ok()),
+        3 if args.is(2, "ASYNC") || args.is(2, "SYNC") => Ok(Reply::ok()),
+        3 => Err(err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")),
+        _ => Err(super::subcommand_syntax_error(args)),
+    }
 }
 
 /// FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]: no libraries exist.
@@ -160,7 +160,7 @@ pub fn config_get(ctx: &mut Ctx, args: &Args) -> CmdResult {
 /// CONFIG SET parameter value [parameter value ...]: all or nothing.
 pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if !args.len().is_multiple_of(2) {
-        return Err(super::arity_error("config|set"));
+        return Err(super::arity_error(args.get(0), "config|set"));
     }
     let cfg = &ctx.server.config;
     let mut pairs = Vec::new();
@@ -195,6 +195,23 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
     }
     Ok(Reply::ok())
+}
+
+/// CONFIG HELP
+pub fn config_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    Ok(super::help_reply(
+        args,
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    ))
 }
 
 /// CONFIG RESETSTAT
@@ -264,7 +281,7 @@ pub fn command_info(_ctx: &mut Ctx, args: &Args) -> CmdResult {
                     Some(s) => command_info_entry(s, Some(main)),
                     None => command_info_entry(main, None),
                 },
-                None => Reply::NilArray,
+                None => Reply::Nil,
             })
             .collect(),
     ))

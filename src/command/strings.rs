@@ -272,7 +272,10 @@ pub fn msetnx(db: &mut DbMut, args: &Args) -> CmdResult {
 /// The key/value pairs of MSET and MSETNX; an odd count is an arity error, as in Redis.
 fn key_value_pairs<'a>(args: &Args<'a>) -> Result<std::slice::Chunks<'a, Vec<u8>>, CmdError> {
     if args.len().is_multiple_of(2) {
-        return Err(super::arity_error(&args.text(0)));
+        return Err(super::arity_error(
+            args.get(0),
+            &args.text(0).to_ascii_lowercase(),
+        ));
     }
     Ok(args.from(1).chunks(2))
 }
