@@ -31,9 +31,11 @@ smoke: build
 compat:
 	bash scripts/compat.sh
 
-## Redis's own Tcl tests (7.0.15) against Spindle: scripts/redis-suite.sh REDIS_SRC_DIR
-redis-suite:
-	bash scripts/redis-suite.sh $(REDIS_SRC)
+## Redis's own Tcl tests (7.0.15) against Spindle, each unit held to its floor in
+## .ci/redis-suite-floors; the suite is fetched from Debian's source package when absent.
+redis-suite: release
+	SPINDLE_BIN=./target/release/spindle bash scripts/redis-suite.sh --floors .ci/redis-suite-floors \
+		$${REDIS_SRC:-$$(bash scripts/redis-src.sh)}
 
 lint:
 	$(CARGO) fmt --all -- --check

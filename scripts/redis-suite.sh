@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs units of the Redis 7.0 Tcl test suite against Spindle.
 #
-# Usage: scripts/redis-suite.sh [REDIS_SRC_DIR] [UNIT ...]
+# Usage: scripts/redis-suite.sh [--floors FILE] [REDIS_SRC_DIR] [UNIT ...]
 #   REDIS_SRC_DIR  a checkout of the Redis source (the directory holding ./runtest and tests/).
-#                  Optional: taken from $REDIS_SRC_DIR, else ../redis-7.0.15 next to this project.
-#   UNIT           test units as runtest names them (default: unit/type/string unit/type/incr
-#                  unit/keyspace unit/expire).
+#                  Optional: taken from $REDIS_SRC_DIR, else ../redis-7.0.15 next to this project
+#                  (scripts/redis-src.sh fetches one).
+#   UNIT           test units as runtest names them (default: the units of FILE with --floors,
+#                  else unit/type/string unit/type/incr unit/keyspace unit/expire).
+#   --floors FILE  lines "UNIT MIN_PASSED" (# comments): CI mode. The run fails only if a unit
+#                  passes fewer tests than its floor (a landing must never lose a test that
+#                  passed before); failures above the floor are listed but do not fail it.
 #
 # Nothing from the Redis checkout is built: against an external server (--host) the harness spawns
 # no redis-server, and these units call no compiled helper (redis-cli, redis-benchmark). Only tclsh
@@ -41,6 +45,14 @@ export TERM=dumb # the harness colours its output when TERM is an xterm
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+floors=
+if [ "${1:-}" = "--floors" ]; then
+    floors=${2:?--floors needs a file}
+    shift 2
+    [ -r "$floors" ] || { echo "redis-suite: cannot read $floors" >&2; exit 2; }
+fi
+floor_of() { awk -v u="$1" '$1 == u { print $2 }' "$floors"; }
+
 src=${REDIS_SRC_DIR:-}
 if [ $# -gt 0 ] && [ -d "$1" ] && [ -e "$1/tests/test_helper.tcl" ]; then
     src=$1
@@ -55,6 +67,9 @@ fi
 src=$(cd "$src" && pwd)
 
 units=("$@")
+if [ ${#units[@]} -eq 0 ] && [ -n "$floors" ]; then
+    read -r -a units <<<"$(sed 's/#.*//' "$floors" | awk 'NF { print $1 }' | tr '\n' ' ')"
+fi
 [ ${#units[@]} -gt 0 ] || units=(unit/type/string unit/type/incr unit/keyspace unit/expire)
 
 test_timeout=${TEST_TIMEOUT:-60}
@@ -150,6 +165,7 @@ echo "spindle: $bin on 127.0.0.1:$port; redis tests: $src"
 
 total_pass=0
 total_fail=0
+below=()
 
 # parse LOG: turns runtest's output into records on stdout, one per line, fields tab-separated:
 #   ok NAME | err NAME FIRST-LINE-OF-MESSAGE | ignore TEXT | skip NAME | exception TEXT | hang NAME
@@ -272,6 +288,17 @@ for unit in "${units[@]}"; do
         fail=$((fail + 1))
     fi
     echo "$unit: $pass passed, $fail failed, $nign ignored, $nskip skipped"
+    if [ -n "$floors" ]; then
+        floor=$(floor_of "$unit")
+        if [ -z "$floor" ]; then
+            echo "  (no floor for $unit in $floors)"
+        elif [ "$pass" -lt "$floor" ]; then
+            echo "  BELOW FLOOR: $pass passed, the floor is $floor"
+            below+=("$unit: $pass < $floor")
+        else
+            echo "  floor $floor: ok"
+        fi
+    fi
     for f in "${failures[@]}"; do
         IFS=$'\t' read -r name msg file <<<"$f"
         echo "  FAIL $name"
@@ -288,4 +315,13 @@ done
 echo
 [ "$keep_logs" = 1 ] && echo "runtest output kept in $logdir"
 echo "$total_pass passed, $total_fail failed"
+if [ -n "$floors" ]; then
+    if [ ${#below[@]} -gt 0 ]; then
+        echo "units below their floor (from $floors):"
+        printf '  %s\n' "${below[@]}"
+        exit 1
+    fi
+    echo "every unit at or above its floor ($floors)"
+    exit 0
+fi
 [ "$total_fail" = 0 ]
