@@ -13,7 +13,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPINDLE = os.path.join(ROOT, "target", "release", "spindle")
+# SPINDLE_BIN: another build to measure (an older commit's, to compare before and after).
+SPINDLE = os.environ.get("SPINDLE_BIN") or os.path.join(ROOT, "target", "release", "spindle")
 CEILING = os.path.join(ROOT, "target", "release", "examples", "ceiling")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -100,6 +101,29 @@ def run_benchmark(server, tests, flags, n):
     return results, ticks, elapsed
 
 
+def proc_threads(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settle(pid, quiet=12.0, limit=60.0):
+    """Waits until the server's thread count and RSS have not moved for `quiet` seconds, longer
+    than Spindle's worker idle timeout (10 s): idle worker threads retire and give their memory
+    back a while after a workload, and must not do it in the middle of a memory delta."""
+    deadline = time.time() + limit
+    last, since = None, time.time()
+    while time.time() < deadline:
+        now = (proc_threads(pid), rss_bytes(pid) // (256 * 1024))
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.25)
+
+
 def load_keys(server, count):
     """Loads `count` distinct 16-byte keys with 16-byte values through redis-cli --pipe."""
     def proto():
@@ -108,7 +132,7 @@ def load_keys(server, count):
             v = b"val:%012d" % i
             yield b"*3\r\n$3\r\nSET\r\n$16\r\n" + k + b"\r\n$16\r\n" + v + b"\r\n"
     server.cli("FLUSHALL")
-    time.sleep(0.5)
+    settle(server.proc.pid)
     before = rss_bytes(server.proc.pid)
     p = subprocess.Popen(["redis-cli", "-p", str(server.port), "--pipe"], stdin=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
