@@ -107,13 +107,6 @@ pub struct Ctx<'a> {
     pub op: &'a Op,
 }
 
-impl Ctx<'_> {
-    /// The client's database, locked for reading, as this command sees it.
-    pub fn read_db<R>(&self, index: usize, f: impl FnOnce(&DbRef) -> R) -> R {
-        let guard = self.server.store.read(index);
-        f(&Db::new(&*guard, self.op))
-    }
-}
 
 /// A row of the table; `keys` and docs default to a keyless command.
 const fn cmd(

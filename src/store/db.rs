@@ -89,10 +89,6 @@ impl Keyspace {
         n
     }
 
-    /// Number of hash table buckets, for memory accounting.
-    pub fn buckets(&self) -> usize {
-        self.data.map.capacity()
-    }
 }
 
 impl Contents {
