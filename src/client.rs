@@ -5,10 +5,13 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::command;
+use crate::os::{self, Woke};
 use crate::protocol::{encode, Reply, RequestParser};
-use crate::state::{ClientInfo, ClientState, Shared};
+use crate::state::{Blocked, ClientInfo, ClientState, Shared};
+use crate::store::ready::State as WaitState;
 
 /// Bytes asked of the kernel per read (Redis's `PROTO_IOBUF_LEN`).
 const READ_CHUNK: usize = 16 * 1024;
@@ -123,6 +126,14 @@ fn connection_loop(
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
                     encode(&reply, state.resp, &mut out);
+                    if let Some(blocked) = state.blocked.take() {
+                        // Replies so far go out before the connection parks.
+                        flush(&mut stream, &mut out, shared)?;
+                        match wait_blocked(stream, shared, state, blocked) {
+                            Some(reply) => out.extend_from_slice(&reply),
+                            None => state.close_after_reply = true,
+                        }
+                    }
                     if state.close_after_reply || shared.shutdown.is_triggered() {
                         break;
                     }
@@ -150,6 +161,55 @@ fn connection_loop(
             return Ok(());
         }
     }
+}
+
+/// Parks the connection's thread until its blocking command is served, times out, is
+/// unblocked, or the client goes (then `None`: the connection closes, and nothing was popped
+/// for it). The thread holds no lock while parked.
+fn wait_blocked(
+    stream: &TcpStream,
+    shared: &Shared,
+    state: &mut ClientState,
+    blocked: Blocked,
+) -> Option<Vec<u8>> {
+    let waiter = &blocked.waiter;
+    let end = loop {
+        if !waiter.is_waiting() {
+            break waiter.state();
+        }
+        let left = match blocked.deadline {
+            Some(at) => {
+                let now = Instant::now();
+                if now >= at {
+                    break waiter.finish_here(WaitState::TimedOut);
+                }
+                Some(at - now)
+            }
+            None => None,
+        };
+        if os::park(stream, left) == Woke::Hangup {
+            break waiter.finish_here(WaitState::Cancelled);
+        }
+    };
+    shared.store.unblock(waiter.db, waiter);
+    *state.info.blocked.lock() = None;
+    state
+        .info
+        .blocked_with_timeout
+        .store(false, Ordering::Relaxed);
+    shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+    let mut out = Vec::new();
+    match end {
+        WaitState::Served(reply) => return Some(reply),
+        WaitState::TimedOut => encode(&blocked.on_timeout, state.resp, &mut out),
+        WaitState::Unblocked => encode(
+            &Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+            state.resp,
+            &mut out,
+        ),
+        WaitState::Cancelled | WaitState::Waiting => return None,
+    }
+    Some(out)
 }
 
 fn flush(stream: &mut &TcpStream, out: &mut Vec<u8>, shared: &Shared) -> io::Result<()> {

@@ -2,7 +2,7 @@
 //! (like Redis's `static_configs` in config.c: name, default, mutability, validation).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -29,6 +29,8 @@ pub struct Param {
     pub name: &'static str,
     pub kind: Kind,
     pub mutable: bool,
+    /// For an old name (`hash-max-ziplist-entries`), the parameter it stands for.
+    pub alias_of: Option<&'static str>,
 }
 
 const fn param(name: &'static str, kind: Kind, mutable: bool) -> Param {
@@ -36,8 +38,41 @@ const fn param(name: &'static str, kind: Kind, mutable: bool) -> Param {
         name,
         kind,
         mutable,
+        alias_of: None,
     }
 }
+
+/// An old name Redis still takes for a parameter (listed by CONFIG GET beside it).
+const fn alias(name: &'static str, of: &'static Param) -> Param {
+    Param {
+        name,
+        kind: of.kind,
+        mutable: of.mutable,
+        alias_of: Some(of.name),
+    }
+}
+
+/// The parameter `name` (lowercase) stands for, resolving an alias.
+pub fn canonical(name: &str) -> Option<&'static Param> {
+    let p = PARAMS.iter().find(|p| p.name == name)?;
+    match p.alias_of {
+        Some(of) => PARAMS.iter().find(|q| q.name == of),
+        None => Some(p),
+    }
+}
+
+const LIST_MAX_LISTPACK_SIZE: Param = param(
+    "list-max-listpack-size",
+    Kind::Int(i32::MIN as i64, INT_MAX),
+    true,
+);
+const HASH_MAX_LISTPACK_ENTRIES: Param = param(
+    "hash-max-listpack-entries",
+    Kind::Int(0, LONG_MAX as i64),
+    true,
+);
+const HASH_MAX_LISTPACK_VALUE: Param =
+    param("hash-max-listpack-value", Kind::Memory(0, LONG_MAX), true);
 
 const INT_MAX: i64 = i32::MAX as i64;
 const LONG_MAX: u64 = i64::MAX as u64;
@@ -79,6 +114,13 @@ pub static PARAMS: &[Param] = &[
     param("lazyfree-lazy-user-flush", Kind::Bool, true),
     param("lazyfree-lazy-expire", Kind::Bool, true),
     param("lazyfree-lazy-server-del", Kind::Bool, true),
+    LIST_MAX_LISTPACK_SIZE,
+    alias("list-max-ziplist-size", &LIST_MAX_LISTPACK_SIZE),
+    param("list-compress-depth", Kind::Int(0, INT_MAX), true),
+    HASH_MAX_LISTPACK_ENTRIES,
+    alias("hash-max-ziplist-entries", &HASH_MAX_LISTPACK_ENTRIES),
+    HASH_MAX_LISTPACK_VALUE,
+    alias("hash-max-ziplist-value", &HASH_MAX_LISTPACK_VALUE),
 ];
 
 /// How long a worker thread with no connection waits for one before it exits (beyond the
@@ -99,6 +141,9 @@ pub struct Config {
     client_query_buffer_limit: AtomicU64,
     timeout: AtomicU32,
     tcp_keepalive: AtomicU32,
+    list_max_listpack_size: AtomicI64,
+    hash_max_listpack_entries: AtomicU64,
+    hash_max_listpack_value: AtomicU64,
     /// The value CONFIG GET shows for parameters that have no live field.
     values: RwLock<BTreeMap<&'static str, String>>,
 }
@@ -117,6 +162,9 @@ impl Default for Config {
             client_query_buffer_limit: AtomicU64::new(crate::protocol::QUERY_BUF_LIMIT as u64),
             timeout: AtomicU32::new(0),
             tcp_keepalive: AtomicU32::new(300),
+            list_max_listpack_size: AtomicI64::new(crate::store::list::DEFAULT_FILL),
+            hash_max_listpack_entries: AtomicU64::new(512),
+            hash_max_listpack_value: AtomicU64::new(64),
             values: RwLock::new(BTreeMap::new()),
         }
     }
@@ -182,13 +230,30 @@ impl Config {
         self.tcp_keepalive.load(Ordering::Relaxed)
     }
 
+    /// What a command runs with: the limits the store applies, read once per command.
+    pub fn limits(&self) -> crate::store::Limits {
+        crate::store::Limits {
+            max_bulk: self.proto_max_bulk_len(),
+            list_fill: self.list_max_listpack_size.load(Ordering::Relaxed),
+            hash: crate::store::HashLimits {
+                max_entries: usize::try_from(
+                    self.hash_max_listpack_entries.load(Ordering::Relaxed),
+                )
+                .unwrap_or(usize::MAX),
+                max_value: usize::try_from(self.hash_max_listpack_value.load(Ordering::Relaxed))
+                    .unwrap_or(usize::MAX),
+            },
+        }
+    }
+
     /// How long an idle worker thread beyond the warm pool waits before it exits.
     pub fn worker_idle_timeout(&self) -> Duration {
         self.worker_idle
     }
 
-    /// The value CONFIG GET shows for `name`.
+    /// The value CONFIG GET shows for `name` (an alias shows its parameter's value).
     pub fn get(&self, name: &str) -> Option<String> {
+        let name = canonical(name).map_or(name, |p| p.name);
         Some(match name {
             "port" => self.port.to_string(),
             "bind" => self.bind.clone(),
@@ -200,6 +265,18 @@ impl Config {
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
             "timeout" => self.timeout().to_string(),
             "tcp-keepalive" => self.tcp_keepalive().to_string(),
+            "list-max-listpack-size" => self
+                .list_max_listpack_size
+                .load(Ordering::Relaxed)
+                .to_string(),
+            "hash-max-listpack-entries" => self
+                .hash_max_listpack_entries
+                .load(Ordering::Relaxed)
+                .to_string(),
+            "hash-max-listpack-value" => self
+                .hash_max_listpack_value
+                .load(Ordering::Relaxed)
+                .to_string(),
             _ => {
                 if let Some(v) = self.values.read().get(name) {
                     return Some(v.clone());
@@ -212,6 +289,7 @@ impl Config {
                     "save" => String::new(),
                     "appendonly" | "protected-mode" => "no".into(),
                     "io-threads" => "1".into(),
+                    "list-compress-depth" => "0".into(),
                     n if n.starts_with("lazyfree-") => "no".into(),
                     _ => return None,
                 }
@@ -221,10 +299,8 @@ impl Config {
 
     /// Validates and applies one CONFIG SET pair; the error is Redis's reason text.
     pub fn set(&self, name: &str, value: &str) -> Result<(), String> {
-        let param = PARAMS
-            .iter()
-            .find(|p| p.name == name)
-            .ok_or("Unknown option")?;
+        let param = canonical(name).ok_or("Unknown option")?;
+        let name = param.name;
         if !param.mutable {
             return Err("can't set immutable config".into());
         }
@@ -292,6 +368,15 @@ impl Config {
                 .store(number(), Ordering::Relaxed),
             "timeout" => self.timeout.store(number() as u32, Ordering::Relaxed),
             "tcp-keepalive" => self.tcp_keepalive.store(number() as u32, Ordering::Relaxed),
+            "list-max-listpack-size" => self
+                .list_max_listpack_size
+                .store(canonical.parse().unwrap_or(-2), Ordering::Relaxed),
+            "hash-max-listpack-entries" => self
+                .hash_max_listpack_entries
+                .store(number(), Ordering::Relaxed),
+            "hash-max-listpack-value" => self
+                .hash_max_listpack_value
+                .store(number(), Ordering::Relaxed),
             _ => {
                 self.values.write().insert(param.name, canonical);
             }

@@ -51,3 +51,18 @@ int spindle_ld_valid(const char *a, size_t alen) {
     long double x;
     return parse_ld(a, alen, &x) == 0;
 }
+
+/* Redis's getTimeoutFromObjectOrReply in seconds: the timeout in milliseconds,
+ * (long long) ceill(seconds * 1000) of a long double. A value beyond the range of long long
+ * becomes LLONG_MIN, which is what that conversion gives on x86-64 (so Redis answers "timeout
+ * is negative" for "inf" or "1e100"). Returns 0, or -1 if the text is not a float. */
+int spindle_timeout_ms(const char *s, size_t len, long long *out) {
+    long double v;
+    if (parse_ld(s, len, &v) != 0) return -1;
+    long double ms = ceill(v * 1000.0L);
+    if (!(ms >= -9223372036854775808.0L && ms < 9223372036854775808.0L))
+        *out = (-9223372036854775807LL - 1);
+    else
+        *out = (long long)ms;
+    return 0;
+}

@@ -195,6 +195,114 @@ pub fn out_of_descriptors(e: &io::Error) -> bool {
     }
 }
 
+/// The signal that wakes a thread parked in a blocking command. Its handler does nothing; it
+/// is blocked in every thread that may be woken, except inside [`park`], so it can never
+/// interrupt anything else.
+#[cfg(target_os = "linux")]
+fn wake_signal() -> i32 {
+    libc::SIGRTMIN()
+}
+
+#[cfg(target_os = "linux")]
+extern "C" fn ignore_wake(_: i32) {}
+
+/// A parked connection thread, to be woken from another thread.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadWaker(#[cfg(target_os = "linux")] libc::pthread_t);
+
+impl ThreadWaker {
+    /// The calling thread, which is about to park: from now on the wake signal waits, blocked,
+    /// until [`park`] lets it in, so a wake that comes first is not lost.
+    pub fn current() -> ThreadWaker {
+        #[cfg(target_os = "linux")]
+        {
+            static INSTALL: std::sync::Once = std::sync::Once::new();
+            INSTALL.call_once(|| {
+                // SAFETY: a zeroed sigaction with a handler that does nothing, installed once.
+                unsafe {
+                    let mut act: libc::sigaction = std::mem::zeroed();
+                    act.sa_sigaction = ignore_wake as *const () as usize;
+                    libc::sigemptyset(&mut act.sa_mask);
+                    libc::sigaction(wake_signal(), &act, std::ptr::null_mut());
+                }
+            });
+            // SAFETY: plain calls on the calling thread's own signal mask and id.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, wake_signal());
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                ThreadWaker(libc::pthread_self())
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        ThreadWaker()
+    }
+
+    /// Wakes the thread. The caller guarantees it is still alive (it waits, and cannot stop
+    /// waiting while the caller holds the lock that decides its wait).
+    pub fn wake(&self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: the thread exists (see above); the signal's handler does nothing.
+        unsafe {
+            libc::pthread_kill(self.0, wake_signal());
+        }
+    }
+}
+
+/// Why [`park`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woke {
+    /// Another thread woke us (or a stray wake): look at what changed.
+    Signal,
+    /// The peer hung up, or the socket was shut down (kill, shutdown).
+    Hangup,
+    Timeout,
+}
+
+/// Parks the calling thread until it is woken, the peer of `stream` hangs up, or `timeout`
+/// passes (`None`: no limit). Data the client sends meanwhile does not wake it: it waits in
+/// the socket for the command after the blocking one.
+pub fn park(stream: &TcpStream, timeout: Option<std::time::Duration>) -> Woke {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        let ts = timeout.map(|d| libc::timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        // SAFETY: `pfd`, `ts` and `mask` live for the call; the mask is the thread's own with
+        // the wake signal let in.
+        let rc = unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+            libc::sigdelset(&mut mask, wake_signal());
+            libc::ppoll(
+                &mut pfd,
+                1,
+                ts.as_ref().map_or(std::ptr::null(), |t| t as *const _),
+                &mask,
+            )
+        };
+        match rc {
+            0 => Woke::Timeout,
+            n if n > 0 => Woke::Hangup,
+            _ => Woke::Signal,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = stream;
+        std::thread::sleep(timeout.unwrap_or(std::time::Duration::from_millis(100)));
+        Woke::Timeout
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -209,6 +317,43 @@ mod tests {
             unsafe { libc::getsockopt(fd, level, name, (&mut v as *mut i32).cast(), &mut len) };
         assert_eq!(rc, 0);
         v
+    }
+
+    #[test]
+    fn park_wakes_on_signal_hangup_and_timeout() {
+        use std::time::{Duration, Instant};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        // Timeout.
+        let t = Instant::now();
+        assert_eq!(
+            park(&server, Some(Duration::from_millis(30))),
+            Woke::Timeout
+        );
+        assert!(t.elapsed() >= Duration::from_millis(25));
+        // Data from the client does not wake it.
+        use std::io::Write;
+        (&client).write_all(b"PING\r\n").unwrap();
+        assert_eq!(
+            park(&server, Some(Duration::from_millis(30))),
+            Woke::Timeout
+        );
+        // A wake sent before the park is not lost.
+        let me = ThreadWaker::current();
+        me.wake();
+        assert_eq!(park(&server, None), Woke::Signal);
+        // A wake from another thread.
+        let waker = ThreadWaker::current();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            waker.wake();
+        });
+        assert_eq!(park(&server, Some(Duration::from_secs(10))), Woke::Signal);
+        h.join().unwrap();
+        // Hang-up.
+        drop(client);
+        assert_eq!(park(&server, Some(Duration::from_secs(10))), Woke::Hangup);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::config::Config;
 use crate::counter::Counter;
+use crate::protocol::Reply;
 use crate::shutdown::Shutdown;
+use crate::store::ready::{State as WaitState, Waiter};
 use crate::store::{clock, Store};
 
 /// Server-wide counters for INFO.
@@ -139,6 +141,15 @@ impl Clients {
         idle.len()
     }
 
+    /// Clients parked with a timeout (INFO `clients_in_timeout_table`).
+    pub fn timed_waits(&self) -> usize {
+        self.map
+            .lock()
+            .values()
+            .filter(|c| c.blocked_with_timeout.load(Ordering::Relaxed))
+            .count()
+    }
+
     /// Wakes every connection's blocked read: it sees end-of-stream after its current command.
     pub(crate) fn close_all_reads(&self) {
         let map = self.map.lock();
@@ -166,6 +177,8 @@ pub struct Shared {
     pub port: u16,
     /// Connections being served now (admitted, not yet closed).
     pub active: AtomicUsize,
+    /// Clients parked in a blocking command (INFO `blocked_clients`).
+    pub blocked_clients: AtomicUsize,
     /// Unix ms of the last successful save (LASTSAVE); the start time until one happens.
     pub last_save: AtomicI64,
     /// A random 40-hex-digit id of this run (INFO `run_id`).
@@ -185,6 +198,7 @@ impl Shared {
             started: Instant::now(),
             port,
             active: AtomicUsize::new(0),
+            blocked_clients: AtomicUsize::new(0),
             last_save: AtomicI64::new(clock::unix_ms()),
             run_id: (0..5)
                 .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))
@@ -217,6 +231,10 @@ pub struct ClientInfo {
     /// Held by dispatch while one of this client's commands runs, so that a killer can wait
     /// for the command in progress: once CLIENT KILL has answered, the victim runs nothing.
     running: Mutex<()>,
+    /// The wait this client is parked in, if any (CLIENT UNBLOCK, CLIENT LIST's `b` flag).
+    pub blocked: Mutex<Option<Arc<Waiter>>>,
+    /// Parked with a timeout.
+    pub blocked_with_timeout: AtomicBool,
     /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
     /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
     stream: Arc<TcpStream>,
@@ -242,6 +260,8 @@ impl ClientInfo {
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             running: Mutex::new(()),
+            blocked: Mutex::new(None),
+            blocked_with_timeout: AtomicBool::new(false),
             stream: Arc::clone(stream),
         })
     }
@@ -275,6 +295,10 @@ impl ClientInfo {
     /// any, is over. Gives up waiting if the killer is killed meanwhile (two clients killing
     /// each other must not wait for each other forever).
     pub fn kill_and_wait(&self, killer: &ClientInfo) {
+        // A parked client is cancelled first, so that nothing is served to it any more.
+        if let Some(w) = self.blocked.lock().clone() {
+            w.finish(WaitState::Cancelled);
+        }
         self.close();
         loop {
             if self
@@ -303,6 +327,17 @@ pub struct ClientState {
     /// Reply, then close (QUIT, protocol errors).
     pub close_after_reply: bool,
     pub info: Arc<ClientInfo>,
+    /// Set by a blocking command that found nothing: the connection parks until it ends.
+    pub blocked: Option<Blocked>,
+}
+
+/// A blocking command's wait, handed from dispatch to the connection loop.
+pub struct Blocked {
+    pub waiter: Arc<Waiter>,
+    /// `None`: wait forever.
+    pub deadline: Option<Instant>,
+    /// The reply if the wait times out (a null, of the command's kind).
+    pub on_timeout: Reply,
 }
 
 impl ClientState {
@@ -313,6 +348,7 @@ impl ClientState {
             resp: 2,
             close_after_reply: false,
             info,
+            blocked: None,
         }
     }
 

@@ -107,6 +107,45 @@ impl<'a> Args<'a> {
         Ok(n)
     }
 
+    /// Argument `i` as an integer in `[min, max]`; `msg` is the error for a non-integer and for
+    /// one out of range (Redis's `getRangeLongFromObjectOrReply` with a message).
+    pub fn range(&self, i: usize, min: i64, max: i64, msg: &'static str) -> Result<i64, CmdError> {
+        parse_i64(self.get(i))
+            .filter(|n| (min..=max).contains(n))
+            .ok_or(err(msg))
+    }
+
+    /// Argument `i` as a count that must not be negative (Redis's
+    /// `getPositiveLongFromObjectOrReply` without a message).
+    pub fn positive(&self, i: usize) -> Result<i64, CmdError> {
+        self.range(
+            i,
+            0,
+            i64::MAX,
+            "ERR value is out of range, must be positive",
+        )
+    }
+
+    /// Argument `i` as a blocking timeout in seconds (a float; 0 waits forever): milliseconds,
+    /// with Redis's errors.
+    pub fn timeout_ms(&self, i: usize) -> Result<i64, CmdError> {
+        extern "C" {
+            fn spindle_timeout_ms(s: *const u8, len: usize, out: *mut i64) -> i32;
+        }
+        let arg = self.get(i);
+        let mut ms: i64 = 0;
+        // SAFETY: `arg` is a live buffer of `arg.len()` bytes and `ms` a writable i64; the C
+        // side reads at most that many bytes.
+        let rc = unsafe { spindle_timeout_ms(arg.as_ptr(), arg.len(), &mut ms) };
+        if rc != 0 {
+            return Err(err("ERR timeout is not a float or out of range"));
+        }
+        if ms < 0 {
+            return Err(err("ERR timeout is negative"));
+        }
+        Ok(ms)
+    }
+
     /// Argument `i` as a finite-or-infinite float (never NaN).
     pub fn float(&self, i: usize) -> Result<f64, CmdError> {
         parse_f64(self.get(i)).ok_or(NOT_FLOAT)

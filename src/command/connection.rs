@@ -6,6 +6,7 @@ use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, SYNTAX};
 use super::Ctx;
 use crate::protocol::Reply;
 use crate::state::ClientInfo;
+use crate::store::ready::State as WaitState;
 
 /// PING [message]
 pub fn ping(_ctx: &mut Ctx, args: &Args) -> CmdResult {
@@ -239,10 +240,12 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     let lossy = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let age = c.created.elapsed().as_secs();
     let idle = (now_ms - c.last_active_ms.load(Ordering::Relaxed)).max(0) / 1000;
-    let flags = if c.no_evict.load(Ordering::Relaxed) {
-        "e"
-    } else {
-        "N"
+    let blocked = c.blocked.lock().is_some();
+    let flags = match (blocked, c.no_evict.load(Ordering::Relaxed)) {
+        (true, true) => "be",
+        (true, false) => "b",
+        (false, true) => "e",
+        (false, false) => "N",
     };
     let cmd = super::name_of(c.last_cmd.load(Ordering::Relaxed));
     format!(
@@ -382,6 +385,41 @@ fn kill(ctx: &mut Ctx, c: &ClientInfo) {
     } else {
         c.kill_and_wait(&ctx.client.info);
     }
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT|ERROR]: ends another client's blocking wait, as if it
+/// timed out (the default) or with an error. 1 if it was blocked, else 0.
+pub fn client_unblock(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.len() > 4 {
+        return Err(super::subcommand_syntax_error(args));
+    }
+    let error = if args.len() == 4 {
+        if args.is(3, "TIMEOUT") {
+            false
+        } else if args.is(3, "ERROR") {
+            true
+        } else {
+            return Err(err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+        }
+    } else {
+        false
+    };
+    let id = args.int(2)?;
+    let target = ctx
+        .server
+        .clients
+        .list()
+        .into_iter()
+        .find(|c| c.id as i64 == id);
+    let waiter = target.and_then(|c| c.blocked.lock().clone());
+    let done = waiter.is_some_and(|w| {
+        w.finish(if error {
+            WaitState::Unblocked
+        } else {
+            WaitState::TimedOut
+        })
+    });
+    Ok(Reply::Int(i64::from(done)))
 }
 
 /// RESET: back to a fresh connection's state.

@@ -7,6 +7,7 @@
 pub mod args;
 pub mod connection;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod strings;
 
@@ -19,7 +20,9 @@ use std::sync::OnceLock;
 pub use args::{Args, CmdError, CmdResult};
 
 use crate::protocol::Reply;
+use crate::state::Blocked;
 use crate::state::{ClientState, Shared};
+use crate::store::ready::{Request, Waiter};
 use crate::store::{Db, DbMut, DbRef, Op};
 
 /// What a handler may touch. The kind decides the lock dispatch takes, so a read-only command
@@ -33,11 +36,34 @@ pub enum Handler {
     ReadInto(fn(&DbRef, &Args, u8, &mut Vec<u8>) -> Result<(), CmdError>),
     /// Runs under the write lock of the client's database.
     Write(fn(&mut DbMut, &Args) -> CmdResult),
+    /// May block (BLPOP...): runs under the write lock of the client's database (protocol
+    /// version given) and either answers at once or says what it waits for; dispatch then
+    /// parks the client in the key's wait queue before the lock is released.
+    Blocking(fn(&mut DbMut, &Args, u8) -> Result<Step, CmdError>),
     /// Needs the connection or the server; takes any locks itself, through the store's
     /// methods (which keep the lock order), and sees time only through `Ctx::op`.
     Client(fn(&mut Ctx, &Args) -> CmdResult),
     /// Only dispatches to its subcommands.
     Container,
+}
+
+/// What a blocking handler decided.
+pub enum Step {
+    /// Answered at once (something was there, or an error).
+    Reply(Reply),
+    /// Nothing there: wait on these keys.
+    Wait(Wait),
+}
+
+/// What a blocked client waits for.
+pub struct Wait {
+    pub keys: Vec<Box<[u8]>>,
+    /// Serves the client when one of its keys may be ready.
+    pub request: Box<dyn Request>,
+    /// Milliseconds; 0 waits forever.
+    pub timeout_ms: i64,
+    /// The reply on timeout (a null of the command's kind).
+    pub on_timeout: Reply,
 }
 
 /// One row of the command table.
@@ -76,6 +102,8 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 14;
     pub const ALLOW_BUSY: u32 = 1 << 15;
     pub const SENTINEL: u32 = 1 << 16;
+    /// Keys are found by the command itself (COMMAND INFO's `movablekeys`).
+    pub const MOVABLE_KEYS: u32 = 1 << 17;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -94,6 +122,7 @@ pub mod flags {
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
@@ -106,7 +135,6 @@ pub struct Ctx<'a> {
     /// The command's instant and limits; every database view it opens carries them.
     pub op: &'a Op,
 }
-
 
 /// A row of the table; `keys` and docs default to a keyless command.
 const fn cmd(
@@ -134,7 +162,7 @@ const NOKEYS: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
 const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
 
-use Handler::{Client, Container, Read, ReadInto, Write};
+use Handler::{Blocking, Client, Container, Read, ReadInto, Write};
 
 /// The command table.
 #[rustfmt::skip]
@@ -158,6 +186,7 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("setinfo", 4, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_setinfo)),
             cmd("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_no_evict)),
             cmd("help", 2, LOADING | STALE, NOKEYS, "connection", Client(connection::client_help)),
+            cmd("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_unblock)),
         ],
         ..cmd("client", -2, SENTINEL, NOKEYS, "connection", Container)
     },
@@ -185,6 +214,29 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::incrbyfloat)),
     cmd("setbit", 4, WRITE | DENYOOM, KEY1, "bitmap", Write(strings::setbit)),
     cmd("getbit", 3, READONLY | FAST, KEY1, "bitmap", Read(strings::getbit)),
+    // lists
+    cmd("lpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", Write(lists::lpush)),
+    cmd("rpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", Write(lists::rpush)),
+    cmd("lpushx", -3, WRITE | DENYOOM | FAST, KEY1, "list", Write(lists::lpushx)),
+    cmd("rpushx", -3, WRITE | DENYOOM | FAST, KEY1, "list", Write(lists::rpushx)),
+    cmd("lpop", -2, WRITE | FAST, KEY1, "list", Write(lists::lpop)),
+    cmd("rpop", -2, WRITE | FAST, KEY1, "list", Write(lists::rpop)),
+    cmd("llen", 2, READONLY | FAST, KEY1, "list", Read(lists::llen)),
+    cmd("lindex", 3, READONLY, KEY1, "list", Read(lists::lindex)),
+    cmd("lset", 4, WRITE | DENYOOM, KEY1, "list", Write(lists::lset)),
+    cmd("lrange", 4, READONLY, KEY1, "list", Read(lists::lrange)),
+    cmd("linsert", 5, WRITE | DENYOOM, KEY1, "list", Write(lists::linsert)),
+    cmd("lrem", 4, WRITE, KEY1, "list", Write(lists::lrem)),
+    cmd("ltrim", 4, WRITE, KEY1, "list", Write(lists::ltrim)),
+    cmd("lpos", -3, READONLY, KEY1, "list", Read(lists::lpos)),
+    cmd("lmove", 5, WRITE | DENYOOM, (1, 2, 1), "list", Write(lists::lmove)),
+    cmd("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", Write(lists::rpoplpush)),
+    cmd("lmpop", -4, WRITE | MOVABLE_KEYS, NOKEYS, "list", Write(lists::lmpop)),
+    cmd("blpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), "list", Blocking(lists::blpop)),
+    cmd("brpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), "list", Blocking(lists::brpop)),
+    cmd("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), "list", Blocking(lists::blmove)),
+    cmd("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), "list", Blocking(lists::brpoplpush)),
+    cmd("blmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, NOKEYS, "list", Blocking(lists::blmpop)),
     // keys
     cmd("del", -2, WRITE, ALLKEYS, "generic", Write(keys::del)),
     cmd("unlink", -2, WRITE | FAST, ALLKEYS, "generic", Write(keys::del)),
@@ -394,7 +446,7 @@ pub fn execute(
     };
     // Dispatch is where a command's instant is made: one per command, read on first use.
     #[allow(clippy::disallowed_methods)]
-    let op = Op::new(server.config.proto_max_bulk_len());
+    let op = Op::new(server.config.limits());
     let mut ctx = Ctx {
         server,
         client,
@@ -486,6 +538,14 @@ fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>)
             f(&Db::new(&*guard, op), &args, ctx.client.resp, out).map(|()| Reply::none())
         }
         Write(f) => f(&mut Db::new(&mut *store.write(ctx.client.db), op), &args),
+        Blocking(f) => {
+            let mut guard = store.write(ctx.client.db);
+            let mut db = Db::new(&mut *guard, op);
+            match f(&mut db, &args, ctx.client.resp)? {
+                Step::Reply(reply) => Ok(reply),
+                Step::Wait(wait) => Ok(park(ctx, &mut db, wait)),
+            }
+        }
         Client(f) => f(ctx, &args),
         Container => Err(arity_error(args.get(0), spec.name)),
     }));
@@ -504,6 +564,37 @@ fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>)
             spec.name
         )))
     })
+}
+
+/// Parks the client in the wait queues of `wait`'s keys, under the lock the blocking handler
+/// ran under: no push can come between the handler finding nothing and the client waiting.
+/// The connection loop then sleeps until the wait ends.
+fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
+    let waker = crate::os::ThreadWaker::current();
+    let waiter = Waiter::new(
+        ctx.client.id,
+        ctx.client.db,
+        wait.keys,
+        wait.request,
+        Box::new(move || waker.wake()),
+    );
+    db.block(&waiter);
+    *ctx.client.info.blocked.lock() = Some(std::sync::Arc::clone(&waiter));
+    ctx.client
+        .info
+        .blocked_with_timeout
+        .store(wait.timeout_ms > 0, Ordering::Relaxed);
+    ctx.server.blocked_clients.fetch_add(1, Ordering::Relaxed);
+    // The deadline is Redis's: from when the command ran.
+    let deadline = (wait.timeout_ms > 0).then(|| {
+        std::time::Instant::now() + std::time::Duration::from_millis(wait.timeout_ms as u64)
+    });
+    ctx.client.blocked = Some(Blocked {
+        waiter,
+        deadline,
+        on_timeout: wait.on_timeout,
+    });
+    Reply::none()
 }
 
 #[cfg(test)]
@@ -554,7 +645,7 @@ mod tests {
         let mut client = ClientState::new(info);
         let config = crate::config::Config::default();
         let server = Shared::new(config, crate::shutdown::Shutdown::new(), 0);
-        let op = Op::at_ms(1, u64::MAX);
+        let op = Op::at_ms(1, crate::store::Limits::default());
         let mut ctx = Ctx {
             server: &server,
             client: &mut client,

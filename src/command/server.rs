@@ -51,7 +51,9 @@ pub fn swapdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if a < 0 || b < 0 || a >= n || b >= n {
         return Err(err("ERR DB index is out of range"));
     }
-    ctx.server.store.swap(a as usize, b as usize);
+    ctx.server
+        .store
+        .swap(a as usize, b as usize, ctx.op.now_ms());
     Ok(Reply::ok())
 }
 
@@ -168,14 +170,16 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
         let sent = String::from_utf8_lossy(&pair[0]);
         let name = sent.to_ascii_lowercase();
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        if !crate::config::PARAMS.iter().any(|p| p.name == name) {
+        if crate::config::canonical(&name).is_none() {
             return Err(CmdError::msg(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{sent}'"
             )));
         }
+        // Redis names the repeated argument as sent; an alias and its parameter are not
+        // repeats of each other.
         if pairs.iter().any(|(n, _): &(String, String)| *n == name) {
             return Err(CmdError::msg(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+                "ERR CONFIG SET failed (possibly related to argument '{sent}') - duplicate parameter"
             )));
         }
         pairs.push((name, value));
@@ -305,6 +309,8 @@ fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<Reply
     }
     match group {
         "string" => cats.push("@string"),
+        "list" => cats.push("@list"),
+        "hash" => cats.push("@hash"),
         "generic" => cats.push("@keyspace"),
         "connection" => cats.push("@connection"),
         _ => {}
@@ -318,6 +324,9 @@ fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<Reply
     } else {
         "@slow"
     });
+    if spec.flags & flags::BLOCKING != 0 {
+        cats.push("@blocking");
+    }
     cats.into_iter().map(Reply::simple).collect()
 }
 
@@ -521,9 +530,11 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     section(
         "Clients",
         format!(
-            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
             srv.clients.len(),
-            srv.config.maxclients()
+            srv.config.maxclients(),
+            srv.blocked_clients.load(Ordering::Relaxed),
+            srv.clients.timed_waits(),
         ),
     );
     let used = crate::alloc::used_memory();

@@ -12,18 +12,12 @@ pub fn get_str<'a, K: Deref<Target = Keyspace>>(
     db: &'a Db<'_, K>,
     key: &[u8],
 ) -> Result<Option<&'a [u8]>, WrongType> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s)),
-    }
+    db.get_str(key)
 }
 
 /// The string at `key` for modification, through the write door.
 fn get_str_mut<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<Option<&'a mut Vec<u8>>, WrongType> {
-    match db.get_mut(key) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s)),
-    }
+    db.str_mut(key)
 }
 
 fn bulk_or_nil(v: Option<&[u8]>) -> Reply {

@@ -9,6 +9,8 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::hash::HashLimits;
+
 /// Wall-clock time in Unix microseconds (the one place that reads it).
 #[allow(clippy::disallowed_methods)]
 pub fn unix_us() -> i64 {
@@ -25,6 +27,27 @@ pub fn unix_ms() -> i64 {
     unix_us() / 1000
 }
 
+/// The settings the store applies, as they were when a command started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `proto-max-bulk-len`: the largest string a command may create.
+    pub max_bulk: u64,
+    /// `list-max-listpack-size`: the size of a list node.
+    pub list_fill: i64,
+    /// `hash-max-listpack-entries` / `-value`: when a hash leaves its packed form.
+    pub hash: HashLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk: 512 * 1024 * 1024,
+            list_fill: super::list::DEFAULT_FILL,
+            hash: HashLimits::default(),
+        }
+    }
+}
+
 /// What one command (or one transaction, or one script) runs with: the instant it runs at and
 /// the limits in force when it started.
 #[derive(Debug)]
@@ -32,24 +55,23 @@ pub struct Op {
     /// Unix microseconds, read on first use (0 until then): a command that never looks at a
     /// TTL, such as GET of a key without one, never reads the clock.
     at_us: Cell<i64>,
-    /// `proto-max-bulk-len`: the largest string a command may create.
-    max_bulk: u64,
+    limits: Limits,
 }
 
 impl Op {
-    /// A fresh instant for one command, with the live `proto-max-bulk-len`.
-    pub fn new(max_bulk: u64) -> Op {
+    /// A fresh instant for one command, with the live limits.
+    pub fn new(limits: Limits) -> Op {
         Op {
             at_us: Cell::new(0),
-            max_bulk,
+            limits,
         }
     }
 
     /// An operation at a fixed instant (Unix ms), for tests of the store.
-    pub fn at_ms(ms: i64, max_bulk: u64) -> Op {
+    pub fn at_ms(ms: i64, limits: Limits) -> Op {
         Op {
             at_us: Cell::new(ms * 1000),
-            max_bulk,
+            limits,
         }
     }
 
@@ -71,6 +93,11 @@ impl Op {
 
     /// The largest string a command may create (`proto-max-bulk-len`).
     pub fn max_bulk(&self) -> u64 {
-        self.max_bulk
+        self.limits.max_bulk
+    }
+
+    /// The settings the store applies.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 }

@@ -10,9 +10,12 @@
 use std::collections::BTreeSet;
 use std::ops::{Deref, DerefMut};
 
-use super::clock::Op;
+use std::sync::Arc;
+
+use super::clock::{Limits, Op};
 use super::dict::Dict;
-use super::Value;
+use super::ready::{Queues, Waiter};
+use super::{Value, WrongType};
 use crate::counter::Counter;
 
 /// A value and its absolute expiry time in Unix milliseconds (0: no expiry).
@@ -36,6 +39,10 @@ pub struct Keyspace {
     /// stay with the database slot when its contents are flushed or swapped.
     hits: Counter,
     misses: Counter,
+    /// Clients blocked on keys of this database (they stay with the slot too).
+    waiting: Queues,
+    /// The limits of the command that last made a key ready: serving its waiters uses them.
+    serve_limits: Limits,
 }
 
 /// The keys of a database, taken out whole by a flush or exchanged by SWAPDB.
@@ -57,9 +64,30 @@ impl Keyspace {
         std::mem::take(&mut self.data)
     }
 
-    /// Exchanges the keys of two databases (SWAPDB); statistics stay where they are.
-    pub(super) fn swap_contents(&mut self, other: &mut Keyspace) {
+    /// Exchanges the keys of two databases (SWAPDB); statistics and waiters stay where they
+    /// are, and waiters whose keys now exist are served when the locks are released.
+    pub(super) fn swap_contents(&mut self, other: &mut Keyspace, now: i64) {
         std::mem::swap(&mut self.data, &mut other.data);
+        for ks in [self, other] {
+            let data = &ks.data;
+            ks.waiting
+                .signal_existing(|k| data.map.get(k).is_some_and(|e| !e.expired(now)));
+        }
+    }
+
+    /// Takes `w` out of the queues.
+    pub(super) fn remove_waiter(&mut self, w: &Arc<Waiter>) {
+        self.waiting.remove(w);
+    }
+
+    /// Are there keys that may be ready for waiters?
+    pub(super) fn has_ready(&self) -> bool {
+        self.waiting.has_ready()
+    }
+
+    /// The limits to serve waiters with (those of the command that made their key ready).
+    pub(super) fn serve_limits(&self) -> Limits {
+        self.serve_limits
     }
 
     /// (keyspace hits, keyspace misses)
@@ -88,7 +116,6 @@ impl Keyspace {
         }
         n
     }
-
 }
 
 impl Contents {
@@ -173,6 +200,21 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.live(key).map(|e| e.expire)
     }
 
+    /// The string at `key`: `None` if missing, WRONGTYPE if another type.
+    pub fn get_str(&self, key: &[u8]) -> Result<Option<&[u8]>, WrongType> {
+        self.get(key).map(Value::as_str).transpose()
+    }
+
+    /// The list at `key`.
+    pub fn get_list(&self, key: &[u8]) -> Result<Option<&super::List>, WrongType> {
+        self.get(key).map(Value::as_list).transpose()
+    }
+
+    /// The hash at `key`.
+    pub fn get_hash(&self, key: &[u8]) -> Result<Option<&super::Hash>, WrongType> {
+        self.get(key).map(Value::as_hash).transpose()
+    }
+
     /// Live keys (DBSIZE).
     pub fn len(&self) -> usize {
         self.ks.data.map.len() - self.ks.data.due(self.op.now_ms())
@@ -231,6 +273,49 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         data.map.get_mut(key).map(|e| &mut e.value)
     }
 
+    /// Write door, typed: the string at `key` for modification.
+    pub fn str_mut(&mut self, key: &[u8]) -> Result<Option<&mut Vec<u8>>, WrongType> {
+        self.get_mut(key).map(Value::as_str_mut).transpose()
+    }
+
+    /// Write door, typed: the list at `key` for modification.
+    pub fn list_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::List>, WrongType> {
+        self.get_mut(key).map(Value::as_list_mut).transpose()
+    }
+
+    /// Write door, typed: the hash at `key` for modification.
+    pub fn hash_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::Hash>, WrongType> {
+        self.get_mut(key).map(Value::as_hash_mut).transpose()
+    }
+
+    /// Deletes `key` if it holds an empty list or hash: a container that becomes empty stops
+    /// existing, as in Redis. Returns true if it was deleted.
+    pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
+        let empty = self
+            .ks
+            .data
+            .map
+            .get(key)
+            .is_some_and(|e| e.value.is_empty_container());
+        if empty {
+            self.ks.data.remove_raw(key);
+        }
+        empty
+    }
+
+    /// `key` was just created: if clients wait on it, it may be ready for them.
+    fn signal(&mut self, key: &[u8]) {
+        if self.ks.waiting.has_waiters(key) {
+            self.ks.waiting.signal(key);
+            self.ks.serve_limits = *self.op.limits();
+        }
+    }
+
+    /// Parks `w` in the queue of each of its keys.
+    pub fn block(&mut self, w: &Arc<Waiter>) {
+        self.ks.waiting.add(w);
+    }
+
     /// Stores `value` at `key`. Any TTL is dropped unless `keep_ttl` (Redis's `setKey`).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         let data = &mut self.ks.data;
@@ -244,9 +329,11 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                     data.expires.remove(&(at, Box::from(key)));
                 }
             }
-            None => data
-                .map
-                .insert_new(Box::from(key), Entry { value, expire: 0 }),
+            None => {
+                data.map
+                    .insert_new(Box::from(key), Entry { value, expire: 0 });
+                self.signal(key);
+            }
         }
     }
 
@@ -258,6 +345,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             data.expires.insert((entry.expire, Box::from(key)));
         }
         data.map.insert(Box::from(key), entry);
+        self.signal(key);
     }
 
     /// Deletes `key`; returns its entry if it was live.
@@ -299,9 +387,33 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     }
 }
 
+impl<'a> Db<'a, &'a mut Keyspace> {
+    /// Serves the waiters of every key that may have become ready, oldest first, until none
+    /// is left to serve (a BLMOVE served may make its destination ready in turn).
+    pub fn serve_ready(&mut self) {
+        loop {
+            let ready = self.ks.waiting.take_ready();
+            if ready.is_empty() {
+                return;
+            }
+            for key in ready {
+                for w in self.ks.waiting.waiters(&key) {
+                    if !self.contains(&key) {
+                        break;
+                    }
+                    if w.serve_with(|request| request.serve(self, &key)) {
+                        self.ks.waiting.remove(&w);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Limits;
 
     const T: i64 = 1_700_000_000_000;
 
@@ -311,7 +423,7 @@ mod tests {
 
     #[test]
     fn ttl_rules() {
-        let op = Op::at_ms(T, u64::MAX);
+        let op = Op::at_ms(T, Limits::default());
         let mut ks = Keyspace::new();
         let mut db = Db::new(&mut ks, &op);
         db.set(b"k", str_value("v"), false);
@@ -326,7 +438,7 @@ mod tests {
 
     #[test]
     fn expired_keys_are_invisible_and_reclaimed() {
-        let op = Op::at_ms(T, u64::MAX);
+        let op = Op::at_ms(T, Limits::default());
         let mut ks = Keyspace::new();
         let mut db = Db::new(&mut ks, &op);
         db.set(b"a", str_value("1"), false);
@@ -348,18 +460,18 @@ mod tests {
     #[test]
     fn one_operation_one_instant() {
         let mut ks = Keyspace::new();
-        let setup = Op::at_ms(T, u64::MAX);
+        let setup = Op::at_ms(T, Limits::default());
         let mut db = Db::new(&mut ks, &setup);
         db.set(b"k", str_value("10"), false);
         db.set_expire(b"k", T + 1);
         // At T the key is alive for every door; one millisecond later, for none.
-        let at_t = Op::at_ms(T, u64::MAX);
+        let at_t = Op::at_ms(T, Limits::default());
         let mut db = Db::new(&mut ks, &at_t);
         assert!(db.contains(b"k"));
         assert!(db.get_mut(b"k").is_some());
         assert!(db.set_expire(b"k", T + 1));
         assert_eq!(db.expire_of(b"k"), Some(T + 1));
-        let later = Op::at_ms(T + 1, u64::MAX);
+        let later = Op::at_ms(T + 1, Limits::default());
         let mut db = Db::new(&mut ks, &later);
         assert!(!db.contains(b"k"));
         assert!(!db.set_expire(b"k", T + 100));

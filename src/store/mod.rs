@@ -5,14 +5,22 @@ pub mod clock;
 pub mod db;
 pub mod dict;
 pub mod glob;
+pub mod hash;
+pub mod list;
+pub mod pack;
+pub mod ready;
 pub mod value;
 
 use std::cell::Cell;
 
+use std::ops::{Deref, DerefMut};
+
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub use clock::Op;
+pub use clock::{Limits, Op};
 pub use db::{Db, DbMut, DbRef, Entry, Keyspace};
+pub use hash::{Hash, HashLimits};
+pub use list::List;
 pub use value::{Value, WrongType};
 
 /// All databases of one server.
@@ -50,26 +58,19 @@ impl Store {
     }
 
     /// Database `index`, locked for writing.
-    pub fn write(&self, index: usize) -> RwLockWriteGuard<'_, Keyspace> {
-        self.dbs[index].write()
+    pub fn write(&self, index: usize) -> WriteGuard<'_> {
+        WriteGuard(self.dbs[index].write())
     }
 
     /// Two different databases locked for writing, in index order; returned as `(a, b)`.
-    pub fn write_pair(
-        &self,
-        a: usize,
-        b: usize,
-    ) -> (
-        RwLockWriteGuard<'_, Keyspace>,
-        RwLockWriteGuard<'_, Keyspace>,
-    ) {
+    pub fn write_pair(&self, a: usize, b: usize) -> (WriteGuard<'_>, WriteGuard<'_>) {
         assert_ne!(a, b, "write_pair needs two different databases");
         if a < b {
-            let ga = self.dbs[a].write();
-            (ga, self.dbs[b].write())
+            let ga = self.write(a);
+            (ga, self.write(b))
         } else {
-            let gb = self.dbs[b].write();
-            (self.dbs[a].write(), gb)
+            let gb = self.write(b);
+            (self.write(a), gb)
         }
     }
 
@@ -78,12 +79,18 @@ impl Store {
         self.dbs.iter().map(|db| db.read()).collect()
     }
 
-    /// Exchanges the contents of two databases in one step (SWAPDB).
-    pub fn swap(&self, a: usize, b: usize) {
+    /// Exchanges the contents of two databases in one step (SWAPDB); clients blocked on keys
+    /// that now exist are served before the locks are released.
+    pub fn swap(&self, a: usize, b: usize, now: i64) {
         if a != b {
             let (mut x, mut y) = self.write_pair(a, b);
-            x.swap_contents(&mut y);
+            x.swap_contents(&mut y, now);
         }
+    }
+
+    /// Takes a waiter out of database `db`'s queues, however its wait ended.
+    pub fn unblock(&self, db: usize, w: &std::sync::Arc<ready::Waiter>) {
+        self.write(db).remove_waiter(w);
     }
 
     /// Empties database `index`. The old contents are freed after the lock is released.
@@ -95,7 +102,7 @@ impl Store {
     /// Empties every database in one step (FLUSHALL): all write locks are taken in index
     /// order, the contents swapped out, the locks released, and only then is the old data freed.
     pub fn flush_all(&self) {
-        let mut guards: Vec<_> = self.dbs.iter().map(|db| db.write()).collect();
+        let mut guards: Vec<_> = (0..self.dbs.len()).map(|i| self.write(i)).collect();
         let old: Vec<db::Contents> = guards.iter_mut().map(|g| g.take_contents()).collect();
         drop(guards);
         drop(old);
@@ -109,6 +116,39 @@ impl Store {
             .iter()
             .map(|db| db.write().expire_due(now, max_per_db))
             .sum()
+    }
+}
+
+/// A database locked for writing. Before the lock is released, clients blocked on keys the
+/// writer created are served (see [`ready`]), so no other client can take what was pushed
+/// for them, and no write path can forget to wake them.
+pub struct WriteGuard<'a>(RwLockWriteGuard<'a, Keyspace>);
+
+impl Deref for WriteGuard<'_> {
+    type Target = Keyspace;
+
+    fn deref(&self) -> &Keyspace {
+        &self.0
+    }
+}
+
+impl DerefMut for WriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Keyspace {
+        &mut self.0
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        // During a panic the waiters stay queued: a later write serves them, or they time out.
+        if !self.0.has_ready() || std::thread::panicking() {
+            return;
+        }
+        // Serving a blocked client is a command of its own, at its own instant.
+        #[allow(clippy::disallowed_methods)]
+        let op = Op::new(self.0.serve_limits());
+        let mut db = Db::new(&mut *self.0, &op);
+        db.serve_ready();
     }
 }
 
@@ -134,4 +174,53 @@ pub fn rand_u64() -> u64 {
         r.set(x);
         x
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ready::{Request, State, Waiter};
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct TakeString;
+
+    impl Request for TakeString {
+        fn serve(&self, db: &mut DbMut, key: &[u8]) -> Option<Vec<u8>> {
+            let v = db.get_str(key).ok()??.to_vec();
+            db.remove(key);
+            Some(v)
+        }
+    }
+
+    #[test]
+    fn a_key_created_under_a_write_lock_serves_its_waiters_before_release() {
+        let store = Store::new(2);
+        let woken = Arc::new(AtomicUsize::new(0));
+        let w = {
+            let woken = Arc::clone(&woken);
+            Waiter::new(
+                1,
+                0,
+                vec![Box::from(&b"k"[..])],
+                Box::new(TakeString),
+                Box::new(move || {
+                    woken.fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+        };
+        let op = Op::at_ms(1, Limits::default());
+        {
+            let mut g = store.write(0);
+            Db::new(&mut *g, &op).block(&w);
+        }
+        {
+            let mut g = store.write(0);
+            Db::new(&mut *g, &op).set(b"k", Value::Str(b"v".to_vec()), false);
+        }
+        assert_eq!(w.state(), State::Served(b"v".to_vec()));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        let g = store.read(0);
+        assert!(!Db::new(&*g, &op).contains(b"k"), "nobody else saw it");
+    }
 }

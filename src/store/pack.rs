@@ -1,0 +1,64 @@
+//! The byte encoding shared by the packed forms (lists' nodes, small hashes): a string is a
+//! LEB128 length and its bytes, as compact as a listpack entry for short strings.
+
+/// Appends `n` as LEB128 (7 bits a byte, least significant first).
+pub fn put_len(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Bytes `put_len(n)` writes.
+pub fn len_size(n: usize) -> usize {
+    let mut size = 1;
+    let mut n = n >> 7;
+    while n > 0 {
+        size += 1;
+        n >>= 7;
+    }
+    size
+}
+
+/// Appends a length-prefixed string.
+pub fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+    put_len(out, s.len());
+    out.extend_from_slice(s);
+}
+
+/// The length-prefixed string at `pos` and the position after it. The buffer is the store's
+/// own, written by `put_str`, so it is well formed.
+pub fn read_str(buf: &[u8], pos: usize) -> (&[u8], usize) {
+    let (mut len, mut shift, mut p) = (0usize, 0, pos);
+    loop {
+        let b = buf[p];
+        p += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    (&buf[p..p + len], p + len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        for n in [0usize, 1, 127, 128, 16_383, 16_384, 1 << 21] {
+            let s = vec![b'x'; n];
+            let mut b = vec![9];
+            put_str(&mut b, &s);
+            assert_eq!(b.len(), 1 + len_size(n) + n);
+            assert_eq!(read_str(&b, 1), (&s[..], b.len()));
+        }
+    }
+}
