@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::command;
 use crate::os::{self, Woke};
-use crate::protocol::{encode, Reply, RequestParser};
+use crate::protocol::{encode, encode_streaming, Reply, RequestParser};
 use crate::state::{Blocked, ClientInfo, ClientState, Shared};
 use crate::store::ready::State as WaitState;
 
@@ -125,7 +125,9 @@ fn connection_loop(
                 Ok(Some(argv)) => {
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
-                    encode(&reply, state.resp, &mut out);
+                    encode_streaming(reply, state.resp, &mut out, OUT_FLUSH, |out| {
+                        flush(&mut stream, out, shared)
+                    })?;
                     if let Some(blocked) = state.blocked.take() {
                         // Replies so far go out before the connection parks.
                         flush(&mut stream, &mut out, shared)?;

@@ -6,8 +6,10 @@
 
 pub mod args;
 pub mod connection;
+pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod random;
 pub mod server;
 pub mod strings;
 
@@ -237,6 +239,23 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), "list", Blocking(lists::blmove)),
     cmd("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), "list", Blocking(lists::brpoplpush)),
     cmd("blmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, NOKEYS, "list", Blocking(lists::blmpop)),
+    // hashes
+    cmd("hset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", Write(hashes::hset)),
+    cmd("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, "hash", Write(hashes::hsetnx)),
+    cmd("hmset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", Write(hashes::hset)),
+    cmd("hget", 3, READONLY | FAST, KEY1, "hash", Read(hashes::hget)),
+    cmd("hmget", -3, READONLY | FAST, KEY1, "hash", Read(hashes::hmget)),
+    cmd("hdel", -3, WRITE | FAST, KEY1, "hash", Write(hashes::hdel)),
+    cmd("hlen", 2, READONLY | FAST, KEY1, "hash", Read(hashes::hlen)),
+    cmd("hstrlen", 3, READONLY | FAST, KEY1, "hash", Read(hashes::hstrlen)),
+    cmd("hexists", 3, READONLY | FAST, KEY1, "hash", Read(hashes::hexists)),
+    cmd("hkeys", 2, READONLY, KEY1, "hash", Read(hashes::hkeys)),
+    cmd("hvals", 2, READONLY, KEY1, "hash", Read(hashes::hvals)),
+    cmd("hgetall", 2, READONLY, KEY1, "hash", Read(hashes::hgetall)),
+    cmd("hincrby", 4, WRITE | DENYOOM | FAST, KEY1, "hash", Write(hashes::hincrby)),
+    cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, KEY1, "hash", Write(hashes::hincrbyfloat)),
+    cmd("hrandfield", -2, READONLY, KEY1, "hash", Read(hashes::hrandfield)),
+    cmd("hscan", -3, READONLY, KEY1, "hash", Read(hashes::hscan)),
     // keys
     cmd("del", -2, WRITE, ALLKEYS, "generic", Write(keys::del)),
     cmd("unlink", -2, WRITE | FAST, ALLKEYS, "generic", Write(keys::del)),

@@ -422,6 +422,15 @@ extern "C" {
     ) -> std::ffi::c_long;
 }
 
+/// Is `a` a valid `long double` argument (Redis's `getLongDoubleFromObject`)?
+pub fn long_double_valid(a: &[u8]) -> bool {
+    extern "C" {
+        fn spindle_ld_valid(a: *const u8, alen: usize) -> i32;
+    }
+    // SAFETY: the pointer and length describe a live buffer the C side only reads.
+    unsafe { spindle_ld_valid(a.as_ptr(), a.len()) != 0 }
+}
+
 /// Adds two decimal strings in C `long double` and formats the sum as Redis does.
 pub fn long_double_add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, CmdError> {
     const NOT_FLOAT: CmdError = err("ERR value is not a valid float");

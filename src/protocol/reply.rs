@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub enum Reply {
     /// `+OK`
     Simple(Cow<'static, str>),
@@ -28,6 +28,83 @@ pub enum Reply {
     Verbatim(&'static str, Vec<u8>),
     /// Already-encoded bytes that do not depend on the protocol version.
     Raw(Cow<'static, [u8]>),
+    /// An array of pairs (HRANDFIELD ... WITHVALUES): nested two-element arrays in RESP3,
+    /// one flat array in RESP2.
+    Pairs(Vec<(Reply, Reply)>),
+    /// An array made as it is written (HRANDFIELD with a large negative count): the
+    /// connection pulls the items while it sends them, so the reply is never whole in memory.
+    Stream(ReplyStream),
+}
+
+/// The items of a [`Reply::Stream`]: exactly `len` of them (each a [`Reply::Pairs`] entry of
+/// one pair when `pairs`).
+pub struct ReplyStream {
+    pub len: usize,
+    pub pairs: bool,
+    items: parking_lot::Mutex<Box<dyn Iterator<Item = Reply> + Send>>,
+}
+
+impl ReplyStream {
+    pub fn new(
+        len: usize,
+        pairs: bool,
+        items: impl Iterator<Item = Reply> + Send + 'static,
+    ) -> Self {
+        ReplyStream {
+            len,
+            pairs,
+            items: parking_lot::Mutex::new(Box::new(items)),
+        }
+    }
+
+    /// The array header, then the items, calling `drain` whenever `out` holds `chunk` bytes.
+    fn write<E>(
+        &self,
+        proto: u8,
+        out: &mut Vec<u8>,
+        chunk: usize,
+        mut drain: impl FnMut(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let flat_pairs = self.pairs && proto < 3;
+        let count = if flat_pairs { 2 * self.len } else { self.len };
+        header(out, b'*', count as i64);
+        let mut items = self.items.lock();
+        for item in items.by_ref().take(self.len) {
+            match item {
+                Reply::Pairs(pairs) if flat_pairs => {
+                    for (a, b) in &pairs {
+                        encode(a, proto, out);
+                        encode(b, proto, out);
+                    }
+                }
+                Reply::Pairs(pairs) => {
+                    for (a, b) in &pairs {
+                        header(out, b'*', 2);
+                        encode(a, proto, out);
+                        encode(b, proto, out);
+                    }
+                }
+                other => encode(&other, proto, out),
+            }
+            if out.len() >= chunk {
+                drain(out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for ReplyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReplyStream({} items)", self.len)
+    }
+}
+
+impl PartialEq for ReplyStream {
+    /// Streams are consumed by being written; two are never the same reply.
+    fn eq(&self, _: &Self) -> bool {
+        false
+    }
 }
 
 impl Reply {
@@ -129,6 +206,43 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
             }
         }
         Reply::Raw(bytes) => out.extend_from_slice(bytes),
+        Reply::Pairs(pairs) if resp3 => {
+            header(out, b'*', pairs.len() as i64);
+            for (a, b) in pairs {
+                header(out, b'*', 2);
+                encode(a, proto, out);
+                encode(b, proto, out);
+            }
+        }
+        Reply::Pairs(pairs) => {
+            header(out, b'*', 2 * pairs.len() as i64);
+            for (a, b) in pairs {
+                encode(a, proto, out);
+                encode(b, proto, out);
+            }
+        }
+        // A stream inside another reply (a transaction's) is written whole.
+        Reply::Stream(s) => {
+            let _ = s.write(proto, out, usize::MAX, |_| Ok::<(), ()>(()));
+        }
+    }
+}
+
+/// Writes a reply whose top level may be a [`Reply::Stream`], calling `drain` whenever `out`
+/// holds `chunk` bytes or more (the connection writes them out); stops early if `drain` fails.
+pub fn encode_streaming<E>(
+    reply: Reply,
+    proto: u8,
+    out: &mut Vec<u8>,
+    chunk: usize,
+    mut drain: impl FnMut(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    match reply {
+        Reply::Stream(stream) => stream.write(proto, out, chunk, &mut drain),
+        other => {
+            encode(&other, proto, out);
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,267 @@
+//! Hash commands (Redis's `t_hash.c`).
+
+use super::args::{err, Args, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, SYNTAX};
+use super::keys::parse_cursor;
+use crate::protocol::{parse_i64, Reply};
+use crate::store::{glob, rand_u64, DbMut, DbRef, Hash, Value};
+
+/// The hash at `key` for writing, created empty if missing (Redis's
+/// `hashTypeLookupWriteOrCreate`); WRONGTYPE if another type. A hash created here and left
+/// empty by an error is removed by the caller's `remove_if_empty`.
+fn hash_for_write<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<&'a mut Hash, CmdError> {
+    if db.hash_mut(key)?.is_none() {
+        db.set(key, Value::Hash(Hash::new()), false);
+    }
+    db.hash_mut(key)?
+        .ok_or_else(|| CmdError::msg("ERR internal error: hash vanished"))
+}
+
+/// HSET key field value [field value ...]: the number of fields added. Also HMSET (+OK).
+pub fn hset(db: &mut DbMut, args: &Args) -> CmdResult {
+    if !args.len().is_multiple_of(2) {
+        return Err(super::arity_error(
+            args.get(0),
+            &args.text(0).to_ascii_lowercase(),
+        ));
+    }
+    let limits = db.op().limits().hash;
+    let key = args.get(1);
+    let hash = hash_for_write(db, key)?;
+    let added = args
+        .from(2)
+        .chunks(2)
+        .filter(|p| hash.set(&p[0], &p[1], limits))
+        .count();
+    Ok(if args.is(0, "HMSET") {
+        Reply::ok()
+    } else {
+        Reply::Int(added as i64)
+    })
+}
+
+/// HSETNX key field value
+pub fn hsetnx(db: &mut DbMut, args: &Args) -> CmdResult {
+    let limits = db.op().limits().hash;
+    let hash = hash_for_write(db, args.get(1))?;
+    if hash.contains(args.get(2)) {
+        return Ok(Reply::Int(0));
+    }
+    hash.set(args.get(2), args.get(3), limits);
+    Ok(Reply::Int(1))
+}
+
+/// HGET key field
+pub fn hget(db: &DbRef, args: &Args) -> CmdResult {
+    Ok(db
+        .get_hash(args.get(1))?
+        .and_then(|h| h.get(args.get(2)))
+        .map_or(Reply::Nil, Reply::bulk))
+}
+
+/// HMGET key field [field ...]
+pub fn hmget(db: &DbRef, args: &Args) -> CmdResult {
+    let hash = db.get_hash(args.get(1))?;
+    Ok(Reply::Array(
+        args.from(2)
+            .iter()
+            .map(|f| hash.and_then(|h| h.get(f)).map_or(Reply::Nil, Reply::bulk))
+            .collect(),
+    ))
+}
+
+/// HDEL key field [field ...]
+pub fn hdel(db: &mut DbMut, args: &Args) -> CmdResult {
+    let key = args.get(1);
+    let Some(hash) = db.hash_mut(key)? else {
+        return Ok(Reply::Int(0));
+    };
+    let mut deleted = 0;
+    for f in args.from(2) {
+        if hash.remove(f) {
+            deleted += 1;
+            if hash.is_empty() {
+                break;
+            }
+        }
+    }
+    db.remove_if_empty(key);
+    Ok(Reply::Int(deleted))
+}
+
+/// HLEN key
+pub fn hlen(db: &DbRef, args: &Args) -> CmdResult {
+    Ok(Reply::Int(
+        db.get_hash(args.get(1))?.map_or(0, |h| h.len() as i64),
+    ))
+}
+
+/// HSTRLEN key field
+pub fn hstrlen(db: &DbRef, args: &Args) -> CmdResult {
+    Ok(Reply::Int(
+        db.get_hash(args.get(1))?
+            .and_then(|h| h.get(args.get(2)))
+            .map_or(0, |v| v.len() as i64),
+    ))
+}
+
+/// HEXISTS key field
+pub fn hexists(db: &DbRef, args: &Args) -> CmdResult {
+    Ok(Reply::Int(i64::from(
+        db.get_hash(args.get(1))?
+            .is_some_and(|h| h.contains(args.get(2))),
+    )))
+}
+
+/// HKEYS key
+pub fn hkeys(db: &DbRef, args: &Args) -> CmdResult {
+    let hash = db.get_hash(args.get(1))?;
+    Ok(Reply::Array(hash.map_or_else(Vec::new, |h| {
+        h.iter().map(|(f, _)| Reply::bulk(f)).collect()
+    })))
+}
+
+/// HVALS key
+pub fn hvals(db: &DbRef, args: &Args) -> CmdResult {
+    let hash = db.get_hash(args.get(1))?;
+    Ok(Reply::Array(hash.map_or_else(Vec::new, |h| {
+        h.iter().map(|(_, v)| Reply::bulk(v)).collect()
+    })))
+}
+
+/// HGETALL key: a map in RESP3, a flat array in RESP2.
+pub fn hgetall(db: &DbRef, args: &Args) -> CmdResult {
+    let hash = db.get_hash(args.get(1))?;
+    Ok(Reply::Map(hash.map_or_else(Vec::new, |h| {
+        h.iter()
+            .map(|(f, v)| (Reply::bulk(f), Reply::bulk(v)))
+            .collect()
+    })))
+}
+
+/// HINCRBY key field increment
+pub fn hincrby(db: &mut DbMut, args: &Args) -> CmdResult {
+    let by = args.int(3)?;
+    let limits = db.op().limits().hash;
+    let (key, field) = (args.get(1), args.get(2));
+    let hash = hash_for_write(db, key)?;
+    let result = (|| {
+        let current = match hash.get(field) {
+            Some(v) => parse_i64(v).ok_or(err("ERR hash value is not an integer"))?,
+            None => 0,
+        };
+        let next = current.checked_add(by).ok_or(OVERFLOW)?;
+        hash.set(field, next.to_string().as_bytes(), limits);
+        Ok(Reply::Int(next))
+    })();
+    db.remove_if_empty(key);
+    result
+}
+
+/// HINCRBYFLOAT key field increment: computed in `long double` and printed like INCRBYFLOAT.
+pub fn hincrbyfloat(db: &mut DbMut, args: &Args) -> CmdResult {
+    let by = args.get(3);
+    if !super::strings::long_double_valid(by) {
+        return Err(err("ERR value is not a valid float"));
+    }
+    let limits = db.op().limits().hash;
+    let (key, field) = (args.get(1), args.get(2));
+    let hash = hash_for_write(db, key)?;
+    let result = (|| {
+        let current = hash.get(field).unwrap_or(b"0");
+        if !super::strings::long_double_valid(current) {
+            return Err(err("ERR hash value is not a float"));
+        }
+        let next = super::strings::long_double_add(current, by)?;
+        hash.set(field, &next, limits);
+        Ok(Reply::Bulk(next))
+    })();
+    db.remove_if_empty(key);
+    result
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]
+pub fn hrandfield(db: &DbRef, args: &Args) -> CmdResult {
+    if args.len() < 3 {
+        let Some(hash) = db.get_hash(args.get(1))? else {
+            return Ok(Reply::Nil);
+        };
+        return Ok(hash
+            .random(rand_u64)
+            .map_or(Reply::Nil, |(f, _)| Reply::bulk(f)));
+    }
+    let count = parse_i64(args.get(2)).ok_or(NOT_INTEGER)?;
+    if count == i64::MIN {
+        return Err(err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    let with_values = match args.len() {
+        3 => false,
+        4 if args.is(3, "WITHVALUES") => {
+            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+                return Err(err("ERR value is out of range"));
+            }
+            true
+        }
+        _ => return Err(SYNTAX),
+    };
+    let Some(hash) = db.get_hash(args.get(1))? else {
+        return Ok(Reply::Array(vec![]));
+    };
+    let items = hash
+        .iter()
+        .map(|(f, v)| (f.to_vec(), with_values.then(|| v.to_vec())))
+        .collect();
+    Ok(super::random::random_reply(items, count))
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]
+pub fn hscan(db: &DbRef, args: &Args) -> CmdResult {
+    let mut cursor = parse_cursor(args.get(2))?;
+    let (mut pattern, mut count) = (None, 10i64);
+    let mut i = 3;
+    while i < args.len() {
+        let more = args.len() - i >= 2;
+        if args.is(i, "COUNT") && more {
+            count = args.int(i + 1)?;
+            if count < 1 {
+                return Err(SYNTAX);
+            }
+        } else if args.is(i, "MATCH") && more {
+            pattern = Some(args.get(i + 1));
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 2;
+    }
+    let Some(hash) = db.get_hash(args.get(1))? else {
+        return Ok(Reply::Array(vec![Reply::bulk("0"), Reply::Array(vec![])]));
+    };
+    let pattern = pattern.filter(|p| *p != b"*");
+    let mut found = Vec::new();
+    let visit = |found: &mut Vec<Reply>, f: &[u8], v: &[u8]| {
+        if pattern.is_none_or(|p| glob::matches(p, f, false)) {
+            found.push(Reply::bulk(f));
+            found.push(Reply::bulk(v));
+        }
+    };
+    if hash.is_table() {
+        let count = count as usize;
+        let mut steps = count.saturating_mul(10);
+        loop {
+            cursor = hash.scan(cursor, |f, v| visit(&mut found, f, v));
+            steps -= 1;
+            if cursor == 0 || steps == 0 || found.len() / 2 >= count {
+                break;
+            }
+        }
+    } else {
+        // The packed form is returned whole, with cursor 0, as Redis does.
+        hash.scan(0, |f, v| visit(&mut found, f, v));
+        cursor = 0;
+    }
+    Ok(Reply::Array(vec![
+        Reply::Bulk(cursor.to_string().into_bytes()),
+        Reply::Array(found),
+    ]))
+}
