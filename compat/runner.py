@@ -35,9 +35,18 @@ command says otherwise. Directives modify only the NEXT command (several may be 
     #!ignore        send it to both, require only the same RESP type (first byte of reply)
     #!skip REASON   do not send the next command at all (counted as skipped, not a check)
 
-and one that acts at once:
+and ones that act at once:
 
     #!sleep MS      sleep MS milliseconds
+    #!conn NAME     later commands go over connection NAME (opened fresh on first use: RESP2,
+                    db 0); every file starts on connection "main"
+    #!recv          read the next reply of the current connection, left pending by a `send`,
+                    and compare it (one check; the modifiers before it apply)
+
+and a modifier of the next command:
+
+    #!send          send it without reading its reply (a blocking command); a later #!recv
+                    on the same connection reads it
 
 On a mismatch the runner prints file:line, the command and both replies (repr) and goes on.
 The last line printed is `N passed, M failed`; the exit status is 1 if anything failed.
@@ -362,11 +371,26 @@ class Runner:
         self.verbose = verbose
         self.width = width
         self.passed = self.failed = self.skipped = 0
-        self.conns = None
+        self.named = {}
+        self.current = "main"
         self.label_w = max(len(n) for n in names) + 1
 
+    @property
+    def conns(self):
+        return self.named.get(self.current)
+
+    @conns.setter
+    def conns(self, value):
+        if value is None:
+            self.named.pop(self.current, None)
+        else:
+            self.named[self.current] = value
+
     def connect(self):
-        self.disconnect()
+        old = self.named.pop(self.current, None)
+        if old:
+            for c in old:
+                c.close()
         conns = []
         for (host, port) in (self.a, self.b):
             try:
@@ -378,20 +402,33 @@ class Runner:
         self.conns = conns
 
     def disconnect(self):
-        if self.conns:
-            for c in self.conns:
+        for conns in self.named.values():
+            for c in conns:
                 c.close()
-        self.conns = None
+        self.named = {}
+        self.current = "main"
 
-    def exchange(self, args):
-        """Send args to both servers; return a list of (Node or None, error text or None)."""
+    def send_only(self, args):
+        """Send args to both servers over the current connection, leaving the replies."""
         if self.conns is None or any(c.dead for c in self.conns):
             self.connect()
         payload = encode_command(args)
+        for c in self.conns:
+            c.send(payload)
+
+    def exchange(self, args, send=True):
+        """Send args to both servers (unless `send` is false: read a reply left pending);
+        return a list of (Node or None, error text or None)."""
+        if send and (self.conns is None or any(c.dead for c in self.conns)):
+            self.connect()
+        if self.conns is None:
+            raise ConnClosed("no connection %r to read from" % self.current)
+        payload = encode_command(args) if send else b""
         results = [None, None]
         for i, c in enumerate(self.conns):
             try:
-                c.send(payload)
+                if send:
+                    c.send(payload)
             except ConnClosed as e:
                 results[i] = (None, str(e))
         for i, c in enumerate(self.conns):
@@ -446,7 +483,12 @@ class Runner:
             if not stripped:
                 continue
             if stripped.startswith(b"#!"):
-                self.directive(where, stripped[2:].decode(), mods)
+                text = stripped[2:].decode()
+                if text.strip() == "recv":
+                    self.check(where, "(reply of the pending command)", None, mods)
+                    mods = {}
+                else:
+                    self.directive(where, text, mods)
                 continue
             if stripped.startswith(b"#"):
                 continue
@@ -464,34 +506,45 @@ class Runner:
                 self.failed += 1
                 mods = {}
                 continue
-            try:
-                results = self.exchange(args)
-            except ConnClosed as e:
-                self.failed += 1
-                print("FAIL %s: %s\n    [%s]" % (where, text, e))
-                self.conns = None
+            if "send" in mods:
+                try:
+                    self.send_only(args)
+                except ConnClosed as e:
+                    self.failed += 1
+                    print("FAIL %s: %s\n    [%s]" % (where, text, e))
                 mods = {}
                 continue
-            (na, ea), (nb, eb) = results
-            if na is None and nb is None and ea == eb:
-                ok, note = True, "both: %s" % ea  # e.g. both closed the connection
-            elif na is None or nb is None or ea or eb:
-                ok, note = False, None
-            else:
-                ok, note = compare(na, nb, mods)
-            if ok:
-                self.passed += 1
-                if self.verbose:
-                    print("ok   %s: %s -> %s" % (where, text, shorten(na.raw, self.width)))
-            else:
-                self.failed += 1
-                self.report(where, text, results, note)
+            self.check(where, text, args, mods)
             mods = {}
         self.disconnect()
         print("---- %-24s pass %4d   fail %4d%s" % (
             fname, self.passed - p0, self.failed - f0,
             "   skip %d" % (self.skipped - s0) if self.skipped - s0 else ""))
         sys.stdout.flush()
+
+    def check(self, where, text, args, mods):
+        """One check: send `args` and compare the replies (`args` None: read a pending one)."""
+        try:
+            results = self.exchange(args or [], send=args is not None)
+        except ConnClosed as e:
+            self.failed += 1
+            print("FAIL %s: %s\n    [%s]" % (where, text, e))
+            self.conns = None
+            return
+        (na, ea), (nb, eb) = results
+        if na is None and nb is None and ea == eb:
+            ok, note = True, "both: %s" % ea  # e.g. both closed the connection
+        elif na is None or nb is None or ea or eb:
+            ok, note = False, None
+        else:
+            ok, note = compare(na, nb, mods)
+        if ok:
+            self.passed += 1
+            if self.verbose:
+                print("ok   %s: %s -> %s" % (where, text, shorten(na.raw, self.width)))
+        else:
+            self.failed += 1
+            self.report(where, text, results, note)
 
     def directive(self, where, text, mods):
         parts = text.split()
@@ -508,6 +561,10 @@ class Runner:
             mods["approx"] = int(rest[0])
         elif name == "skip":
             mods["skip"] = " ".join(rest) or "skipped"
+        elif name == "send":
+            mods["send"] = True
+        elif name == "conn":
+            self.current = rest[0]
         else:
             raise SystemExit("%s: unknown directive #!%s" % (where, text))
 

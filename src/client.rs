@@ -78,6 +78,11 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     if let Err(e) = connection_loop(&stream, shared, &mut state) {
         log::debug!("client {id} ({addr}): {e}");
     }
+    // However the loop ended, a wait it left behind is cancelled and leaves the queues.
+    if let Some(blocked) = state.blocked.take() {
+        blocked.waiter.finish_here(WaitState::Cancelled);
+        end_wait(shared, &mut state, &blocked);
+    }
     shared.clients.unregister(id);
 }
 
@@ -108,6 +113,8 @@ fn connection_loop(
         };
         input.end += n;
         shared.stats.net_input.add(n as u64);
+        // Every read, and every write below, counts as activity (the `timeout` reaper).
+        state.info.touch();
         // The limits are read live, so CONFIG SET takes effect on the next read.
         let config = &shared.config;
         if input.pending().len() + parser.held_bytes() > config.client_query_buffer_limit() {
@@ -125,13 +132,15 @@ fn connection_loop(
                 Ok(Some(argv)) => {
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
+                    let info = &state.info;
                     encode_streaming(reply, state.resp, &mut out, OUT_FLUSH, |out| {
-                        flush(&mut stream, out, shared)
+                        flush(&mut stream, out, shared, info)
                     })?;
-                    if let Some(blocked) = state.blocked.take() {
-                        // Replies so far go out before the connection parks.
-                        flush(&mut stream, &mut out, shared)?;
-                        match wait_blocked(stream, shared, state, blocked) {
+                    if state.blocked.is_some() {
+                        // Replies so far go out before the connection parks (if that fails,
+                        // the wait is cancelled on the way out).
+                        flush(&mut stream, &mut out, shared, &state.info)?;
+                        match wait_blocked(stream, shared, state) {
                             Some(reply) => out.extend_from_slice(&reply),
                             None => state.close_after_reply = true,
                         }
@@ -140,7 +149,7 @@ fn connection_loop(
                         break;
                     }
                     if out.len() >= OUT_FLUSH {
-                        flush(&mut stream, &mut out, shared)?;
+                        flush(&mut stream, &mut out, shared, &state.info)?;
                     }
                 }
                 Ok(None) => break,
@@ -153,9 +162,7 @@ fn connection_loop(
             }
         }
         input.consume(pos);
-        flush(&mut stream, &mut out, shared)?;
-        // What was read, and the replies delivered, count as activity (the `timeout` reaper).
-        state.info.touch();
+        flush(&mut stream, &mut out, shared, &state.info)?;
         if state.close_after_reply || state.info.killed.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -168,12 +175,9 @@ fn connection_loop(
 /// Parks the connection's thread until its blocking command is served, times out, is
 /// unblocked, or the client goes (then `None`: the connection closes, and nothing was popped
 /// for it). The thread holds no lock while parked.
-fn wait_blocked(
-    stream: &TcpStream,
-    shared: &Shared,
-    state: &mut ClientState,
-    blocked: Blocked,
-) -> Option<Vec<u8>> {
+#[allow(clippy::disallowed_methods)] // a monotonic clock for the wait's deadline
+fn wait_blocked(stream: &TcpStream, shared: &Shared, state: &mut ClientState) -> Option<Vec<u8>> {
+    let blocked = state.blocked.take()?;
     let waiter = &blocked.waiter;
     let end = loop {
         if !waiter.is_waiting() {
@@ -193,13 +197,7 @@ fn wait_blocked(
             break waiter.finish_here(WaitState::Cancelled);
         }
     };
-    shared.store.unblock(waiter.db, waiter);
-    *state.info.blocked.lock() = None;
-    state
-        .info
-        .blocked_with_timeout
-        .store(false, Ordering::Relaxed);
-    shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+    end_wait(shared, state, &blocked);
     let mut out = Vec::new();
     match end {
         WaitState::Served(reply) => return Some(reply),
@@ -214,11 +212,32 @@ fn wait_blocked(
     Some(out)
 }
 
-fn flush(stream: &mut &TcpStream, out: &mut Vec<u8>, shared: &Shared) -> io::Result<()> {
+/// A wait is over (its state no longer `Waiting`): out of the queues and the counts.
+fn end_wait(shared: &Shared, state: &mut ClientState, blocked: &Blocked) {
+    shared.store.unblock(blocked.waiter.db, &blocked.waiter);
+    *state.info.blocked.lock() = None;
+    state
+        .info
+        .blocked_with_timeout
+        .store(false, Ordering::Relaxed);
+    shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Writes `out` to the client in chunks, each counting as activity (a slow but steady reader
+/// of a large reply is not idle), and empties it.
+fn flush(
+    stream: &mut &TcpStream,
+    out: &mut Vec<u8>,
+    shared: &Shared,
+    info: &ClientInfo,
+) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    stream.write_all(out)?;
+    for chunk in out.chunks(OUT_FLUSH) {
+        stream.write_all(chunk)?;
+        info.touch();
+    }
     shared.stats.net_output.add(out.len() as u64);
     out.clear();
     if out.capacity() > KEEP_BUF {

@@ -19,6 +19,8 @@ pub enum Kind {
     Int(i64, i64),
     /// Bytes, with Redis's `1gb`/`100mb`/`10k` suffixes, in `[min, max]`.
     Memory(u64, u64),
+    /// Bytes as `Memory`, or a percentage (`10%`, at most 100%).
+    MemoryOrPercent(u64, u64),
     Bool,
     Enum(&'static [&'static str]),
     Str,
@@ -92,7 +94,11 @@ pub static PARAMS: &[Param] = &[
     param("maxmemory-policy", Kind::Enum(&["noeviction"]), true),
     param("maxmemory-samples", Kind::Int(1, 64), true),
     param("maxmemory-eviction-tenacity", Kind::Int(0, 100), true),
-    param("maxmemory-clients", Kind::Memory(0, LONG_MAX), true),
+    param(
+        "maxmemory-clients",
+        Kind::MemoryOrPercent(0, LONG_MAX),
+        true,
+    ),
     param("hz", Kind::Int(0, INT_MAX), true),
     param(
         "proto-max-bulk-len",
@@ -325,6 +331,27 @@ impl Config {
                 }
                 n.to_string()
             }
+            Kind::MemoryOrPercent(min, max) => match value.strip_suffix('%') {
+                Some(pct) if !pct.is_empty() => {
+                    let n = crate::protocol::parse_i64(pct.as_bytes())
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
+                    if n > 100 {
+                        return Err("percentage argument must be less or equal to 100".into());
+                    }
+                    format!("{n}%")
+                }
+                _ => {
+                    let n = parse_memory(value)
+                        .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
+                    if n < min || n > max {
+                        return Err(format!(
+                            "argument must be between {min} and {max} inclusive"
+                        ));
+                    }
+                    n.to_string()
+                }
+            },
             Kind::Bool => match value.to_ascii_lowercase().as_str() {
                 v @ ("yes" | "no") => v.to_string(),
                 _ => return Err("argument must be 'yes' or 'no'".into()),

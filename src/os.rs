@@ -320,6 +320,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)]
     fn park_wakes_on_signal_hangup_and_timeout() {
         use std::time::{Duration, Instant};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -125,19 +125,30 @@ impl Pool {
     /// Returns true if it retired (and already left the thread count).
     fn work(&self) -> bool {
         loop {
-            select! {
-                recv(self.rx) -> job => match job {
-                    Ok(job) => run(job),
-                    Err(_) => return false,
-                },
-                recv(self.shutdown) -> _ => return false,
-                default(self.idle_timeout) => {
-                    if self.retire() {
-                        crate::alloc::release_free_memory();
-                        self.retired.fetch_add(1, Ordering::AcqRel);
-                        return true;
+            // At the warm floor there is nothing to time out for: wait for work alone.
+            if self.threads.load(Ordering::Acquire) <= WARM_WORKERS {
+                select! {
+                    recv(self.rx) -> job => match job {
+                        Ok(job) => run(job),
+                        Err(_) => return false,
+                    },
+                    recv(self.shutdown) -> _ => return false,
+                }
+            } else {
+                select! {
+                    recv(self.rx) -> job => match job {
+                        Ok(job) => run(job),
+                        Err(_) => return false,
+                    },
+                    recv(self.shutdown) -> _ => return false,
+                    default(self.idle_timeout) => {
+                        if self.retire() {
+                            crate::alloc::release_free_memory();
+                            self.retired.fetch_add(1, Ordering::AcqRel);
+                            return true;
+                        }
+                        continue;
                     }
-                    continue;
                 }
             }
             self.idle.fetch_add(1, Ordering::AcqRel);
@@ -215,6 +226,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)]
     fn idle_threads_beyond_the_warm_pool_exit() {
         const JOBS: usize = 60;
         let shutdown = crate::shutdown::Shutdown::new();

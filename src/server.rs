@@ -146,6 +146,7 @@ const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
 impl AcceptErrors {
     /// Records a failure; returns how long to pause before the next try.
+    #[allow(clippy::disallowed_methods)] // log pacing, not a command's time
     fn note(&mut self, e: &io::Error) -> Duration {
         let due = self
             .last_log
@@ -201,6 +202,7 @@ fn admit(shared: &Arc<Shared>, pool: &Arc<Pool>, stream: TcpStream) {
     }
 }
 
+#[allow(clippy::disallowed_methods)] // shutdown's grace period
 fn wait_idle(shared: &Shared, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while shared.active.load(Ordering::Acquire) > 0 {
@@ -236,7 +238,7 @@ fn spawn_accept_waker(
 /// The cron thread, like Redis's `serverCron` at `hz` (default 10 per second): active expiry
 /// (a bounded batch per database per lock hold; while a backlog remains it goes again after a
 /// short pause so clients interleave) and the ops/sec sample.
-#[allow(clippy::disallowed_methods)] // active expiry runs at the cron's own instant
+#[allow(clippy::disallowed_methods)] // the cron keeps its own time
 fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::JoinHandle<()>> {
     const BATCH: usize = 200;
     let stop = shared.shutdown.receiver();
@@ -252,7 +254,7 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                 last_reap = Instant::now();
                 let n = shared
                     .clients
-                    .close_idle(i64::from(timeout) * 1000, clock::unix_ms());
+                    .close_idle(i64::from(timeout), clock::unix_ms());
                 if n > 0 {
                     log::debug!("Closed {n} idle client(s)");
                 }
@@ -269,6 +271,7 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                 }
             }
             shared.stats.sample();
+            clock::tick_lru_clock();
             // Exited workers leave their allocator pages behind, abandoned; a few of their
             // blocks are freed only as the thread is torn down. Collect for a second after
             // the last retirement, so that those pages go back too.

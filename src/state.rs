@@ -48,6 +48,7 @@ struct OpsSamples {
 
 impl Stats {
     /// Takes one sample of the command counter (called by the cron thread).
+    #[allow(clippy::disallowed_methods)] // the cron's own pace, not a command's time
     pub(crate) fn sample(&self) {
         let mut s = self.samples.lock();
         let now = Instant::now();
@@ -126,19 +127,29 @@ impl Clients {
         self.len() == 0
     }
 
-    /// Closes every client idle for longer than `max_idle_ms` at `now` (the `timeout`
-    /// setting); a client whose command is running is not idle. Returns how many it closed.
-    pub fn close_idle(&self, max_idle_ms: i64, now: i64) -> usize {
-        let idle: Vec<_> = self
-            .list()
-            .into_iter()
-            .filter(|c| now - c.last_active_ms.load(Ordering::Relaxed) > max_idle_ms)
-            .filter(|c| !c.is_running())
-            .collect();
-        for c in &idle {
-            c.close();
+    /// Closes every client idle for longer than `max_idle_secs` at `now` (Unix ms), Redis's
+    /// `clientsCronHandleTimeout`: whole seconds, and never a client whose command is running
+    /// or that is parked in a blocking command (its own timeout applies). Returns how many it
+    /// closed.
+    pub fn close_idle(&self, max_idle_secs: i64, now: i64) -> usize {
+        let idle = |c: &ClientInfo| {
+            now / 1000 - c.last_active_ms.load(Ordering::Relaxed) / 1000 > max_idle_secs
+        };
+        let mut closed = 0;
+        for c in self.list() {
+            if !idle(&c) || c.blocked.lock().is_some() {
+                continue;
+            }
+            // Holding its command slot, so it cannot start one meanwhile; idle still?
+            let Some(_running) = c.running.try_lock() else {
+                continue;
+            };
+            if idle(&c) && c.blocked.lock().is_none() {
+                c.close();
+                closed += 1;
+            }
         }
-        idle.len()
+        closed
     }
 
     /// Clients parked with a timeout (INFO `clients_in_timeout_table`).
@@ -173,7 +184,8 @@ pub struct Shared {
     pub stats: Stats,
     pub clients: Clients,
     pub shutdown: Arc<Shutdown>,
-    pub started: Instant,
+    /// When the server started, Unix ms (INFO `uptime_in_seconds`, from the command's instant).
+    pub started_ms: i64,
     pub port: u16,
     /// Connections being served now (admitted, not yet closed).
     pub active: AtomicUsize,
@@ -195,7 +207,7 @@ impl Shared {
             stats: Stats::default(),
             clients: Clients::default(),
             shutdown,
-            started: Instant::now(),
+            started_ms: clock::unix_ms(),
             port,
             active: AtomicUsize::new(0),
             blocked_clients: AtomicUsize::new(0),
@@ -216,7 +228,9 @@ pub struct ClientInfo {
     pub addr: SocketAddr,
     pub laddr: SocketAddr,
     pub fd: i32,
-    pub created: Instant,
+    /// When the connection was accepted, Unix ms (CLIENT LIST `age`, from the command's
+    /// instant).
+    pub created_ms: i64,
     pub last_active_ms: AtomicI64,
     pub db: AtomicUsize,
     pub resp: AtomicU8,
@@ -249,7 +263,7 @@ impl ClientInfo {
             addr: stream.peer_addr()?,
             laddr: stream.local_addr()?,
             fd: std::os::fd::AsRawFd::as_raw_fd(&**stream),
-            created: Instant::now(),
+            created_ms: clock::unix_ms(),
             last_active_ms: AtomicI64::new(clock::unix_ms()),
             db: AtomicUsize::new(0),
             resp: AtomicU8::new(2),

@@ -1,5 +1,6 @@
 //! Many clients at once: a shared store, misbehaving neighbours, `maxclients`, and a client
 //! that never reads its replies.
+#![allow(clippy::disallowed_methods)] // tests measure wall time freely
 
 mod common;
 use common::{encode_cmd, BinServer, Conn, TestServer};

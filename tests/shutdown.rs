@@ -1,4 +1,5 @@
 //! The real binary: signals, the SHUTDOWN command, a port in use, and the informational flags.
+#![allow(clippy::disallowed_methods)] // tests measure wall time freely
 
 mod common;
 use common::{BinServer, Conn};

@@ -238,7 +238,7 @@ pub fn client_no_evict(ctx: &mut Ctx, args: &Args) -> CmdResult {
 /// One CLIENT LIST / CLIENT INFO line, in Redis 7.0's field order.
 fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     let lossy = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
-    let age = c.created.elapsed().as_secs();
+    let age = (now_ms - c.created_ms).max(0) / 1000;
     let idle = (now_ms - c.last_active_ms.load(Ordering::Relaxed)).max(0) / 1000;
     let blocked = c.blocked.lock().is_some();
     let flags = match (blocked, c.no_evict.load(Ordering::Relaxed)) {
@@ -288,8 +288,9 @@ pub fn client_list(ctx: &mut Ctx, args: &Args) -> CmdResult {
         let mut text = String::new();
         for i in 3..args.len() {
             let id = args.int(i).map_err(|_| err("ERR Invalid client ID"))?;
-            if let Some(c) = clients.iter().find(|c| c.id as i64 == id) {
-                text.push_str(&client_line(c, now));
+            // The list is sorted by id.
+            if let Ok(at) = clients.binary_search_by_key(&id, |c| c.id as i64) {
+                text.push_str(&client_line(&clients[at], now));
             }
         }
         text

@@ -10,7 +10,7 @@ use crate::store::{glob, rand_u64, DbMut, DbRef, Hash, Value};
 /// empty by an error is removed by the caller's `remove_if_empty`.
 fn hash_for_write<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<&'a mut Hash, CmdError> {
     if db.hash_mut(key)?.is_none() {
-        db.set(key, Value::Hash(Hash::new()), false);
+        db.set(key, Value::hash(Hash::new()), false);
     }
     db.hash_mut(key)?
         .ok_or_else(|| CmdError::msg("ERR internal error: hash vanished"))
@@ -162,6 +162,9 @@ pub fn hincrbyfloat(db: &mut DbMut, args: &Args) -> CmdResult {
     let by = args.get(3);
     if !super::strings::long_double_valid(by) {
         return Err(err("ERR value is not a valid float"));
+    }
+    if super::args::parse_f64(by).is_some_and(f64::is_infinite) {
+        return Err(err("ERR value is NaN or Infinity"));
     }
     let limits = db.op().limits().hash;
     let (key, field) = (args.get(1), args.get(2));

@@ -17,8 +17,14 @@ pub fn del(db: &mut DbMut, args: &Args) -> CmdResult {
     Ok(Reply::Int(n as i64))
 }
 
-/// EXISTS key [key ...]: a key named twice counts twice (also TOUCH).
+/// EXISTS key [key ...]: a key named twice counts twice. Does not mark keys used.
 pub fn exists(db: &DbRef, args: &Args) -> CmdResult {
+    let n = args.from(1).iter().filter(|k| db.peek(k).is_some()).count();
+    Ok(Reply::Int(n as i64))
+}
+
+/// TOUCH key [key ...]: EXISTS that marks the keys used.
+pub fn touch(db: &DbRef, args: &Args) -> CmdResult {
     let n = args
         .from(1)
         .iter()
@@ -27,10 +33,62 @@ pub fn exists(db: &DbRef, args: &Args) -> CmdResult {
     Ok(Reply::Int(n as i64))
 }
 
-/// TYPE key
+/// TYPE key (does not mark the key used)
 pub fn type_(db: &DbRef, args: &Args) -> CmdResult {
     Ok(Reply::simple(
-        db.get(args.get(1)).map_or("none", |v| v.type_name()),
+        db.peek(args.get(1)).map_or("none", |e| e.value.type_name()),
+    ))
+}
+
+/// OBJECT ENCODING key
+pub fn object_encoding(db: &DbRef, args: &Args) -> CmdResult {
+    Ok(db
+        .peek(args.get(2))
+        .map_or(Reply::Nil, |e| Reply::bulk(e.value.encoding())))
+}
+
+/// OBJECT IDLETIME key: seconds since the key was last used.
+pub fn object_idletime(db: &DbRef, args: &Args) -> CmdResult {
+    Ok(db
+        .peek(args.get(2))
+        .map_or(Reply::Nil, |e| Reply::Int(e.value.lru().idle_secs() as i64)))
+}
+
+/// OBJECT REFCOUNT key: small integers are Redis's shared objects.
+pub fn object_refcount(db: &DbRef, args: &Args) -> CmdResult {
+    Ok(db.peek(args.get(2)).map_or(Reply::Nil, |e| {
+        let shared = matches!(&e.value, crate::store::Value::Str(s, _)
+            if crate::protocol::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)));
+        Reply::Int(if shared { i64::from(i32::MAX) } else { 1 })
+    }))
+}
+
+/// OBJECT FREQ key: only an LFU policy tracks it, and Spindle has only noeviction.
+pub fn object_freq(db: &DbRef, args: &Args) -> CmdResult {
+    match db.peek(args.get(2)) {
+        None => Ok(Reply::Nil),
+        Some(_) => Err(err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+    }
+}
+
+/// OBJECT HELP
+pub fn object_help(_db: &DbRef, args: &Args) -> CmdResult {
+    Ok(super::help_reply(
+        args,
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
     ))
 }
 
@@ -315,7 +373,7 @@ pub fn pexpireat(db: &mut DbMut, args: &Args) -> CmdResult {
 /// -2 for a missing key, -1 for no TTL, else what `f` makes of the absolute expiry and the
 /// command's instant.
 fn ttl_generic(db: &DbRef, args: &Args, f: impl Fn(i64, i64) -> i64) -> CmdResult {
-    Ok(Reply::Int(match db.expire_of(args.get(1)) {
+    Ok(Reply::Int(match db.peek(args.get(1)).map(|e| e.expire) {
         None => -2,
         Some(0) => -1,
         Some(at) => f(at, db.now_ms()),

@@ -70,7 +70,7 @@ fn push_values(
         list.push(end, v, fill);
     }
     let n = list.len();
-    db.set(key, Value::List(Box::new(list)), false);
+    db.set(key, Value::list(list), false);
     Ok(Some(n))
 }
 
@@ -275,8 +275,13 @@ pub fn lpos(db: &DbRef, args: &Args) -> CmdResult {
     let element = args.get(2);
     let len = list.len();
     let from_tail = rank < 0;
-    // LONG_MIN has no positive counterpart: a rank that large matches nothing anyway.
-    let rank = rank.unsigned_abs();
+    // Redis negates a negative rank in a C long: LONG_MIN stays negative, and every match
+    // then satisfies it, so it acts as a rank of 1 from the tail.
+    let rank = if rank == i64::MIN {
+        1
+    } else {
+        rank.unsigned_abs()
+    };
     let limit = if maxlen == 0 { len } else { maxlen as usize };
     let elements: Box<dyn Iterator<Item = &[u8]>> = if from_tail {
         Box::new(list.iter().rev())

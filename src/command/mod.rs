@@ -260,7 +260,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("del", -2, WRITE, ALLKEYS, "generic", Write(keys::del)),
     cmd("unlink", -2, WRITE | FAST, ALLKEYS, "generic", Write(keys::del)),
     cmd("exists", -2, READONLY | FAST, ALLKEYS, "generic", Read(keys::exists)),
-    cmd("touch", -2, READONLY | FAST, ALLKEYS, "generic", Read(keys::exists)),
+    cmd("touch", -2, READONLY | FAST, ALLKEYS, "generic", Read(keys::touch)),
     cmd("type", 2, READONLY | FAST, KEY1, "generic", Read(keys::type_)),
     cmd("keys", 2, READONLY, NOKEYS, "generic", Read(keys::keys)),
     cmd("scan", -2, READONLY, NOKEYS, "generic", Read(keys::scan)),
@@ -278,6 +278,16 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("expiretime", 2, READONLY | FAST, KEY1, "generic", Read(keys::expiretime)),
     cmd("pexpiretime", 2, READONLY | FAST, KEY1, "generic", Read(keys::pexpiretime)),
     cmd("persist", 2, WRITE | FAST, KEY1, "generic", Write(keys::persist)),
+    CommandSpec {
+        subcommands: &[
+            cmd("encoding", 3, READONLY, (2, 2, 1), "generic", Read(keys::object_encoding)),
+            cmd("freq", 3, READONLY, (2, 2, 1), "generic", Read(keys::object_freq)),
+            cmd("idletime", 3, READONLY, (2, 2, 1), "generic", Read(keys::object_idletime)),
+            cmd("refcount", 3, READONLY, (2, 2, 1), "generic", Read(keys::object_refcount)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "generic", Read(keys::object_help)),
+        ],
+        ..cmd("object", -2, 0, NOKEYS, "generic", Container)
+    },
     // server
     cmd("dbsize", 1, READONLY | FAST, NOKEYS, "server", Read(server::dbsize)),
     cmd("flushdb", -1, WRITE, NOKEYS, "server", Client(server::flushdb)),
@@ -288,6 +298,17 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("time", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::time)),
     cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::debug)),
+    CommandSpec {
+        subcommands: &[
+            cmd("doctor", 2, 0, NOKEYS, "server", Client(server::memory_doctor)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "server", Client(server::memory_help)),
+            cmd("malloc-stats", 2, 0, NOKEYS, "server", Client(server::memory_malloc_stats)),
+            cmd("purge", 2, 0, NOKEYS, "server", Client(server::memory_purge)),
+            cmd("stats", 2, 0, NOKEYS, "server", Client(server::memory_stats)),
+            cmd("usage", -3, READONLY, (2, 2, 1), "server", Read(server::memory_usage)),
+        ],
+        ..cmd("memory", -2, 0, NOKEYS, "server", Container)
+    },
     CommandSpec {
         subcommands: &[
             cmd("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::config_get)),
@@ -406,11 +427,14 @@ pub fn help_reply(args: &Args, lines: &[&'static str]) -> Reply {
 
 /// Redis's `addReplySubcommandSyntaxError`, for a subcommand given arguments it does not take.
 pub fn subcommand_syntax_error(args: &Args) -> CmdError {
-    CmdError::msg(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        args.text(1).chars().take(128).collect::<String>(),
-        args.text(0).to_ascii_uppercase()
-    ))
+    // `%.128s` of the raw bytes, as Redis prints it.
+    let sub = args.get(1);
+    let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+    msg.extend_from_slice(&sub[..sub.len().min(128)]);
+    msg.extend_from_slice(b"'. Try ");
+    msg.extend_from_slice(args.get(0).to_ascii_uppercase().as_slice());
+    msg.extend_from_slice(b" HELP.");
+    CmdError(std::borrow::Cow::Owned(msg))
 }
 
 /// The one place that formats the arity error: Redis's text, naming the command's full name
@@ -604,7 +628,8 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
         .blocked_with_timeout
         .store(wait.timeout_ms > 0, Ordering::Relaxed);
     ctx.server.blocked_clients.fetch_add(1, Ordering::Relaxed);
-    // The deadline is Redis's: from when the command ran.
+    // The deadline is Redis's: from when the command ran (a monotonic clock, for the wait).
+    #[allow(clippy::disallowed_methods)]
     let deadline = (wait.timeout_ms > 0).then(|| {
         std::time::Instant::now() + std::time::Duration::from_millis(wait.timeout_ms as u64)
     });

@@ -129,6 +129,188 @@ pub fn function_list(_ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::Array(vec![]))
 }
 
+// ---- MEMORY ----
+
+/// MEMORY USAGE key [SAMPLES count]: the bytes the key and its value hold (every element is
+/// counted; SAMPLES is accepted and checked as in Redis).
+pub fn memory_usage(db: &DbRef, args: &Args) -> CmdResult {
+    let mut j = 3;
+    while j < args.len() {
+        if args.is(j, "SAMPLES") && j + 1 < args.len() {
+            if args.int(j + 1)? < 0 {
+                return Err(SYNTAX);
+            }
+            j += 2;
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    let key = args.get(2);
+    Ok(match db.peek(key) {
+        None => Reply::Nil,
+        // The key's own bytes and its slot in the table (node and bucket), as Redis counts
+        // its dictEntry and key.
+        Some(e) => Reply::Int(
+            (key.len() + std::mem::size_of::<crate::store::Entry>() + 3 * 8 + e.value.heap_bytes())
+                as i64,
+        ),
+    })
+}
+
+/// MEMORY PURGE: hands free allocator pages back to the system.
+pub fn memory_purge(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    crate::alloc::release_free_memory();
+    Ok(Reply::ok())
+}
+
+/// MEMORY MALLOC-STATS
+pub fn memory_malloc_stats(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Ok(Reply::Verbatim(
+        "txt",
+        b"Stats not supported for the current allocator".to_vec(),
+    ))
+}
+
+/// Memory figures MEMORY STATS and MEMORY DOCTOR share.
+struct MemFigures {
+    used: usize,
+    peak: usize,
+    rss: usize,
+}
+
+fn mem_figures(srv: &crate::state::Shared) -> MemFigures {
+    let used = crate::alloc::used_memory();
+    let peak = srv
+        .stats
+        .peak_memory
+        .fetch_max(used as u64, Ordering::Relaxed)
+        .max(used as u64) as usize;
+    MemFigures {
+        used,
+        peak,
+        rss: crate::alloc::rss_bytes(),
+    }
+}
+
+/// MEMORY DOCTOR: Redis's report, from Spindle's figures.
+pub fn memory_doctor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let m = mem_figures(ctx.server);
+    let text = if m.used < 5 * 1024 * 1024 {
+        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".to_string()
+    } else {
+        let big_peak = m.peak as f64 / m.used as f64 > 1.5;
+        let frag = m.rss as f64 / m.used as f64;
+        let high_frag = frag > 1.4 && m.rss.saturating_sub(m.used) > 10 << 20;
+        if !big_peak && !high_frag {
+            "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n".to_string()
+        } else {
+            let mut s = "Sam, I detected a few issues in this Redis instance memory implants:\n\n"
+                .to_string();
+            if big_peak {
+                s.push_str(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n");
+            }
+            if high_frag {
+                s.push_str(" * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"libc\".\n\n");
+            }
+            s.push_str("I'm here to keep you safe, Sam. I want to help you.\n");
+            s
+        }
+    };
+    Ok(Reply::Verbatim("txt", text.into_bytes()))
+}
+
+/// MEMORY STATS: Redis's fields, from Spindle's figures (what Spindle does not have, such
+/// as replication buffers, is 0).
+pub fn memory_stats(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let srv = ctx.server;
+    let m = mem_figures(srv);
+    let s = Reply::bulk;
+    let int = |n: usize| Reply::Int(n as i64);
+    let mut fields = vec![
+        (s("peak.allocated"), int(m.peak)),
+        (s("total.allocated"), int(m.used)),
+        (s("startup.allocated"), int(0)),
+        (s("replication.backlog"), int(0)),
+        (s("clients.slaves"), int(0)),
+        (s("clients.normal"), int(0)),
+        (s("cluster.links"), int(0)),
+        (s("aof.buffer"), int(0)),
+        (s("lua.caches"), int(0)),
+        (s("functions.caches"), int(0)),
+    ];
+    let mut keys = 0usize;
+    for (i, guard) in srv.store.read_all().iter().enumerate() {
+        let db: DbRef = Db::new(&**guard, ctx.op);
+        let n = db.len();
+        if n > 0 {
+            keys += n;
+            fields.push((
+                Reply::Bulk(format!("db.{i}").into_bytes()),
+                Reply::Map(vec![
+                    (s("overhead.hashtable.main"), int(n * 8)),
+                    (s("overhead.hashtable.expires"), int(db.expires_len() * 8)),
+                ]),
+            ));
+        }
+    }
+    let overhead = keys * 8;
+    let dataset = m.used.saturating_sub(overhead);
+    let pct = |a: usize, b: usize| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    fields.extend([
+        (s("overhead.total"), int(overhead)),
+        (s("keys.count"), int(keys)),
+        (
+            s("keys.bytes-per-key"),
+            int(m.used.checked_div(keys).unwrap_or(0)),
+        ),
+        (s("dataset.bytes"), int(dataset)),
+        (s("dataset.percentage"), Reply::Double(pct(dataset, m.used))),
+        (s("peak.percentage"), Reply::Double(pct(m.used, m.peak))),
+        (s("allocator.allocated"), int(m.used)),
+        (s("allocator.active"), int(m.used)),
+        (s("allocator.resident"), int(m.rss)),
+        (s("allocator-fragmentation.ratio"), Reply::Double(1.0)),
+        (s("allocator-fragmentation.bytes"), int(0)),
+        (
+            s("allocator.rss-ratio"),
+            Reply::Double(ratio(m.rss, m.used)),
+        ),
+        (s("allocator.rss-bytes"), int(m.rss.saturating_sub(m.used))),
+        (s("rss-overhead.ratio"), Reply::Double(1.0)),
+        (s("rss-overhead.bytes"), int(0)),
+        (s("fragmentation"), Reply::Double(ratio(m.rss, m.used))),
+        (s("fragmentation.bytes"), int(m.rss.saturating_sub(m.used))),
+    ]);
+    Ok(Reply::Map(fields))
+}
+
+/// MEMORY HELP
+pub fn memory_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    Ok(super::help_reply(
+        args,
+        &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    ))
+}
+
 // ---- CONFIG ----
 
 /// CONFIG GET parameter [parameter ...]
@@ -507,7 +689,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             let _ = write!(out, "# {title}\r\n{body}");
         }
     };
-    let uptime = srv.started.elapsed().as_secs();
+    let uptime = (ctx.op.now_ms() - srv.started_ms).max(0) / 1000;
     section(
         "Server",
         format!(

@@ -153,7 +153,7 @@ fn set_generic(
     if (nx && db.contains(key)) || (xx && !db.contains(key)) {
         return Ok(old.unwrap_or(Reply::Nil));
     }
-    db.set(key, Value::Str(value.to_vec()), keep_ttl);
+    db.set(key, Value::str(value.to_vec()), keep_ttl);
     if let Some(at) = expire {
         db.set_expire(key, at);
     }
@@ -249,7 +249,7 @@ fn set_with_ttl(db: &mut DbMut, args: &Args, cmd: &str, unit: Unit) -> CmdResult
 /// MSET key value [key value ...]
 pub fn mset(db: &mut DbMut, args: &Args) -> CmdResult {
     let pairs = key_value_pairs(args)?;
-    pairs.for_each(|p| db.set(&p[0], Value::Str(p[1].clone()), false));
+    pairs.for_each(|p| db.set(&p[0], Value::str(p[1].clone()), false));
     Ok(Reply::ok())
 }
 
@@ -259,7 +259,7 @@ pub fn msetnx(db: &mut DbMut, args: &Args) -> CmdResult {
     if pairs.clone().any(|p| db.contains(&p[0])) {
         return Ok(Reply::Int(0));
     }
-    pairs.for_each(|p| db.set(&p[0], Value::Str(p[1].clone()), false));
+    pairs.for_each(|p| db.set(&p[0], Value::str(p[1].clone()), false));
     Ok(Reply::Int(1))
 }
 
@@ -295,7 +295,7 @@ pub fn append(db: &mut DbMut, args: &Args) -> CmdResult {
             Ok(Reply::Int(s.len() as i64))
         }
         None => {
-            db.set(key, Value::Str(tail.to_vec()), false);
+            db.set(key, Value::str(tail.to_vec()), false);
             Ok(Reply::Int(tail.len() as i64))
         }
     }
@@ -351,7 +351,7 @@ pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
             let mut s = vec![0u8; offset as usize];
             s.extend_from_slice(value);
             let n = s.len() as i64;
-            db.set(key, Value::Str(s), false);
+            db.set(key, Value::str(s), false);
             Ok(Reply::Int(n))
         }
         Some(s) => {
@@ -381,7 +381,7 @@ fn incr_by(db: &mut DbMut, key: &[u8], by: i64) -> CmdResult {
     crate::protocol::reply::push_i64(&mut digits, next);
     match slot {
         Some(s) => *s = digits,
-        None => db.set(key, Value::Str(digits), false),
+        None => db.set(key, Value::str(digits), false),
     }
     Ok(Reply::Int(next))
 }
@@ -466,7 +466,7 @@ pub fn incrbyfloat(db: &mut DbMut, args: &Args) -> CmdResult {
     let reply = Reply::Bulk(next.clone());
     match slot {
         Some(s) => *s = next,
-        None => db.set(key, Value::Str(next), false),
+        None => db.set(key, Value::str(next), false),
     }
     Ok(reply)
 }
@@ -509,7 +509,7 @@ pub fn setbit(db: &mut DbMut, args: &Args) -> CmdResult {
         None => {
             let mut s = Vec::new();
             let reply = flip(&mut s);
-            db.set(key, Value::Str(s), false);
+            db.set(key, Value::str(s), false);
             reply
         }
     })

@@ -7,6 +7,7 @@
 //! few places that are allowed them (dispatch, the connection loop, the cron thread).
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::hash::HashLimits;
@@ -25,6 +26,29 @@ pub fn unix_us() -> i64 {
 #[allow(clippy::disallowed_methods)]
 pub fn unix_ms() -> i64 {
     unix_us() / 1000
+}
+
+/// Redis's LRU clock: seconds, 24 bits, wrapping about every 194 days.
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+
+static LRU_CLOCK: AtomicU32 = AtomicU32::new(0);
+
+/// The LRU clock, as the cron thread last set it (Redis's cached `server.lruclock`): a read
+/// of an atomic, not of the system clock, on every key lookup.
+pub fn lru_clock() -> u32 {
+    match LRU_CLOCK.load(Ordering::Relaxed) {
+        0 => tick_lru_clock(),
+        t => t,
+    }
+}
+
+/// Sets the LRU clock from the system clock (the cron thread, at `hz`).
+#[allow(clippy::disallowed_methods)]
+pub fn tick_lru_clock() -> u32 {
+    // Never 0, which means "not set yet".
+    let t = ((unix_ms() / 1000) as u32 & LRU_CLOCK_MAX).max(1);
+    LRU_CLOCK.store(t, Ordering::Relaxed);
+    t
 }
 
 /// The settings the store applies, as they were when a command started.
@@ -68,6 +92,7 @@ impl Op {
     }
 
     /// An operation at a fixed instant (Unix ms), for tests of the store.
+    #[cfg(test)]
     pub fn at_ms(ms: i64, limits: Limits) -> Op {
         Op {
             at_us: Cell::new(ms * 1000),

@@ -173,8 +173,19 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         (e.expire == 0 || !e.expired(self.op.now_ms())).then_some(e)
     }
 
-    /// Read door: the live entry at `key`, counted as a keyspace hit or miss.
+    /// Read door: the live entry at `key`, counted as a keyspace hit or miss, and marked used
+    /// (OBJECT IDLETIME).
     pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+        let e = self.peek(key);
+        if let Some(e) = e {
+            e.value.lru().touch();
+        }
+        e
+    }
+
+    /// Read door without marking the key used (Redis's `LOOKUP_NOTOUCH`: TYPE, EXISTS, TTL,
+    /// OBJECT): counted as a hit or miss all the same.
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
         let e = self.live(key);
         let counter = if e.is_some() {
             &self.ks.hits
@@ -270,7 +281,9 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let now = self.op.now_ms();
         let data = &mut self.ks.data;
         data.reclaim_if_expired(key, now);
-        data.map.get_mut(key).map(|e| &mut e.value)
+        let value = data.map.get_mut(key).map(|e| &mut e.value)?;
+        value.lru().touch();
+        Some(value)
     }
 
     /// Write door, typed: the string at `key` for modification.
@@ -418,7 +431,7 @@ mod tests {
     const T: i64 = 1_700_000_000_000;
 
     fn str_value(s: &str) -> Value {
-        Value::Str(s.as_bytes().to_vec())
+        Value::str(s.as_bytes().to_vec())
     }
 
     #[test]

@@ -257,6 +257,21 @@ impl Hash {
         }
     }
 
+    /// Bytes held on the heap (MEMORY USAGE).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Hash::Packed(b) => b.capacity(),
+            Hash::Table(t) => {
+                // A node per pair (key box, value box, link), and a bucket pointer each.
+                let per_node = 6 * std::mem::size_of::<usize>();
+                t.capacity() * std::mem::size_of::<usize>()
+                    + t.iter()
+                        .map(|n| per_node + n.key.len() + n.value.len())
+                        .sum::<usize>()
+            }
+        }
+    }
+
     /// Is this the table form (HSCAN walks it with a cursor; the packed form in one step)?
     pub fn is_table(&self) -> bool {
         matches!(self, Hash::Table(_))

@@ -459,6 +459,12 @@ impl List {
         removed
     }
 
+    /// Bytes held by the nodes (MEMORY USAGE).
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>()
+    }
+
     /// Number of nodes.
     pub fn nodes(&self) -> usize {
         self.nodes.len()

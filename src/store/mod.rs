@@ -216,7 +216,7 @@ mod tests {
         }
         {
             let mut g = store.write(0);
-            Db::new(&mut *g, &op).set(b"k", Value::Str(b"v".to_vec()), false);
+            Db::new(&mut *g, &op).set(b"k", Value::str(b"v".to_vec()), false);
         }
         assert_eq!(w.state(), State::Served(b"v".to_vec()));
         assert_eq!(woken.load(Ordering::SeqCst), 1);

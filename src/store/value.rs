@@ -1,23 +1,120 @@
 //! What a key holds.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::clock::lru_clock;
 use super::hash::Hash;
 use super::list::List;
 
 /// A key's value. A string or a packed hash sits inline; a list's deque of nodes is boxed.
+/// Each carries the time it was last used (OBJECT IDLETIME), in the enum's own padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
-    Str(Vec<u8>),
-    List(Box<List>),
-    Hash(Hash),
+    Str(Vec<u8>, Lru),
+    List(Box<List>, Lru),
+    Hash(Hash, Lru),
 }
 
+/// When a value was last used, on Redis's LRU clock (seconds, 24 bits). It lives in a value
+/// the reader only has a shared reference to, hence the atomic; it is written at most once a
+/// second per key.
+#[derive(Debug)]
+pub struct Lru(AtomicU32);
+
+impl Lru {
+    fn now() -> Lru {
+        Lru(AtomicU32::new(lru_clock()))
+    }
+
+    /// Marks the value used now.
+    pub fn touch(&self) {
+        let now = lru_clock();
+        if self.0.load(Ordering::Relaxed) != now {
+            self.0.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Seconds since the value was last used (Redis's `estimateObjectIdleTime`, with the
+    /// clock's wrap-around).
+    pub fn idle_secs(&self) -> u64 {
+        let (now, then) = (lru_clock(), self.0.load(Ordering::Relaxed));
+        u64::from(if now >= then {
+            now - then
+        } else {
+            now + (super::clock::LRU_CLOCK_MAX - then)
+        })
+    }
+}
+
+/// A copy is a new object: its clock starts now (Redis's `dupStringObject` and friends).
+impl Clone for Lru {
+    fn clone(&self) -> Self {
+        Lru::now()
+    }
+}
+
+/// Values are equal by content; when they were used does not matter.
+impl PartialEq for Lru {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Lru {}
+
 impl Value {
+    pub fn str(s: Vec<u8>) -> Value {
+        Value::Str(s, Lru::now())
+    }
+
+    pub fn list(l: List) -> Value {
+        Value::List(Box::new(l), Lru::now())
+    }
+
+    pub fn hash(h: Hash) -> Value {
+        Value::Hash(h, Lru::now())
+    }
+
     /// The name `TYPE` replies with.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) => "string",
-            Value::List(_) => "list",
-            Value::Hash(_) => "hash",
+            Value::Str(..) => "string",
+            Value::List(..) => "list",
+            Value::Hash(..) => "hash",
+        }
+    }
+
+    /// Its last-use clock.
+    pub fn lru(&self) -> &Lru {
+        match self {
+            Value::Str(_, l) | Value::List(_, l) | Value::Hash(_, l) => l,
+        }
+    }
+
+    /// Bytes this value holds on the heap, beyond its slot (MEMORY USAGE).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(s, _) => s.capacity(),
+            Value::List(l, _) => std::mem::size_of::<List>() + l.heap_bytes(),
+            Value::Hash(h, _) => h.heap_bytes(),
+        }
+    }
+
+    /// OBJECT ENCODING, by Redis's rules for each type.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s, _) => {
+                if s.len() <= 20 && crate::protocol::parse_i64(s).is_some() {
+                    "int"
+                } else if s.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+            // Redis 7.0 keeps every list as a quicklist.
+            Value::List(..) => "quicklist",
+            Value::Hash(h, _) => h.encoding(),
         }
     }
 }
@@ -25,42 +122,42 @@ impl Value {
 impl Value {
     pub fn as_str(&self) -> Result<&[u8], WrongType> {
         match self {
-            Value::Str(s) => Ok(s),
+            Value::Str(s, _) => Ok(s),
             _ => Err(WrongType),
         }
     }
 
     pub fn as_str_mut(&mut self) -> Result<&mut Vec<u8>, WrongType> {
         match self {
-            Value::Str(s) => Ok(s),
+            Value::Str(s, _) => Ok(s),
             _ => Err(WrongType),
         }
     }
 
     pub fn as_list(&self) -> Result<&List, WrongType> {
         match self {
-            Value::List(l) => Ok(l),
+            Value::List(l, _) => Ok(l),
             _ => Err(WrongType),
         }
     }
 
     pub fn as_list_mut(&mut self) -> Result<&mut List, WrongType> {
         match self {
-            Value::List(l) => Ok(l),
+            Value::List(l, _) => Ok(l),
             _ => Err(WrongType),
         }
     }
 
     pub fn as_hash(&self) -> Result<&Hash, WrongType> {
         match self {
-            Value::Hash(h) => Ok(h),
+            Value::Hash(h, _) => Ok(h),
             _ => Err(WrongType),
         }
     }
 
     pub fn as_hash_mut(&mut self) -> Result<&mut Hash, WrongType> {
         match self {
-            Value::Hash(h) => Ok(h),
+            Value::Hash(h, _) => Ok(h),
             _ => Err(WrongType),
         }
     }
@@ -68,9 +165,9 @@ impl Value {
     /// A list or hash with nothing in it (such a key must not exist).
     pub fn is_empty_container(&self) -> bool {
         match self {
-            Value::Str(_) => false,
-            Value::List(l) => l.is_empty(),
-            Value::Hash(h) => h.is_empty(),
+            Value::Str(..) => false,
+            Value::List(l, _) => l.is_empty(),
+            Value::Hash(h, _) => h.is_empty(),
         }
     }
 }
