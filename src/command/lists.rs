@@ -542,7 +542,8 @@ fn blocking_move(
             proto,
         }),
         timeout_ms,
-        on_timeout: Reply::Nil,
+        // Redis answers every list wait's timeout with a null array, BLMOVE's too.
+        on_timeout: Reply::NilArray,
     }))
 }
 
