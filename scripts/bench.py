@@ -27,6 +27,9 @@ WORKLOADS = [
     ("c1000", "set,get", ["-c", "1000"], 150_000, 0),
     ("c50", "incr,mset", ["-c", "50"], 150_000, 0),
     ("c1000 +10k idle", "set,get", ["-c", "1000"], 150_000, 10_000),
+    ("c50", "lpush,rpush,lpop,rpop,hset", ["-c", "50"], 150_000, 0),
+    ("c50", "lrange_100", ["-c", "50"], 60_000, 0),
+    ("c50 P16", "lpush,hset", ["-c", "50", "-P", "16"], 2_000_000, 0),
 ]
 # Both servers must admit the 10,000 idle clients plus the benchmark's 1,000.
 MAXCLIENTS = "11000"
@@ -151,6 +154,84 @@ def load_keys(server, count):
     return keys, (after - before) / max(keys, 1)
 
 
+def resp(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def pipe_load(server, commands):
+    """Sends RESP `commands` (an iterator of bytes) through redis-cli --pipe; returns the
+    resident bytes the server grew by (measured once it has settled)."""
+    server.cli("FLUSHALL")
+    settle(server.proc.pid)
+    before = rss_bytes(server.proc.pid)
+    p = subprocess.Popen(["redis-cli", "-p", str(server.port), "--pipe"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunk = []
+    for cmd in commands:
+        chunk.append(cmd)
+        if len(chunk) == 1000:
+            p.stdin.write(b"".join(chunk))
+            chunk = []
+    p.stdin.write(b"".join(chunk))
+    p.stdin.close()
+    p.wait()
+    time.sleep(0.5)
+    return rss_bytes(server.proc.pid) - before
+
+
+def load_list(server, count):
+    """One list of `count` 16-byte elements: resident bytes per element."""
+    def cmds():
+        for i in range(0, count, 100):
+            yield resp(b"RPUSH", b"biglist", *[b"e%015d" % j for j in range(i, min(i + 100, count))])
+    grown = pipe_load(server, cmds())
+    n = int(server.cli("LLEN", "biglist").strip() or 0)
+    return grown / max(n, 1)
+
+
+def load_hashes(server, count):
+    """`count` hashes of 10 fields (8-byte fields, 16-byte values): resident bytes per field."""
+    def cmds():
+        for k in range(count):
+            fields = []
+            for f in range(10):
+                fields += [b"f%07d" % f, b"v%015d" % (k * 10 + f)]
+            yield resp(b"HSET", b"hash:%012d" % k, *fields)
+    grown = pipe_load(server, cmds())
+    n = int(server.cli("DBSIZE").strip() or 0)
+    return grown / max(n * 10, 1)
+
+
+def blpop_latency(server, rounds=2000):
+    """Wake-up latency of a client parked in BLPOP when another pushes: (p50, p99) in ms,
+    from the push being sent to the popped element arriving."""
+    waiter = socket.create_connection(("127.0.0.1", server.port))
+    pusher = socket.create_connection(("127.0.0.1", server.port))
+    for s in (waiter, pusher):
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    server.cli("DEL", "latq")
+    blpop, push = resp(b"BLPOP", b"latq", b"0"), resp(b"RPUSH", b"latq", b"x")
+    want = b"*2\r\n$4\r\nlatq\r\n$1\r\nx\r\n"
+    samples = []
+    for _ in range(rounds):
+        waiter.sendall(blpop)
+        time.sleep(0.001)  # let it park
+        t0 = time.perf_counter()
+        pusher.sendall(push)
+        got = b""
+        while len(got) < len(want):
+            got += waiter.recv(64)
+        samples.append((time.perf_counter() - t0) * 1000)
+        pusher.recv(16)
+    waiter.close()
+    pusher.close()
+    samples.sort()
+    return samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+
+
 class IdleClients:
     """Holds `count` connections to `server`, each answered one PING, then left idle."""
 
@@ -190,6 +271,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keys", type=int, default=1_000_000)
+    ap.add_argument("--memory-only", action="store_true",
+                    help="skip the throughput workloads: memory and latency rows only")
     ap.add_argument("--only", help="run only the workloads whose label contains this text")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -199,7 +282,9 @@ def main():
         print(f"# open-files limit {hard}: the 10k-idle workload is skipped", file=sys.stderr)
         workloads = [w for w in WORKLOADS if not w[4]]
     if args.only:
-        workloads = [w for w in workloads if args.only in w[0]]
+        workloads = [w for w in workloads if args.only in w[0] or args.only in w[1]]
+    if args.memory_only:
+        workloads = []
 
     rp, sp, cp = free_port(), free_port(), free_port()
     redis = Server("redis", ["redis-server", "--port", str(rp), "--save", "", "--appendonly", "no",
@@ -276,6 +361,19 @@ def main():
             keys, per_key[s.name] = load_keys(s, args.keys)
         print(f"| resident bytes per key, {args.keys} 16-byte keys with 16-byte values | "
               f"{per_key['spindle']:.0f} | {per_key['redis']:.0f} |")
+        per_elem = {s.name: load_list(s, 1_000_000) for s in (spindle, redis)}
+        print(f"| resident bytes per element, one list of 1,000,000 16-byte elements | "
+              f"{per_elem['spindle']:.1f} | {per_elem['redis']:.1f} |")
+        per_field = {s.name: load_hashes(s, 100_000) for s in (spindle, redis)}
+        print(f"| resident bytes per field, 100,000 hashes of 10 fields (8-byte fields, "
+              f"16-byte values) | {per_field['spindle']:.1f} | {per_field['redis']:.1f} |")
+        print()
+        print("| latency | Spindle p50 / p99 ms | Redis p50 / p99 ms |")
+        print("|---|---:|---:|")
+        lat = {s.name: blpop_latency(s) for s in (spindle, redis)}
+        print(f"| BLPOP woken by a push (2,000 rounds, push sent to element received) | "
+              f"{lat['spindle'][0]:.3f} / {lat['spindle'][1]:.3f} | "
+              f"{lat['redis'][0]:.3f} / {lat['redis'][1]:.3f} |")
     finally:
         for s in servers:
             s.stop()
