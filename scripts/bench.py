@@ -178,7 +178,8 @@ def pipe_load(server, commands):
     p.stdin.write(b"".join(chunk))
     p.stdin.close()
     p.wait()
-    time.sleep(0.5)
+    # The loading connection is gone: let the server give its buffers back first.
+    settle(server.proc.pid, quiet=2.0)
     return rss_bytes(server.proc.pid) - before
 
 
@@ -356,15 +357,27 @@ def main():
         if idle_mem:
             print(f"| resident bytes per idle client (first 10,000 held) | "
                   f"{idle_mem['spindle']:.0f} | {idle_mem['redis']:.0f} |")
-        per_key = {}
-        for s in (spindle, redis):
-            keys, per_key[s.name] = load_keys(s, args.keys)
+        # Each memory row on fresh servers: what an earlier row freed, an allocator keeps and
+        # hands back out, which would make the next row's RSS delta meaningless.
+        def fresh(load, *load_args):
+            out = {}
+            for name, argv in (("spindle", [SPINDLE]), ("redis", ["redis-server", "--save", "",
+                                                                  "--appendonly", "no"])):
+                port = free_port()
+                server = Server(name, argv + ["--port", str(port)], port)
+                try:
+                    out[name] = load(server, *load_args)
+                finally:
+                    server.stop()
+            return out
+
+        per_key = fresh(lambda s, n: load_keys(s, n)[1], args.keys)
         print(f"| resident bytes per key, {args.keys} 16-byte keys with 16-byte values | "
               f"{per_key['spindle']:.0f} | {per_key['redis']:.0f} |")
-        per_elem = {s.name: load_list(s, 1_000_000) for s in (spindle, redis)}
+        per_elem = fresh(load_list, 1_000_000)
         print(f"| resident bytes per element, one list of 1,000,000 16-byte elements | "
               f"{per_elem['spindle']:.1f} | {per_elem['redis']:.1f} |")
-        per_field = {s.name: load_hashes(s, 100_000) for s in (spindle, redis)}
+        per_field = fresh(load_hashes, 100_000)
         print(f"| resident bytes per field, 100,000 hashes of 10 fields (8-byte fields, "
               f"16-byte values) | {per_field['spindle']:.1f} | {per_field['redis']:.1f} |")
         print()

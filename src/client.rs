@@ -180,34 +180,39 @@ fn wait_blocked(stream: &TcpStream, shared: &Shared, state: &mut ClientState) ->
     let blocked = state.blocked.take()?;
     let waiter = &blocked.waiter;
     let end = loop {
-        if !waiter.is_waiting() {
-            break waiter.state();
+        if let Some(end) = waiter.take() {
+            break end;
         }
         let left = match blocked.deadline {
             Some(at) => {
                 let now = Instant::now();
                 if now >= at {
-                    break waiter.finish_here(WaitState::TimedOut);
+                    waiter.finish_here(WaitState::TimedOut);
+                    continue;
                 }
                 Some(at - now)
             }
             None => None,
         };
         if os::park(stream, left) == Woke::Hangup {
-            break waiter.finish_here(WaitState::Cancelled);
+            waiter.finish_here(WaitState::Cancelled);
         }
     };
     end_wait(shared, state, &blocked);
     let mut out = Vec::new();
     match end {
-        WaitState::Served(reply) => return Some(reply),
+        // The serving thread may have written part or all of it already.
+        WaitState::Served { mut reply, sent } => {
+            reply.drain(..sent.min(reply.len()));
+            return Some(reply);
+        }
         WaitState::TimedOut => encode(&blocked.on_timeout, state.resp, &mut out),
         WaitState::Unblocked => encode(
             &Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
             state.resp,
             &mut out,
         ),
-        WaitState::Cancelled | WaitState::Waiting => return None,
+        WaitState::Cancelled | WaitState::Waiting | WaitState::Taken => return None,
     }
     Some(out)
 }

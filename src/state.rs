@@ -326,6 +326,31 @@ impl ClientInfo {
         }
     }
 
+    /// Writes what the socket takes at once, without blocking (another thread delivering the
+    /// reply of this client's blocking command); returns the bytes written.
+    pub fn send_now(&self, bytes: &[u8]) -> usize {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: `bytes` is a live buffer of that length; the socket is this client's,
+            // open while `self` lives.
+            let n = unsafe {
+                libc::send(
+                    self.stream.as_raw_fd(),
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            usize::try_from(n).unwrap_or(0)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = bytes;
+            0
+        }
+    }
+
     /// Wakes a blocked read with end-of-stream; replies can still be written.
     pub fn close_read(&self) {
         let _ = self.stream.shutdown(SockShutdown::Read);

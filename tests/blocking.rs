@@ -126,11 +126,12 @@ fn timeouts_answer_null() {
     let server = TestServer::start();
     let mut c = server.connect();
     assert_eq!(c.cmd(&["BLPOP", "none", "0.05"]), b"*-1\r\n");
+    // Redis answers a BLMOVE timeout with a null array too.
     assert_eq!(
         c.cmd(&["BLMOVE", "none", "dst", "LEFT", "RIGHT", "0.05"]),
-        b"$-1\r\n"
+        b"*-1\r\n"
     );
-    assert_eq!(c.cmd(&["BRPOPLPUSH", "none", "dst", "0.01"]), b"$-1\r\n");
+    assert_eq!(c.cmd(&["BRPOPLPUSH", "none", "dst", "0.01"]), b"*-1\r\n");
     assert_eq!(c.cmd(&["BLMPOP", "0.01", "1", "none", "LEFT"]), b"*-1\r\n");
     assert_eq!(
         c.cmd_str(&["BLPOP", "none", "-1"]),

@@ -24,7 +24,7 @@ pub use args::{Args, CmdError, CmdResult};
 use crate::protocol::Reply;
 use crate::state::Blocked;
 use crate::state::{ClientState, Shared};
-use crate::store::ready::{Request, Waiter};
+use crate::store::ready::{Request, Waiter, Wake};
 use crate::store::{Db, DbMut, DbRef, Op};
 
 /// What a handler may touch. The kind decides the lock dispatch takes, so a read-only command
@@ -614,12 +614,16 @@ fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>)
 /// The connection loop then sleeps until the wait ends.
 fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
     let waker = crate::os::ThreadWaker::current();
+    let info = std::sync::Arc::clone(&ctx.client.info);
     let waiter = Waiter::new(
         ctx.client.id,
         ctx.client.db,
         wait.keys,
         wait.request,
-        Box::new(move || waker.wake()),
+        Wake {
+            wake: Box::new(move || waker.wake()),
+            send: Box::new(move |bytes| info.send_now(bytes)),
+        },
     );
     db.block(&waiter);
     *ctx.client.info.blocked.lock() = Some(std::sync::Arc::clone(&waiter));

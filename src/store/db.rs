@@ -402,12 +402,14 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
 impl<'a> Db<'a, &'a mut Keyspace> {
     /// Serves the waiters of every key that may have become ready, oldest first, until none
-    /// is left to serve (a BLMOVE served may make its destination ready in turn).
-    pub fn serve_ready(&mut self) {
+    /// is left to serve (a BLMOVE served may make its destination ready in turn). Returns the
+    /// waiters served, to be [delivered](Waiter::deliver) once the lock is released.
+    pub fn serve_ready(&mut self) -> Vec<Arc<Waiter>> {
+        let mut served = Vec::new();
         loop {
             let ready = self.ks.waiting.take_ready();
             if ready.is_empty() {
-                return;
+                return served;
             }
             for key in ready {
                 for w in self.ks.waiting.waiters(&key) {
@@ -416,6 +418,7 @@ impl<'a> Db<'a, &'a mut Keyspace> {
                     }
                     if w.serve_with(|request| request.serve(self, &key)) {
                         self.ks.waiting.remove(&w);
+                        served.push(w);
                     }
                 }
             }

@@ -2,8 +2,10 @@
 //! table, switching at Redis's thresholds (`hash-max-listpack-entries`,
 //! `hash-max-listpack-value`) and never back.
 //!
-//! The packed form is a 2-byte pair count followed by field and value, each a LEB128 length
-//! and its bytes; the buffer is sized to fit, as a listpack is.
+//! The packed form is a 2-byte pair count followed by the pairs. A pair whose field has 1..=15
+//! bytes and value 1..=16 (most: short names, short values) has a one-byte header holding
+//! both lengths (`(field - 1) << 4 | (value - 1)`); any other pair starts with 0xF0 and gives
+//! each length in LEB128. The buffer is sized to fit, as a listpack is.
 
 use super::dict::Dict;
 use super::pack::{put_str, read_str};
@@ -75,8 +77,17 @@ impl<'a> Iterator for PackedIter<'a> {
             return None;
         }
         let start = self.pos;
-        let (f, p) = read_str(self.buf, start);
-        let (v, end) = read_str(self.buf, p);
+        let head = self.buf[start];
+        let (f, v, end) = if head >> 4 != 0xF {
+            let (fl, vl) = (usize::from(head >> 4) + 1, usize::from(head & 0xF) + 1);
+            let f = &self.buf[start + 1..start + 1 + fl];
+            let v = &self.buf[start + 1 + fl..start + 1 + fl + vl];
+            (f, v, start + 1 + fl + vl)
+        } else {
+            let (f, p) = read_str(self.buf, start + 1);
+            let (v, end) = read_str(self.buf, p);
+            (f, v, end)
+        };
         self.pos = end;
         Some((f, v, start, end))
     }
@@ -104,9 +115,16 @@ fn set_packed_count(buf: &mut Vec<u8>, n: usize) {
 }
 
 fn encode_pair(field: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut e = Vec::with_capacity(field.len() + value.len() + 4);
-    put_str(&mut e, field);
-    put_str(&mut e, value);
+    let mut e = Vec::with_capacity(field.len() + value.len() + 5);
+    if (1..=15).contains(&field.len()) && (1..=16).contains(&value.len()) {
+        e.push(((field.len() as u8 - 1) << 4) | (value.len() as u8 - 1));
+        e.extend_from_slice(field);
+        e.extend_from_slice(value);
+    } else {
+        e.push(0xF0);
+        put_str(&mut e, field);
+        put_str(&mut e, value);
+    }
     e
 }
 
@@ -339,6 +357,36 @@ mod tests {
     }
 
     #[test]
+    fn pairs_short_and_long_round_trip() {
+        let limits = HashLimits {
+            max_entries: 512,
+            max_value: 1000,
+        };
+        let mut h = Hash::new();
+        let sizes = [0usize, 1, 2, 15, 16, 17, 127, 128, 300];
+        for &f in &sizes {
+            for &v in &sizes {
+                let field = vec![b'f'; f]
+                    .into_iter()
+                    .chain(format!("{v}").bytes())
+                    .collect::<Vec<_>>();
+                h.set(&field, &vec![b'v'; v], limits);
+            }
+        }
+        for &f in &sizes {
+            for &v in &sizes {
+                let field = vec![b'f'; f]
+                    .into_iter()
+                    .chain(format!("{v}").bytes())
+                    .collect::<Vec<_>>();
+                assert_eq!(h.get(&field), Some(&vec![b'v'; v][..]), "{f} {v}");
+            }
+        }
+        assert_eq!(h.len(), sizes.len() * sizes.len());
+        assert_eq!(h.encoding(), "listpack");
+    }
+
+    #[test]
     fn converts_at_redis_thresholds() {
         let limits = HashLimits {
             max_entries: 3,
@@ -372,7 +420,8 @@ mod tests {
         let Hash::Packed(b) = &h else {
             panic!("packed")
         };
-        assert_eq!(b.len(), 2 + 10 * (1 + 8 + 1 + 16));
+        // One header byte a pair: 252 bytes, in a 256-byte allocation.
+        assert_eq!(b.len(), 2 + 10 * (1 + 8 + 16));
         assert!(b.capacity() <= b.len() + 32, "{}", b.capacity());
     }
 }

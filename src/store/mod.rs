@@ -59,7 +59,7 @@ impl Store {
 
     /// Database `index`, locked for writing.
     pub fn write(&self, index: usize) -> WriteGuard<'_> {
-        WriteGuard(self.dbs[index].write())
+        WriteGuard(Some(self.dbs[index].write()))
     }
 
     /// Two different databases locked for writing, in index order; returned as `(a, b)`.
@@ -122,33 +122,41 @@ impl Store {
 /// A database locked for writing. Before the lock is released, clients blocked on keys the
 /// writer created are served (see [`ready`]), so no other client can take what was pushed
 /// for them, and no write path can forget to wake them.
-pub struct WriteGuard<'a>(RwLockWriteGuard<'a, Keyspace>);
+pub struct WriteGuard<'a>(Option<RwLockWriteGuard<'a, Keyspace>>);
 
 impl Deref for WriteGuard<'_> {
     type Target = Keyspace;
 
     fn deref(&self) -> &Keyspace {
-        &self.0
+        // Present until drop.
+        self.0.as_deref().unwrap_or_else(|| unreachable!())
     }
 }
 
 impl DerefMut for WriteGuard<'_> {
     fn deref_mut(&mut self) -> &mut Keyspace {
-        &mut self.0
+        self.0.as_deref_mut().unwrap_or_else(|| unreachable!())
     }
 }
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
+        let Some(mut guard) = self.0.take() else {
+            return;
+        };
         // During a panic the waiters stay queued: a later write serves them, or they time out.
-        if !self.0.has_ready() || std::thread::panicking() {
+        if !guard.has_ready() || std::thread::panicking() {
             return;
         }
         // Serving a blocked client is a command of its own, at its own instant.
         #[allow(clippy::disallowed_methods)]
-        let op = Op::new(self.0.serve_limits());
-        let mut db = Db::new(&mut *self.0, &op);
-        db.serve_ready();
+        let op = Op::new(guard.serve_limits());
+        let served = Db::new(&mut *guard, &op).serve_ready();
+        drop(guard);
+        // Outside the lock: the replies go straight into the waiters' sockets.
+        for w in served {
+            w.deliver();
+        }
     }
 }
 
@@ -204,9 +212,12 @@ mod tests {
                 0,
                 vec![Box::from(&b"k"[..])],
                 Box::new(TakeString),
-                Box::new(move || {
-                    woken.fetch_add(1, Ordering::SeqCst);
-                }),
+                ready::Wake {
+                    wake: Box::new(move || {
+                        woken.fetch_add(1, Ordering::SeqCst);
+                    }),
+                    send: Box::new(|_| 0),
+                },
             )
         };
         let op = Op::at_ms(1, Limits::default());
@@ -218,7 +229,13 @@ mod tests {
             let mut g = store.write(0);
             Db::new(&mut *g, &op).set(b"k", Value::str(b"v".to_vec()), false);
         }
-        assert_eq!(w.state(), State::Served(b"v".to_vec()));
+        assert_eq!(
+            w.state(),
+            State::Served {
+                reply: b"v".to_vec(),
+                sent: 0
+            }
+        );
         assert_eq!(woken.load(Ordering::SeqCst), 1);
         let g = store.read(0);
         assert!(!Db::new(&*g, &op).contains(b"k"), "nobody else saw it");

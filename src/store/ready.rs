@@ -11,6 +11,12 @@
 //! only while `Waiting`: a timeout, CLIENT UNBLOCK, a kill or a disconnect that gets there
 //! first means nothing is ever popped on its behalf. Lock order: the database, then a
 //! waiter's state; never the other way round.
+//!
+//! Once the database lock is released, the serving thread also writes the reply into the
+//! waiter's socket itself, if the socket takes it at once ([`Waiter::deliver`]): the client
+//! then has its element without waiting for its own thread to be scheduled. That write and
+//! the parked thread's taking of its outcome both happen under the state lock, so the reply
+//! is written exactly once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -31,14 +37,29 @@ pub trait Request: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     Waiting,
-    /// Served: the reply to send.
-    Served(Vec<u8>),
+    /// Served: the reply, of which the serving thread already wrote `sent` bytes.
+    Served {
+        reply: Vec<u8>,
+        sent: usize,
+    },
     /// Its timeout passed, or CLIENT UNBLOCK ... TIMEOUT.
     TimedOut,
     /// CLIENT UNBLOCK ... ERROR.
     Unblocked,
     /// The client went away or was killed: nothing is sent.
     Cancelled,
+    /// The parked thread has taken its outcome.
+    Taken,
+}
+
+/// Writes what a socket takes at once, without blocking; returns the bytes written.
+pub type SendNow = Box<dyn Fn(&[u8]) -> usize + Send + Sync>;
+
+/// How a parked client is reached from another thread.
+pub struct Wake {
+    /// Wakes the parked thread; called with the state lock held, while it still waits.
+    pub wake: Box<dyn Fn() + Send + Sync>,
+    pub send: SendNow,
 }
 
 /// A connection parked in a blocking command.
@@ -50,8 +71,7 @@ pub struct Waiter {
     pub keys: Vec<Box<[u8]>>,
     request: Box<dyn Request>,
     state: Mutex<State>,
-    /// Wakes the parked thread; called with the state lock held, while it still waits.
-    wake: Box<dyn Fn() + Send + Sync>,
+    reach: Wake,
 }
 
 impl Waiter {
@@ -60,7 +80,7 @@ impl Waiter {
         db: usize,
         keys: Vec<Box<[u8]>>,
         request: Box<dyn Request>,
-        wake: Box<dyn Fn() + Send + Sync>,
+        reach: Wake,
     ) -> Arc<Waiter> {
         Arc::new(Waiter {
             client_id,
@@ -68,13 +88,35 @@ impl Waiter {
             keys,
             request,
             state: Mutex::new(State::Waiting),
-            wake,
+            reach,
         })
     }
 
     /// The current state.
     pub fn state(&self) -> State {
         self.state.lock().clone()
+    }
+
+    /// The parked thread takes its outcome (once it has one): `None` while it still waits.
+    pub fn take(&self) -> Option<State> {
+        let mut state = self.state.lock();
+        if *state == State::Waiting {
+            return None;
+        }
+        Some(std::mem::replace(&mut *state, State::Taken))
+    }
+
+    /// After the database lock is released: writes a served reply into the client's socket,
+    /// as much as it takes at once, and wakes the parked thread for the rest (and for what
+    /// follows its blocking command).
+    pub fn deliver(&self) {
+        let mut state = self.state.lock();
+        if let State::Served { reply, sent } = &mut *state {
+            if *sent == 0 {
+                *sent = (self.reach.send)(reply);
+            }
+            (self.reach.wake)();
+        }
     }
 
     pub fn is_waiting(&self) -> bool {
@@ -89,13 +131,13 @@ impl Waiter {
             return false;
         }
         *state = to;
-        (self.wake)();
+        (self.reach.wake)();
         true
     }
 
     /// Serves the waiter with what `serve` makes, if it still waits and `serve` makes a reply;
-    /// true if it was served. `serve` runs under the state lock, so nothing else can end the
-    /// wait meanwhile.
+    /// true if it was served (then [`Waiter::deliver`] must follow). `serve` runs under the
+    /// state lock, so nothing else can end the wait meanwhile.
     pub fn serve_with(&self, serve: impl FnOnce(&dyn Request) -> Option<Vec<u8>>) -> bool {
         let mut state = self.state.lock();
         if *state != State::Waiting {
@@ -103,8 +145,7 @@ impl Waiter {
         }
         match serve(&*self.request) {
             Some(reply) => {
-                *state = State::Served(reply);
-                (self.wake)();
+                *state = State::Served { reply, sent: 0 };
                 true
             }
             None => false,
