@@ -71,21 +71,29 @@ check "redis-cli --no-raw wrong arity error" \
 "${cli[@]}" FLUSHALL >/dev/null 2>&1
 
 # ---- redis-benchmark on the commands that exist
-timeout 180 redis-benchmark -h "$host" -p "$port" -q -n 10000 -t ping,set,get,incr,mset \
-  >"$tmp/bench.out" 2>&1
-rc=$?
-tr '\r' '\n' <"$tmp/bench.out" | grep -a -v '^ *$' >"$tmp/bench.lines"
-bad=$(grep -a -i -E 'error|err |warn|refused|closed|timeout' "$tmp/bench.lines" | sort -u | head -n5)
-done_tests=$(grep -a -c 'requests per second' "$tmp/bench.lines")
-# PING_INLINE PING_MBULK SET GET INCR MSET: one final line each (progress lines have rps=)
-finals=$(grep -a 'requests per second' "$tmp/bench.lines" | grep -a -v 'rps=' | sed 's/:.*//' | tr -d ' ' | tr '\n' ' ')
-if [ $rc -eq 0 ] && [ -z "$bad" ] && [ "$finals" == "PING_INLINE PING_MBULK SET GET INCR MSET(10keys) " ]; then
-  pass "redis-benchmark -q -n 10000 -t ping,set,get,incr,mset"
-else
-  fail "redis-benchmark -q -n 10000 -t ping,set,get,incr,mset" "exit status $rc" \
-    "completed: ${finals:-none} ($done_tests result lines)" "${bad:-no error lines}"
-fi
-"${cli[@]}" FLUSHALL >/dev/null 2>&1
+# bench TESTS EXPECTED-FINAL-LINES: runs redis-benchmark -t TESTS and checks that every test
+# completed without an error line.
+bench() {
+  local tests=$1 expected=$2 rc bad done_tests finals
+  timeout 180 redis-benchmark -h "$host" -p "$port" -q -n 10000 -t "$tests" \
+    >"$tmp/bench.out" 2>&1
+  rc=$?
+  tr '\r' '\n' <"$tmp/bench.out" | grep -a -v '^ *$' >"$tmp/bench.lines"
+  bad=$(grep -a -i -E 'error|err |warn|refused|closed|timeout' "$tmp/bench.lines" | sort -u | head -n5)
+  done_tests=$(grep -a -c 'requests per second' "$tmp/bench.lines")
+  # One final line a test (progress lines have rps=).
+  finals=$(grep -a 'requests per second' "$tmp/bench.lines" | grep -a -v 'rps=' | sed 's/:.*//' | tr -d ' ' | tr '\n' ' ')
+  if [ $rc -eq 0 ] && [ -z "$bad" ] && [ "$finals" == "$expected" ]; then
+    pass "redis-benchmark -q -n 10000 -t $tests"
+  else
+    fail "redis-benchmark -q -n 10000 -t $tests" "exit status $rc" \
+      "completed: ${finals:-none} ($done_tests result lines)" "${bad:-no error lines}"
+  fi
+  "${cli[@]}" FLUSHALL >/dev/null 2>&1
+}
+bench ping,set,get,incr,mset "PING_INLINE PING_MBULK SET GET INCR MSET(10keys) "
+bench lpush,rpush,lpop,rpop,hset,lrange_100,lrange_600 \
+  "LPUSH RPUSH LPOP RPOP HSET LPUSH(neededtobenchmarkLRANGE) LRANGE_100(first100elements) LRANGE_600(first600elements) "
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

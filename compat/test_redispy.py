@@ -6,7 +6,7 @@ by 20 threads, a 10 MB value, ResponseError on a bad command; once per --protoco
 
 Usage: test_redispy.py --host 127.0.0.1 --port PORT [--protocol default|2|3 ...]
 Prints one line per check and last `N passed, M failed`; exits 1 if anything failed.
-Only uses commands Spindle is meant to have (strings), pipelines without MULTI.
+Only uses commands Spindle is meant to have (strings, lists, hashes), pipelines without MULTI.
 """
 
 import argparse
@@ -157,7 +157,49 @@ def suite(checks, host, port, protocol, prefix):
         expect(res[0] is True and isinstance(res[1], redis.ResponseError) and res[2] == b"1",
                "pipeline with an error returned %r" % (res,))
 
+    def lists_and_hashes():
+        lk, hk, sk = prefix + "list", prefix + "hash", prefix + "str"
+        r.delete(lk, hk, sk)
+        expect(r.rpush(lk, "a", "b", "c") == 3, "RPUSH")
+        expect(r.lrange(lk, 0, -1) == [b"a", b"b", b"c"], "LRANGE")
+        expect(r.lpop(lk, 2) == [b"a", b"b"], "LPOP count")
+        expect(r.hset(hk, mapping={"f1": "v1", "f2": 2}) == 2, "HSET mapping")
+        got = r.hgetall(hk)
+        expect(got == {b"f1": b"v1", b"f2": b"2"}, "HGETALL returned %r" % (got,))
+        expect(r.hincrbyfloat(hk, "f2", 0.5) == 2.5, "HINCRBYFLOAT")
+        r.set(sk, "x")
+        try:
+            r.lpush(sk, "a")
+        except redis.ResponseError as e:
+            expect(str(e).startswith("WRONGTYPE"), "unexpected error %r" % str(e))
+        else:
+            raise AssertionError("LPUSH on a string did not raise ResponseError")
+        r.delete(lk, hk, sk)
+
+    def blocking_pop():
+        k = prefix + "queue"
+        r.delete(k)
+        got = []
+
+        def consumer():
+            c = redis.Redis(**kw)
+            try:
+                got.append(c.brpop([k], timeout=10))
+            finally:
+                c.close()
+
+        t = threading.Thread(target=consumer)
+        t.start()
+        time.sleep(0.2)
+        r.lpush(k, "job")
+        t.join(15)
+        expect(not t.is_alive(), "BRPOP consumer still blocked")
+        expect(got == [(k.encode(), b"job")], "BRPOP returned %r" % (got,))
+        expect(r.blpop([k], timeout=0.1) is None, "BLPOP timeout did not return None")
+
     checks.run("connect and PING", connect)
+    checks.run("lists, hashes and WRONGTYPE", lists_and_hashes)
+    checks.run("BRPOP woken by LPUSH, BLPOP timeout", blocking_pop)
     checks.run("SET/GET/EXISTS/DEL", set_get)
     checks.run("decode_responses", decoded)
     checks.run("pipeline of 1000 commands", pipeline)

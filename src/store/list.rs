@@ -403,59 +403,44 @@ impl List {
     /// Removes elements equal to `v`: up to `max` of them (0: all), scanning from the left, or
     /// from the right when `from_right`. Returns how many were removed (LREM).
     pub fn remove_matching(&mut self, v: &[u8], max: usize, from_right: bool) -> usize {
+        let budget_left = |removed: usize| max == 0 || removed < max;
         let mut removed = 0;
-        let mut n = if from_right { self.nodes.len() } else { 0 };
-        loop {
-            if from_right {
-                if n == 0 {
-                    break;
-                }
-                n -= 1;
-            } else if n >= self.nodes.len() {
+        let order: Vec<usize> = if from_right {
+            (0..self.nodes.len()).rev().collect()
+        } else {
+            (0..self.nodes.len()).collect()
+        };
+        for n in order {
+            if !budget_left(removed) {
                 break;
             }
             let node = &mut self.nodes[n];
-            let mut kept = Vec::with_capacity(node.buf.len());
-            let mut kept_count = 0;
             let elements: Vec<&[u8]> = node.iter().collect();
-            let mut drop_mask = vec![false; elements.len()];
-            let order: Box<dyn Iterator<Item = usize>> = if from_right {
-                Box::new((0..elements.len()).rev())
-            } else {
-                Box::new(0..elements.len())
-            };
-            for i in order {
-                if (max == 0 || removed < max) && elements[i] == v {
-                    drop_mask[i] = true;
+            let mut gone = vec![false; elements.len()];
+            let mut idx: Vec<usize> = (0..elements.len()).collect();
+            if from_right {
+                idx.reverse();
+            }
+            for i in idx {
+                if budget_left(removed) && elements[i] == v {
+                    gone[i] = true;
                     removed += 1;
                 }
             }
-            if drop_mask.iter().any(|&d| d) {
-                for (i, e) in elements.iter().enumerate() {
-                    if !drop_mask[i] {
-                        kept.extend_from_slice(&encode(e));
-                        kept_count += 1;
-                    }
-                }
-                let gone = node.count - kept_count;
-                self.len -= gone;
-                if kept_count == 0 {
-                    self.nodes.remove(n);
-                    if !from_right {
-                        continue;
-                    }
-                } else {
-                    node.buf = kept;
-                    node.count = kept_count;
-                }
+            if !gone.contains(&true) {
+                continue;
             }
-            if !from_right {
-                n += 1;
+            let mut kept = Vec::with_capacity(node.buf.len());
+            for (e, _) in elements.iter().zip(&gone).filter(|(_, g)| !**g) {
+                kept.extend_from_slice(&encode(e));
             }
-            if max != 0 && removed >= max {
-                break;
-            }
+            let kept_count = node.count - gone.iter().filter(|g| **g).count();
+            self.len -= node.count - kept_count;
+            node.buf = kept;
+            node.count = kept_count;
         }
+        // Emptied nodes go last, so the indexes above stayed valid.
+        self.nodes.retain(|n| n.count > 0);
         removed
     }
 
