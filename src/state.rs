@@ -280,11 +280,13 @@ impl ClientInfo {
         })
     }
 
-    /// Records an interaction now (CLIENT LIST `idle`, the `timeout` reaper).
-    #[allow(clippy::disallowed_methods)] // bookkeeping, not a command
+    /// Records an interaction now (CLIENT LIST `idle`, the `timeout` reaper), on the cron's
+    /// cached clock: whole seconds are all either needs.
     pub fn touch(&self) {
-        self.last_active_ms
-            .store(clock::unix_ms(), Ordering::Relaxed);
+        let now = clock::cached_unix_ms();
+        if self.last_active_ms.load(Ordering::Relaxed) != now {
+            self.last_active_ms.store(now, Ordering::Relaxed);
+        }
     }
 
     /// Ends the connection from outside (CLIENT KILL, forced shutdown).

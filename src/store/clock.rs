@@ -7,7 +7,7 @@
 //! few places that are allowed them (dispatch, the connection loop, the cron thread).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::hash::HashLimits;
@@ -42,11 +42,28 @@ pub fn lru_clock() -> u32 {
     }
 }
 
-/// Sets the LRU clock from the system clock (the cron thread, at `hz`).
+static CACHED_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Unix ms as the cron thread last read them (Redis's cached `server.unixtime`): for
+/// bookkeeping that needs no precision, such as a client's last interaction, at the cost of
+/// an atomic load instead of a clock read.
+pub fn cached_unix_ms() -> i64 {
+    match CACHED_MS.load(Ordering::Relaxed) {
+        0 => {
+            tick_lru_clock();
+            CACHED_MS.load(Ordering::Relaxed)
+        }
+        t => t,
+    }
+}
+
+/// Sets the LRU clock and the cached time from the system clock (the cron thread, at `hz`).
 #[allow(clippy::disallowed_methods)]
 pub fn tick_lru_clock() -> u32 {
+    let ms = unix_ms();
+    CACHED_MS.store(ms, Ordering::Relaxed);
     // Never 0, which means "not set yet".
-    let t = ((unix_ms() / 1000) as u32 & LRU_CLOCK_MAX).max(1);
+    let t = ((ms / 1000) as u32 & LRU_CLOCK_MAX).max(1);
     LRU_CLOCK.store(t, Ordering::Relaxed);
     t
 }

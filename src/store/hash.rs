@@ -182,6 +182,11 @@ impl Hash {
                 let found = packed(b).find(|(f, ..)| *f == field);
                 let pair = encode_pair(field, value);
                 match found {
+                    Some((_, _, start, end)) if end - start == pair.len() => {
+                        // Same size: overwrite in place.
+                        b[start..end].copy_from_slice(&pair);
+                        false
+                    }
                     Some((_, _, start, end)) => {
                         let grow = pair.len().saturating_sub(end - start);
                         b.reserve_exact(grow);

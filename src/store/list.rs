@@ -47,6 +47,32 @@ fn put_back(out: &mut Vec<u8>, n: usize) {
     }
 }
 
+/// Writes one element at the start of `out` (which has at least `encoded_size(v)` bytes).
+fn write_element(out: &mut [u8], v: &[u8]) {
+    let mut p = 0;
+    let mut n = v.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out[p] = byte;
+            p += 1;
+            break;
+        }
+        out[p] = byte | 0x80;
+        p += 1;
+    }
+    out[p..p + v.len()].copy_from_slice(v);
+    p += v.len();
+    let head = p;
+    let size = len_size(head);
+    for i in (0..size).rev() {
+        let byte = ((head >> (7 * i)) & 0x7f) as u8;
+        out[p] = if i == size - 1 { byte } else { byte | 0x80 };
+        p += 1;
+    }
+}
+
 /// Encodes one element.
 fn encode(v: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len() + 2 * len_size(v.len()) + 1);
@@ -210,8 +236,11 @@ impl List {
         reserve(&mut node.buf, size, fill);
         match end {
             End::Left => {
-                let e = encode(v);
-                node.buf.splice(0..0, e);
+                // Shift the node up and write the element in front, without a temporary.
+                let old = node.buf.len();
+                node.buf.resize(old + size, 0);
+                node.buf.copy_within(0..old, size);
+                write_element(&mut node.buf[..size], v);
             }
             End::Right => {
                 put_len(&mut node.buf, v.len());
