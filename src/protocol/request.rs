@@ -8,7 +8,7 @@
 use super::{inline, parse_i64, ProtocolError, ARGV_PREALLOC_MAX, INLINE_MAX, PROTO_MAX_BULK_LEN};
 
 /// One client's parse state. Feed it the unconsumed input; it hands back whole requests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestParser {
     /// Arguments still expected by the multibulk request in progress (0: between requests).
     remaining: usize,
@@ -23,8 +23,23 @@ pub struct RequestParser {
     /// allocates nothing for its arguments. Bounded in count and in each buffer's size.
     spare: Vec<Vec<u8>>,
     spare_argv: Vec<Vec<u8>>,
-    /// Largest bulk accepted (`proto-max-bulk-len`); 0 until set means the default.
+    /// Largest bulk accepted (`proto-max-bulk-len`).
     max_bulk: usize,
+}
+
+impl Default for RequestParser {
+    fn default() -> Self {
+        RequestParser {
+            remaining: 0,
+            bulk_len: None,
+            argv: Vec::new(),
+            held: 0,
+            searched: 0,
+            spare: Vec::new(),
+            spare_argv: Vec::new(),
+            max_bulk: PROTO_MAX_BULK_LEN as usize,
+        }
+    }
 }
 
 /// Argument buffers larger than this are freed rather than kept for reuse.
@@ -40,14 +55,6 @@ impl RequestParser {
     /// The largest bulk argument to accept from now on (`proto-max-bulk-len`, live).
     pub fn set_max_bulk(&mut self, max: u64) {
         self.max_bulk = usize::try_from(max).unwrap_or(usize::MAX);
-    }
-
-    fn max_bulk(&self) -> usize {
-        if self.max_bulk == 0 {
-            PROTO_MAX_BULK_LEN as usize
-        } else {
-            self.max_bulk
-        }
     }
 
     /// True while a request has been started but not completed.
@@ -150,11 +157,10 @@ impl RequestParser {
                         if rest[0] != b'$' {
                             return Err(ProtocolError::ExpectedDollar(rest[0]));
                         }
-                        let max = self.max_bulk();
                         let len = parse_i64(&rest[1..cr])
-                            .and_then(|n| usize::try_from(n).ok())
-                            .filter(|&n| n <= max)
-                            .ok_or(ProtocolError::InvalidBulkLength)?;
+                            .filter(|&n| n >= 0 && n as u64 <= self.max_bulk as u64)
+                            .ok_or(ProtocolError::InvalidBulkLength)?
+                            as usize;
                         self.advance(pos, cr + 2);
                         self.bulk_len = Some(len);
                         len
