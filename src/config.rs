@@ -75,6 +75,13 @@ const HASH_MAX_LISTPACK_ENTRIES: Param = param(
 );
 const HASH_MAX_LISTPACK_VALUE: Param =
     param("hash-max-listpack-value", Kind::Memory(0, LONG_MAX), true);
+const ZSET_MAX_LISTPACK_ENTRIES: Param = param(
+    "zset-max-listpack-entries",
+    Kind::Int(0, LONG_MAX as i64),
+    true,
+);
+const ZSET_MAX_LISTPACK_VALUE: Param =
+    param("zset-max-listpack-value", Kind::Memory(0, LONG_MAX), true);
 
 const INT_MAX: i64 = i32::MAX as i64;
 const LONG_MAX: u64 = i64::MAX as u64;
@@ -127,6 +134,15 @@ pub static PARAMS: &[Param] = &[
     alias("hash-max-ziplist-entries", &HASH_MAX_LISTPACK_ENTRIES),
     HASH_MAX_LISTPACK_VALUE,
     alias("hash-max-ziplist-value", &HASH_MAX_LISTPACK_VALUE),
+    param(
+        "set-max-intset-entries",
+        Kind::Int(0, LONG_MAX as i64),
+        true,
+    ),
+    ZSET_MAX_LISTPACK_ENTRIES,
+    alias("zset-max-ziplist-entries", &ZSET_MAX_LISTPACK_ENTRIES),
+    ZSET_MAX_LISTPACK_VALUE,
+    alias("zset-max-ziplist-value", &ZSET_MAX_LISTPACK_VALUE),
 ];
 
 /// How long a worker thread with no connection waits for one before it exits (beyond the
@@ -150,6 +166,9 @@ pub struct Config {
     list_max_listpack_size: AtomicI64,
     hash_max_listpack_entries: AtomicU64,
     hash_max_listpack_value: AtomicU64,
+    set_max_intset_entries: AtomicU64,
+    zset_max_listpack_entries: AtomicU64,
+    zset_max_listpack_value: AtomicU64,
     /// The value CONFIG GET shows for parameters that have no live field.
     values: RwLock<BTreeMap<&'static str, String>>,
 }
@@ -171,6 +190,9 @@ impl Default for Config {
             list_max_listpack_size: AtomicI64::new(crate::store::list::DEFAULT_FILL),
             hash_max_listpack_entries: AtomicU64::new(512),
             hash_max_listpack_value: AtomicU64::new(64),
+            set_max_intset_entries: AtomicU64::new(512),
+            zset_max_listpack_entries: AtomicU64::new(128),
+            zset_max_listpack_value: AtomicU64::new(64),
             values: RwLock::new(BTreeMap::new()),
         }
     }
@@ -249,6 +271,13 @@ impl Config {
                 max_value: usize::try_from(self.hash_max_listpack_value.load(Ordering::Relaxed))
                     .unwrap_or(usize::MAX),
             },
+            set: crate::store::SetLimits {
+                max_intset_entries: size(&self.set_max_intset_entries),
+            },
+            zset: crate::store::ZSetLimits {
+                max_entries: size(&self.zset_max_listpack_entries),
+                max_value: size(&self.zset_max_listpack_value),
+            },
         }
     }
 
@@ -281,6 +310,18 @@ impl Config {
                 .to_string(),
             "hash-max-listpack-value" => self
                 .hash_max_listpack_value
+                .load(Ordering::Relaxed)
+                .to_string(),
+            "set-max-intset-entries" => self
+                .set_max_intset_entries
+                .load(Ordering::Relaxed)
+                .to_string(),
+            "zset-max-listpack-entries" => self
+                .zset_max_listpack_entries
+                .load(Ordering::Relaxed)
+                .to_string(),
+            "zset-max-listpack-value" => self
+                .zset_max_listpack_value
                 .load(Ordering::Relaxed)
                 .to_string(),
             _ => {
@@ -404,12 +445,26 @@ impl Config {
             "hash-max-listpack-value" => self
                 .hash_max_listpack_value
                 .store(number(), Ordering::Relaxed),
+            "set-max-intset-entries" => self
+                .set_max_intset_entries
+                .store(number(), Ordering::Relaxed),
+            "zset-max-listpack-entries" => self
+                .zset_max_listpack_entries
+                .store(number(), Ordering::Relaxed),
+            "zset-max-listpack-value" => self
+                .zset_max_listpack_value
+                .store(number(), Ordering::Relaxed),
             _ => {
                 self.values.write().insert(param.name, canonical);
             }
         }
         Ok(())
     }
+}
+
+/// A size setting as a `usize` (saturating).
+fn size(v: &AtomicU64) -> usize {
+    usize::try_from(v.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
 }
 
 /// What the command line asked for.

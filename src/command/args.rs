@@ -152,33 +152,34 @@ impl<'a> Args<'a> {
     }
 }
 
-/// Parses a float like Redis's `getDoubleFromObject` (strtod over the whole string): no
-/// leading space, no trailing bytes, no NaN; `inf`, `-inf`, exponents allowed.
-pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(s).ok()?;
-    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {
-        return None;
-    }
-    let lower = text.to_ascii_lowercase();
-    let body = lower.trim_start_matches(['+', '-']);
-    let v: f64 = if body == "inf" || body == "infinity" {
-        if lower.starts_with('-') {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        }
-    } else {
-        // Rust also accepts "nan", "infinity" spellings; strtod's hex floats are rare enough.
-        if !body.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-            return None;
-        }
-        text.parse().ok()?
+/// C's `strtod` on `s` as a C string (it stops at a NUL byte, as Redis's calls do): the value,
+/// the bytes it consumed, and whether it over- or underflowed (`ERANGE`). Redis parses every
+/// double argument with it, so hex floats, `infinity` and leading spaces mean what they mean
+/// there.
+pub fn strtod(s: &[u8]) -> (f64, usize, bool) {
+    let mut c = Vec::with_capacity(s.len() + 1);
+    c.extend_from_slice(s);
+    c.push(0);
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `c` is NUL-terminated and outlives the call; `end` is written by strtod to point
+    // into `c`; errno is thread-local.
+    let (value, erange) = unsafe {
+        *libc::__errno_location() = 0;
+        let v = libc::strtod(c.as_ptr().cast(), &mut end);
+        (v, *libc::__errno_location() == libc::ERANGE)
     };
-    if v.is_nan() {
+    let consumed = (end as usize).saturating_sub(c.as_ptr() as usize);
+    (value, consumed.min(s.len()), erange)
+}
+
+/// Parses a float exactly as Redis's `getDoubleFromObject`: strtod over the whole argument, no
+/// leading space, no NaN, no overflow to infinity or underflow to zero.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if s.is_empty() || s[0].is_ascii_whitespace() || s[0] == 0x0b {
         return None;
     }
-    // strtod reports ERANGE for overflow: Redis rejects a finite input that became infinite.
-    if v.is_infinite() && !(body == "inf" || body == "infinity") {
+    let (v, consumed, erange) = strtod(s);
+    if consumed != s.len() || v.is_nan() || (erange && (v.is_infinite() || v == 0.0)) {
         return None;
     }
     Some(v)
@@ -196,7 +197,19 @@ mod tests {
         assert_eq!(parse_f64(b".5"), Some(0.5));
         assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
         assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
-        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"abc", b"1e400", b"1.5x"] {
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"infinity"), Some(f64::INFINITY));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"abc",
+            b"1e400",
+            b"1e-400",
+            b"1.5x",
+            b"1\0",
+        ] {
             assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

@@ -1,9 +1,9 @@
 //! Hash commands (Redis's `t_hash.c`).
 
-use super::args::{err, Args, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, SYNTAX};
-use super::keys::parse_cursor;
+use super::args::{err, Args, CmdError, CmdResult, OVERFLOW, SYNTAX};
+use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
 use crate::protocol::{parse_i64, Reply};
-use crate::store::{glob, rand_u64, DbMut, DbRef, Hash, Value};
+use crate::store::{rand_u64, DbMut, DbRef, Hash, Value};
 
 /// The hash at `key` for writing, created empty if missing (Redis's
 /// `hashTypeLookupWriteOrCreate`); WRONGTYPE if another type. A hash created here and left
@@ -192,12 +192,7 @@ pub fn hrandfield(db: &DbRef, args: &Args) -> CmdResult {
             .random(rand_u64)
             .map_or(Reply::Nil, |(f, _)| Reply::bulk(f)));
     }
-    let count = parse_i64(args.get(2)).ok_or(NOT_INTEGER)?;
-    if count == i64::MIN {
-        return Err(err(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
+    let count = super::random::count_arg(args, 2)?;
     let with_values = match args.len() {
         3 => false,
         4 if args.is(3, "WITHVALUES") => {
@@ -215,56 +210,33 @@ pub fn hrandfield(db: &DbRef, args: &Args) -> CmdResult {
         .iter()
         .map(|(f, v)| (f.to_vec(), with_values.then(|| v.to_vec())))
         .collect();
-    Ok(super::random::random_reply(items, count))
+    Ok(super::random::random_reply(items, count, |v: &Vec<u8>| {
+        Reply::bulk(v.clone())
+    }))
 }
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn hscan(db: &DbRef, args: &Args) -> CmdResult {
-    let mut cursor = parse_cursor(args.get(2))?;
-    let (mut pattern, mut count) = (None, 10i64);
-    let mut i = 3;
-    while i < args.len() {
-        let more = args.len() - i >= 2;
-        if args.is(i, "COUNT") && more {
-            count = args.int(i + 1)?;
-            if count < 1 {
-                return Err(SYNTAX);
-            }
-        } else if args.is(i, "MATCH") && more {
-            pattern = Some(args.get(i + 1));
-        } else {
-            return Err(SYNTAX);
-        }
-        i += 2;
-    }
+    let cursor = parse_cursor(args.get(2))?;
+    // A missing key is an empty scan, whatever the options (Redis looks it up first).
     let Some(hash) = db.get_hash(args.get(1))? else {
-        return Ok(Reply::Array(vec![Reply::bulk("0"), Reply::Array(vec![])]));
+        return Ok(scan_reply(0, vec![]));
     };
-    let pattern = pattern.filter(|p| *p != b"*");
+    let o = scan_options(args, 3, false)?;
     let mut found = Vec::new();
     let visit = |found: &mut Vec<Reply>, f: &[u8], v: &[u8]| {
-        if pattern.is_none_or(|p| glob::matches(p, f, false)) {
+        if o.matches(f) {
             found.push(Reply::bulk(f));
             found.push(Reply::bulk(v));
         }
     };
-    if hash.is_table() {
-        let count = count as usize;
-        let mut steps = count.saturating_mul(10);
-        loop {
-            cursor = hash.scan(cursor, |f, v| visit(&mut found, f, v));
-            steps -= 1;
-            if cursor == 0 || steps == 0 || found.len() / 2 >= count {
-                break;
-            }
-        }
+    let cursor = if hash.is_table() {
+        scan_steps(cursor, o.count, &mut found, |c, found| {
+            hash.scan(c, |f, v| visit(found, f, v))
+        })
     } else {
         // The packed form is returned whole, with cursor 0, as Redis does.
-        hash.scan(0, |f, v| visit(&mut found, f, v));
-        cursor = 0;
-    }
-    Ok(Reply::Array(vec![
-        Reply::Bulk(cursor.to_string().into_bytes()),
-        Reply::Array(found),
-    ]))
+        hash.scan(0, |f, v| visit(&mut found, f, v))
+    };
+    Ok(scan_reply(cursor, found))
 }

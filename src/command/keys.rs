@@ -128,49 +128,95 @@ pub fn parse_cursor(raw: &[u8]) -> Result<u64, CmdError> {
     Ok(if neg { v.wrapping_neg() } else { v })
 }
 
-/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
-pub fn scan(db: &DbRef, args: &Args) -> CmdResult {
-    let mut cursor = parse_cursor(args.get(1))?;
-    let (mut pattern, mut count, mut type_name) = (None, 10i64, None);
-    let mut i = 2;
+/// The `[MATCH pattern] [COUNT count] [TYPE type]` options of the SCAN family.
+pub struct ScanOptions<'a> {
+    /// `None` also for `MATCH *`, which is no filter at all (Redis's `use_pattern`).
+    pub pattern: Option<&'a [u8]>,
+    pub count: usize,
+    pub type_name: Option<&'a [u8]>,
+}
+
+impl ScanOptions<'_> {
+    pub fn matches(&self, name: &[u8]) -> bool {
+        self.pattern.is_none_or(|p| glob::matches(p, name, false))
+    }
+}
+
+/// Parses the SCAN options from argument `at` on (`TYPE` only where `with_type`).
+pub fn scan_options<'a>(
+    args: &Args<'a>,
+    at: usize,
+    with_type: bool,
+) -> Result<ScanOptions<'a>, CmdError> {
+    let mut o = ScanOptions {
+        pattern: None,
+        count: 10,
+        type_name: None,
+    };
+    let mut i = at;
     while i < args.len() {
         let more = args.len() - i >= 2;
         if args.is(i, "COUNT") && more {
-            count = args.int(i + 1)?;
+            let count = args.int(i + 1)?;
             if count < 1 {
                 return Err(SYNTAX);
             }
+            o.count = count as usize;
         } else if args.is(i, "MATCH") && more {
-            pattern = Some(args.get(i + 1));
-        } else if args.is(i, "TYPE") && more {
-            type_name = Some(args.get(i + 1));
+            o.pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
+        } else if with_type && args.is(i, "TYPE") && more {
+            o.type_name = Some(args.get(i + 1));
         } else {
             return Err(SYNTAX);
         }
         i += 2;
     }
-    // `MATCH *` is no filter at all (Redis's `use_pattern`).
-    let pattern = pattern.filter(|p| *p != b"*");
-    let count = count as usize;
-    let mut found: Vec<Reply> = Vec::new();
+    Ok(o)
+}
+
+/// Redis's scan loop: steps from `cursor` until the scan ends, `count` items are collected
+/// (a pair counts as two, as in Redis), or `10 * count` steps are taken. `step` visits one
+/// bucket, appending what it finds, and returns the next cursor.
+pub fn scan_steps(
+    mut cursor: u64,
+    count: usize,
+    found: &mut Vec<Reply>,
+    mut step: impl FnMut(u64, &mut Vec<Reply>) -> u64,
+) -> u64 {
     let mut steps = count.saturating_mul(10);
     loop {
-        cursor = db.scan(cursor, |k, e| {
-            let type_ok =
-                type_name.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
-            if type_ok && pattern.is_none_or(|p| glob::matches(p, k, false)) {
-                found.push(Reply::Bulk(k.to_vec()));
-            }
-        });
-        steps -= 1;
+        cursor = step(cursor, found);
         if cursor == 0 || steps == 0 || found.len() >= count {
-            break;
+            return cursor;
         }
+        steps -= 1;
     }
-    Ok(Reply::Array(vec![
+}
+
+/// The reply of the SCAN family: `[cursor, [items]]`.
+pub fn scan_reply(cursor: u64, found: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
         Reply::Bulk(cursor.to_string().into_bytes()),
         Reply::Array(found),
-    ]))
+    ])
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+pub fn scan(db: &DbRef, args: &Args) -> CmdResult {
+    let cursor = parse_cursor(args.get(1))?;
+    let o = scan_options(args, 2, true)?;
+    let mut found = Vec::new();
+    let cursor = scan_steps(cursor, o.count, &mut found, |c, found| {
+        db.scan(c, |k, e| {
+            let type_ok = o
+                .type_name
+                .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+            if type_ok && o.matches(k) {
+                found.push(Reply::Bulk(k.to_vec()));
+            }
+        })
+    });
+    Ok(scan_reply(cursor, found))
 }
 
 /// RANDOMKEY

@@ -11,7 +11,10 @@ pub mod keys;
 pub mod lists;
 pub mod random;
 pub mod server;
+pub mod sets;
+pub mod sort;
 pub mod strings;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -256,6 +259,60 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, KEY1, "hash", Write(hashes::hincrbyfloat)),
     cmd("hrandfield", -2, READONLY, KEY1, "hash", Read(hashes::hrandfield)),
     cmd("hscan", -3, READONLY, KEY1, "hash", Read(hashes::hscan)),
+    // sets
+    cmd("sadd", -3, WRITE | DENYOOM | FAST, KEY1, "set", Write(sets::sadd)),
+    cmd("srem", -3, WRITE | FAST, KEY1, "set", Write(sets::srem)),
+    cmd("smembers", 2, READONLY, KEY1, "set", Read(sets::smembers)),
+    cmd("sismember", 3, READONLY | FAST, KEY1, "set", Read(sets::sismember)),
+    cmd("smismember", -3, READONLY | FAST, KEY1, "set", Read(sets::smismember)),
+    cmd("scard", 2, READONLY | FAST, KEY1, "set", Read(sets::scard)),
+    cmd("smove", 4, WRITE | FAST, (1, 2, 1), "set", Write(sets::smove)),
+    cmd("spop", -2, WRITE | FAST, KEY1, "set", Write(sets::spop)),
+    cmd("srandmember", -2, READONLY, KEY1, "set", Read(sets::srandmember)),
+    cmd("sinter", -2, READONLY, ALLKEYS, "set", Read(sets::sinter)),
+    cmd("sintercard", -3, READONLY | MOVABLE_KEYS, NOKEYS, "set", Read(sets::sintercard)),
+    cmd("sinterstore", -3, WRITE | DENYOOM, ALLKEYS, "set", Write(sets::sinterstore)),
+    cmd("sunion", -2, READONLY, ALLKEYS, "set", Read(sets::sunion)),
+    cmd("sunionstore", -3, WRITE | DENYOOM, ALLKEYS, "set", Write(sets::sunionstore)),
+    cmd("sdiff", -2, READONLY, ALLKEYS, "set", Read(sets::sdiff)),
+    cmd("sdiffstore", -3, WRITE | DENYOOM, ALLKEYS, "set", Write(sets::sdiffstore)),
+    cmd("sscan", -3, READONLY, KEY1, "set", Read(sets::sscan)),
+    // sorted sets
+    cmd("zadd", -4, WRITE | DENYOOM | FAST, KEY1, "sorted_set", Write(zsets::zadd)),
+    cmd("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, "sorted_set", Write(zsets::zincrby)),
+    cmd("zrem", -3, WRITE | FAST, KEY1, "sorted_set", Write(zsets::zrem)),
+    cmd("zcard", 2, READONLY | FAST, KEY1, "sorted_set", Read(zsets::zcard)),
+    cmd("zcount", 4, READONLY | FAST, KEY1, "sorted_set", Read(zsets::zcount)),
+    cmd("zlexcount", 4, READONLY | FAST, KEY1, "sorted_set", Read(zsets::zlexcount)),
+    cmd("zscore", 3, READONLY | FAST, KEY1, "sorted_set", Read(zsets::zscore)),
+    cmd("zmscore", -3, READONLY | FAST, KEY1, "sorted_set", Read(zsets::zmscore)),
+    cmd("zrank", 3, READONLY | FAST, KEY1, "sorted_set", Read(zsets::zrank)),
+    cmd("zrevrank", 3, READONLY | FAST, KEY1, "sorted_set", Read(zsets::zrevrank)),
+    cmd("zrange", -4, READONLY, KEY1, "sorted_set", Read(zsets::zrange)),
+    cmd("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), "sorted_set", Write(zsets::zrangestore)),
+    cmd("zrevrange", -4, READONLY, KEY1, "sorted_set", Read(zsets::zrevrange)),
+    cmd("zrangebyscore", -4, READONLY, KEY1, "sorted_set", Read(zsets::zrangebyscore)),
+    cmd("zrevrangebyscore", -4, READONLY, KEY1, "sorted_set", Read(zsets::zrevrangebyscore)),
+    cmd("zrangebylex", -4, READONLY, KEY1, "sorted_set", Read(zsets::zrangebylex)),
+    cmd("zrevrangebylex", -4, READONLY, KEY1, "sorted_set", Read(zsets::zrevrangebylex)),
+    cmd("zremrangebyrank", 4, WRITE, KEY1, "sorted_set", Write(zsets::zremrangebyrank)),
+    cmd("zremrangebyscore", 4, WRITE, KEY1, "sorted_set", Write(zsets::zremrangebyscore)),
+    cmd("zremrangebylex", 4, WRITE, KEY1, "sorted_set", Write(zsets::zremrangebylex)),
+    cmd("zunion", -3, READONLY | MOVABLE_KEYS, NOKEYS, "sorted_set", Read(zsets::zunion)),
+    cmd("zinter", -3, READONLY | MOVABLE_KEYS, NOKEYS, "sorted_set", Read(zsets::zinter)),
+    cmd("zdiff", -3, READONLY | MOVABLE_KEYS, NOKEYS, "sorted_set", Read(zsets::zdiff)),
+    cmd("zunionstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, KEY1, "sorted_set", Write(zsets::zunionstore)),
+    cmd("zinterstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, KEY1, "sorted_set", Write(zsets::zinterstore)),
+    cmd("zdiffstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, KEY1, "sorted_set", Write(zsets::zdiffstore)),
+    cmd("zintercard", -3, READONLY | MOVABLE_KEYS, NOKEYS, "sorted_set", Read(zsets::zintercard)),
+    cmd("zpopmin", -2, WRITE | FAST, KEY1, "sorted_set", Write(zsets::zpopmin)),
+    cmd("zpopmax", -2, WRITE | FAST, KEY1, "sorted_set", Write(zsets::zpopmax)),
+    cmd("zmpop", -4, WRITE | MOVABLE_KEYS, NOKEYS, "sorted_set", Write(zsets::zmpop)),
+    cmd("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 1), "sorted_set", Blocking(zsets::bzpopmin)),
+    cmd("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 1), "sorted_set", Blocking(zsets::bzpopmax)),
+    cmd("bzmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, NOKEYS, "sorted_set", Blocking(zsets::bzmpop)),
+    cmd("zrandmember", -2, READONLY, KEY1, "sorted_set", Read(zsets::zrandmember)),
+    cmd("zscan", -3, READONLY, KEY1, "sorted_set", Read(zsets::zscan)),
     // keys
     cmd("del", -2, WRITE, ALLKEYS, "generic", Write(keys::del)),
     cmd("unlink", -2, WRITE | FAST, ALLKEYS, "generic", Write(keys::del)),
@@ -278,6 +335,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("expiretime", 2, READONLY | FAST, KEY1, "generic", Read(keys::expiretime)),
     cmd("pexpiretime", 2, READONLY | FAST, KEY1, "generic", Read(keys::pexpiretime)),
     cmd("persist", 2, WRITE | FAST, KEY1, "generic", Write(keys::persist)),
+    cmd("sort", -2, WRITE | DENYOOM | MOVABLE_KEYS, KEY1, "generic", Write(sort::sort)),
+    cmd("sort_ro", -2, READONLY | MOVABLE_KEYS, KEY1, "generic", Read(sort::sort_ro)),
     CommandSpec {
         subcommands: &[
             cmd("encoding", 3, READONLY, (2, 2, 1), "generic", Read(keys::object_encoding)),

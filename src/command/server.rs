@@ -493,6 +493,12 @@ fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<Reply
         "string" => cats.push("@string"),
         "list" => cats.push("@list"),
         "hash" => cats.push("@hash"),
+        "set" => cats.push("@set"),
+        "sorted_set" => cats.push("@sortedset"),
+        // SORT reads every container type and may run patterns over the keyspace.
+        "generic" if spec.name.starts_with("sort") => {
+            cats.extend(["@set", "@sortedset", "@list"]);
+        }
         "generic" => cats.push("@keyspace"),
         "connection" => cats.push("@connection"),
         _ => {}
@@ -506,6 +512,9 @@ fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<Reply
     } else {
         "@slow"
     });
+    if group == "generic" && spec.name.starts_with("sort") {
+        cats.push("@dangerous");
+    }
     if spec.flags & flags::BLOCKING != 0 {
         cats.push("@blocking");
     }

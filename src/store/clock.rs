@@ -77,6 +77,10 @@ pub struct Limits {
     pub list_fill: i64,
     /// `hash-max-listpack-entries` / `-value`: when a hash leaves its packed form.
     pub hash: HashLimits,
+    /// `set-max-intset-entries`.
+    pub set: super::SetLimits,
+    /// `zset-max-listpack-entries` / `-value`.
+    pub zset: super::ZSetLimits,
 }
 
 impl Default for Limits {
@@ -85,6 +89,8 @@ impl Default for Limits {
             max_bulk: 512 * 1024 * 1024,
             list_fill: super::list::DEFAULT_FILL,
             hash: HashLimits::default(),
+            set: super::SetLimits::default(),
+            zset: super::ZSetLimits::default(),
         }
     }
 }

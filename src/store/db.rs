@@ -226,6 +226,16 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.get(key).map(Value::as_hash).transpose()
     }
 
+    /// The set at `key`.
+    pub fn get_set(&self, key: &[u8]) -> Result<Option<&super::Set>, WrongType> {
+        self.get(key).map(Value::as_set).transpose()
+    }
+
+    /// The sorted set at `key`.
+    pub fn get_zset(&self, key: &[u8]) -> Result<Option<&super::ZSet>, WrongType> {
+        self.get(key).map(Value::as_zset).transpose()
+    }
+
     /// Live keys (DBSIZE).
     pub fn len(&self) -> usize {
         self.ks.data.map.len() - self.ks.data.due(self.op.now_ms())
@@ -301,7 +311,17 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         self.get_mut(key).map(Value::as_hash_mut).transpose()
     }
 
-    /// Deletes `key` if it holds an empty list or hash: a container that becomes empty stops
+    /// Write door, typed: the set at `key` for modification.
+    pub fn set_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::Set>, WrongType> {
+        self.get_mut(key).map(Value::as_set_mut).transpose()
+    }
+
+    /// Write door, typed: the sorted set at `key` for modification.
+    pub fn zset_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::ZSet>, WrongType> {
+        self.get_mut(key).map(Value::as_zset_mut).transpose()
+    }
+
+    /// Deletes `key` if it holds an empty container: a container that becomes empty stops
     /// existing, as in Redis. Returns true if it was deleted.
     pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
         let empty = self

@@ -7,9 +7,12 @@ pub mod dict;
 pub mod glob;
 pub mod hash;
 pub mod list;
+pub mod ostree;
 pub mod pack;
 pub mod ready;
+pub mod set;
 pub mod value;
+pub mod zset;
 
 use std::cell::Cell;
 
@@ -21,7 +24,9 @@ pub use clock::{Limits, Op};
 pub use db::{Db, DbMut, DbRef, Entry, Keyspace};
 pub use hash::{Hash, HashLimits};
 pub use list::List;
+pub use set::{Set, SetLimits};
 pub use value::{Value, WrongType};
+pub use zset::{ZSet, ZSetLimits};
 
 /// All databases of one server.
 ///
@@ -172,15 +177,17 @@ fn seed() -> u64 {
     (t ^ h) | 1
 }
 
-/// A fast per-thread xorshift generator (sampling, RANDOMKEY); not for secrets.
+/// A fast per-thread xorshift64* generator (sampling, RANDOMKEY, SPOP); not for secrets. The
+/// output multiply matters: plain xorshift's consecutive outputs are linearly related in their
+/// low bits, which a bucket pick followed by a pick in the chain would feel.
 pub fn rand_u64() -> u64 {
     RNG.with(|r| {
         let mut x = r.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
         r.set(x);
-        x
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     })
 }
 

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::clock::lru_clock;
 use super::hash::Hash;
 use super::list::List;
+use super::set::Set;
+use super::zset::ZSet;
 
 /// A key's value. A string or a packed hash sits inline; a list's deque of nodes is boxed.
 /// Each carries the time it was last used (OBJECT IDLETIME), in the enum's own padding.
@@ -13,6 +15,8 @@ pub enum Value {
     Str(Vec<u8>, Lru),
     List(Box<List>, Lru),
     Hash(Hash, Lru),
+    Set(Set, Lru),
+    ZSet(ZSet, Lru),
 }
 
 /// When a value was last used, on Redis's LRU clock (seconds, 24 bits). It lives in a value
@@ -75,19 +79,33 @@ impl Value {
         Value::Hash(h, Lru::now())
     }
 
+    pub fn set(s: Set) -> Value {
+        Value::Set(s, Lru::now())
+    }
+
+    pub fn zset(z: ZSet) -> Value {
+        Value::ZSet(z, Lru::now())
+    }
+
     /// The name `TYPE` replies with.
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(..) => "string",
             Value::List(..) => "list",
             Value::Hash(..) => "hash",
+            Value::Set(..) => "set",
+            Value::ZSet(..) => "zset",
         }
     }
 
     /// Its last-use clock.
     pub fn lru(&self) -> &Lru {
         match self {
-            Value::Str(_, l) | Value::List(_, l) | Value::Hash(_, l) => l,
+            Value::Str(_, l)
+            | Value::List(_, l)
+            | Value::Hash(_, l)
+            | Value::Set(_, l)
+            | Value::ZSet(_, l) => l,
         }
     }
 
@@ -97,6 +115,8 @@ impl Value {
             Value::Str(s, _) => s.capacity(),
             Value::List(l, _) => std::mem::size_of::<List>() + l.heap_bytes(),
             Value::Hash(h, _) => h.heap_bytes(),
+            Value::Set(s, _) => s.heap_bytes(),
+            Value::ZSet(z, _) => z.heap_bytes(),
         }
     }
 
@@ -115,6 +135,8 @@ impl Value {
             // Redis 7.0 keeps every list as a quicklist.
             Value::List(..) => "quicklist",
             Value::Hash(h, _) => h.encoding(),
+            Value::Set(s, _) => s.encoding(),
+            Value::ZSet(z, _) => z.encoding(),
         }
     }
 }
@@ -162,12 +184,42 @@ impl Value {
         }
     }
 
-    /// A list or hash with nothing in it (such a key must not exist).
+    pub fn as_set(&self) -> Result<&Set, WrongType> {
+        match self {
+            Value::Set(s, _) => Ok(s),
+            _ => Err(WrongType),
+        }
+    }
+
+    pub fn as_set_mut(&mut self) -> Result<&mut Set, WrongType> {
+        match self {
+            Value::Set(s, _) => Ok(s),
+            _ => Err(WrongType),
+        }
+    }
+
+    pub fn as_zset(&self) -> Result<&ZSet, WrongType> {
+        match self {
+            Value::ZSet(z, _) => Ok(z),
+            _ => Err(WrongType),
+        }
+    }
+
+    pub fn as_zset_mut(&mut self) -> Result<&mut ZSet, WrongType> {
+        match self {
+            Value::ZSet(z, _) => Ok(z),
+            _ => Err(WrongType),
+        }
+    }
+
+    /// A container with nothing in it (such a key must not exist).
     pub fn is_empty_container(&self) -> bool {
         match self {
             Value::Str(..) => false,
             Value::List(l, _) => l.is_empty(),
             Value::Hash(h, _) => h.is_empty(),
+            Value::Set(s, _) => s.is_empty(),
+            Value::ZSet(z, _) => z.is_empty(),
         }
     }
 }
@@ -175,3 +227,12 @@ impl Value {
 /// A command met a key holding another type (Redis's `-WRONGTYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WrongType;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_value_is_32_bytes() {
+        // Every key pays for this slot: a bigger variant would cost every string key too.
+        assert_eq!(std::mem::size_of::<super::Value>(), 32);
+    }
+}
