@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod connection;
+pub mod getkeys;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -383,6 +384,7 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("count", 2, LOADING | STALE, NOKEYS, "server", Client(server::command_count)),
             cmd("info", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_info)),
             cmd("docs", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_docs)),
+            cmd("getkeys", -4, LOADING | STALE, NOKEYS, "server", Client(getkeys::command_getkeys)),
             cmd("list", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_list)),
         ],
         ..cmd("command", -1, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(server::command_all))

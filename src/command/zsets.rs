@@ -406,11 +406,11 @@ fn parse_range(
             offset = args.int(j + 1)?;
             limit = args.int(j + 2)?;
             j += 2;
-        } else if rev.is_none() && args.is(j, "REV") {
+        } else if rev_opt.is_none() && args.is(j, "REV") {
             rev_opt = Some(true);
-        } else if by.is_none() && args.is(j, "BYLEX") {
+        } else if by_opt.is_none() && args.is(j, "BYLEX") {
             by_opt = Some(By::Lex);
-        } else if by.is_none() && args.is(j, "BYSCORE") {
+        } else if by_opt.is_none() && args.is(j, "BYSCORE") {
             by_opt = Some(By::Score);
         } else {
             return Err(SYNTAX);

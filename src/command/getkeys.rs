@@ -1,0 +1,103 @@
+//! COMMAND GETKEYS: which arguments of a command are keys, by the table's key range or, for
+//! commands whose keys move (`movablekeys`), by the command's own rule, as Redis's key specs
+//! and `getkeys_proc`s find them.
+
+use super::args::{err, Args, CmdError, CmdResult};
+use super::{flags, CommandSpec, Ctx};
+use crate::protocol::{parse_i64, Reply};
+
+/// The command `argv` names (descending into a subcommand), as Redis's `lookupCommand`.
+fn lookup(argv: &[Vec<u8>]) -> Option<&'static CommandSpec> {
+    let (_, spec) = super::lookup(argv.first()?)?;
+    if spec.subcommands.is_empty() || argv.len() < 2 {
+        return Some(spec);
+    }
+    spec.subcommands
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(&argv[1]))
+}
+
+/// Keys named by a `numkeys` argument at `at`, the keys following it.
+fn numkeys(argv: &[Vec<u8>], at: usize) -> Option<Vec<usize>> {
+    let n = parse_i64(argv.get(at)?).filter(|&n| n > 0)? as usize;
+    let first = at + 1;
+    (first.checked_add(n)? <= argv.len()).then(|| (first..first + n).collect())
+}
+
+/// The positions of the keys in `argv` (`argv[0]` the command name), or `None` if the
+/// arguments do not say (Redis's "Invalid arguments").
+pub fn key_positions(spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<Vec<usize>> {
+    if spec.flags & flags::MOVABLE_KEYS != 0 {
+        return match spec.name {
+            "sort" => {
+                // The key, and the last STORE's destination; LIMIT, GET and BY skip their
+                // arguments (Redis's sortGetKeys).
+                let mut keys = vec![1];
+                let mut store = None;
+                let mut i = 2;
+                while i < argv.len() {
+                    let a = argv[i].to_ascii_lowercase();
+                    match a.as_slice() {
+                        b"limit" => i += 2,
+                        b"get" | b"by" => i += 1,
+                        b"store" if i + 1 < argv.len() => store = Some(i + 1),
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                keys.extend(store);
+                Some(keys)
+            }
+            "sort_ro" => Some(vec![1]),
+            "zunionstore" | "zinterstore" | "zdiffstore" => {
+                let mut keys = vec![1];
+                keys.extend(numkeys(argv, 2)?);
+                Some(keys)
+            }
+            "blmpop" | "bzmpop" => numkeys(argv, 2),
+            _ => numkeys(argv, 1),
+        };
+    }
+    let (first, last, step) = spec.keys;
+    if first <= 0 {
+        return None;
+    }
+    let argc = argv.len() as i64;
+    let last = if last < 0 {
+        argc + i64::from(last)
+    } else {
+        i64::from(last)
+    };
+    let first = i64::from(first);
+    if last >= argc || last < first {
+        return None;
+    }
+    Some(
+        (first..=last)
+            .step_by(step.max(1) as usize)
+            .map(|i| i as usize)
+            .collect(),
+    )
+}
+
+/// COMMAND GETKEYS command [arg ...]
+pub fn command_getkeys(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    const INVALID_COMMAND: CmdError = err("ERR Invalid command specified");
+    let argv = args.from(2);
+    let spec = lookup(argv).ok_or(INVALID_COMMAND)?;
+    if spec.keys.0 == 0 && spec.flags & flags::MOVABLE_KEYS == 0 {
+        return Err(err("ERR The command has no key arguments"));
+    }
+    let argc = argv.len() as i64;
+    let arity = i64::from(spec.arity);
+    if (arity > 0 && arity != argc) || argc < -arity {
+        return Err(err("ERR Invalid number of arguments specified for command"));
+    }
+    let keys =
+        key_positions(spec, argv).ok_or(err("ERR Invalid arguments specified for command"))?;
+    Ok(Reply::Array(
+        keys.into_iter()
+            .map(|i| Reply::bulk(argv[i].clone()))
+            .collect(),
+    ))
+}
