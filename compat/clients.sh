@@ -94,6 +94,7 @@ bench() {
 bench ping,set,get,incr,mset "PING_INLINE PING_MBULK SET GET INCR MSET(10keys) "
 bench lpush,rpush,lpop,rpop,hset,lrange_100,lrange_600 \
   "LPUSH RPUSH LPOP RPOP HSET LPUSH(neededtobenchmarkLRANGE) LRANGE_100(first100elements) LRANGE_600(first600elements) "
+bench sadd,spop,zadd,zpopmin "SADD SPOP ZADD ZPOPMIN "
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -176,6 +176,27 @@ def suite(checks, host, port, protocol, prefix):
             raise AssertionError("LPUSH on a string did not raise ResponseError")
         r.delete(lk, hk, sk)
 
+    def sets_and_sorted_sets():
+        sk, zk, dk = prefix + "set", prefix + "zset", prefix + "delayed"
+        r.delete(sk, zk, dk)
+        expect(r.sadd(sk, "a", "b", "c") == 3, "SADD")
+        expect(r.smembers(sk) == {b"a", b"b", b"c"}, "SMEMBERS returned %r" % (r.smembers(sk),))
+        expect(r.sismember(sk, "b") == 1, "SISMEMBER")
+        expect(r.zadd(zk, {"x": 1.5, "y": 2, "z": 0.1}) == 3, "ZADD mapping")
+        got = r.zrange(zk, 0, -1, withscores=True)
+        expect(got == [(b"z", 0.1), (b"x", 1.5), (b"y", 2.0)], "ZRANGE WITHSCORES returned %r" % (got,))
+        expect(r.zincrby(zk, 2, "x") == 3.5, "ZINCRBY")
+        expect(r.zscore(zk, "y") == 2.0, "ZSCORE")
+        expect(r.zrank(zk, "x") == 2, "ZRANK")
+        # A delayed-job schedule, as Sidekiq, arq and BullMQ keep one: due jobs by score.
+        r.zadd(dk, {"job1": 100, "job2": 200, "job3": 300})
+        due = r.zrangebyscore(dk, "-inf", 250, start=0, num=10)
+        expect(due == [b"job1", b"job2"], "ZRANGEBYSCORE LIMIT returned %r" % (due,))
+        expect(r.zrem(dk, *due) == 2, "ZREM")
+        popped = r.zpopmin(zk)
+        expect(popped == [(b"z", 0.1)], "ZPOPMIN returned %r" % (popped,))
+        r.delete(sk, zk, dk)
+
     def blocking_pop():
         k = prefix + "queue"
         r.delete(k)
@@ -202,6 +223,7 @@ def suite(checks, host, port, protocol, prefix):
     checks.run("connect and PING", connect)
     checks.run("lists, hashes and WRONGTYPE", lists_and_hashes)
     checks.run("BRPOP woken by LPUSH, BLPOP timeout", blocking_pop)
+    checks.run("sets, sorted sets and a delayed-job schedule", sets_and_sorted_sets)
     checks.run("SET/GET/EXISTS/DEL", set_get)
     checks.run("decode_responses", decoded)
     checks.run("pipeline of 1000 commands", pipeline)

@@ -30,6 +30,9 @@ WORKLOADS = [
     ("c50", "lpush,rpush,lpop,rpop,hset", ["-c", "50"], 150_000, 0),
     ("c50", "lrange_100", ["-c", "50"], 60_000, 0),
     ("c50 P16", "lpush,hset", ["-c", "50", "-P", "16"], 2_000_000, 0),
+    ("c50", "sadd,spop,zadd,zpopmin", ["-c", "50"], 150_000, 0),
+    ("c50 P16", "zadd", ["-c", "50", "-P", "16"], 2_000_000, 0),
+    ("c50 1M-member zset", "zrangebyscore_limit", ["-c", "50", "-r", "1000000"], 150_000, 0),
 ]
 # Both servers must admit the 10,000 idle clients plus the benchmark's 1,000.
 MAXCLIENTS = "11000"
@@ -82,14 +85,27 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
 
+    loaded = None
+
     def cli(self, *args):
         return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True).stdout
 
 
 def run_benchmark(server, tests, flags, n):
     """One redis-benchmark run; returns {test: (rps, p50, p99)}, CPU ticks, elapsed seconds."""
-    argv = ["redis-benchmark", "-p", str(server.port), "-t", tests, "-n", str(n), "--csv", *flags]
-    server.cli("FLUSHALL")
+    if tests in CUSTOM:
+        # A command of our own on data loaded once per server (see CUSTOM).
+        load, command = CUSTOM[tests]
+        if server.loaded != tests and server.name != "ceiling":  # the ceiling stores nothing
+            server.cli("FLUSHALL")
+            load(server)
+            server.loaded = tests
+        argv = ["redis-benchmark", "-p", str(server.port), "-n", str(n), "--csv", *flags, *command]
+    else:
+        argv = ["redis-benchmark", "-p", str(server.port), "-t", tests, "-n", str(n), "--csv",
+                *flags]
+        server.cli("FLUSHALL")
+        server.loaded = None
     t0, c0 = time.time(), cpu_ticks(server.proc.pid)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
     elapsed, ticks = time.time() - t0, cpu_ticks(server.proc.pid) - c0
@@ -204,6 +220,59 @@ def load_hashes(server, count):
     grown = pipe_load(server, cmds())
     n = int(server.cli("DBSIZE").strip() or 0)
     return grown / max(n * 10, 1)
+
+
+def load_sets(server, count):
+    """`count` sets of 10 16-byte members: resident bytes per member."""
+    def cmds():
+        for k in range(count):
+            yield resp(b"SADD", b"set:%012d" % k, *[b"m%015d" % (k * 10 + f) for f in range(10)])
+    grown = pipe_load(server, cmds())
+    n = int(server.cli("DBSIZE").strip() or 0)
+    return grown / max(n * 10, 1)
+
+
+def zadd_args(rng, first, count):
+    """Score/member pairs: 16-byte members from `first`, random scores in [0, 1e6)."""
+    out = []
+    for j in range(first, first + count):
+        out += [repr(rng.random() * 1e6).encode(), b"m%015d" % j]
+    return out
+
+
+def load_big_zset(server, count=1_000_000):
+    """One sorted set `bigz` of `count` 16-byte members with random scores: bytes per member."""
+    import random
+    rng = random.Random(42)
+    def cmds():
+        for i in range(0, count, 100):
+            yield resp(b"ZADD", b"bigz", *zadd_args(rng, i, min(100, count - i)))
+    grown = pipe_load(server, cmds())
+    n = int(server.cli("ZCARD", "bigz").strip() or 0)
+    return grown / max(n, 1)
+
+
+def load_zsets(server, count):
+    """`count` sorted sets of 10 16-byte members with random scores: bytes per member."""
+    import random
+    rng = random.Random(7)
+    def cmds():
+        for k in range(count):
+            yield resp(b"ZADD", b"zset:%012d" % k, *zadd_args(rng, k * 10, 10))
+    grown = pipe_load(server, cmds())
+    n = int(server.cli("DBSIZE").strip() or 0)
+    return grown / max(n * 10, 1)
+
+
+# Workloads of our own: name -> (loader run once per server, redis-benchmark command). The
+# ZRANGEBYSCORE row seeks to a random score in a 1,000,000-member set and reads 10 members:
+# O(log n) when the start is found by a descent, not by a walk.
+CUSTOM = {
+    "zrangebyscore_limit": (
+        lambda server: load_big_zset(server),
+        ["ZRANGEBYSCORE", "bigz", "__rand_int__", "+inf", "LIMIT", "0", "10"],
+    ),
+}
 
 
 def blpop_latency(server, rounds=2000):
@@ -380,6 +449,15 @@ def main():
         per_field = fresh(load_hashes, 100_000)
         print(f"| resident bytes per field, 100,000 hashes of 10 fields (8-byte fields, "
               f"16-byte values) | {per_field['spindle']:.1f} | {per_field['redis']:.1f} |")
+        per_member = fresh(load_sets, 100_000)
+        print(f"| resident bytes per member, 100,000 sets of 10 16-byte members | "
+              f"{per_member['spindle']:.1f} | {per_member['redis']:.1f} |")
+        per_member = fresh(load_big_zset, 1_000_000)
+        print(f"| resident bytes per member, one sorted set of 1,000,000 16-byte members "
+              f"(random scores) | {per_member['spindle']:.1f} | {per_member['redis']:.1f} |")
+        per_member = fresh(load_zsets, 100_000)
+        print(f"| resident bytes per member, 100,000 sorted sets of 10 16-byte members "
+              f"(random scores) | {per_member['spindle']:.1f} | {per_member['redis']:.1f} |")
         print()
         print("| latency | Spindle p50 / p99 ms | Redis p50 / p99 ms |")
         print("|---|---:|---:|")

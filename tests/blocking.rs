@@ -373,3 +373,101 @@ fn blocking_commands_reject_bad_arguments_before_blocking() {
     );
     assert_eq!(blocked_clients(&mut c), 0);
 }
+
+// ---- sorted sets: BZPOPMIN, BZPOPMAX, BZMPOP on the same wait queues
+
+#[test]
+fn bzpopmin_waiters_are_served_in_order_with_the_lowest_scores() {
+    const WAITERS: usize = 50;
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    let mut waiters: Vec<Conn> = Vec::new();
+    for i in 0..WAITERS {
+        let mut w = server.connect();
+        w.send_cmd(&[b"BZPOPMIN", b"zq", b"0"]);
+        wait_blocked(&mut admin, i + 1);
+        waiters.push(w);
+    }
+    let mut add = vec!["ZADD".to_string(), "zq".to_string()];
+    for i in (0..WAITERS).rev() {
+        add.push(i.to_string());
+        add.push(format!("job{i}"));
+    }
+    let add: Vec<&str> = add.iter().map(String::as_str).collect();
+    assert_eq!(admin.cmd_str(&add), format!(":{WAITERS}\r\n"));
+    for (i, w) in waiters.iter_mut().enumerate() {
+        let want = format!(
+            "*3\r\n{}{}{}",
+            bulk("zq"),
+            bulk(&format!("job{i}")),
+            bulk(&i.to_string())
+        );
+        assert_eq!(
+            String::from_utf8(w.read_reply()).unwrap(),
+            want,
+            "waiter {i}"
+        );
+    }
+    assert_eq!(admin.cmd_str(&["EXISTS", "zq"]), ":0\r\n");
+}
+
+#[test]
+fn bzmpop_bzpopmax_timeouts_and_types() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let mut admin = server.connect();
+    // A list on the key does not serve a sorted-set waiter; a sorted set on the next key does.
+    c.send_cmd(&[b"BZMPOP", b"0", b"2", b"k1", b"k2", b"MAX", b"COUNT", b"2"]);
+    wait_blocked(&mut admin, 1);
+    admin.cmd(&["RPUSH", "k1", "x"]);
+    admin.cmd(&["ZADD", "k2", "1", "a", "2", "b", "3", "c"]);
+    assert_eq!(
+        String::from_utf8(c.read_reply()).unwrap(),
+        format!(
+            "*2\r\n{}*2\r\n*2\r\n{}{}*2\r\n{}{}",
+            bulk("k2"),
+            bulk("c"),
+            bulk("3"),
+            bulk("b"),
+            bulk("2")
+        )
+    );
+    assert_eq!(
+        c.cmd_str(&["BZPOPMAX", "k1", "1"]),
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+    );
+    assert_eq!(c.cmd_str(&["BZPOPMAX", "nosuch", "0.01"]), "*-1\r\n");
+    assert_eq!(
+        c.cmd_str(&["BZPOPMIN", "nosuch", "-1"]),
+        "-ERR timeout is negative\r\n"
+    );
+    c.cmd(&["HELLO", "3"]);
+    assert_eq!(
+        c.cmd_str(&["BZMPOP", "0.01", "1", "nosuch", "MIN"]),
+        "_\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["BZPOPMAX", "k2", "0"]),
+        format!("*3\r\n{}{},1\r\n", bulk("k2"), bulk("a"))
+    );
+}
+
+#[test]
+fn a_zset_waiter_that_disconnects_or_is_unblocked_takes_nothing() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    let mut gone = server.connect();
+    gone.send_cmd(&[b"BZPOPMIN", b"z", b"0"]);
+    wait_blocked(&mut admin, 1);
+    drop(gone);
+    wait_blocked(&mut admin, 0);
+    let mut unblocked = server.connect();
+    let id = unblocked.cmd_str(&["CLIENT", "ID"]);
+    let id = id.trim_start_matches(':').trim();
+    unblocked.send_cmd(&[b"BZPOPMIN", b"z", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.cmd_str(&["CLIENT", "UNBLOCK", id]), ":1\r\n");
+    assert_eq!(unblocked.read_reply(), b"*-1\r\n");
+    admin.cmd(&["ZADD", "z", "1", "a"]);
+    assert_eq!(admin.cmd_str(&["ZCARD", "z"]), ":1\r\n");
+}

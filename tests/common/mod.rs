@@ -300,3 +300,48 @@ pub fn reply_len(buf: &[u8]) -> Option<usize> {
         _ => None,
     }
 }
+
+/// Every leaf of a reply (bulk, simple, integer, double; a null as "(nil)"), in order, with
+/// the aggregates flattened: enough to read arrays of members and scores.
+pub fn leaves(reply: &[u8]) -> Vec<String> {
+    fn walk(buf: &[u8], pos: &mut usize, out: &mut Vec<String>) {
+        let end = *pos
+            + buf[*pos..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("line");
+        let kind = buf[*pos];
+        let line = String::from_utf8_lossy(&buf[*pos + 1..end]).into_owned();
+        *pos = end + 2;
+        match kind {
+            b'$' | b'=' => {
+                let n: i64 = line.parse().expect("length");
+                if n < 0 {
+                    out.push("(nil)".into());
+                } else {
+                    let n = n as usize;
+                    out.push(String::from_utf8_lossy(&buf[*pos..*pos + n]).into_owned());
+                    *pos += n + 2;
+                }
+            }
+            b'*' | b'~' | b'>' | b'%' => {
+                let n: i64 = line.parse().expect("count");
+                let n = if kind == b'%' { n * 2 } else { n };
+                if n < 0 {
+                    out.push("(nil)".into());
+                }
+                for _ in 0..n.max(0) {
+                    walk(buf, pos, out);
+                }
+            }
+            b'_' => out.push("(nil)".into()),
+            _ => out.push(line),
+        }
+    }
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < reply.len() {
+        walk(reply, &mut pos, &mut out);
+    }
+    out
+}
