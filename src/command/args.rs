@@ -157,9 +157,21 @@ impl<'a> Args<'a> {
 /// double argument with it, so hex floats, `infinity` and leading spaces mean what they mean
 /// there.
 pub fn strtod(s: &[u8]) -> (f64, usize, bool) {
-    let mut c = Vec::with_capacity(s.len() + 1);
-    c.extend_from_slice(s);
-    c.push(0);
+    if let Some(v) = plain_decimal(s) {
+        return (v, s.len(), false);
+    }
+    // A short argument is copied to the stack to be NUL-terminated; a long one to the heap.
+    let mut stack = [0u8; 64];
+    let mut heap = Vec::new();
+    let c: &[u8] = if s.len() < stack.len() {
+        stack[..s.len()].copy_from_slice(s);
+        &stack[..=s.len()]
+    } else {
+        heap.reserve_exact(s.len() + 1);
+        heap.extend_from_slice(s);
+        heap.push(0);
+        &heap
+    };
     let mut end: *mut libc::c_char = std::ptr::null_mut();
     // SAFETY: `c` is NUL-terminated and outlives the call; `end` is written by strtod to point
     // into `c`; errno is thread-local.
@@ -170,6 +182,26 @@ pub fn strtod(s: &[u8]) -> (f64, usize, bool) {
     };
     let consumed = (end as usize).saturating_sub(c.as_ptr() as usize);
     (value, consumed.min(s.len()), erange)
+}
+
+/// The common case without libc: an optional sign, up to 15 digits, optionally a point and up
+/// to 15 more. Such a number can neither overflow nor underflow, and Rust's conversion is
+/// correctly rounded, as glibc's strtod is, so both give the same double.
+fn plain_decimal(s: &[u8]) -> Option<f64> {
+    let body = match s.first()? {
+        b'-' | b'+' => &s[1..],
+        _ => s,
+    };
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
+        Some(p) => (&body[..p], Some(&body[p + 1..])),
+        None => (body, None),
+    };
+    let digits = |d: &[u8]| d.len() <= 15 && d.iter().all(u8::is_ascii_digit);
+    let ok = !int.is_empty() && digits(int) && frac.is_none_or(|f| !f.is_empty() && digits(f));
+    if !ok {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
 }
 
 /// Parses a float exactly as Redis's `getDoubleFromObject`: strtod over the whole argument, no
@@ -198,6 +230,18 @@ mod tests {
         assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
         assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"1."), Some(1.0));
+        assert_eq!(parse_f64(b"+3"), Some(3.0));
+        assert_eq!(parse_f64(b"-0.25"), Some(-0.25));
+        assert_eq!(parse_f64(b"0.1"), Some(0.1));
+        assert_eq!(
+            parse_f64(b"123456789012345.123456789012345"),
+            "123456789012345.123456789012345".parse().ok()
+        );
+        assert!(parse_f64(b"-0").is_some_and(|v| v == 0.0 && v.is_sign_negative()));
+        for bad in [&b"."[..], b"-", b"+", b"--1", b"1..2"] {
+            assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
         assert_eq!(parse_f64(b"infinity"), Some(f64::INFINITY));
         for bad in [
             &b""[..],

@@ -18,15 +18,6 @@ const NAN_SCORE: CmdError = err("ERR resulting score is not a number (NaN)");
 const NOT_FLOAT_RANGE: CmdError = err("ERR min or max is not a float");
 const NOT_LEX_RANGE: CmdError = err("ERR min or max not valid string range item");
 
-/// The sorted set at `key` for writing, created empty if missing; WRONGTYPE if another type.
-fn zset_for_write<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<&'a mut ZSet, CmdError> {
-    if db.zset_mut(key)?.is_none() {
-        db.set(key, Value::zset(ZSet::new()), false);
-    }
-    db.zset_mut(key)?
-        .ok_or_else(|| CmdError::msg("ERR internal error: sorted set vanished"))
-}
-
 fn limits<K: std::ops::Deref<Target = Keyspace>>(db: &Db<K>) -> ZSetLimits {
     db.op().limits().zset
 }
@@ -64,15 +55,17 @@ fn zadd_generic(db: &mut DbMut, args: &Args, mut incr: bool) -> CmdResult {
     let (mut nx, mut xx, mut gt, mut lt, mut ch) = (false, false, false, false, false);
     let mut at = 2;
     while at < args.len() {
-        match args.get(at).to_ascii_lowercase().as_slice() {
-            b"nx" => nx = true,
-            b"xx" => xx = true,
-            b"ch" => ch = true,
-            b"incr" => incr = true,
-            b"gt" => gt = true,
-            b"lt" => lt = true,
+        let flag = match args.get(at) {
+            a if a.len() > 4 => break,
+            a if a.eq_ignore_ascii_case(b"nx") => &mut nx,
+            a if a.eq_ignore_ascii_case(b"xx") => &mut xx,
+            a if a.eq_ignore_ascii_case(b"ch") => &mut ch,
+            a if a.eq_ignore_ascii_case(b"incr") => &mut incr,
+            a if a.eq_ignore_ascii_case(b"gt") => &mut gt,
+            a if a.eq_ignore_ascii_case(b"lt") => &mut lt,
             _ => break,
-        }
+        };
+        *flag = true;
         at += 1;
     }
     let elements = args.len() - at;
@@ -102,11 +95,19 @@ fn zadd_generic(db: &mut DbMut, args: &Args, mut incr: bool) -> CmdResult {
         .collect::<Option<_>>()
         .ok_or(NOT_FLOAT)?;
     let key = args.get(1);
-    if db.zset_mut(key)?.is_none() && xx {
-        return Ok(if incr { Reply::Nil } else { Reply::Int(0) });
-    }
     let limits = limits(db);
-    let z = zset_for_write(db, key)?;
+    let created = match db.zset_mut(key)? {
+        Some(_) => false,
+        // XX on a missing key: nothing to do, and no key is made.
+        None if xx => return Ok(if incr { Reply::Nil } else { Reply::Int(0) }),
+        None => {
+            db.set(key, Value::zset(ZSet::new()), false);
+            true
+        }
+    };
+    let z = db
+        .zset_mut(key)?
+        .ok_or_else(|| CmdError::msg("ERR internal error: sorted set vanished"))?;
     let (mut added, mut updated, mut processed) = (0, 0, 0);
     let mut last = 0.0;
     let mut result = Ok(());
@@ -140,7 +141,9 @@ fn zadd_generic(db: &mut DbMut, args: &Args, mut incr: bool) -> CmdResult {
             }
         }
     }
-    db.remove_if_empty(key);
+    if created && z.is_empty() {
+        db.remove(key);
+    }
     result?;
     Ok(if incr {
         if processed > 0 {

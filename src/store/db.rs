@@ -13,7 +13,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use super::clock::{Limits, Op};
-use super::dict::Dict;
+use super::dict::{Dict, Lookup};
 use super::ready::{Queues, Waiter};
 use super::{Value, WrongType};
 use crate::counter::Counter;
@@ -288,12 +288,23 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
 impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     /// Write door: the live value at `key`; an expired key is deleted first.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        let now = self.op.now_ms();
+        let op = self.op;
         let data = &mut self.ks.data;
-        data.reclaim_if_expired(key, now);
-        let value = data.map.get_mut(key).map(|e| &mut e.value)?;
-        value.lru().touch();
-        Some(value)
+        // Only a key with a TTL needs the clock.
+        match data
+            .map
+            .get_mut_or_take(key, |e| e.expire != 0 && e.expired(op.now_ms()))
+        {
+            Lookup::Found(e) => {
+                e.value.lru().touch();
+                Some(&mut e.value)
+            }
+            Lookup::Taken(k, e) => {
+                data.expires.remove(&(e.expire, k));
+                None
+            }
+            Lookup::Missing => None,
+        }
     }
 
     /// Write door, typed: the string at `key` for modification.

@@ -11,6 +11,13 @@ pub struct Node<V> {
     next: Option<Box<Node<V>>>,
 }
 
+/// What [`Dict::get_mut_or_take`] found.
+pub enum Lookup<'a, V> {
+    Found(&'a mut V),
+    Taken(Box<[u8]>, V),
+    Missing,
+}
+
 pub struct Dict<V> {
     buckets: Vec<Option<Box<Node<V>>>>,
     len: usize,
@@ -44,6 +51,9 @@ pub fn hash_bytes(seed: u64, data: &[u8]) -> u64 {
 }
 
 const MIN_BUCKETS: usize = 4;
+
+/// Chain positions a fair random draw tries (see [`Dict::random`]).
+const FAIR_DEPTH: usize = 8;
 
 impl<V> Default for Dict<V> {
     fn default() -> Self {
@@ -108,6 +118,46 @@ impl<V> Dict<V> {
             cur = node.next.as_deref_mut();
         }
         None
+    }
+
+    /// One lookup that either hands out the value at `key` or, if `take` says so (an expired
+    /// entry), unlinks it and returns it. The common case hashes and compares the key once.
+    pub fn get_mut_or_take(&mut self, key: &[u8], take: impl FnOnce(&V) -> bool) -> Lookup<'_, V> {
+        if self.len == 0 {
+            return Lookup::Missing;
+        }
+        let b = self.bucket(key);
+        // Find the node's depth in its chain without holding a mutable borrow...
+        let mut depth = 0;
+        let mut cur = self.buckets[b].as_deref();
+        let taken = loop {
+            match cur {
+                None => return Lookup::Missing,
+                Some(n) if &*n.key == key => break take(&n.value),
+                Some(n) => {
+                    cur = n.next.as_deref();
+                    depth += 1;
+                }
+            }
+        };
+        if taken {
+            return match self.remove(key) {
+                Some((k, v)) => Lookup::Taken(k, v),
+                None => Lookup::Missing,
+            };
+        }
+        // ...then walk to it again, mutably, without comparing keys.
+        let mut link = &mut self.buckets[b];
+        for _ in 0..depth {
+            match link {
+                Some(node) => link = &mut node.next,
+                None => return Lookup::Missing,
+            }
+        }
+        match link {
+            Some(node) => Lookup::Found(&mut node.value),
+            None => Lookup::Missing,
+        }
     }
 
     /// Inserts or replaces; returns the previous value.
@@ -196,31 +246,53 @@ impl<V> Dict<V> {
         v.reverse_bits()
     }
 
-    /// A random entry, with `rand` as the source of randomness (Redis's `dictGetFairRandomKey`
-    /// idea: a random non-empty bucket, then a random node in its chain).
+    /// A uniformly random entry, with `rand` as the source of randomness. A slot (bucket,
+    /// position in its chain below [`FAIR_DEPTH`]) is drawn until one holds a node, so every
+    /// node is equally likely, wherever its chain is long or short (a random bucket and then
+    /// a random node of its chain would favour nodes alone in their bucket). A chain longer
+    /// than that, which the hash makes very rare, has its tail picked from its head's draw.
     pub fn random(&self, mut rand: impl FnMut() -> u64) -> Option<&Node<V>> {
         if self.len == 0 {
             return None;
         }
         let mask = self.buckets.len() - 1;
-        let mut b = rand() as usize & mask;
-        let mut tries = 0;
-        while self.buckets[b].is_none() {
-            tries += 1;
-            b = if tries < 64 {
-                rand() as usize & mask
-            } else {
-                (b + 1) & mask
-            };
+        // The table is at least 1/8 full, so a draw succeeds at least once in 64 on average;
+        // past that many tries, walk to the next non-empty bucket instead.
+        for _ in 0..4096 {
+            let r = rand();
+            let b = r as usize & mask;
+            let depth = ((r >> 48) as usize) % FAIR_DEPTH;
+            let mut cur = self.buckets[b].as_deref();
+            let mut i = 0;
+            while let Some(n) = cur {
+                if i == depth {
+                    if depth == FAIR_DEPTH - 1 && n.next.is_some() {
+                        return self.pick_in_chain(n, &mut rand);
+                    }
+                    return Some(n);
+                }
+                i += 1;
+                cur = n.next.as_deref();
+            }
         }
-        let mut chain_len = 0;
-        let mut cur = self.buckets[b].as_deref();
+        let start = rand() as usize & mask;
+        (0..self.buckets.len()).find_map(|i| self.buckets[(start + i) & mask].as_deref())
+    }
+
+    /// A random node of the chain from `head` on.
+    fn pick_in_chain<'a>(
+        &'a self,
+        head: &'a Node<V>,
+        rand: &mut impl FnMut() -> u64,
+    ) -> Option<&'a Node<V>> {
+        let mut len = 0;
+        let mut cur = Some(head);
         while let Some(n) = cur {
-            chain_len += 1;
+            len += 1;
             cur = n.next.as_deref();
         }
-        let mut pick = rand() as usize % chain_len;
-        let mut cur = self.buckets[b].as_deref();
+        let mut pick = rand() as usize % len;
+        let mut cur = Some(head);
         while let Some(n) = cur {
             if pick == 0 {
                 return Some(n);
