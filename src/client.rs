@@ -225,7 +225,6 @@ fn end_wait(shared: &Shared, state: &mut ClientState, blocked: &Blocked) {
         .info
         .blocked_with_timeout
         .store(false, Ordering::Relaxed);
-    shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Writes `out` to the client in chunks, each counting as activity (a slow but steady reader

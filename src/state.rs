@@ -190,7 +190,7 @@ pub struct Shared {
     /// Connections being served now (admitted, not yet closed).
     pub active: AtomicUsize,
     /// Clients parked in a blocking command (INFO `blocked_clients`).
-    pub blocked_clients: AtomicUsize,
+    pub blocked_clients: Arc<AtomicUsize>,
     /// Unix ms of the last successful save (LASTSAVE); the start time until one happens.
     pub last_save: AtomicI64,
     /// A random 40-hex-digit id of this run (INFO `run_id`).
@@ -210,7 +210,7 @@ impl Shared {
             started_ms: clock::unix_ms(),
             port,
             active: AtomicUsize::new(0),
-            blocked_clients: AtomicUsize::new(0),
+            blocked_clients: Arc::new(AtomicUsize::new(0)),
             last_save: AtomicI64::new(clock::unix_ms()),
             run_id: (0..5)
                 .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))

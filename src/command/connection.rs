@@ -240,7 +240,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     let lossy = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let age = (now_ms - c.created_ms).max(0) / 1000;
     let idle = (now_ms - c.last_active_ms.load(Ordering::Relaxed)).max(0) / 1000;
-    let blocked = c.blocked.lock().is_some();
+    let blocked = c.blocked.lock().as_ref().is_some_and(|w| w.is_waiting());
     let flags = match (blocked, c.no_evict.load(Ordering::Relaxed)) {
         (true, true) => "be",
         (true, false) => "b",

@@ -676,6 +676,7 @@ fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>)
 fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
     let waker = crate::os::ThreadWaker::current();
     let info = std::sync::Arc::clone(&ctx.client.info);
+    let blocked = std::sync::Arc::clone(&ctx.server.blocked_clients);
     let waiter = Waiter::new(
         ctx.client.id,
         ctx.client.db,
@@ -684,6 +685,9 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
         Wake {
             wake: Box::new(move || waker.wake()),
             send: Box::new(move |bytes| info.send_now(bytes)),
+            ended: Box::new(move || {
+                blocked.fetch_sub(1, Ordering::Relaxed);
+            }),
         },
     );
     db.block(&waiter);

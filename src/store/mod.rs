@@ -224,6 +224,7 @@ mod tests {
                         woken.fetch_add(1, Ordering::SeqCst);
                     }),
                     send: Box::new(|_| 0),
+                    ended: Box::new(|| {}),
                 },
             )
         };

@@ -60,6 +60,9 @@ pub struct Wake {
     /// Wakes the parked thread; called with the state lock held, while it still waits.
     pub wake: Box<dyn Fn() + Send + Sync>,
     pub send: SendNow,
+    /// Called once, under the state lock, when the wait ends (by whoever ends it): counts
+    /// such as INFO's `blocked_clients` drop before the client can see its reply.
+    pub ended: Box<dyn Fn() + Send + Sync>,
 }
 
 /// A connection parked in a blocking command.
@@ -131,6 +134,7 @@ impl Waiter {
             return false;
         }
         *state = to;
+        (self.reach.ended)();
         (self.reach.wake)();
         true
     }
@@ -146,6 +150,7 @@ impl Waiter {
         match serve(&*self.request) {
             Some(reply) => {
                 *state = State::Served { reply, sent: 0 };
+                (self.reach.ended)();
                 true
             }
             None => false,
@@ -157,6 +162,7 @@ impl Waiter {
         let mut state = self.state.lock();
         if *state == State::Waiting {
             *state = to;
+            (self.reach.ended)();
         }
         state.clone()
     }
