@@ -227,10 +227,64 @@ def suite(checks, host, port, protocol, prefix):
                "BRPOP returned %r" % (got,))
         expect(r.blpop([k], timeout=0.1) is None, "BLPOP timeout did not return None")
 
+    def transactions():
+        k = prefix + "tx"
+        r.delete(k)
+        # pipeline() is MULTI/EXEC unless told otherwise.
+        with r.pipeline() as p:
+            p.set(k, 1).incr(k).incrby(k, 10).get(k)
+            res = p.execute()
+        expect(res == [True, 2, 12, b"12"], "transaction pipeline returned %r" % (res,))
+        # WATCH with retries, from several threads: no increment is lost.
+        errors = []
+
+        def bump(n):
+            try:
+                c = redis.Redis(**kw)
+                for _ in range(50):
+                    with c.pipeline() as p:
+                        while True:
+                            try:
+                                p.watch(k)
+                                cur = int(p.get(k))
+                                p.multi()
+                                p.set(k, cur + 1)
+                                p.execute()
+                                break
+                            except redis.WatchError:
+                                continue
+                c.close()
+            except Exception as e:  # noqa: BLE001
+                errors.append("thread %d: %s: %s" % (n, type(e).__name__, e))
+
+        threads = [threading.Thread(target=bump, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        expect(not errors, "; ".join(errors[:3]))
+        expect(r.get(k) == b"212", "after 200 watched increments: %r" % (r.get(k),))
+        # transaction() retries by itself.
+        def double(p):
+            cur = int(p.get(k))
+            p.multi()
+            p.set(k, cur * 2)
+
+        r.transaction(double, k)
+        expect(r.get(k) == b"424", "transaction() gave %r" % (r.get(k),))
+        # A queued command with a wrong type fails alone; a queueing error aborts.
+        with r.pipeline() as p:
+            p.lpush(k, "x").get(k)
+            res = p.execute(raise_on_error=False)
+        expect(isinstance(res[0], redis.ResponseError) and res[1] == b"424",
+               "runtime error inside EXEC: %r" % (res,))
+        r.delete(k)
+
     checks.run("connect and PING", connect)
     checks.run("lists, hashes and WRONGTYPE", lists_and_hashes)
     checks.run("BRPOP woken by LPUSH, BLPOP timeout", blocking_pop)
     checks.run("sets, sorted sets and a delayed-job schedule", sets_and_sorted_sets)
+    checks.run("MULTI/EXEC pipeline, WATCH retries from 4 threads", transactions)
     checks.run("SET/GET/EXISTS/DEL", set_get)
     checks.run("decode_responses", decoded)
     checks.run("pipeline of 1000 commands", pipeline)

@@ -83,6 +83,7 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         blocked.waiter.finish_here(WaitState::Cancelled);
         end_wait(shared, &mut state, &blocked);
     }
+    command::transactions::discard_transaction(shared, &mut state);
     shared.clients.unregister(id);
 }
 

@@ -18,6 +18,7 @@ use crate::counter::Counter;
 use crate::protocol::Reply;
 use crate::shutdown::Shutdown;
 use crate::store::ready::{State as WaitState, Waiter};
+use crate::store::watch::WatchFlag;
 use crate::store::{clock, Store};
 
 /// Server-wide counters for INFO.
@@ -249,6 +250,10 @@ pub struct ClientInfo {
     pub blocked: Mutex<Option<Arc<Waiter>>>,
     /// Parked with a timeout.
     pub blocked_with_timeout: AtomicBool,
+    /// Commands queued since MULTI, or -1 outside a transaction (CLIENT LIST `multi`, flag `x`).
+    pub multi: AtomicI64,
+    /// Set when a key this client WATCHes changes (CLIENT LIST flag `d`).
+    pub watch_flag: Arc<WatchFlag>,
     /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
     /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
     stream: Arc<TcpStream>,
@@ -276,6 +281,8 @@ impl ClientInfo {
             running: Mutex::new(()),
             blocked: Mutex::new(None),
             blocked_with_timeout: AtomicBool::new(false),
+            multi: AtomicI64::new(-1),
+            watch_flag: WatchFlag::new(),
             stream: Arc::clone(stream),
         })
     }
@@ -289,7 +296,7 @@ impl ClientInfo {
         }
     }
 
-    /// Ends the connection from outside (CLIENT KILL, forced shutdown).
+    /// Ends the connection from outside (CLIENT KILL, forced shutdown), without waiting.
     pub fn close(&self) {
         self.killed.store(true, Ordering::SeqCst);
         let _ = self.stream.shutdown(SockShutdown::Both);
@@ -370,6 +377,22 @@ pub struct ClientState {
     pub info: Arc<ClientInfo>,
     /// Set by a blocking command that found nothing: the connection parks until it ends.
     pub blocked: Option<Blocked>,
+    /// Since MULTI: the commands queued for EXEC.
+    pub multi: Option<Multi>,
+    /// The keys WATCHed, by database index.
+    pub watching: Vec<(usize, Box<[u8]>)>,
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Multi {
+    pub queue: Vec<Vec<Vec<u8>>>,
+    /// Bytes of arguments queued (bounded like the query buffer).
+    pub bytes: usize,
+    /// A command was refused while queueing: EXEC answers EXECABORT.
+    pub aborted: bool,
+    /// A queued command may grow memory (EXEC is refused over `maxmemory`).
+    pub denyoom: bool,
 }
 
 /// A blocking command's wait, handed from dispatch to the connection loop.
@@ -390,6 +413,8 @@ impl ClientState {
             close_after_reply: false,
             info,
             blocked: None,
+            multi: None,
+            watching: Vec::new(),
         }
     }
 

@@ -241,15 +241,25 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     let age = (now_ms - c.created_ms).max(0) / 1000;
     let idle = (now_ms - c.last_active_ms.load(Ordering::Relaxed)).max(0) / 1000;
     let blocked = c.blocked.lock().as_ref().is_some_and(|w| w.is_waiting());
-    let flags = match (blocked, c.no_evict.load(Ordering::Relaxed)) {
-        (true, true) => "be",
-        (true, false) => "b",
-        (false, true) => "e",
-        (false, false) => "N",
-    };
+    let multi = c.multi.load(Ordering::Relaxed);
+    // Redis's order of the letters.
+    let mut flags = String::new();
+    for (on, letter) in [
+        (multi >= 0, 'x'),
+        (blocked, 'b'),
+        (c.watch_flag.is_dirty(), 'd'),
+        (c.no_evict.load(Ordering::Relaxed), 'e'),
+    ] {
+        if on {
+            flags.push(letter);
+        }
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     let cmd = super::name_of(c.last_cmd.load(Ordering::Relaxed));
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -259,6 +269,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
         idle,
         flags,
         c.db.load(Ordering::Relaxed),
+        multi,
         cmd,
         c.resp.load(Ordering::Relaxed),
         lossy(&c.lib_name.lock()),
@@ -383,6 +394,10 @@ fn kill(ctx: &mut Ctx, c: &ClientInfo) {
     if c.id == ctx.client.id {
         // Redis replies to the caller first, then closes it.
         ctx.client.close_after_reply = true;
+    } else if ctx.held.is_some() {
+        // Inside EXEC the victim may be waiting for a lock this transaction holds: waiting
+        // for it here would never end. It is closed, and runs nothing it has not started.
+        c.close();
     } else {
         c.kill_and_wait(&ctx.client.info);
     }
@@ -425,6 +440,7 @@ pub fn client_unblock(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 /// RESET: back to a fresh connection's state.
 pub fn reset(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    super::transactions::discard_transaction(ctx.server, ctx.client);
     ctx.client.select(0);
     ctx.client.resp = 2;
     ctx.client.info.resp.store(2, Ordering::Relaxed);

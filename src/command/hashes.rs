@@ -42,11 +42,18 @@ pub fn hset(db: &mut DbMut, args: &Args) -> CmdResult {
 /// HSETNX key field value
 pub fn hsetnx(db: &mut DbMut, args: &Args) -> CmdResult {
     let limits = db.op().limits().hash;
-    let hash = hash_for_write(db, args.get(1))?;
+    let key = args.get(1);
+    if db.hash_mut_quiet(key)?.is_none() {
+        db.set(key, Value::hash(Hash::new()), false);
+    }
+    let Some(hash) = db.hash_mut_quiet(key)? else {
+        return Err(CmdError::msg("ERR internal error: hash vanished"));
+    };
     if hash.contains(args.get(2)) {
         return Ok(Reply::Int(0));
     }
     hash.set(args.get(2), args.get(3), limits);
+    db.touch(key);
     Ok(Reply::Int(1))
 }
 
@@ -72,7 +79,7 @@ pub fn hmget(db: &DbRef, args: &Args) -> CmdResult {
 /// HDEL key field [field ...]
 pub fn hdel(db: &mut DbMut, args: &Args) -> CmdResult {
     let key = args.get(1);
-    let Some(hash) = db.hash_mut(key)? else {
+    let Some(hash) = db.hash_mut_quiet(key)? else {
         return Ok(Reply::Int(0));
     };
     let mut deleted = 0;
@@ -83,6 +90,9 @@ pub fn hdel(db: &mut DbMut, args: &Args) -> CmdResult {
                 break;
             }
         }
+    }
+    if deleted > 0 {
+        db.touch(key);
     }
     db.remove_if_empty(key);
     Ok(Reply::Int(deleted))

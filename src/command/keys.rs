@@ -3,7 +3,7 @@
 use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX};
 use super::Ctx;
 use crate::protocol::Reply;
-use crate::store::{glob, Db, DbMut, DbRef, Entry};
+use crate::store::{glob, DbMut, DbRef, Entry};
 
 const SAME_OBJECT: CmdError = err("ERR source and destination objects are the same");
 
@@ -281,16 +281,16 @@ pub fn copy(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if here == target && src == dst {
         return Err(SAME_OBJECT);
     }
-    let (store, op) = (&ctx.server.store, ctx.op);
     if here == target {
-        let mut guard = store.write(here);
-        let mut db = Db::new(&mut *guard, op);
-        let entry = db.entry(src).cloned();
-        return Ok(copy_entry(entry, &mut db, dst, replace));
+        return Ok(ctx.write_db(here, |db| {
+            let entry = db.entry(src).cloned();
+            copy_entry(entry, db, dst, replace)
+        }));
     }
-    let (from, mut to) = store.write_pair(here, target);
-    let entry = Db::new(&*from, op).entry(src).cloned();
-    Ok(copy_entry(entry, &mut Db::new(&mut *to, op), dst, replace))
+    Ok(ctx.write_pair(here, target, |from, to| {
+        let entry = from.entry(src).cloned();
+        copy_entry(entry, to, dst, replace)
+    }))
 }
 
 /// Stores a copy of the source entry (if any) at `dst` unless it exists and `replace` is off.
@@ -312,16 +312,16 @@ pub fn move_(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if here == target {
         return Err(SAME_OBJECT);
     }
-    let (mut from, mut to) = ctx.server.store.write_pair(here, target);
-    let (mut from, mut to) = (Db::new(&mut *from, ctx.op), Db::new(&mut *to, ctx.op));
-    if !from.contains(key) || to.contains(key) {
-        return Ok(Reply::Int(0));
-    }
-    let Some(entry) = from.remove(key) else {
-        return Ok(Reply::Int(0));
-    };
-    to.insert_entry(key, entry);
-    Ok(Reply::Int(1))
+    Ok(ctx.write_pair(here, target, |from, to| {
+        if !from.contains(key) || to.contains(key) {
+            return Reply::Int(0);
+        }
+        let Some(entry) = from.remove(key) else {
+            return Reply::Int(0);
+        };
+        to.insert_entry(key, entry);
+        Reply::Int(1)
+    }))
 }
 
 /// Which of EXPIRE's NX|XX|GT|LT were given.

@@ -128,7 +128,7 @@ fn pop_generic(db: &mut DbMut, args: &Args, end: End) -> CmdResult {
         None
     };
     let key = args.get(1);
-    if db.list_mut(key)?.is_none() {
+    if db.list_mut_quiet(key)?.is_none() {
         return Ok(if count.is_some() {
             Reply::NilArray
         } else {
@@ -172,12 +172,16 @@ pub fn lindex(db: &DbRef, args: &Args) -> CmdResult {
 
 /// LSET key index element
 pub fn lset(db: &mut DbMut, args: &Args) -> CmdResult {
-    let Some(list) = db.list_mut(args.get(1))? else {
+    let key = args.get(1);
+    let Some(list) = db.list_mut_quiet(key)? else {
         return Err(NO_SUCH_KEY);
     };
     let i = args.int(2)?;
     match index(i, list.len()) {
-        Some(i) if list.set(i, args.get(3)) => Ok(Reply::ok()),
+        Some(i) if list.set(i, args.get(3)) => {
+            db.touch(key);
+            Ok(Reply::ok())
+        }
         _ => Err(OUT_OF_RANGE),
     }
 }
@@ -204,24 +208,30 @@ pub fn linsert(db: &mut DbMut, args: &Args) -> CmdResult {
         return Err(SYNTAX);
     };
     let fill = db.op().limits().list_fill;
-    let Some(list) = db.list_mut(args.get(1))? else {
+    let key = args.get(1);
+    let Some(list) = db.list_mut_quiet(key)? else {
         return Ok(Reply::Int(0));
     };
     let Some(at) = list.iter().position(|v| v == args.get(3)) else {
         return Ok(Reply::Int(-1));
     };
     list.insert(at + usize::from(after), args.get(4), fill);
-    Ok(Reply::Int(list.len() as i64))
+    let len = list.len();
+    db.touch(key);
+    Ok(Reply::Int(len as i64))
 }
 
 /// LREM key count element: count > 0 from the head, < 0 from the tail, 0 all.
 pub fn lrem(db: &mut DbMut, args: &Args) -> CmdResult {
     let count = args.int(2)?;
     let key = args.get(1);
-    let Some(list) = db.list_mut(key)? else {
+    let Some(list) = db.list_mut_quiet(key)? else {
         return Ok(Reply::Int(0));
     };
     let removed = list.remove_matching(args.get(3), count.unsigned_abs() as usize, count < 0);
+    if removed > 0 {
+        db.touch(key);
+    }
     db.remove_if_empty(key);
     Ok(Reply::Int(removed as i64))
 }
@@ -321,7 +331,7 @@ pub fn lpos(db: &DbRef, args: &Args) -> CmdResult {
 /// either key holds another type (checked before anything moves).
 fn lmove_generic(db: &mut DbMut, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
     let fill = db.op().limits().list_fill;
-    if db.list_mut(src)?.is_none() {
+    if db.list_mut_quiet(src)?.is_none() {
         return Ok(Reply::Nil);
     }
     if src == dst {
@@ -496,6 +506,7 @@ fn blocking_pop(
         request: Box::new(PopRequest { end, count, proto }),
         timeout_ms,
         on_timeout: Reply::NilArray,
+        in_multi: None,
     }))
 }
 
@@ -544,6 +555,7 @@ fn blocking_move(
         timeout_ms,
         // Redis answers every list wait's timeout with a null array, BLMOVE's too.
         on_timeout: Reply::NilArray,
+        in_multi: Some(Reply::Nil),
     }))
 }
 

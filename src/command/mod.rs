@@ -4,6 +4,7 @@
 //! the arity, takes the lock the handler kind names, runs the handler under a panic guard and
 //! returns its reply. Handlers never re-count their arguments.
 
+pub mod access;
 pub mod args;
 pub mod connection;
 pub mod getkeys;
@@ -15,6 +16,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod strings;
+pub mod transactions;
 pub mod zsets;
 
 use std::collections::HashMap;
@@ -70,6 +72,9 @@ pub struct Wait {
     pub timeout_ms: i64,
     /// The reply on timeout (a null of the command's kind).
     pub on_timeout: Reply,
+    /// The reply inside a transaction, where it cannot block (Redis's `CLIENT_DENY_BLOCKING`
+    /// answers: a null bulk for BLMOVE, else the timeout's).
+    pub in_multi: Option<Reply>,
 }
 
 /// One row of the command table.
@@ -140,6 +145,8 @@ pub struct Ctx<'a> {
     pub client: &'a mut ClientState,
     /// The command's instant and limits; every database view it opens carries them.
     pub op: &'a Op,
+    /// Inside EXEC: the write locks the transaction holds (see [`access`]).
+    pub held: Option<&'a mut access::Held<'a>>,
 }
 
 /// A row of the table; `keys` and docs default to a keyless command.
@@ -181,6 +188,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, NOKEYS, "connection", Client(connection::hello)),
     cmd("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, NOKEYS, "connection", Client(connection::auth)),
     cmd("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, "connection", Client(connection::reset)),
+    // transactions
+    cmd("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, "transactions", Client(transactions::multi)),
+    cmd("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, NOKEYS, "transactions", Client(transactions::exec)),
+    cmd("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, "transactions", Client(transactions::discard)),
+    cmd("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, ALLKEYS, "transactions", Client(transactions::watch)),
+    cmd("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, "transactions", Client(transactions::unwatch)),
     CommandSpec {
         subcommands: &[
             cmd("id", 2, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_id)),
@@ -555,6 +568,7 @@ pub fn execute(
         server,
         client,
         op: &op,
+        held: None,
     };
     execute_in(&mut ctx, argv, out)
 }
@@ -563,12 +577,18 @@ pub fn execute(
 pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
     match resolve(argv) {
         Ok((code, spec)) => {
+            if let Err(e) = admit(ctx, spec) {
+                ctx.server.stats.errors.add(1);
+                return e.into();
+            }
+            if ctx.client.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
+                return transactions::queue(ctx, spec, argv);
+            }
             let stats = &ctx.server.stats;
             stats.commands.add(1);
-            ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
-            if spec.flags & DENYOOM != 0 && over_maxmemory(ctx.server) {
-                stats.errors.add(1);
-                return Reply::Error(OOM.0);
+            // Inside EXEC, CLIENT LIST's `cmd` stays `exec`, as in Redis.
+            if ctx.held.is_none() {
+                ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
             }
             match run(ctx, spec, Args::new(argv), out) {
                 Ok(reply) => {
@@ -585,9 +605,50 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
         }
         Err(e) => {
             ctx.server.stats.errors.add(1);
+            transactions::flag(ctx.client);
             e.into()
         }
     }
+}
+
+/// Commands that run at once between MULTI and EXEC instead of being queued.
+const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// The checks Redis's `processCommand` makes before running or queueing a command: `no-multi`
+/// inside MULTI, and `maxmemory` (for a command that may grow memory, for EXEC of such a
+/// queue, and for anything queued). A refusal inside MULTI fails the transaction; a refused
+/// EXEC discards it. Commands inside EXEC were checked when EXEC was.
+fn admit(ctx: &mut Ctx, spec: &CommandSpec) -> Result<(), CmdError> {
+    if ctx.held.is_some() {
+        return Ok(());
+    }
+    let Some(m) = ctx.client.multi.as_ref() else {
+        if spec.flags & DENYOOM != 0 && over_maxmemory(ctx.server) {
+            return Err(OOM);
+        }
+        return Ok(());
+    };
+    let refused = if spec.flags & NO_MULTI != 0 {
+        Some(args::err("ERR Command not allowed inside a transaction"))
+    } else if spec.name == "exec" {
+        (m.denyoom && over_maxmemory(ctx.server)).then_some(OOM)
+    } else if !matches!(spec.name, "discard" | "quit" | "reset") && over_maxmemory(ctx.server) {
+        Some(OOM)
+    } else {
+        None
+    };
+    let Some(e) = refused else {
+        return Ok(());
+    };
+    transactions::flag(ctx.client);
+    if spec.name == "exec" {
+        transactions::discard_transaction(ctx.server, ctx.client);
+        let text = String::from_utf8_lossy(&e.0);
+        return Err(CmdError::msg(format!(
+            "EXECABORT Transaction discarded because of: {text}"
+        )));
+    }
+    Err(e)
 }
 
 const OOM: CmdError = args::err("OOM command not allowed when used memory > 'maxmemory'.");
@@ -634,18 +695,21 @@ pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError
 /// for this client only; parking_lot locks are not poisoned, so others go on.
 fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>) -> CmdResult {
     let mark = out.len();
-    let (store, op) = (&ctx.server.store, ctx.op);
+    let (here, resp) = (ctx.client.db, ctx.client.resp);
     let result = catch_unwind(AssertUnwindSafe(|| match spec.handler {
-        Read(f) => f(&Db::new(&*store.read(ctx.client.db), op), &args),
-        ReadInto(f) => {
-            let guard = store.read(ctx.client.db);
-            f(&Db::new(&*guard, op), &args, ctx.client.resp, out).map(|()| Reply::none())
-        }
-        Write(f) => f(&mut Db::new(&mut *store.write(ctx.client.db), op), &args),
+        Read(f) => ctx.read_db(here, |db| f(db, &args)),
+        ReadInto(f) => ctx.read_db(here, |db| f(db, &args, resp, out).map(|()| Reply::none())),
+        Write(f) => ctx.write_db(here, |db| f(db, &args)),
+        // Inside a transaction a blocking command does not block: it times out at once.
+        Blocking(f) if ctx.held.is_some() => ctx.write_db(here, |db| match f(db, &args, resp)? {
+            Step::Reply(reply) => Ok(reply),
+            Step::Wait(wait) => Ok(wait.in_multi.unwrap_or(wait.on_timeout)),
+        }),
         Blocking(f) => {
-            let mut guard = store.write(ctx.client.db);
+            let (store, op) = (&ctx.server.store, ctx.op);
+            let mut guard = store.write(here);
             let mut db = Db::new(&mut *guard, op);
-            match f(&mut db, &args, ctx.client.resp)? {
+            match f(&mut db, &args, resp)? {
                 Step::Reply(reply) => Ok(reply),
                 Step::Wait(wait) => Ok(park(ctx, &mut db, wait)),
             }
@@ -763,6 +827,7 @@ mod tests {
             server: &server,
             client: &mut client,
             op: &op,
+            held: None,
         };
         let argv = vec![b"boom".to_vec()];
         let err = run(&mut ctx, &BOOM, Args::new(&argv), &mut Vec::new()).unwrap_err();

@@ -17,14 +17,14 @@ pub fn dbsize(db: &DbRef, _args: &Args) -> CmdResult {
 /// FLUSHALL [ASYNC|SYNC]: every database emptied in one step.
 pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
     flush_mode(args)?;
-    ctx.server.store.flush_all();
+    ctx.flush_all();
     Ok(Reply::ok())
 }
 
 /// FLUSHDB [ASYNC|SYNC]
 pub fn flushdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
     flush_mode(args)?;
-    ctx.server.store.flush(ctx.client.db);
+    ctx.flush_db(ctx.client.db);
     Ok(Reply::ok())
 }
 
@@ -51,9 +51,7 @@ pub fn swapdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if a < 0 || b < 0 || a >= n || b >= n {
         return Err(err("ERR DB index is out of range"));
     }
-    ctx.server
-        .store
-        .swap(a as usize, b as usize, ctx.op.now_ms());
+    ctx.swap_dbs(a as usize, b as usize);
     Ok(Reply::ok())
 }
 
@@ -219,6 +217,19 @@ pub fn memory_doctor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     Ok(Reply::Verbatim("txt", text.into_bytes()))
 }
 
+/// (live keys, keys with a TTL) of every database, seen at one instant.
+fn db_sizes(ctx: &mut Ctx) -> Vec<(usize, usize)> {
+    let op = ctx.op;
+    ctx.read_all(|all| {
+        all.iter()
+            .map(|ks| {
+                let db: DbRef = Db::new(*ks, op);
+                (db.len(), db.expires_len())
+            })
+            .collect()
+    })
+}
+
 /// MEMORY STATS: Redis's fields, from Spindle's figures (what Spindle does not have, such
 /// as replication buffers, is 0).
 pub fn memory_stats(ctx: &mut Ctx, _args: &Args) -> CmdResult {
@@ -239,16 +250,14 @@ pub fn memory_stats(ctx: &mut Ctx, _args: &Args) -> CmdResult {
         (s("functions.caches"), int(0)),
     ];
     let mut keys = 0usize;
-    for (i, guard) in srv.store.read_all().iter().enumerate() {
-        let db: DbRef = Db::new(&**guard, ctx.op);
-        let n = db.len();
+    for (i, (n, expires)) in db_sizes(ctx).into_iter().enumerate() {
         if n > 0 {
             keys += n;
             fields.push((
                 Reply::Bulk(format!("db.{i}").into_bytes()),
                 Reply::Map(vec![
                     (s("overhead.hashtable.main"), int(n * 8)),
-                    (s("overhead.hashtable.expires"), int(db.expires_len() * 8)),
+                    (s("overhead.hashtable.expires"), int(expires * 8)),
                 ]),
             ));
         }
@@ -403,9 +412,7 @@ pub fn config_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
 /// CONFIG RESETSTAT
 pub fn config_resetstat(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     ctx.server.stats.reset();
-    for db in ctx.server.store.read_all() {
-        db.reset_stats();
-    }
+    ctx.read_all(|all| all.iter().for_each(|db| db.reset_stats()));
     Ok(Reply::ok())
 }
 
@@ -501,6 +508,7 @@ fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<Reply
         }
         "generic" => cats.push("@keyspace"),
         "connection" => cats.push("@connection"),
+        "transactions" => cats.push("@transaction"),
         _ => {}
     }
     if spec.flags & flags::ADMIN != 0 {
@@ -757,17 +765,22 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     // Every database at one instant, locked together: a swap or a flush is seen whole.
     let (mut hits, mut misses) = (0, 0);
     let mut keyspace = String::new();
-    for (i, guard) in srv.store.read_all().iter().enumerate() {
-        let (h, m) = guard.hits_misses();
+    let op = ctx.op;
+    let per_db: Vec<_> = ctx.read_all(|all| {
+        all.iter()
+            .map(|ks| {
+                let db: DbRef = Db::new(*ks, op);
+                (ks.hits_misses(), db.len(), db.expires_len())
+            })
+            .collect()
+    });
+    for (i, ((h, m), keys, expires)) in per_db.into_iter().enumerate() {
         hits += h;
         misses += m;
-        let db: DbRef = Db::new(&**guard, ctx.op);
-        let keys = db.len();
         if keys > 0 {
             let _ = write!(
                 keyspace,
-                "db{i}:keys={keys},expires={},avg_ttl=0\r\n",
-                db.expires_len()
+                "db{i}:keys={keys},expires={expires},avg_ttl=0\r\n"
             );
         }
     }

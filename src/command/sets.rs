@@ -9,11 +9,12 @@ use crate::protocol::Reply;
 use crate::store::{rand_u64, Db, DbMut, DbRef, Keyspace, Set, SetLimits, Value};
 
 /// The set at `key` for writing, created empty if missing; WRONGTYPE if another type.
+/// Through the quiet door: the caller touches the key if it adds anything.
 fn set_for_write<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<&'a mut Set, CmdError> {
-    if db.set_mut(key)?.is_none() {
+    if db.set_mut_quiet(key)?.is_none() {
         db.set(key, Value::set(Set::new()), false);
     }
-    db.set_mut(key)?
+    db.set_mut_quiet(key)?
         .ok_or_else(|| CmdError::msg("ERR internal error: set vanished"))
 }
 
@@ -29,19 +30,23 @@ fn members_reply<'a>(members: impl Iterator<Item = Cow<'a, [u8]>>) -> Reply {
 /// SADD key member [member ...]
 pub fn sadd(db: &mut DbMut, args: &Args) -> CmdResult {
     let limits = limits(db);
-    let set = set_for_write(db, args.get(1))?;
+    let key = args.get(1);
+    let set = set_for_write(db, key)?;
     let added = args
         .from(2)
         .iter()
         .filter(|m| set.insert(m, limits))
         .count();
+    if added > 0 {
+        db.touch(key);
+    }
     Ok(Reply::Int(added as i64))
 }
 
 /// SREM key member [member ...]
 pub fn srem(db: &mut DbMut, args: &Args) -> CmdResult {
     let key = args.get(1);
-    let Some(set) = db.set_mut(key)? else {
+    let Some(set) = db.set_mut_quiet(key)? else {
         return Ok(Reply::Int(0));
     };
     let mut removed = 0;
@@ -52,6 +57,9 @@ pub fn srem(db: &mut DbMut, args: &Args) -> CmdResult {
                 break;
             }
         }
+    }
+    if removed > 0 {
+        db.touch(key);
     }
     db.remove_if_empty(key);
     Ok(Reply::Int(removed))
@@ -95,11 +103,11 @@ pub fn scard(db: &DbRef, args: &Args) -> CmdResult {
 pub fn smove(db: &mut DbMut, args: &Args) -> CmdResult {
     let (src, dst, member) = (args.get(1), args.get(2), args.get(3));
     // A missing source answers 0 before any type check (Redis's order).
-    let Some(from) = db.set_mut(src)? else {
+    let Some(from) = db.set_mut_quiet(src)? else {
         return Ok(Reply::Int(0));
     };
     let in_src = from.contains(member);
-    db.set_mut(dst)?;
+    db.set_mut_quiet(dst)?;
     if src == dst {
         return Ok(Reply::Int(i64::from(in_src)));
     }
@@ -111,7 +119,10 @@ pub fn smove(db: &mut DbMut, args: &Args) -> CmdResult {
     }
     db.remove_if_empty(src);
     let limits = limits(db);
-    set_for_write(db, dst)?.insert(member, limits);
+    // The destination changes only if the member was not there already.
+    if set_for_write(db, dst)?.insert(member, limits) {
+        db.touch(dst);
+    }
     Ok(Reply::Int(1))
 }
 

@@ -342,7 +342,8 @@ pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
     }
     let offset = offset as u64;
     let op = db.op();
-    match get_str_mut(db, key)? {
+    // An empty value changes nothing: the quiet door, and a touch only when writing.
+    match db.str_mut_quiet(key)? {
         None => {
             if value.is_empty() {
                 return Ok(Reply::Int(0));
@@ -364,7 +365,9 @@ pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
                 s.resize(end, 0);
             }
             s[off..end].copy_from_slice(value);
-            Ok(Reply::Int(s.len() as i64))
+            let len = s.len();
+            db.touch(key);
+            Ok(Reply::Int(len as i64))
         }
     }
 }

@@ -96,7 +96,8 @@ fn zadd_generic(db: &mut DbMut, args: &Args, mut incr: bool) -> CmdResult {
         .ok_or(NOT_FLOAT)?;
     let key = args.get(1);
     let limits = limits(db);
-    let created = match db.zset_mut(key)? {
+    // Quiet doors: the key counts as changed only if a member is added or updated.
+    let created = match db.zset_mut_quiet(key)? {
         Some(_) => false,
         // XX on a missing key: nothing to do, and no key is made.
         None if xx => return Ok(if incr { Reply::Nil } else { Reply::Int(0) }),
@@ -106,7 +107,7 @@ fn zadd_generic(db: &mut DbMut, args: &Args, mut incr: bool) -> CmdResult {
         }
     };
     let z = db
-        .zset_mut(key)?
+        .zset_mut_quiet(key)?
         .ok_or_else(|| CmdError::msg("ERR internal error: sorted set vanished"))?;
     let (mut added, mut updated, mut processed) = (0, 0, 0);
     let mut last = 0.0;
@@ -143,6 +144,8 @@ fn zadd_generic(db: &mut DbMut, args: &Args, mut incr: bool) -> CmdResult {
     }
     if created && z.is_empty() {
         db.remove(key);
+    } else if added + updated > 0 {
+        db.touch(key);
     }
     result?;
     Ok(if incr {
@@ -169,7 +172,7 @@ pub fn zincrby(db: &mut DbMut, args: &Args) -> CmdResult {
 /// ZREM key member [member ...]
 pub fn zrem(db: &mut DbMut, args: &Args) -> CmdResult {
     let key = args.get(1);
-    let Some(z) = db.zset_mut(key)? else {
+    let Some(z) = db.zset_mut_quiet(key)? else {
         return Ok(Reply::Int(0));
     };
     let mut removed = 0;
@@ -180,6 +183,9 @@ pub fn zrem(db: &mut DbMut, args: &Args) -> CmdResult {
         if z.is_empty() {
             break;
         }
+    }
+    if removed > 0 {
+        db.touch(key);
     }
     db.remove_if_empty(key);
     Ok(Reply::Int(removed))
@@ -616,7 +622,7 @@ fn zremrange_generic(db: &mut DbMut, args: &Args, by: By) -> CmdResult {
         By::Lex => Bounds::Lex(LexRange::parse(args.get(2), args.get(3))?),
     };
     let key = args.get(1);
-    let Some(z) = db.zset_mut(key)? else {
+    let Some(z) = db.zset_mut_quiet(key)? else {
         return Ok(Reply::Int(0));
     };
     let span = match &bounds {
@@ -628,6 +634,9 @@ fn zremrange_generic(db: &mut DbMut, args: &Args, by: By) -> CmdResult {
         Some((first, end)) if first < end => z.remove_ranks(first, end - 1),
         _ => 0,
     };
+    if removed > 0 {
+        db.touch(key);
+    }
     db.remove_if_empty(key);
     Ok(Reply::Int(removed as i64))
 }
@@ -980,7 +989,7 @@ fn zpop_generic(db: &mut DbMut, args: &Args, max: bool) -> CmdResult {
         None
     };
     let key = args.get(1);
-    if db.zset_mut(key)?.is_none() || count == Some(0) {
+    if db.zset_mut_quiet(key)?.is_none() || count == Some(0) {
         return Ok(Reply::Array(vec![]));
     }
     let items = pop_n(db, key, max, count.unwrap_or(1));
@@ -1116,6 +1125,7 @@ fn blocking_zpop(
         request: Box::new(ZPopRequest { max, count, proto }),
         timeout_ms,
         on_timeout: Reply::NilArray,
+        in_multi: None,
     }))
 }
 

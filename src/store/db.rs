@@ -15,6 +15,7 @@ use std::sync::Arc;
 use super::clock::{Limits, Op};
 use super::dict::{Dict, Lookup};
 use super::ready::{Queues, Waiter};
+use super::watch::{WatchFlag, Watched};
 use super::{Value, WrongType};
 use crate::counter::Counter;
 
@@ -41,6 +42,8 @@ pub struct Keyspace {
     misses: Counter,
     /// Clients blocked on keys of this database (they stay with the slot too).
     waiting: Queues,
+    /// Clients watching keys of this database (WATCH; they stay with the slot too).
+    watched: Watched,
     /// The limits of the command that last made a key ready: serving its waiters uses them.
     serve_limits: Limits,
 }
@@ -60,19 +63,36 @@ impl Keyspace {
 
     /// Takes every key out, leaving the database empty. The caller drops what it gets after
     /// releasing the lock, so a big flush does not hold other clients up.
-    pub(super) fn take_contents(&mut self) -> Contents {
+    pub fn take_contents(&mut self) -> Contents {
+        if !self.watched.is_empty() {
+            let map = &self.data.map;
+            self.watched.touch_all(|k| map.get(k).is_some(), None);
+        }
         std::mem::take(&mut self.data)
     }
 
     /// Exchanges the keys of two databases (SWAPDB); statistics and waiters stay where they
     /// are, and waiters whose keys now exist are served when the locks are released.
-    pub(super) fn swap_contents(&mut self, other: &mut Keyspace, now: i64) {
+    pub fn swap_contents(&mut self, other: &mut Keyspace, now: i64) {
+        fn touch(watched: &mut Watched, emptied: &Contents, incoming: &Contents, now: i64) {
+            if !watched.is_empty() {
+                let incoming = |k: &[u8]| incoming.map.get(k).map(|e| e.expired(now));
+                watched.touch_all(|k| emptied.map.get(k).is_some(), Some(&incoming));
+            }
+        }
+        touch(&mut self.watched, &self.data, &other.data, now);
+        touch(&mut other.watched, &other.data, &self.data, now);
         std::mem::swap(&mut self.data, &mut other.data);
         for ks in [self, other] {
             let data = &ks.data;
             ks.waiting
                 .signal_existing(|k| data.map.get(k).is_some_and(|e| !e.expired(now)));
         }
+    }
+
+    /// Stops watching `key` for the client with `flag`.
+    pub fn unwatch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
+        self.watched.remove(key, flag);
     }
 
     /// Takes `w` out of the queues.
@@ -108,6 +128,7 @@ impl Keyspace {
                 Some((at, _)) if *at <= now => {
                     if let Some((_, key)) = self.data.expires.pop_first() {
                         self.data.map.remove(&key);
+                        self.watched.touch(&key, false);
                         n += 1;
                     }
                 }
@@ -132,10 +153,13 @@ impl Contents {
         Some(e)
     }
 
-    fn reclaim_if_expired(&mut self, key: &[u8], now: i64) {
-        if self.map.get(key).is_some_and(|e| e.expired(now)) {
+    /// Deletes `key` if it has expired at `now`; true if it did.
+    fn reclaim_if_expired(&mut self, key: &[u8], now: i64) -> bool {
+        let expired = self.map.get(key).is_some_and(|e| e.expired(now));
+        if expired {
             self.remove_raw(key);
         }
+        expired
     }
 }
 
@@ -236,6 +260,14 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.get(key).map(Value::as_zset).transpose()
     }
 
+    /// Redis's `isWatchedKeyExpired` for one key: it has expired since WATCH (but is not
+    /// deleted yet), which EXEC counts as a change.
+    pub fn watched_key_expired(&self, key: &[u8], flag: &Arc<WatchFlag>) -> bool {
+        let now = self.op.now_ms();
+        !self.ks.watched.watched_expired(key, flag)
+            && self.ks.data.map.get(key).is_some_and(|e| e.expired(now))
+    }
+
     /// Live keys (DBSIZE).
     pub fn len(&self) -> usize {
         self.ks.data.map.len() - self.ks.data.due(self.op.now_ms())
@@ -286,10 +318,23 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
 }
 
 impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
-    /// Write door: the live value at `key`; an expired key is deleted first.
+    /// Write door: the live value at `key`; an expired key is deleted first. Opening a key
+    /// here counts as changing it for WATCH (Redis's `signalModifiedKey`): handlers whose
+    /// write may change nothing use the `_quiet` doors and [`Db::touch`] what they change.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.open_mut(key, true)
+    }
+
+    /// Write door that does not count as a change: the caller calls [`Db::touch`] if it
+    /// changes the value (SADD of members already there changes nothing).
+    pub fn get_mut_quiet(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.open_mut(key, false)
+    }
+
+    fn open_mut(&mut self, key: &[u8], touch: bool) -> Option<&mut Value> {
         let op = self.op;
-        let data = &mut self.ks.data;
+        let ks = &mut *self.ks;
+        let data = &mut ks.data;
         // Only a key with a TTL needs the clock.
         match data
             .map
@@ -297,14 +342,43 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         {
             Lookup::Found(e) => {
                 e.value.lru().touch();
+                if touch {
+                    ks.watched.touch(key, true);
+                }
                 Some(&mut e.value)
             }
             Lookup::Taken(k, e) => {
                 data.expires.remove(&(e.expire, k));
+                ks.watched.touch(key, false);
                 None
             }
             Lookup::Missing => None,
         }
+    }
+
+    /// Quiet write door, typed (see [`Db::get_mut_quiet`]).
+    pub fn str_mut_quiet(&mut self, key: &[u8]) -> Result<Option<&mut Vec<u8>>, WrongType> {
+        self.get_mut_quiet(key).map(Value::as_str_mut).transpose()
+    }
+
+    /// Quiet write door, typed.
+    pub fn list_mut_quiet(&mut self, key: &[u8]) -> Result<Option<&mut super::List>, WrongType> {
+        self.get_mut_quiet(key).map(Value::as_list_mut).transpose()
+    }
+
+    /// Quiet write door, typed.
+    pub fn hash_mut_quiet(&mut self, key: &[u8]) -> Result<Option<&mut super::Hash>, WrongType> {
+        self.get_mut_quiet(key).map(Value::as_hash_mut).transpose()
+    }
+
+    /// Quiet write door, typed.
+    pub fn set_mut_quiet(&mut self, key: &[u8]) -> Result<Option<&mut super::Set>, WrongType> {
+        self.get_mut_quiet(key).map(Value::as_set_mut).transpose()
+    }
+
+    /// Quiet write door, typed.
+    pub fn zset_mut_quiet(&mut self, key: &[u8]) -> Result<Option<&mut super::ZSet>, WrongType> {
+        self.get_mut_quiet(key).map(Value::as_zset_mut).transpose()
     }
 
     /// Write door, typed: the string at `key` for modification.
@@ -343,6 +417,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             .is_some_and(|e| e.value.is_empty_container());
         if empty {
             self.ks.data.remove_raw(key);
+            self.ks.watched.touch(key, false);
         }
         empty
     }
@@ -362,11 +437,18 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// Stores `value` at `key`. Any TTL is dropped unless `keep_ttl` (Redis's `setKey`).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        let data = &mut self.ks.data;
+        let ks = &mut *self.ks;
+        let data = &mut ks.data;
         match data.map.get_mut(key) {
             Some(e) => {
                 // An expired key is gone: KEEPTTL has no TTL to keep.
-                let drop_ttl = !keep_ttl || (e.expire != 0 && e.expired(self.op.now_ms()));
+                let expired = e.expire != 0 && e.expired(self.op.now_ms());
+                if expired {
+                    // Redis deletes it first, then sets: two changes for WATCH.
+                    ks.watched.touch(key, false);
+                }
+                ks.watched.touch(key, true);
+                let drop_ttl = !keep_ttl || expired;
                 e.value = value;
                 if drop_ttl && e.expire != 0 {
                     let at = std::mem::take(&mut e.expire);
@@ -376,6 +458,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             None => {
                 data.map
                     .insert_new(Box::from(key), Entry { value, expire: 0 });
+                ks.watched.touch(key, true);
                 self.signal(key);
             }
         }
@@ -383,29 +466,54 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// Inserts a whole entry (value and expiry), replacing any previous one.
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+        let now = self.op.now_ms();
         let data = &mut self.ks.data;
-        data.remove_raw(key);
+        if data.remove_raw(key).is_some_and(|e| e.expired(now)) {
+            self.ks.watched.touch(key, false);
+        }
+        let data = &mut self.ks.data;
         if entry.expire != 0 {
             data.expires.insert((entry.expire, Box::from(key)));
         }
         data.map.insert(Box::from(key), entry);
+        self.ks.watched.touch(key, true);
         self.signal(key);
     }
 
     /// Deletes `key`; returns its entry if it was live.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let now = self.op.now_ms();
-        self.ks.data.remove_raw(key).filter(|e| !e.expired(now))
+        let old = self.ks.data.remove_raw(key)?;
+        self.ks.watched.touch(key, false);
+        (!old.expired(now)).then_some(old)
+    }
+
+    /// Counts `key` as changed for WATCH although nothing in the map changed (Redis signals
+    /// some commands' targets regardless: SORT ... STORE of an empty result).
+    pub fn touch(&mut self, key: &[u8]) {
+        let exists = self.ks.data.map.get(key).is_some();
+        self.ks.watched.touch(key, exists);
+    }
+
+    /// WATCH `key` for the client with `flag`.
+    pub fn watch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
+        let now = self.op.now_ms();
+        let expired = self.ks.data.map.get(key).is_some_and(|e| e.expired(now));
+        self.ks.watched.add(key, flag, expired);
     }
 
     /// Sets the absolute expiry of a live key (Unix ms, > 0). Returns false if missing.
     pub fn set_expire(&mut self, key: &[u8], at: i64) -> bool {
         let now = self.op.now_ms();
-        let data = &mut self.ks.data;
-        data.reclaim_if_expired(key, now);
+        let ks = &mut *self.ks;
+        let data = &mut ks.data;
+        if data.reclaim_if_expired(key, now) {
+            ks.watched.touch(key, false);
+        }
         let Some(e) = data.map.get_mut(key) else {
             return false;
         };
+        ks.watched.touch(key, true);
         let old = std::mem::replace(&mut e.expire, at);
         if old != 0 {
             data.expires.remove(&(old, Box::from(key)));
@@ -417,8 +525,11 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     /// Removes the TTL of a live key; true if it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
         let now = self.op.now_ms();
-        let data = &mut self.ks.data;
-        data.reclaim_if_expired(key, now);
+        let ks = &mut *self.ks;
+        let data = &mut ks.data;
+        if data.reclaim_if_expired(key, now) {
+            ks.watched.touch(key, false);
+        }
         let Some(e) = data.map.get_mut(key) else {
             return false;
         };
@@ -426,6 +537,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         if old == 0 {
             return false;
         }
+        ks.watched.touch(key, true);
         data.expires.remove(&(old, Box::from(key)));
         true
     }

@@ -12,6 +12,7 @@ pub mod pack;
 pub mod ready;
 pub mod set;
 pub mod value;
+pub mod watch;
 pub mod zset;
 
 use std::cell::Cell;
@@ -77,6 +78,14 @@ impl Store {
             let gb = self.write(b);
             (self.write(a), gb)
         }
+    }
+
+    /// The databases `which` names, locked for writing in index order and held together
+    /// (EXEC). Clients blocked on keys made ready meanwhile are served as each is released.
+    pub fn hold(&self, which: impl Fn(usize) -> bool) -> Vec<Option<WriteGuard<'_>>> {
+        (0..self.dbs.len())
+            .map(|i| which(i).then(|| self.write(i)))
+            .collect()
     }
 
     /// Every database locked for reading, in index order: one consistent view of all of them.
