@@ -34,6 +34,9 @@ command says otherwise. Directives modify only the NEXT command (several may be 
     #!ttl           same as `#!approx 1` (TTL, EXPIRETIME)
     #!ignore        send it to both, require only the same RESP type (first byte of reply)
     #!skip REASON   do not send the next command at all (counted as skipped, not a check)
+    #!frames N      the command answers N replies (SUBSCRIBE a b: one confirmation each; a
+                    #!recv of N pushed messages): read all N and compare them as one (with
+                    #!sort: in any order)
 
 and ones that act at once:
 
@@ -416,9 +419,10 @@ class Runner:
         for c in self.conns:
             c.send(payload)
 
-    def exchange(self, args, send=True):
+    def exchange(self, args, send=True, frames=1):
         """Send args to both servers (unless `send` is false: read a reply left pending);
-        return a list of (Node or None, error text or None)."""
+        return a list of (Node or None, error text or None). With `frames` > 1, that many
+        replies are read and returned as one aggregate Node (without a header)."""
         if send and (self.conns is None or any(c.dead for c in self.conns)):
             self.connect()
         if self.conns is None:
@@ -436,6 +440,9 @@ class Runner:
                 continue
             try:
                 node = c.read_reply()
+                if frames > 1:
+                    nodes = [node] + [c.read_reply() for _ in range(frames - 1)]
+                    node = Node(b"*", b"", nodes, b"".join(n.raw for n in nodes))
                 if c.pending():
                     c.dead = True
                     results[i] = (node, "extra bytes after the reply: %s"
@@ -525,7 +532,8 @@ class Runner:
     def check(self, where, text, args, mods):
         """One check: send `args` and compare the replies (`args` None: read a pending one)."""
         try:
-            results = self.exchange(args or [], send=args is not None)
+            results = self.exchange(args or [], send=args is not None,
+                                    frames=mods.get("frames", 1))
         except ConnClosed as e:
             self.failed += 1
             print("FAIL %s: %s\n    [%s]" % (where, text, e))
@@ -559,6 +567,8 @@ class Runner:
             mods["approx"] = 1
         elif name == "approx":
             mods["approx"] = int(rest[0])
+        elif name == "frames":
+            mods["frames"] = int(rest[0])
         elif name == "skip":
             mods["skip"] = " ".join(rest) or "skipped"
         elif name == "send":

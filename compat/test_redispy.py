@@ -280,11 +280,49 @@ def suite(checks, host, port, protocol, prefix):
                "runtime error inside EXEC: %r" % (res,))
         r.delete(k)
 
+    def pubsub_listener():
+        ch = prefix + "events"
+        got = []
+        ready = threading.Event()
+        p = r.pubsub()
+        p.subscribe(ch)
+        p.psubscribe(prefix + "ev*")
+        # Both confirmations first.
+        for _ in range(2):
+            m = p.get_message(timeout=5)
+            expect(m is not None and m["type"] in ("subscribe", "psubscribe"),
+                   "confirmation: %r" % (m,))
+
+        def listen():
+            ready.set()
+            for m in p.listen():
+                if m["type"] in ("message", "pmessage"):
+                    got.append((m["type"], m["data"]))
+                    if len(got) == 200:
+                        return
+
+        t = threading.Thread(target=listen)
+        t.start()
+        ready.wait(5)
+        for i in range(100):
+            n = r.publish(ch, "m%d" % i)
+            expect(n == 2, "PUBLISH reached %r subscribers" % (n,))
+        t.join(30)
+        expect(not t.is_alive(), "listener still waiting, got %d" % len(got))
+        plain = [d for (k, d) in got if k == "message"]
+        expect(plain == [("m%d" % i).encode() for i in range(100)],
+               "messages out of order or lost: %r" % (plain[:5],))
+        expect(r.pubsub_numsub(ch) == [(ch.encode(), 1)], "NUMSUB %r" % (r.pubsub_numsub(ch),))
+        p.unsubscribe()
+        p.punsubscribe()
+        p.close()
+
     checks.run("connect and PING", connect)
     checks.run("lists, hashes and WRONGTYPE", lists_and_hashes)
     checks.run("BRPOP woken by LPUSH, BLPOP timeout", blocking_pop)
     checks.run("sets, sorted sets and a delayed-job schedule", sets_and_sorted_sets)
     checks.run("MULTI/EXEC pipeline, WATCH retries from 4 threads", transactions)
+    checks.run("pubsub() with a listener thread", pubsub_listener)
     checks.run("SET/GET/EXISTS/DEL", set_get)
     checks.run("decode_responses", decoded)
     checks.run("pipeline of 1000 commands", pipeline)

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::command;
-use crate::os::{self, Woke};
+use crate::os::{self, ThreadWaker, Woke};
+use crate::outbox::Pushed;
 use crate::protocol::{encode, encode_streaming, Reply, RequestParser};
 use crate::state::{Blocked, ClientInfo, ClientState, Shared};
 use crate::store::ready::State as WaitState;
@@ -84,6 +85,14 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         end_wait(shared, &mut state, &blocked);
     }
     command::transactions::discard_transaction(shared, &mut state);
+    // Off every channel first, so no publisher reaches the outbox once it is closed.
+    command::pubsub::forget_all(shared, &mut state);
+    if state.outbox_active {
+        let info = &state.info;
+        let (_, written) = info.outbox.flush(|b| info.send_now(b));
+        shared.stats.net_output.add(written as u64);
+    }
+    state.info.outbox.close();
     shared.clients.unregister(id);
 }
 
@@ -106,6 +115,9 @@ fn connection_loop(
             .unwrap_or(0)
             .saturating_sub(input.pending().len());
         input.reserve(want.clamp(READ_CHUNK, 1024 * 1024));
+        if state.outbox_active {
+            wait_for_input(stream, shared, &state.info);
+        }
         let n = match stream.read(&mut input.data[input.end..]) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
@@ -131,16 +143,27 @@ fn connection_loop(
         loop {
             match parser.parse(input.pending(), &mut pos) {
                 Ok(Some(argv)) => {
+                    if !state.outbox_active && may_subscribe(state, &argv) {
+                        // Others will write to this client: from now on so does it, through
+                        // the outbox, starting with the replies it has not sent yet.
+                        state.info.outbox.activate(ThreadWaker::current());
+                        state.outbox_active = true;
+                        emit(&mut stream, &mut out, shared, &state.info, true)?;
+                    }
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
-                    let info = &state.info;
+                    let (info, active) = (&state.info, state.outbox_active);
                     encode_streaming(reply, state.resp, &mut out, OUT_FLUSH, |out| {
-                        flush(&mut stream, out, shared, info)
+                        emit(&mut stream, out, shared, info, active)
                     })?;
+                    if active {
+                        // In order with the messages published meanwhile.
+                        emit(&mut stream, &mut out, shared, info, true)?;
+                    }
                     if state.blocked.is_some() {
                         // Replies so far go out before the connection parks (if that fails,
                         // the wait is cancelled on the way out).
-                        flush(&mut stream, &mut out, shared, &state.info)?;
+                        emit(&mut stream, &mut out, shared, &state.info, active)?;
                         match wait_blocked(stream, shared, state) {
                             Some(reply) => out.extend_from_slice(&reply),
                             None => state.close_after_reply = true,
@@ -150,7 +173,13 @@ fn connection_loop(
                         break;
                     }
                     if out.len() >= OUT_FLUSH {
-                        flush(&mut stream, &mut out, shared, &state.info)?;
+                        emit(
+                            &mut stream,
+                            &mut out,
+                            shared,
+                            &state.info,
+                            state.outbox_active,
+                        )?;
                     }
                 }
                 Ok(None) => break,
@@ -163,7 +192,13 @@ fn connection_loop(
             }
         }
         input.consume(pos);
-        flush(&mut stream, &mut out, shared, &state.info)?;
+        emit(
+            &mut stream,
+            &mut out,
+            shared,
+            &state.info,
+            state.outbox_active,
+        )?;
         if state.close_after_reply || state.info.killed.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -195,6 +230,12 @@ fn wait_blocked(stream: &TcpStream, shared: &Shared, state: &mut ClientState) ->
             }
             None => None,
         };
+        if state.outbox_active {
+            // Messages for a subscriber (RESP3) keep flowing while it waits.
+            let info = &state.info;
+            let (_, written) = info.outbox.flush(|b| info.send_now(b));
+            shared.stats.net_output.add(written as u64);
+        }
         if os::park(stream, left) == Woke::Hangup {
             waiter.finish_here(WaitState::Cancelled);
         }
@@ -226,6 +267,64 @@ fn end_wait(shared: &Shared, state: &mut ClientState, blocked: &Blocked) {
         .info
         .blocked_with_timeout
         .store(false, Ordering::Relaxed);
+}
+
+/// Could this request subscribe the client (SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, or EXEC of a
+/// queue holding one)?
+fn may_subscribe(state: &ClientState, argv: &[Vec<u8>]) -> bool {
+    fn subscribes(name: &[u8]) -> bool {
+        [&b"subscribe"[..], b"psubscribe", b"ssubscribe"]
+            .iter()
+            .any(|s| name.eq_ignore_ascii_case(s))
+    }
+    let name = &argv[0];
+    if subscribes(name) {
+        return true;
+    }
+    name.eq_ignore_ascii_case(b"exec")
+        && state
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queue.iter().any(|q| subscribes(&q[0])))
+}
+
+/// Sends `out` on its way and empties it: through the outbox once others write to this
+/// client too (`active`), else straight into the socket.
+fn emit(
+    stream: &mut &TcpStream,
+    out: &mut Vec<u8>,
+    shared: &Shared,
+    info: &ClientInfo,
+    active: bool,
+) -> io::Result<()> {
+    if !active {
+        return flush(stream, out, shared, info);
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let pushed = info.deliver(out, &shared.config);
+    out.clear();
+    if out.capacity() > KEEP_BUF {
+        out.shrink_to(READ_CHUNK);
+    }
+    match pushed {
+        Pushed::Taken => Ok(()),
+        Pushed::OverLimit | Pushed::Gone => Err(io::Error::other("closed for its output limit")),
+    }
+}
+
+/// A client with an outbox waits for input without leaving its queued output behind: it
+/// writes what the socket takes, and sleeps until there is input, room for more output, or a
+/// publisher has queued something.
+fn wait_for_input(stream: &TcpStream, shared: &Shared, info: &ClientInfo) {
+    loop {
+        let (left, written) = info.outbox.flush(|b| info.send_now(b));
+        shared.stats.net_output.add(written as u64);
+        if os::wait_io(stream, left > 0).readable {
+            return;
+        }
+    }
 }
 
 /// Writes `out` to the client in chunks, each counting as activity (a slow but steady reader

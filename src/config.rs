@@ -122,6 +122,7 @@ pub static PARAMS: &[Param] = &[
     param("protected-mode", Kind::Enum(&["no"]), true),
     param("io-threads", Kind::Int(1, 1), false),
     param("timeout", Kind::Int(0, INT_MAX), true),
+    param("client-output-buffer-limit", Kind::Str, true),
     param("tcp-keepalive", Kind::Int(0, INT_MAX), true),
     param("lazyfree-lazy-user-del", Kind::Bool, true),
     param("lazyfree-lazy-user-flush", Kind::Bool, true),
@@ -144,6 +145,87 @@ pub static PARAMS: &[Param] = &[
     ZSET_MAX_LISTPACK_VALUE,
     alias("zset-max-ziplist-value", &ZSET_MAX_LISTPACK_VALUE),
 ];
+
+/// One class's `client-output-buffer-limit`: past `hard` bytes of pending output, or past
+/// `soft` for more than `soft_secs` seconds, the client is closed (0: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_secs: u64,
+}
+
+/// The client classes that have an output limit, in CONFIG GET's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputClass {
+    Normal = 0,
+    Replica = 1,
+    PubSub = 2,
+}
+
+const CLASS_NAMES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// Redis's defaults: `normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60`.
+const DEFAULT_OUTPUT_LIMITS: [OutputLimit; 3] = [
+    OutputLimit {
+        hard: 0,
+        soft: 0,
+        soft_secs: 0,
+    },
+    OutputLimit {
+        hard: 256 << 20,
+        soft: 64 << 20,
+        soft_secs: 60,
+    },
+    OutputLimit {
+        hard: 32 << 20,
+        soft: 8 << 20,
+        soft_secs: 60,
+    },
+];
+
+/// Parses a `client-output-buffer-limit` value (groups of `class hard soft seconds`) into
+/// the classes it names, all or nothing, with Redis's error texts.
+fn parse_output_limits(value: &str) -> Result<Vec<(OutputClass, OutputLimit)>, String> {
+    let words: Vec<&str> = value.split_ascii_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    words
+        .chunks(4)
+        .map(|g| {
+            let class = match g[0].to_ascii_lowercase().as_str() {
+                "normal" => OutputClass::Normal,
+                "slave" | "replica" => OutputClass::Replica,
+                "pubsub" => OutputClass::PubSub,
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
+            };
+            let bad = || {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                    .to_string()
+            };
+            let hard = parse_memory(g[1]).ok_or_else(bad)?;
+            let soft = parse_memory(g[2]).ok_or_else(bad)?;
+            let soft_secs = g[3]
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(bad)?;
+            Ok((
+                class,
+                OutputLimit {
+                    hard,
+                    soft,
+                    soft_secs: soft_secs as u64,
+                },
+            ))
+        })
+        .collect()
+}
 
 /// How long a worker thread with no connection waits for one before it exits (beyond the
 /// warm pool that is always kept).
@@ -169,6 +251,8 @@ pub struct Config {
     set_max_intset_entries: AtomicU64,
     zset_max_listpack_entries: AtomicU64,
     zset_max_listpack_value: AtomicU64,
+    /// `client-output-buffer-limit`, by class: normal, replica, pubsub.
+    output_limits: RwLock<[OutputLimit; 3]>,
     /// The value CONFIG GET shows for parameters that have no live field.
     values: RwLock<BTreeMap<&'static str, String>>,
 }
@@ -193,6 +277,7 @@ impl Default for Config {
             set_max_intset_entries: AtomicU64::new(512),
             zset_max_listpack_entries: AtomicU64::new(128),
             zset_max_listpack_value: AtomicU64::new(64),
+            output_limits: RwLock::new(DEFAULT_OUTPUT_LIMITS),
             values: RwLock::new(BTreeMap::new()),
         }
     }
@@ -286,6 +371,11 @@ impl Config {
         self.worker_idle
     }
 
+    /// The output limit of a client class.
+    pub fn output_limit(&self, class: OutputClass) -> OutputLimit {
+        self.output_limits.read()[class as usize]
+    }
+
     /// The value CONFIG GET shows for `name` (an alias shows its parameter's value).
     pub fn get(&self, name: &str) -> Option<String> {
         let name = canonical(name).map_or(name, |p| p.name);
@@ -300,6 +390,15 @@ impl Config {
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
             "timeout" => self.timeout().to_string(),
             "tcp-keepalive" => self.tcp_keepalive().to_string(),
+            "client-output-buffer-limit" => {
+                let limits = self.output_limits.read();
+                CLASS_NAMES
+                    .iter()
+                    .zip(limits.iter())
+                    .map(|(n, l)| format!("{n} {} {} {}", l.hard, l.soft, l.soft_secs))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
             "list-max-listpack-size" => self
                 .list_max_listpack_size
                 .load(Ordering::Relaxed)
@@ -435,6 +534,13 @@ impl Config {
                 .client_query_buffer_limit
                 .store(number(), Ordering::Relaxed),
             "timeout" => self.timeout.store(number() as u32, Ordering::Relaxed),
+            "client-output-buffer-limit" => {
+                let parsed = parse_output_limits(&canonical)?;
+                let mut limits = self.output_limits.write();
+                for (class, limit) in parsed {
+                    limits[class as usize] = limit;
+                }
+            }
             "tcp-keepalive" => self.tcp_keepalive.store(number() as u32, Ordering::Relaxed),
             "list-max-listpack-size" => self
                 .list_max_listpack_size
@@ -470,7 +576,7 @@ fn size(v: &AtomicU64) -> usize {
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Cli {
-    Run(Config),
+    Run(Box<Config>),
     Help,
     Version,
 }
@@ -556,7 +662,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
             }
         }
     }
-    Ok(Cli::Run(cfg))
+    Ok(Cli::Run(Box::new(cfg)))
 }
 
 #[cfg(test)]
@@ -565,7 +671,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Config, String> {
         match parse_args(args.iter().map(|s| s.to_string()))? {
-            Cli::Run(c) => Ok(c),
+            Cli::Run(c) => Ok(*c),
             other => Err(format!("{other:?}")),
         }
     }

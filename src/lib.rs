@@ -7,6 +7,8 @@
 //! - [`client`]: one connection's read → dispatch → write loop; the only socket code.
 //! - [`state`]: what every connection shares (store, settings, statistics, client registry)
 //!   and one connection's own state; depends on none of the modules around it.
+//! - [`pubsub`], [`outbox`]: who is subscribed to what, and the output queue through which
+//!   other threads write to a subscriber without ever waiting on it.
 //! - [`server`], [`pool`], [`shutdown`]: accept loop, bounded worker pool, orderly stop.
 //! - [`config`]: flags and settings.
 //!
@@ -19,8 +21,10 @@ pub mod command;
 pub mod config;
 pub mod counter;
 pub mod os;
+pub mod outbox;
 pub mod pool;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod shutdown;
 pub mod state;

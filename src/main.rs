@@ -10,7 +10,7 @@ use spindle::{os, server, shutdown::Shutdown};
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cfg = match config::parse_args(std::env::args().skip(1)) {
-        Ok(Cli::Run(cfg)) => cfg,
+        Ok(Cli::Run(cfg)) => *cfg,
         Ok(Cli::Help) => {
             println!("{}", config::USAGE);
             return ExitCode::SUCCESS;

@@ -303,6 +303,57 @@ pub fn park(stream: &TcpStream, timeout: Option<std::time::Duration>) -> Woke {
     }
 }
 
+/// What [`wait_io`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    /// Input (or a hang-up, which a read then reports) is waiting.
+    pub readable: bool,
+    /// The socket takes more output.
+    pub writable: bool,
+}
+
+/// Waits until `stream` has input, takes output (only if `want_write`), or another thread
+/// wakes the caller (see [`ThreadWaker`]; then both flags are false). The caller must have
+/// made its waker with [`ThreadWaker::current`] first, or a wake may be lost.
+pub fn wait_io(stream: &TcpStream, want_write: bool) -> Ready {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP | if want_write { libc::POLLOUT } else { 0 },
+            revents: 0,
+        };
+        // SAFETY: `pfd` and `mask` live for the call; the mask is the thread's own with the
+        // wake signal let in.
+        let rc = unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+            libc::sigdelset(&mut mask, wake_signal());
+            libc::ppoll(&mut pfd, 1, std::ptr::null(), &mask)
+        };
+        if rc <= 0 {
+            return Ready {
+                readable: false,
+                writable: false,
+            };
+        }
+        let input = libc::POLLIN | libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+        Ready {
+            readable: pfd.revents & input != 0,
+            writable: pfd.revents & libc::POLLOUT != 0,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (stream, want_write);
+        Ready {
+            readable: true,
+            writable: true,
+        }
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;

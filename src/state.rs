@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::config::Config;
+use crate::config::{OutputClass, OutputLimit};
 use crate::counter::Counter;
+use crate::outbox::{Outbox, Pushed};
 use crate::protocol::Reply;
+use crate::pubsub::PubSub;
 use crate::shutdown::Shutdown;
 use crate::store::ready::{State as WaitState, Waiter};
 use crate::store::watch::WatchFlag;
@@ -138,7 +141,8 @@ impl Clients {
         };
         let mut closed = 0;
         for c in self.list() {
-            if !idle(&c) || c.blocked.lock().is_some() {
+            // Blocked and subscribed clients are never idle (Redis's rule too).
+            if !idle(&c) || c.blocked.lock().is_some() || c.is_subscribed() {
                 continue;
             }
             // Holding its command slot, so it cannot start one meanwhile; idle still?
@@ -184,6 +188,8 @@ pub struct Shared {
     pub store: Store,
     pub stats: Stats,
     pub clients: Clients,
+    /// Channel, pattern and shard-channel subscriptions.
+    pub pubsub: PubSub,
     pub shutdown: Arc<Shutdown>,
     /// When the server started, Unix ms (INFO `uptime_in_seconds`, from the command's instant).
     pub started_ms: i64,
@@ -207,6 +213,7 @@ impl Shared {
             store,
             stats: Stats::default(),
             clients: Clients::default(),
+            pubsub: PubSub::default(),
             shutdown,
             started_ms: clock::unix_ms(),
             port,
@@ -254,6 +261,10 @@ pub struct ClientInfo {
     pub multi: AtomicI64,
     /// Set when a key this client WATCHes changes (CLIENT LIST flag `d`).
     pub watch_flag: Arc<WatchFlag>,
+    /// Output that other threads write too, once the client has subscribed.
+    pub outbox: Outbox,
+    /// Channels, patterns and shard channels subscribed (CLIENT LIST `sub psub ssub`).
+    pub subs: [AtomicUsize; 3],
     /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
     /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
     stream: Arc<TcpStream>,
@@ -283,6 +294,8 @@ impl ClientInfo {
             blocked_with_timeout: AtomicBool::new(false),
             multi: AtomicI64::new(-1),
             watch_flag: WatchFlag::new(),
+            outbox: Outbox::default(),
+            subs: Default::default(),
             stream: Arc::clone(stream),
         })
     }
@@ -360,6 +373,55 @@ impl ClientInfo {
         }
     }
 
+    /// Subscribed to anything (Redis's `CLIENT_PUBSUB`)?
+    pub fn is_subscribed(&self) -> bool {
+        self.subs.iter().any(|n| n.load(Ordering::Relaxed) > 0)
+    }
+
+    /// The output limit that applies to this client now.
+    pub fn output_limit(&self, config: &Config) -> OutputLimit {
+        config.output_limit(if self.is_subscribed() {
+            OutputClass::PubSub
+        } else {
+            OutputClass::Normal
+        })
+    }
+
+    /// Hands `frame` to this client through its outbox, from any thread, without blocking;
+    /// a client that goes over its output limit is closed (and the event logged).
+    pub fn deliver(&self, frame: &[u8], config: &Config) -> Pushed {
+        self.deliver_within(frame, self.output_limit(config))
+    }
+
+    /// [`ClientInfo::deliver`] with the limit given.
+    #[allow(clippy::disallowed_methods)] // output limits count seconds on a monotonic clock
+    pub fn deliver_within(&self, frame: &[u8], limit: OutputLimit) -> Pushed {
+        let pushed = self
+            .outbox
+            .push(frame, |b| self.send_now(b), limit, Instant::now());
+        if pushed == Pushed::OverLimit {
+            log::warn!(
+                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                self.id,
+                self.addr
+            );
+            self.close();
+        }
+        pushed
+    }
+
+    /// The reply of this client's blocking command, written by the thread that served it:
+    /// through the outbox once that is in use (so it cannot cut into a queued frame), else
+    /// straight into the socket, as much as it takes. Returns the bytes taken.
+    pub fn send_reply(&self, bytes: &[u8], limit: OutputLimit) -> usize {
+        if self.outbox.is_active() {
+            self.deliver_within(bytes, limit);
+            bytes.len()
+        } else {
+            self.send_now(bytes)
+        }
+    }
+
     /// Wakes a blocked read with end-of-stream; replies can still be written.
     pub fn close_read(&self) {
         let _ = self.stream.shutdown(SockShutdown::Read);
@@ -381,6 +443,18 @@ pub struct ClientState {
     pub multi: Option<Multi>,
     /// The keys WATCHed, by database index.
     pub watching: Vec<(usize, Box<[u8]>)>,
+    /// What the client is subscribed to.
+    pub subscriptions: Subscriptions,
+    /// Its output goes through `info.outbox` (since it first subscribed).
+    pub outbox_active: bool,
+}
+
+/// A client's channels and shard channels, and its patterns in the order subscribed.
+#[derive(Default)]
+pub struct Subscriptions {
+    pub channels: std::collections::HashSet<Box<[u8]>>,
+    pub patterns: Vec<Box<[u8]>>,
+    pub shard: std::collections::HashSet<Box<[u8]>>,
 }
 
 /// A transaction being queued.
@@ -415,6 +489,8 @@ impl ClientState {
             blocked: None,
             multi: None,
             watching: Vec::new(),
+            subscriptions: Subscriptions::default(),
+            outbox_active: false,
         }
     }
 

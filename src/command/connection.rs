@@ -9,9 +9,17 @@ use crate::state::ClientInfo;
 use crate::store::ready::State as WaitState;
 
 /// PING [message]
-pub fn ping(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+pub fn ping(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if args.len() > 2 {
         return Err(super::arity_error(args.get(0), "ping"));
+    }
+    // A subscribed RESP2 client gets a pong message: its replies and messages look alike.
+    if ctx.client.resp == 2 && ctx.client.info.is_subscribed() {
+        let message = if args.len() == 2 { args.get(1) } else { b"" };
+        return Ok(Reply::Array(vec![
+            Reply::bulk("pong"),
+            Reply::bulk(message),
+        ]));
     }
     Ok(if args.len() == 2 {
         Reply::bulk(args.get(1))
@@ -242,9 +250,11 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     let idle = (now_ms - c.last_active_ms.load(Ordering::Relaxed)).max(0) / 1000;
     let blocked = c.blocked.lock().as_ref().is_some_and(|w| w.is_waiting());
     let multi = c.multi.load(Ordering::Relaxed);
+    let subs: Vec<usize> = c.subs.iter().map(|n| n.load(Ordering::Relaxed)).collect();
     // Redis's order of the letters.
     let mut flags = String::new();
     for (on, letter) in [
+        (c.is_subscribed(), 'P'),
         (multi >= 0, 'x'),
         (blocked, 'b'),
         (c.watch_flag.is_dirty(), 'd'),
@@ -259,7 +269,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     }
     let cmd = super::name_of(c.last_cmd.load(Ordering::Relaxed));
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -269,7 +279,12 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
         idle,
         flags,
         c.db.load(Ordering::Relaxed),
+        subs[0],
+        subs[1],
+        subs[2],
         multi,
+        c.outbox.pending(),
+        c.outbox.pending(),
         cmd,
         c.resp.load(Ordering::Relaxed),
         lossy(&c.lib_name.lock()),
@@ -441,6 +456,7 @@ pub fn client_unblock(ctx: &mut Ctx, args: &Args) -> CmdResult {
 /// RESET: back to a fresh connection's state.
 pub fn reset(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     super::transactions::discard_transaction(ctx.server, ctx.client);
+    super::pubsub::forget_all(ctx.server, ctx.client);
     ctx.client.select(0);
     ctx.client.resp = 2;
     ctx.client.info.resp.store(2, Ordering::Relaxed);

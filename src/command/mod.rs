@@ -11,6 +11,7 @@ pub mod getkeys;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod random;
 pub mod server;
 pub mod sets;
@@ -188,6 +189,26 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, NOKEYS, "connection", Client(connection::hello)),
     cmd("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, NOKEYS, "connection", Client(connection::auth)),
     cmd("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, "connection", Client(connection::reset)),
+    // pub/sub
+    cmd("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "pubsub", Client(pubsub::subscribe)),
+    cmd("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "pubsub", Client(pubsub::unsubscribe)),
+    cmd("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "pubsub", Client(pubsub::psubscribe)),
+    cmd("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "pubsub", Client(pubsub::punsubscribe)),
+    cmd("ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, ALLKEYS, "pubsub", Client(pubsub::ssubscribe)),
+    cmd("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, ALLKEYS, "pubsub", Client(pubsub::sunsubscribe)),
+    cmd("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE | SENTINEL, NOKEYS, "pubsub", Client(pubsub::publish)),
+    cmd("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, KEY1, "pubsub", Client(pubsub::spublish)),
+    CommandSpec {
+        subcommands: &[
+            cmd("channels", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", Client(pubsub::pubsub_channels)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "pubsub", Client(pubsub::pubsub_help)),
+            cmd("numpat", 2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", Client(pubsub::pubsub_numpat)),
+            cmd("numsub", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", Client(pubsub::pubsub_numsub)),
+            cmd("shardchannels", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", Client(pubsub::pubsub_shardchannels)),
+            cmd("shardnumsub", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", Client(pubsub::pubsub_shardnumsub)),
+        ],
+        ..cmd("pubsub", -2, 0, NOKEYS, "pubsub", Container)
+    },
     // transactions
     cmd("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, "transactions", Client(transactions::multi)),
     cmd("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, NOKEYS, "transactions", Client(transactions::exec)),
@@ -611,6 +632,38 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
     }
 }
 
+/// A RESP2 client subscribed to anything may only (un)subscribe, PING, QUIT and RESET.
+fn pubsub_context(ctx: &Ctx, spec: &'static CommandSpec) -> Result<(), CmdError> {
+    const ALLOWED: &[&str] = &[
+        "ping",
+        "subscribe",
+        "ssubscribe",
+        "unsubscribe",
+        "sunsubscribe",
+        "psubscribe",
+        "punsubscribe",
+        "quit",
+        "reset",
+    ];
+    if ctx.client.resp == 2 && ctx.client.info.is_subscribed() && !ALLOWED.contains(&spec.name) {
+        let name = full_name_of(spec);
+        return Err(CmdError::msg(format!(
+            "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        )));
+    }
+    Ok(())
+}
+
+/// `get`, or `config|get` for a subcommand.
+fn full_name_of(spec: &'static CommandSpec) -> String {
+    for parent in TABLE {
+        if parent.subcommands.iter().any(|s| std::ptr::eq(s, spec)) {
+            return format!("{}|{}", parent.name, spec.name);
+        }
+    }
+    spec.name.to_string()
+}
+
 /// Commands that run at once between MULTI and EXEC instead of being queued.
 const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
@@ -618,7 +671,7 @@ const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "qui
 /// inside MULTI, and `maxmemory` (for a command that may grow memory, for EXEC of such a
 /// queue, and for anything queued). A refusal inside MULTI fails the transaction; a refused
 /// EXEC discards it. Commands inside EXEC were checked when EXEC was.
-fn admit(ctx: &mut Ctx, spec: &CommandSpec) -> Result<(), CmdError> {
+fn admit(ctx: &mut Ctx, spec: &'static CommandSpec) -> Result<(), CmdError> {
     if ctx.held.is_some() {
         return Ok(());
     }
@@ -626,7 +679,7 @@ fn admit(ctx: &mut Ctx, spec: &CommandSpec) -> Result<(), CmdError> {
         if spec.flags & DENYOOM != 0 && over_maxmemory(ctx.server) {
             return Err(OOM);
         }
-        return Ok(());
+        return pubsub_context(ctx, spec);
     };
     let refused = if spec.flags & NO_MULTI != 0 {
         Some(args::err("ERR Command not allowed inside a transaction"))
@@ -636,6 +689,10 @@ fn admit(ctx: &mut Ctx, spec: &CommandSpec) -> Result<(), CmdError> {
         Some(OOM)
     } else {
         None
+    };
+    let refused = match refused {
+        Some(e) => Some(e),
+        None => pubsub_context(ctx, spec).err(),
     };
     let Some(e) = refused else {
         return Ok(());
@@ -741,6 +798,7 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
     let waker = crate::os::ThreadWaker::current();
     let info = std::sync::Arc::clone(&ctx.client.info);
     let blocked = std::sync::Arc::clone(&ctx.server.blocked_clients);
+    let limit = ctx.client.info.output_limit(&ctx.server.config);
     let waiter = Waiter::new(
         ctx.client.id,
         ctx.client.db,
@@ -748,7 +806,7 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
         wait.request,
         Wake {
             wake: Box::new(move || waker.wake()),
-            send: Box::new(move |bytes| info.send_now(bytes)),
+            send: Box::new(move |bytes| info.send_reply(bytes, limit)),
             ended: Box::new(move || {
                 blocked.fetch_sub(1, Ordering::Relaxed);
             }),
