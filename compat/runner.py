@@ -540,7 +540,9 @@ class Runner:
             self.conns = None
             return
         (na, ea), (nb, eb) = results
-        if na is None and nb is None and ea == eb:
+        if mods.get("frames", 1) > 1 and (na is None or nb is None):
+            ok, note = False, "fewer replies than #!frames says"
+        elif na is None and nb is None and ea == eb:
             ok, note = True, "both: %s" % ea  # e.g. both closed the connection
         elif na is None or nb is None or ea or eb:
             ok, note = False, None

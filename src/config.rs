@@ -123,6 +123,7 @@ pub static PARAMS: &[Param] = &[
     param("io-threads", Kind::Int(1, 1), false),
     param("timeout", Kind::Int(0, INT_MAX), true),
     param("client-output-buffer-limit", Kind::Str, true),
+    param("notify-keyspace-events", Kind::Str, true),
     param("tcp-keepalive", Kind::Int(0, INT_MAX), true),
     param("lazyfree-lazy-user-del", Kind::Bool, true),
     param("lazyfree-lazy-user-flush", Kind::Bool, true),
@@ -251,6 +252,8 @@ pub struct Config {
     set_max_intset_entries: AtomicU64,
     zset_max_listpack_entries: AtomicU64,
     zset_max_listpack_value: AtomicU64,
+    /// `notify-keyspace-events`, as flags (see `store::notify`).
+    notify_keyspace_events: AtomicU32,
     /// `client-output-buffer-limit`, by class: normal, replica, pubsub.
     output_limits: RwLock<[OutputLimit; 3]>,
     /// The value CONFIG GET shows for parameters that have no live field.
@@ -278,6 +281,7 @@ impl Default for Config {
             zset_max_listpack_entries: AtomicU64::new(128),
             zset_max_listpack_value: AtomicU64::new(64),
             output_limits: RwLock::new(DEFAULT_OUTPUT_LIMITS),
+            notify_keyspace_events: AtomicU32::new(0),
             values: RwLock::new(BTreeMap::new()),
         }
     }
@@ -363,12 +367,18 @@ impl Config {
                 max_entries: size(&self.zset_max_listpack_entries),
                 max_value: size(&self.zset_max_listpack_value),
             },
+            notify: self.notify_keyspace_events(),
         }
     }
 
     /// How long an idle worker thread beyond the warm pool waits before it exits.
     pub fn worker_idle_timeout(&self) -> Duration {
         self.worker_idle
+    }
+
+    /// The keyspace event classes to publish.
+    pub fn notify_keyspace_events(&self) -> u32 {
+        self.notify_keyspace_events.load(Ordering::Relaxed)
     }
 
     /// The output limit of a client class.
@@ -390,6 +400,9 @@ impl Config {
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
             "timeout" => self.timeout().to_string(),
             "tcp-keepalive" => self.tcp_keepalive().to_string(),
+            "notify-keyspace-events" => {
+                crate::store::notify::to_string(self.notify_keyspace_events())
+            }
             "client-output-buffer-limit" => {
                 let limits = self.output_limits.read();
                 CLASS_NAMES
@@ -534,6 +547,12 @@ impl Config {
                 .client_query_buffer_limit
                 .store(number(), Ordering::Relaxed),
             "timeout" => self.timeout.store(number() as u32, Ordering::Relaxed),
+            "notify-keyspace-events" => {
+                let flags = crate::store::notify::parse(&canonical).ok_or_else(|| {
+                    "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+                })?;
+                self.notify_keyspace_events.store(flags, Ordering::Relaxed);
+            }
             "client-output-buffer-limit" => {
                 let parsed = parse_output_limits(&canonical)?;
                 let mut limits = self.output_limits.write();

@@ -7,12 +7,16 @@
 //! of the channel, and none after leaving it.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockWriteGuard};
 
+use crate::config::Config;
+use crate::protocol::{encode, Reply};
 use crate::state::ClientInfo;
 use crate::store::glob;
+use crate::store::notify::Sink;
 
 type Subscribers = Vec<Arc<ClientInfo>>;
 
@@ -38,6 +42,45 @@ pub struct PubSub {
 }
 
 impl PubSub {
+    /// Sends `message` to the subscribers of `channel` and of the patterns it matches; the
+    /// number of clients it was handed to (Redis's `pubsubPublishMessage`).
+    pub fn publish(&self, config: &Config, channel: &[u8], message: &[u8]) -> usize {
+        let mut plain = Frames::new(vec![b"message", channel, message]);
+        let registry = self.registry.read();
+        let mut by_pattern: Vec<(&[u8], Frames)> = Vec::new();
+        registry.each_receiver(channel, |client, pattern| {
+            let resp = client.resp.load(Ordering::Relaxed);
+            match pattern {
+                None => {
+                    client.deliver(plain.get(resp), config);
+                }
+                Some(p) => {
+                    let i = match by_pattern.iter().position(|(q, _)| *q == p) {
+                        Some(i) => i,
+                        None => {
+                            by_pattern
+                                .push((p, Frames::new(vec![b"pmessage", p, channel, message])));
+                            by_pattern.len() - 1
+                        }
+                    };
+                    client.deliver(by_pattern[i].1.get(resp), config);
+                }
+            }
+        })
+    }
+
+    /// Sends `message` to the subscribers of shard channel `channel` (SPUBLISH).
+    pub fn spublish(&self, config: &Config, channel: &[u8], message: &[u8]) -> usize {
+        let mut frames = Frames::new(vec![b"smessage", channel, message]);
+        let registry = self.registry.read();
+        let receivers = registry.shard_receivers(channel);
+        for client in receivers {
+            let resp = client.resp.load(Ordering::Relaxed);
+            client.deliver(frames.get(resp), config);
+        }
+        receivers.len()
+    }
+
     /// The registry, for (un)subscribing.
     pub fn write(&self) -> RwLockWriteGuard<'_, Registry> {
         self.registry.write()
@@ -166,5 +209,43 @@ impl Registry {
     /// Distinct channels, patterns and shard channels with subscribers (INFO, PUBSUB NUMPAT).
     pub fn totals(&self) -> (usize, usize, usize) {
         (self.channels.len(), self.patterns.len(), self.shard.len())
+    }
+}
+
+/// A message frame, encoded once per protocol version and reused for every subscriber.
+struct Frames<'a> {
+    parts: Vec<&'a [u8]>,
+    encoded: [Option<Vec<u8>>; 2],
+}
+
+impl<'a> Frames<'a> {
+    fn new(parts: Vec<&'a [u8]>) -> Self {
+        Frames {
+            parts,
+            encoded: [None, None],
+        }
+    }
+
+    fn get(&mut self, resp: u8) -> &[u8] {
+        let i = usize::from(resp >= 3);
+        let parts = &self.parts;
+        self.encoded[i].get_or_insert_with(|| {
+            let reply = Reply::Push(parts.iter().map(|p| Reply::bulk(*p)).collect());
+            let mut out = Vec::new();
+            encode(&reply, resp, &mut out);
+            out
+        })
+    }
+}
+
+/// Keyspace events, published by the store through the server's pub/sub.
+pub struct KeyspaceEvents {
+    pub pubsub: Arc<PubSub>,
+    pub config: Arc<Config>,
+}
+
+impl Sink for KeyspaceEvents {
+    fn publish(&self, channel: &[u8], message: &[u8]) {
+        self.pubsub.publish(&self.config, channel, message);
     }
 }

@@ -260,7 +260,11 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                 }
             }
             let mut wait = Duration::from_millis(1000 / hz);
-            let n = shared.store.expire_cycle(clock::unix_ms(), BATCH);
+            let n = shared.store.expire_cycle(
+                clock::unix_ms(),
+                BATCH,
+                shared.config.notify_keyspace_events(),
+            );
             if n > 0 {
                 shared
                     .stats

@@ -184,12 +184,12 @@ impl Clients {
 
 /// Everything the connections share.
 pub struct Shared {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub store: Store,
     pub stats: Stats,
     pub clients: Clients,
     /// Channel, pattern and shard-channel subscriptions.
-    pub pubsub: PubSub,
+    pub pubsub: Arc<PubSub>,
     pub shutdown: Arc<Shutdown>,
     /// When the server started, Unix ms (INFO `uptime_in_seconds`, from the command's instant).
     pub started_ms: i64,
@@ -208,12 +208,18 @@ impl Shared {
     #[allow(clippy::disallowed_methods)] // LASTSAVE starts at the start time
     pub fn new(config: Config, shutdown: Arc<Shutdown>, port: u16) -> Self {
         let store = Store::new(config.databases);
+        let config = Arc::new(config);
+        let pubsub = Arc::new(PubSub::default());
+        store.set_sink(Arc::new(crate::pubsub::KeyspaceEvents {
+            pubsub: Arc::clone(&pubsub),
+            config: Arc::clone(&config),
+        }));
         Shared {
             config,
             store,
             stats: Stats::default(),
             clients: Clients::default(),
-            pubsub: PubSub::default(),
+            pubsub,
             shutdown,
             started_ms: clock::unix_ms(),
             port,

@@ -411,7 +411,11 @@ fn kill(ctx: &mut Ctx, c: &ClientInfo) {
         ctx.client.close_after_reply = true;
     } else if ctx.held.is_some() {
         // Inside EXEC the victim may be waiting for a lock this transaction holds: waiting
-        // for it here would never end. It is closed, and runs nothing it has not started.
+        // for it here would never end. Its wait is cancelled (nothing the transaction pushes
+        // is served to it), it is closed, and runs nothing it has not started.
+        if let Some(w) = c.blocked.lock().clone() {
+            w.finish(crate::store::ready::State::Cancelled);
+        }
         c.close();
     } else {
         c.kill_and_wait(&ctx.client.info);

@@ -3,16 +3,17 @@
 use super::args::{err, Args, CmdError, CmdResult, OVERFLOW, SYNTAX};
 use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
 use crate::protocol::{parse_i64, Reply};
+use crate::store::notify::HASH;
 use crate::store::{rand_u64, DbMut, DbRef, Hash, Value};
 
 /// The hash at `key` for writing, created empty if missing (Redis's
 /// `hashTypeLookupWriteOrCreate`); WRONGTYPE if another type. A hash created here and left
 /// empty by an error is removed by the caller's `remove_if_empty`.
 fn hash_for_write<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<&'a mut Hash, CmdError> {
-    if db.hash_mut(key)?.is_none() {
+    if db.hash_mut_quiet(key)?.is_none() {
         db.set(key, Value::hash(Hash::new()), false);
     }
-    db.hash_mut(key)?
+    db.hash_mut_quiet(key)?
         .ok_or_else(|| CmdError::msg("ERR internal error: hash vanished"))
 }
 
@@ -32,6 +33,8 @@ pub fn hset(db: &mut DbMut, args: &Args) -> CmdResult {
         .chunks(2)
         .filter(|p| hash.set(&p[0], &p[1], limits))
         .count();
+    db.touch(key);
+    db.notify(HASH, "hset", key);
     Ok(if args.is(0, "HMSET") {
         Reply::ok()
     } else {
@@ -54,6 +57,7 @@ pub fn hsetnx(db: &mut DbMut, args: &Args) -> CmdResult {
     }
     hash.set(args.get(2), args.get(3), limits);
     db.touch(key);
+    db.notify(HASH, "hset", key);
     Ok(Reply::Int(1))
 }
 
@@ -93,6 +97,7 @@ pub fn hdel(db: &mut DbMut, args: &Args) -> CmdResult {
     }
     if deleted > 0 {
         db.touch(key);
+        db.notify(HASH, "hdel", key);
     }
     db.remove_if_empty(key);
     Ok(Reply::Int(deleted))
@@ -163,6 +168,10 @@ pub fn hincrby(db: &mut DbMut, args: &Args) -> CmdResult {
         hash.set(field, next.to_string().as_bytes(), limits);
         Ok(Reply::Int(next))
     })();
+    if result.is_ok() {
+        db.touch(key);
+        db.notify(HASH, "hincrby", key);
+    }
     db.remove_if_empty(key);
     result
 }
@@ -188,6 +197,10 @@ pub fn hincrbyfloat(db: &mut DbMut, args: &Args) -> CmdResult {
         hash.set(field, &next, limits);
         Ok(Reply::Bulk(next))
     })();
+    if result.is_ok() {
+        db.touch(key);
+        db.notify(HASH, "hincrbyfloat", key);
+    }
     db.remove_if_empty(key);
     result
 }

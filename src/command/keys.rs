@@ -3,18 +3,21 @@
 use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX};
 use super::Ctx;
 use crate::protocol::Reply;
+use crate::store::notify::GENERIC;
 use crate::store::{glob, DbMut, DbRef, Entry};
 
 const SAME_OBJECT: CmdError = err("ERR source and destination objects are the same");
 
 /// DEL key [key ...] (also UNLINK: memory is freed at once either way)
 pub fn del(db: &mut DbMut, args: &Args) -> CmdResult {
-    let n = args
-        .from(1)
-        .iter()
-        .filter(|k| db.remove(k).is_some())
-        .count();
-    Ok(Reply::Int(n as i64))
+    let mut n = 0;
+    for k in args.from(1) {
+        if db.remove(k).is_some() {
+            db.notify(GENERIC, "del", k);
+            n += 1;
+        }
+    }
+    Ok(Reply::Int(n))
 }
 
 /// EXISTS key [key ...]: a key named twice counts twice. Does not mark keys used.
@@ -249,6 +252,8 @@ fn rename_generic(db: &mut DbMut, args: &Args, nx: bool) -> CmdResult {
     }
     let entry = db.remove(src).ok_or(NO_SUCH_KEY)?;
     db.insert_entry(dst, entry);
+    db.notify(GENERIC, "rename_from", src);
+    db.notify(GENERIC, "rename_to", dst);
     Ok(if nx { Reply::Int(1) } else { Reply::ok() })
 }
 
@@ -298,6 +303,7 @@ fn copy_entry(entry: Option<Entry>, to: &mut DbMut, dst: &[u8], replace: bool) -
     match entry {
         Some(entry) if replace || !to.contains(dst) => {
             to.insert_entry(dst, entry);
+            to.notify(GENERIC, "copy_to", dst);
             Reply::Int(1)
         }
         _ => Reply::Int(0),
@@ -320,6 +326,8 @@ pub fn move_(ctx: &mut Ctx, args: &Args) -> CmdResult {
             return Reply::Int(0);
         };
         to.insert_entry(key, entry);
+        from.notify(GENERIC, "move_from", key);
+        to.notify(GENERIC, "move_to", key);
         Reply::Int(1)
     }))
 }
@@ -390,8 +398,10 @@ fn expire_generic(db: &mut DbMut, args: &Args, seconds: bool, relative: bool) ->
     }
     if when <= db.now_ms() {
         db.remove(key);
+        db.notify(GENERIC, "del", key);
     } else {
         db.set_expire(key, when);
+        db.notify(GENERIC, "expire", key);
     }
     Ok(Reply::Int(1))
 }
@@ -448,7 +458,12 @@ pub fn pexpiretime(db: &DbRef, args: &Args) -> CmdResult {
 
 /// PERSIST key
 pub fn persist(db: &mut DbMut, args: &Args) -> CmdResult {
-    Ok(Reply::Int(i64::from(db.persist(args.get(1)))))
+    let key = args.get(1);
+    let done = db.persist(key);
+    if done {
+        db.notify(GENERIC, "persist", key);
+    }
+    Ok(Reply::Int(i64::from(done)))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::args::{err, Args, CmdError, CmdResult, NO_SUCH_KEY, SYNTAX};
 use super::{Step, Wait};
 use crate::protocol::{encode, Reply};
 use crate::store::list::End;
+use crate::store::notify::LIST;
 use crate::store::ready::Request;
 use crate::store::{DbMut, DbRef, List, Value};
 
@@ -60,7 +61,9 @@ fn push_values(
         for v in values {
             list.push(end, v, fill);
         }
-        return Ok(Some(list.len()));
+        let n = list.len();
+        db.notify(LIST, push_event(end), key);
+        return Ok(Some(n));
     }
     if only_existing {
         return Ok(None);
@@ -71,7 +74,24 @@ fn push_values(
     }
     let n = list.len();
     db.set(key, Value::list(list), false);
+    db.notify(LIST, push_event(end), key);
     Ok(Some(n))
+}
+
+/// The keyspace event of a push at `end`.
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// The keyspace event of a pop at `end`.
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
 }
 
 fn push_generic(db: &mut DbMut, args: &Args, end: End, only_existing: bool) -> CmdResult {
@@ -110,6 +130,9 @@ fn pop_n(db: &mut DbMut, key: &[u8], end: End, count: usize) -> Vec<Vec<u8>> {
                 None => break,
             }
         }
+    }
+    if !out.is_empty() {
+        db.notify(LIST, pop_event(end), key);
     }
     db.remove_if_empty(key);
     out
@@ -180,6 +203,7 @@ pub fn lset(db: &mut DbMut, args: &Args) -> CmdResult {
     match index(i, list.len()) {
         Some(i) if list.set(i, args.get(3)) => {
             db.touch(key);
+            db.notify(LIST, "lset", key);
             Ok(Reply::ok())
         }
         _ => Err(OUT_OF_RANGE),
@@ -218,6 +242,7 @@ pub fn linsert(db: &mut DbMut, args: &Args) -> CmdResult {
     list.insert(at + usize::from(after), args.get(4), fill);
     let len = list.len();
     db.touch(key);
+    db.notify(LIST, "linsert", key);
     Ok(Reply::Int(len as i64))
 }
 
@@ -231,6 +256,7 @@ pub fn lrem(db: &mut DbMut, args: &Args) -> CmdResult {
     let removed = list.remove_matching(args.get(3), count.unsigned_abs() as usize, count < 0);
     if removed > 0 {
         db.touch(key);
+        db.notify(LIST, "lrem", key);
     }
     db.remove_if_empty(key);
     Ok(Reply::Int(removed as i64))
@@ -248,6 +274,7 @@ pub fn ltrim(db: &mut DbMut, args: &Args) -> CmdResult {
         Some((s, e)) => list.trim(s, len - 1 - e),
         None => list.trim(len, 0),
     }
+    db.notify(LIST, "ltrim", key);
     db.remove_if_empty(key);
     Ok(Reply::ok())
 }
@@ -342,13 +369,18 @@ fn lmove_generic(db: &mut DbMut, src: &[u8], dst: &[u8], from: End, to: End) -> 
             return Ok(Reply::Nil);
         };
         list.push(to, &v, fill);
+        // Redis's order: the push, then the pop.
+        db.notify(LIST, push_event(to), src);
+        db.notify(LIST, pop_event(from), src);
         return Ok(Reply::Bulk(v));
     }
     db.list_mut(dst)?;
-    let Some(v) = pop_n(db, src, from, 1).pop() else {
+    let Some(v) = db.list_mut(src)?.and_then(|l| l.pop(from)) else {
         return Ok(Reply::Nil);
     };
     push_values(db, dst, std::slice::from_ref(&v), to, false)?;
+    db.notify(LIST, pop_event(from), src);
+    db.remove_if_empty(src);
     Ok(Reply::Bulk(v))
 }
 

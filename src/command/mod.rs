@@ -602,15 +602,15 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
                 ctx.server.stats.errors.add(1);
                 return e.into();
             }
-            if ctx.client.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
-                return transactions::queue(ctx, spec, argv);
-            }
-            let stats = &ctx.server.stats;
-            stats.commands.add(1);
             // Inside EXEC, CLIENT LIST's `cmd` stays `exec`, as in Redis.
             if ctx.held.is_none() {
                 ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
             }
+            if ctx.client.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
+                return transactions::queue(ctx, spec, argv);
+            }
+            ctx.server.stats.commands.add(1);
+            let stats = &ctx.server.stats;
             match run(ctx, spec, Args::new(argv), out) {
                 Ok(reply) => {
                     if spec.flags & WRITE != 0 {
@@ -683,6 +683,9 @@ fn admit(ctx: &mut Ctx, spec: &'static CommandSpec) -> Result<(), CmdError> {
     };
     let refused = if spec.flags & NO_MULTI != 0 {
         Some(args::err("ERR Command not allowed inside a transaction"))
+    } else if spec.name == "debug" {
+        // A protected command is refused before it is queued (`enable-debug-command no`).
+        Some(server::DEBUG_NOT_ALLOWED)
     } else if spec.name == "exec" {
         (m.denyoom && over_maxmemory(ctx.server)).then_some(OOM)
     } else if !matches!(spec.name, "discard" | "quit" | "reset") && over_maxmemory(ctx.server) {

@@ -205,80 +205,22 @@ pub fn sunsubscribe(ctx: &mut Ctx, args: &Args) -> CmdResult {
     unsubscribe_generic(ctx, args, Kind::Shard)
 }
 
-/// A message frame, encoded once per protocol version and reused for every subscriber.
-struct Frames<'a> {
-    parts: Vec<&'a [u8]>,
-    encoded: [Option<Vec<u8>>; 2],
-}
-
-impl<'a> Frames<'a> {
-    fn new(parts: Vec<&'a [u8]>) -> Self {
-        Frames {
-            parts,
-            encoded: [None, None],
-        }
-    }
-
-    fn get(&mut self, resp: u8) -> &[u8] {
-        let i = usize::from(resp >= 3);
-        let parts = &self.parts;
-        self.encoded[i].get_or_insert_with(|| {
-            let reply = Reply::Push(parts.iter().map(|p| Reply::bulk(*p)).collect());
-            let mut out = Vec::new();
-            encode(&reply, resp, &mut out);
-            out
-        })
-    }
-}
-
-/// Sends `message` to the subscribers of `channel` and of the patterns it matches; the
-/// number of clients it was handed to (Redis's `pubsubPublishMessage`).
-pub fn publish_message(server: &Shared, channel: &[u8], message: &[u8]) -> usize {
-    let config = &server.config;
-    let mut plain = Frames::new(vec![b"message", channel, message]);
-    server.pubsub.read(|registry: &Registry| {
-        let mut by_pattern: Vec<(&[u8], Frames)> = Vec::new();
-        registry.each_receiver(channel, |client, pattern| {
-            let resp = client.resp.load(Ordering::Relaxed);
-            match pattern {
-                None => {
-                    client.deliver(plain.get(resp), config);
-                }
-                Some(p) => {
-                    let i = match by_pattern.iter().position(|(q, _)| *q == p) {
-                        Some(i) => i,
-                        None => {
-                            by_pattern
-                                .push((p, Frames::new(vec![b"pmessage", p, channel, message])));
-                            by_pattern.len() - 1
-                        }
-                    };
-                    client.deliver(by_pattern[i].1.get(resp), config);
-                }
-            }
-        })
-    })
-}
-
 /// PUBLISH channel message
 pub fn publish(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let n = publish_message(ctx.server, args.get(1), args.get(2));
+    let n = ctx
+        .server
+        .pubsub
+        .publish(&ctx.server.config, args.get(1), args.get(2));
     Ok(Reply::Int(n as i64))
 }
 
 /// SPUBLISH shardchannel message
 pub fn spublish(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let (channel, message) = (args.get(1), args.get(2));
-    let config = &ctx.server.config;
-    let mut frames = Frames::new(vec![b"smessage", channel, message]);
-    let n = ctx.server.pubsub.read(|registry| {
-        let receivers = registry.shard_receivers(channel);
-        for client in receivers {
-            let resp = client.resp.load(Ordering::Relaxed);
-            client.deliver(frames.get(resp), config);
-        }
-        receivers.len()
-    });
+    let n = ctx
+        .server
+        .pubsub
+        .spublish(&ctx.server.config, channel, message);
     Ok(Reply::Int(n as i64))
 }
 

@@ -99,8 +99,11 @@ pub fn lastsave(ctx: &mut Ctx, _args: &Args) -> CmdResult {
 
 /// DEBUG ...: refused, as Redis 7.0 refuses it by default (`enable-debug-command no`).
 pub fn debug(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    Err(err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."))
+    Err(DEBUG_NOT_ALLOWED)
 }
+
+/// Redis's refusal of DEBUG under `enable-debug-command no` (its default).
+pub const DEBUG_NOT_ALLOWED: CmdError = err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
 
 /// FUNCTION FLUSH [ASYNC|SYNC]: there are no functions, so there is nothing to remove.
 pub fn function_flush(_ctx: &mut Ctx, args: &Args) -> CmdResult {

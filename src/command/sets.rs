@@ -6,6 +6,7 @@ use super::args::{err, Args, CmdError, CmdResult, SYNTAX};
 use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
 use super::random::{count_arg, sample};
 use crate::protocol::Reply;
+use crate::store::notify::{GENERIC, SET};
 use crate::store::{rand_u64, Db, DbMut, DbRef, Keyspace, Set, SetLimits, Value};
 
 /// The set at `key` for writing, created empty if missing; WRONGTYPE if another type.
@@ -39,6 +40,7 @@ pub fn sadd(db: &mut DbMut, args: &Args) -> CmdResult {
         .count();
     if added > 0 {
         db.touch(key);
+        db.notify(SET, "sadd", key);
     }
     Ok(Reply::Int(added as i64))
 }
@@ -60,6 +62,7 @@ pub fn srem(db: &mut DbMut, args: &Args) -> CmdResult {
     }
     if removed > 0 {
         db.touch(key);
+        db.notify(SET, "srem", key);
     }
     db.remove_if_empty(key);
     Ok(Reply::Int(removed))
@@ -117,11 +120,13 @@ pub fn smove(db: &mut DbMut, args: &Args) -> CmdResult {
     if let Some(from) = db.set_mut(src)? {
         from.remove(member);
     }
+    db.notify(SET, "srem", src);
     db.remove_if_empty(src);
     let limits = limits(db);
     // The destination changes only if the member was not there already.
     if set_for_write(db, dst)?.insert(member, limits) {
         db.touch(dst);
+        db.notify(SET, "sadd", dst);
     }
     Ok(Reply::Int(1))
 }
@@ -135,12 +140,13 @@ pub fn spop(db: &mut DbMut, args: &Args) -> CmdResult {
                 return Ok(Reply::Nil);
             };
             let popped = set.pop_random(rand_u64);
+            db.notify(SET, "spop", key);
             db.remove_if_empty(key);
             Ok(popped.map_or(Reply::Nil, Reply::Bulk))
         }
         3 => {
             let count = args.positive(2)? as u64;
-            let Some(set) = db.set_mut(key)? else {
+            let Some(set) = db.set_mut_quiet(key)? else {
                 return Ok(Reply::Set(vec![]));
             };
             if count == 0 {
@@ -150,11 +156,15 @@ pub fn spop(db: &mut DbMut, args: &Args) -> CmdResult {
                 // The whole set, in its own order, and the key is gone.
                 let reply = members_reply(set.iter());
                 db.remove(key);
+                db.notify(SET, "spop", key);
+                db.notify(GENERIC, "del", key);
                 return Ok(reply);
             }
             let popped: Vec<Reply> = (0..count)
                 .filter_map(|_| set.pop_random(rand_u64).map(Reply::Bulk))
                 .collect();
+            db.touch(key);
+            db.notify(SET, "spop", key);
             db.remove_if_empty(key);
             Ok(Reply::Set(popped))
         }
@@ -261,12 +271,15 @@ fn union_diff(sets: &[Option<&Set>], op: Op, limits: SetLimits) -> Set {
 
 /// Stores `set` at `dst` (replacing whatever is there) and answers its size; an empty result
 /// deletes `dst` instead.
-fn store(db: &mut DbMut, dst: &[u8], set: Set) -> Reply {
+fn store(db: &mut DbMut, dst: &[u8], set: Set, event: &str) -> Reply {
     let n = set.len();
     if n == 0 {
-        db.remove(dst);
+        if db.remove(dst).is_some() {
+            db.notify(GENERIC, "del", dst);
+        }
     } else {
         db.set(dst, Value::set(set), false);
+        db.notify(SET, event, dst);
     }
     Reply::Int(n as i64)
 }
@@ -287,9 +300,10 @@ pub fn sinter(db: &DbRef, args: &Args) -> CmdResult {
 
 /// SINTERSTORE destination key [key ...]
 pub fn sinterstore(db: &mut DbMut, args: &Args) -> CmdResult {
+    const EVENT: &str = "sinterstore";
     let limits = limits(db);
     let result = set_of(inter(&sets_of(db, args.from(2))?, 0), limits);
-    Ok(store(db, args.get(1), result))
+    Ok(store(db, args.get(1), result, EVENT))
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]
@@ -325,8 +339,9 @@ pub fn sunion(db: &DbRef, args: &Args) -> CmdResult {
 
 /// SUNIONSTORE destination key [key ...]
 pub fn sunionstore(db: &mut DbMut, args: &Args) -> CmdResult {
+    const EVENT: &str = "sunionstore";
     let result = union_diff(&sets_of(db, args.from(2))?, Op::Union, limits(db));
-    Ok(store(db, args.get(1), result))
+    Ok(store(db, args.get(1), result, EVENT))
 }
 
 /// SDIFF key [key ...]
@@ -339,8 +354,9 @@ pub fn sdiff(db: &DbRef, args: &Args) -> CmdResult {
 
 /// SDIFFSTORE destination key [key ...]
 pub fn sdiffstore(db: &mut DbMut, args: &Args) -> CmdResult {
+    const EVENT: &str = "sdiffstore";
     let result = union_diff(&sets_of(db, args.from(2))?, Op::Diff, limits(db));
-    Ok(store(db, args.get(1), result))
+    Ok(store(db, args.get(1), result, EVENT))
 }
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]

@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 
 use super::args::{err, strtod, Args, CmdError, CmdResult, SYNTAX, WRONG_TYPE};
 use crate::protocol::Reply;
+use crate::store::notify::{GENERIC, LIST};
 use crate::store::{Db, DbMut, DbRef, Keyspace, List, Value};
 
 /// What SORT was asked to do.
@@ -286,7 +287,9 @@ pub fn sort(db: &mut DbMut, args: &Args) -> CmdResult {
             let dst = r.store.unwrap_or_default();
             let n = items.len();
             if n == 0 {
-                db.remove(dst);
+                if db.remove(dst).is_some() {
+                    db.notify(GENERIC, "del", dst);
+                }
             } else {
                 let mut list = List::new();
                 let fill = db.op().limits().list_fill;
@@ -294,6 +297,7 @@ pub fn sort(db: &mut DbMut, args: &Args) -> CmdResult {
                     list.push(crate::store::list::End::Right, it, fill);
                 }
                 db.set(dst, Value::list(list), false);
+                db.notify(LIST, "sortstore", dst);
             }
             Ok(Reply::Int(n as i64))
         }

@@ -4,6 +4,7 @@ use super::args::{err, Args, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, STRING_
 use crate::protocol::{encode, encode_bulk, parse_i64, Reply};
 use std::ops::Deref;
 
+use crate::store::notify::{GENERIC, STRING};
 use crate::store::{Db, DbMut, DbRef, Keyspace, Op, Value, WrongType};
 
 /// The string at `key`, `None` if missing, WRONGTYPE if another type (through the read door,
@@ -154,8 +155,10 @@ fn set_generic(
         return Ok(old.unwrap_or(Reply::Nil));
     }
     db.set(key, Value::str(value.to_vec()), keep_ttl);
+    db.notify(STRING, "set", key);
     if let Some(at) = expire {
         db.set_expire(key, at);
+        db.notify(GENERIC, "expire", key);
     }
     Ok(old.unwrap_or(Reply::ok()))
 }
@@ -189,6 +192,7 @@ pub fn getdel(db: &mut DbMut, args: &Args) -> CmdResult {
     let reply = bulk_or_nil(get_str(db, key)?);
     if !matches!(reply, Reply::Nil) {
         db.remove(key);
+        db.notify(GENERIC, "del", key);
     }
     Ok(reply)
 }
@@ -205,11 +209,13 @@ pub fn getex(db: &mut DbMut, args: &Args) -> CmdResult {
         let at = expire_at("getex", unit, raw, db.now_ms())?;
         if matches!(unit, Unit::ExAt | Unit::PxAt) && at <= db.now_ms() {
             db.remove(key);
+            db.notify(GENERIC, "del", key);
         } else {
             db.set_expire(key, at);
+            db.notify(GENERIC, "expire", key);
         }
-    } else if o.persist {
-        db.persist(key);
+    } else if o.persist && db.persist(key) {
+        db.notify(GENERIC, "persist", key);
     }
     Ok(reply)
 }
@@ -249,7 +255,10 @@ fn set_with_ttl(db: &mut DbMut, args: &Args, cmd: &str, unit: Unit) -> CmdResult
 /// MSET key value [key value ...]
 pub fn mset(db: &mut DbMut, args: &Args) -> CmdResult {
     let pairs = key_value_pairs(args)?;
-    pairs.for_each(|p| db.set(&p[0], Value::str(p[1].clone()), false));
+    pairs.for_each(|p| {
+        db.set(&p[0], Value::str(p[1].clone()), false);
+        db.notify(STRING, "set", &p[0]);
+    });
     Ok(Reply::ok())
 }
 
@@ -259,7 +268,10 @@ pub fn msetnx(db: &mut DbMut, args: &Args) -> CmdResult {
     if pairs.clone().any(|p| db.contains(&p[0])) {
         return Ok(Reply::Int(0));
     }
-    pairs.for_each(|p| db.set(&p[0], Value::str(p[1].clone()), false));
+    pairs.for_each(|p| {
+        db.set(&p[0], Value::str(p[1].clone()), false);
+        db.notify(STRING, "set", &p[0]);
+    });
     Ok(Reply::Int(1))
 }
 
@@ -292,10 +304,13 @@ pub fn append(db: &mut DbMut, args: &Args) -> CmdResult {
         Some(s) => {
             check_len(op, s.len() as u64 + tail.len() as u64)?;
             s.extend_from_slice(tail);
-            Ok(Reply::Int(s.len() as i64))
+            let len = s.len();
+            db.notify(STRING, "append", key);
+            Ok(Reply::Int(len as i64))
         }
         None => {
             db.set(key, Value::str(tail.to_vec()), false);
+            db.notify(STRING, "append", key);
             Ok(Reply::Int(tail.len() as i64))
         }
     }
@@ -353,6 +368,7 @@ pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
             s.extend_from_slice(value);
             let n = s.len() as i64;
             db.set(key, Value::str(s), false);
+            db.notify(STRING, "setrange", key);
             Ok(Reply::Int(n))
         }
         Some(s) => {
@@ -367,6 +383,7 @@ pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
             s[off..end].copy_from_slice(value);
             let len = s.len();
             db.touch(key);
+            db.notify(STRING, "setrange", key);
             Ok(Reply::Int(len as i64))
         }
     }
@@ -374,7 +391,8 @@ pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
 
 /// The body of INCR, DECR, INCRBY and DECRBY.
 fn incr_by(db: &mut DbMut, key: &[u8], by: i64) -> CmdResult {
-    let slot = get_str_mut(db, key)?;
+    // Quiet: a value that is not an integer, or an overflow, changes nothing.
+    let slot = db.str_mut_quiet(key)?;
     let current = match &slot {
         Some(s) => parse_i64(s).ok_or(NOT_INTEGER)?,
         None => 0,
@@ -383,9 +401,13 @@ fn incr_by(db: &mut DbMut, key: &[u8], by: i64) -> CmdResult {
     let mut digits = Vec::with_capacity(20);
     crate::protocol::reply::push_i64(&mut digits, next);
     match slot {
-        Some(s) => *s = digits,
+        Some(s) => {
+            *s = digits;
+            db.touch(key);
+        }
         None => db.set(key, Value::str(digits), false),
     }
+    db.notify(STRING, "incrby", key);
     Ok(Reply::Int(next))
 }
 
@@ -464,13 +486,17 @@ pub fn long_double_add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, CmdError> {
 /// INCRBYFLOAT key increment
 pub fn incrbyfloat(db: &mut DbMut, args: &Args) -> CmdResult {
     let key = args.get(1);
-    let slot = get_str_mut(db, key)?;
+    let slot = db.str_mut_quiet(key)?;
     let next = long_double_add(slot.as_deref().map_or(b"0", |s| s), args.get(2))?;
     let reply = Reply::Bulk(next.clone());
     match slot {
-        Some(s) => *s = next,
+        Some(s) => {
+            *s = next;
+            db.touch(key);
+        }
         None => db.set(key, Value::str(next), false),
     }
+    db.notify(STRING, "incrbyfloat", key);
     Ok(reply)
 }
 
@@ -495,8 +521,10 @@ pub fn setbit(db: &mut DbMut, args: &Args) -> CmdResult {
     let key = args.get(1);
     let byte = (offset >> 3) as usize;
     let mask = 1u8 << (7 - (offset & 7));
+    // (the old bit, whether the string changed: it grew, or the bit flipped)
     let flip = |s: &mut Vec<u8>| {
-        if s.len() <= byte {
+        let grew = s.len() <= byte;
+        if grew {
             s.resize(byte + 1, 0);
         }
         let old = s[byte] & mask != 0;
@@ -505,17 +533,28 @@ pub fn setbit(db: &mut DbMut, args: &Args) -> CmdResult {
         } else {
             s[byte] &= !mask;
         }
-        Reply::Int(i64::from(old))
+        (old, grew || old != on)
     };
-    Ok(match get_str_mut(db, key)? {
-        Some(s) => flip(s),
+    let (old, changed) = match db.str_mut_quiet(key)? {
+        Some(s) => {
+            let (old, changed) = flip(s);
+            if changed {
+                db.touch(key);
+            }
+            (old, changed)
+        }
         None => {
             let mut s = Vec::new();
-            let reply = flip(&mut s);
+            let (old, _) = flip(&mut s);
             db.set(key, Value::str(s), false);
-            reply
+            (old, true)
         }
-    })
+    };
+    // Redis signals a SETBIT only when it changes the string.
+    if changed {
+        db.notify(STRING, "setbit", key);
+    }
+    Ok(Reply::Int(i64::from(old)))
 }
 
 /// GETBIT key offset

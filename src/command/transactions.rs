@@ -42,9 +42,14 @@ pub fn multi(ctx: &mut Ctx, _args: &Args) -> CmdResult {
 /// `client-query-buffer-limit` closes the connection, as an oversized query buffer does.
 pub fn queue(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Vec<u8>]) -> Reply {
     let limit = ctx.server.config.client_query_buffer_limit();
+    let dirty = ctx.client.info.watch_flag.is_dirty();
     let Some(m) = ctx.client.multi.as_mut() else {
         return Reply::none();
     };
+    // A transaction that has already failed keeps nothing more (Redis's queueMultiCommand).
+    if m.aborted || dirty {
+        return Reply::simple("QUEUED");
+    }
     m.bytes += argv.iter().map(|a| a.len() + ARG_OVERHEAD).sum::<usize>();
     if m.bytes > limit {
         log::warn!(
@@ -155,8 +160,7 @@ fn run_held(ctx: &mut Ctx, multi: &Multi, held: Held) -> Option<Vec<u8>> {
 /// do not; of the rest, only those known not to touch the keyspace are let through.
 fn reaches_beyond(argv: &[Vec<u8>]) -> bool {
     const KEYSPACE_FREE: &[&str] = &[
-        "ping", "echo", "time", "lastsave", "client", "command", "config", "unwatch", "hello",
-        "auth",
+        "ping", "echo", "time", "lastsave", "client", "command", "unwatch", "hello", "auth",
     ];
     match resolve(argv) {
         Ok((_, spec)) => match spec.handler {

@@ -8,6 +8,7 @@ use super::random::{count_arg, sample};
 use super::{Step, Wait};
 use crate::protocol::reply::format_double;
 use crate::protocol::{encode, Reply};
+use crate::store::notify::{GENERIC, ZSET};
 use crate::store::ready::Request;
 use crate::store::zset::order;
 use crate::store::{rand_u64, Db, DbMut, DbRef, Keyspace, Set, Value, ZSet, ZSetLimits};
@@ -37,13 +38,16 @@ fn entries_reply(items: Entries, withscores: bool) -> Reply {
 }
 
 /// Stores `items` at `dst` as a new sorted set and answers its size; nothing deletes `dst`.
-fn store(db: &mut DbMut, dst: &[u8], items: Entries) -> Reply {
+fn store(db: &mut DbMut, dst: &[u8], items: Entries, event: &str) -> Reply {
     let n = items.len();
     if n == 0 {
-        db.remove(dst);
+        if db.remove(dst).is_some() {
+            db.notify(GENERIC, "del", dst);
+        }
     } else {
         let z = ZSet::from_items(items, limits(db));
         db.set(dst, Value::zset(z), false);
+        db.notify(ZSET, event, dst);
     }
     Reply::Int(n as i64)
 }
@@ -146,6 +150,7 @@ fn zadd_generic(db: &mut DbMut, args: &Args, mut incr: bool) -> CmdResult {
         db.remove(key);
     } else if added + updated > 0 {
         db.touch(key);
+        db.notify(ZSET, if incr { "zincr" } else { "zadd" }, key);
     }
     result?;
     Ok(if incr {
@@ -186,6 +191,7 @@ pub fn zrem(db: &mut DbMut, args: &Args) -> CmdResult {
     }
     if removed > 0 {
         db.touch(key);
+        db.notify(ZSET, "zrem", key);
     }
     db.remove_if_empty(key);
     Ok(Reply::Int(removed))
@@ -592,7 +598,7 @@ pub fn zrevrangebylex(db: &DbRef, args: &Args) -> CmdResult {
 pub fn zrangestore(db: &mut DbMut, args: &Args) -> CmdResult {
     let req = parse_range(args, 2, true, None, None)?;
     let items = range_of(db, args.get(2), &req)?.unwrap_or_default();
-    Ok(store(db, args.get(1), items))
+    Ok(store(db, args.get(1), items, "zrangestore"))
 }
 
 /// ZCOUNT key min max
@@ -636,6 +642,12 @@ fn zremrange_generic(db: &mut DbMut, args: &Args, by: By) -> CmdResult {
     };
     if removed > 0 {
         db.touch(key);
+        let event = match by {
+            By::Rank => "zremrangebyrank",
+            By::Score => "zremrangebyscore",
+            By::Lex => "zremrangebylex",
+        };
+        db.notify(ZSET, event, key);
     }
     db.remove_if_empty(key);
     Ok(Reply::Int(removed as i64))
@@ -900,7 +912,12 @@ fn setop_read(db: &DbRef, args: &Args, op: SetOp) -> CmdResult {
 fn setop_store(db: &mut DbMut, args: &Args, op: SetOp) -> CmdResult {
     let req = parse_setop(db, args, 2, op, true, false)?;
     let (items, _) = run_setop(&req, op, false);
-    Ok(store(db, args.get(1), items))
+    let event = match op {
+        SetOp::Union => "zunionstore",
+        SetOp::Inter => "zinterstore",
+        SetOp::Diff => "zdiffstore",
+    };
+    Ok(store(db, args.get(1), items, event))
 }
 
 /// ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
@@ -953,6 +970,9 @@ fn pop_n(db: &mut DbMut, key: &[u8], max: bool, count: usize) -> Entries {
                 None => break,
             }
         }
+    }
+    if !out.is_empty() {
+        db.notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     db.remove_if_empty(key);
     out

@@ -77,6 +77,8 @@ pub struct Limits {
     pub list_fill: i64,
     /// `hash-max-listpack-entries` / `-value`: when a hash leaves its packed form.
     pub hash: HashLimits,
+    /// `notify-keyspace-events`: the event classes published.
+    pub notify: u32,
     /// `set-max-intset-entries`.
     pub set: super::SetLimits,
     /// `zset-max-listpack-entries` / `-value`.
@@ -89,6 +91,7 @@ impl Default for Limits {
             max_bulk: 512 * 1024 * 1024,
             list_fill: super::list::DEFAULT_FILL,
             hash: HashLimits::default(),
+            notify: 0,
             set: super::SetLimits::default(),
             zset: super::ZSetLimits::default(),
         }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::clock::{Limits, Op};
 use super::dict::{Dict, Lookup};
+use super::notify::{self, Sink};
 use super::ready::{Queues, Waiter};
 use super::watch::{WatchFlag, Watched};
 use super::{Value, WrongType};
@@ -46,6 +47,27 @@ pub struct Keyspace {
     watched: Watched,
     /// The limits of the command that last made a key ready: serving its waiters uses them.
     serve_limits: Limits,
+    /// This database's number (keyspace event channels name it).
+    index: usize,
+    /// Where keyspace events go.
+    sink: Option<Arc<dyn Sink>>,
+}
+
+/// Publishes a keyspace event of database `index` through `sink`, if `flags` want it (a
+/// function of the two fields, so it can run while the keyspace's data is borrowed).
+fn emit(
+    sink: &Option<Arc<dyn Sink>>,
+    index: usize,
+    flags: u32,
+    class: u32,
+    event: &str,
+    key: &[u8],
+) {
+    if flags & class != 0 {
+        if let Some(sink) = sink {
+            notify::emit(&**sink, flags, class, index, event, key);
+        }
+    }
 }
 
 /// The keys of a database, taken out whole by a flush or exchanged by SWAPDB.
@@ -59,6 +81,23 @@ pub struct Contents {
 impl Keyspace {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Database number `index`.
+    pub fn numbered(index: usize) -> Self {
+        Keyspace {
+            index,
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn set_sink(&mut self, sink: Arc<dyn Sink>) {
+        self.sink = Some(sink);
+    }
+
+    /// Publishes a keyspace event, if the configured classes (`flags`) want it.
+    fn emit(&self, flags: u32, class: u32, event: &str, key: &[u8]) {
+        emit(&self.sink, self.index, flags, class, event, key);
     }
 
     /// Takes every key out, leaving the database empty. The caller drops what it gets after
@@ -121,7 +160,7 @@ impl Keyspace {
     }
 
     /// Deletes up to `max` keys whose time has come at `now`; returns how many.
-    pub(super) fn expire_due(&mut self, now: i64, max: usize) -> usize {
+    pub(super) fn expire_due(&mut self, now: i64, max: usize, notify: u32) -> usize {
         let mut n = 0;
         while n < max {
             match self.data.expires.first() {
@@ -129,6 +168,14 @@ impl Keyspace {
                     if let Some((_, key)) = self.data.expires.pop_first() {
                         self.data.map.remove(&key);
                         self.watched.touch(&key, false);
+                        emit(
+                            &self.sink,
+                            self.index,
+                            notify,
+                            notify::EXPIRED,
+                            "expired",
+                            &key,
+                        );
                         n += 1;
                     }
                 }
@@ -190,6 +237,12 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.op.now_ms()
     }
 
+    /// Publishes keyspace event `event` (class `class`, see [`notify`]) on `key`, if
+    /// `notify-keyspace-events` asks for it (Redis's `notifyKeyspaceEvent`).
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.ks.emit(self.op.limits().notify, class, event, key);
+    }
+
     /// The live entry at `key`, if any, without touching the hit/miss statistics.
     fn live(&self, key: &[u8]) -> Option<&Entry> {
         let e = self.ks.data.map.get(key)?;
@@ -214,6 +267,7 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         let counter = if e.is_some() {
             &self.ks.hits
         } else {
+            self.notify(notify::KEY_MISS, "keymiss", key);
             &self.ks.misses
         };
         counter.add(1);
@@ -322,16 +376,22 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     /// here counts as changing it for WATCH (Redis's `signalModifiedKey`): handlers whose
     /// write may change nothing use the `_quiet` doors and [`Db::touch`] what they change.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        self.open_mut(key, true)
+        self.open_mut(key, Some(|_: &Value| true))
     }
 
     /// Write door that does not count as a change: the caller calls [`Db::touch`] if it
     /// changes the value (SADD of members already there changes nothing).
     pub fn get_mut_quiet(&mut self, key: &[u8]) -> Option<&mut Value> {
-        self.open_mut(key, false)
+        self.open_mut(key, None::<fn(&Value) -> bool>)
     }
 
-    fn open_mut(&mut self, key: &[u8], touch: bool) -> Option<&mut Value> {
+    /// The write door; `touch`: count the key as changed if the value passes (a typed door
+    /// counts only a value of its type: a WRONGTYPE error changes nothing).
+    fn open_mut(
+        &mut self,
+        key: &[u8],
+        touch: Option<impl Fn(&Value) -> bool>,
+    ) -> Option<&mut Value> {
         let op = self.op;
         let ks = &mut *self.ks;
         let data = &mut ks.data;
@@ -342,7 +402,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         {
             Lookup::Found(e) => {
                 e.value.lru().touch();
-                if touch {
+                if touch.is_some_and(|ok| ok(&e.value)) {
                     ks.watched.touch(key, true);
                 }
                 Some(&mut e.value)
@@ -350,6 +410,14 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             Lookup::Taken(k, e) => {
                 data.expires.remove(&(e.expire, k));
                 ks.watched.touch(key, false);
+                emit(
+                    &ks.sink,
+                    ks.index,
+                    op.limits().notify,
+                    notify::EXPIRED,
+                    "expired",
+                    key,
+                );
                 None
             }
             Lookup::Missing => None,
@@ -383,27 +451,37 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// Write door, typed: the string at `key` for modification.
     pub fn str_mut(&mut self, key: &[u8]) -> Result<Option<&mut Vec<u8>>, WrongType> {
-        self.get_mut(key).map(Value::as_str_mut).transpose()
+        self.open_mut(key, Some(|v: &Value| v.as_str().is_ok()))
+            .map(Value::as_str_mut)
+            .transpose()
     }
 
     /// Write door, typed: the list at `key` for modification.
     pub fn list_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::List>, WrongType> {
-        self.get_mut(key).map(Value::as_list_mut).transpose()
+        self.open_mut(key, Some(|v: &Value| v.as_list().is_ok()))
+            .map(Value::as_list_mut)
+            .transpose()
     }
 
     /// Write door, typed: the hash at `key` for modification.
     pub fn hash_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::Hash>, WrongType> {
-        self.get_mut(key).map(Value::as_hash_mut).transpose()
+        self.open_mut(key, Some(|v: &Value| v.as_hash().is_ok()))
+            .map(Value::as_hash_mut)
+            .transpose()
     }
 
     /// Write door, typed: the set at `key` for modification.
     pub fn set_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::Set>, WrongType> {
-        self.get_mut(key).map(Value::as_set_mut).transpose()
+        self.open_mut(key, Some(|v: &Value| v.as_set().is_ok()))
+            .map(Value::as_set_mut)
+            .transpose()
     }
 
     /// Write door, typed: the sorted set at `key` for modification.
     pub fn zset_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::ZSet>, WrongType> {
-        self.get_mut(key).map(Value::as_zset_mut).transpose()
+        self.open_mut(key, Some(|v: &Value| v.as_zset().is_ok()))
+            .map(Value::as_zset_mut)
+            .transpose()
     }
 
     /// Deletes `key` if it holds an empty container: a container that becomes empty stops
@@ -418,6 +496,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         if empty {
             self.ks.data.remove_raw(key);
             self.ks.watched.touch(key, false);
+            self.notify(notify::GENERIC, "del", key);
         }
         empty
     }
@@ -444,8 +523,25 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                 // An expired key is gone: KEEPTTL has no TTL to keep.
                 let expired = e.expire != 0 && e.expired(self.op.now_ms());
                 if expired {
-                    // Redis deletes it first, then sets: two changes for WATCH.
+                    // Redis deletes it first, then adds it: two changes for WATCH, and the
+                    // events of both.
                     ks.watched.touch(key, false);
+                    emit(
+                        &ks.sink,
+                        ks.index,
+                        self.op.limits().notify,
+                        notify::EXPIRED,
+                        "expired",
+                        key,
+                    );
+                    emit(
+                        &ks.sink,
+                        ks.index,
+                        self.op.limits().notify,
+                        notify::NEW,
+                        "new",
+                        key,
+                    );
                 }
                 ks.watched.touch(key, true);
                 let drop_ttl = !keep_ttl || expired;
@@ -459,6 +555,14 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                 data.map
                     .insert_new(Box::from(key), Entry { value, expire: 0 });
                 ks.watched.touch(key, true);
+                emit(
+                    &ks.sink,
+                    ks.index,
+                    self.op.limits().notify,
+                    notify::NEW,
+                    "new",
+                    key,
+                );
                 self.signal(key);
             }
         }
@@ -470,6 +574,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let data = &mut self.ks.data;
         if data.remove_raw(key).is_some_and(|e| e.expired(now)) {
             self.ks.watched.touch(key, false);
+            self.notify(notify::EXPIRED, "expired", key);
         }
         let data = &mut self.ks.data;
         if entry.expire != 0 {
@@ -477,6 +582,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         }
         data.map.insert(Box::from(key), entry);
         self.ks.watched.touch(key, true);
+        self.notify(notify::NEW, "new", key);
         self.signal(key);
     }
 
@@ -485,7 +591,11 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let now = self.op.now_ms();
         let old = self.ks.data.remove_raw(key)?;
         self.ks.watched.touch(key, false);
-        (!old.expired(now)).then_some(old)
+        if old.expired(now) {
+            self.notify(notify::EXPIRED, "expired", key);
+            return None;
+        }
+        Some(old)
     }
 
     /// Counts `key` as changed for WATCH although nothing in the map changed (Redis signals
@@ -509,6 +619,14 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let data = &mut ks.data;
         if data.reclaim_if_expired(key, now) {
             ks.watched.touch(key, false);
+            emit(
+                &ks.sink,
+                ks.index,
+                self.op.limits().notify,
+                notify::EXPIRED,
+                "expired",
+                key,
+            );
         }
         let Some(e) = data.map.get_mut(key) else {
             return false;
@@ -529,6 +647,14 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let data = &mut ks.data;
         if data.reclaim_if_expired(key, now) {
             ks.watched.touch(key, false);
+            emit(
+                &ks.sink,
+                ks.index,
+                self.op.limits().notify,
+                notify::EXPIRED,
+                "expired",
+                key,
+            );
         }
         let Some(e) = data.map.get_mut(key) else {
             return false;
@@ -610,7 +736,7 @@ mod tests {
         assert_eq!(db.expires_len(), 0);
         db.set(b"c", str_value("3"), false);
         db.set_expire(b"c", T - 1);
-        assert_eq!(ks.expire_due(T, 10), 1);
+        assert_eq!(ks.expire_due(T, 10, 0), 1);
         assert_eq!(Db::new(&ks, &op).len(), 1);
     }
 

@@ -7,6 +7,7 @@ pub mod dict;
 pub mod glob;
 pub mod hash;
 pub mod list;
+pub mod notify;
 pub mod ostree;
 pub mod pack;
 pub mod ready;
@@ -44,8 +45,15 @@ impl Store {
     pub fn new(databases: usize) -> Self {
         Store {
             dbs: (0..databases.max(1))
-                .map(|_| RwLock::new(Keyspace::new()))
+                .map(|i| RwLock::new(Keyspace::numbered(i)))
                 .collect(),
+        }
+    }
+
+    /// Where every database publishes its keyspace events (set once, at start).
+    pub fn set_sink(&self, sink: std::sync::Arc<dyn notify::Sink>) {
+        for db in &self.dbs {
+            db.write().set_sink(std::sync::Arc::clone(&sink));
         }
     }
 
@@ -125,10 +133,10 @@ impl Store {
     /// One active-expiry pass at the instant `now` (Unix ms): reclaims at most `max_per_db`
     /// due keys in each database, taking each write lock once and briefly. Returns how many
     /// keys it deleted.
-    pub fn expire_cycle(&self, now: i64, max_per_db: usize) -> usize {
+    pub fn expire_cycle(&self, now: i64, max_per_db: usize, notify: u32) -> usize {
         self.dbs
             .iter()
-            .map(|db| db.write().expire_due(now, max_per_db))
+            .map(|db| db.write().expire_due(now, max_per_db, notify))
             .sum()
     }
 }

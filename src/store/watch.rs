@@ -95,6 +95,10 @@ impl Watched {
             return;
         };
         for w in list {
+            // Redis drops a client from every list once it is dirty.
+            if w.flag.is_dirty() {
+                continue;
+            }
             if w.expired {
                 if !exists {
                     w.expired = false;
@@ -117,6 +121,9 @@ impl Watched {
                 continue;
             }
             for w in list.iter_mut() {
+                if w.flag.is_dirty() {
+                    continue;
+                }
                 if w.expired {
                     match incoming {
                         // The expired key is now deleted: no logical change.
