@@ -87,6 +87,7 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     command::transactions::discard_transaction(shared, &mut state);
     // Off every channel first, so no publisher reaches the outbox once it is closed.
     command::pubsub::forget_all(shared, &mut state);
+    shared.monitors.remove(state.id);
     if state.outbox_active {
         let info = &state.info;
         let (_, written) = info.outbox.flush(|b| info.send_now(b));
@@ -150,12 +151,26 @@ fn connection_loop(
                         state.outbox_active = true;
                         emit(&mut stream, &mut out, shared, &state.info, true)?;
                     }
+                    let mark = out.len();
+                    let is_client = argv[0].eq_ignore_ascii_case(b"client");
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
                     let (info, active) = (&state.info, state.outbox_active);
-                    encode_streaming(reply, state.resp, &mut out, OUT_FLUSH, |out| {
-                        emit(&mut stream, out, shared, info, active)
-                    })?;
+                    if state.reply_off || state.reply_skip {
+                        // CLIENT REPLY OFF|SKIP: this reply is not sent.
+                        out.truncate(mark);
+                    } else {
+                        encode_streaming(reply, state.resp, &mut out, OUT_FLUSH, |out| {
+                            emit(&mut stream, out, shared, info, active)
+                        })?;
+                    }
+                    // Redis's resetClient: SKIP covers one command, the one after SKIP.
+                    if state.multi.is_none() && !is_client {
+                        state.reply_skip = false;
+                    }
+                    if std::mem::take(&mut state.reply_skip_next) {
+                        state.reply_skip = true;
+                    }
                     if active {
                         // In order with the messages published meanwhile.
                         emit(&mut stream, &mut out, shared, info, true)?;
@@ -269,11 +284,11 @@ fn end_wait(shared: &Shared, state: &mut ClientState, blocked: &Blocked) {
         .store(false, Ordering::Relaxed);
 }
 
-/// Could this request subscribe the client (SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, or EXEC of a
-/// queue holding one)?
+/// Could this request make other threads write to the client (SUBSCRIBE, PSUBSCRIBE,
+/// SSUBSCRIBE, MONITOR, or EXEC of a queue holding one)?
 fn may_subscribe(state: &ClientState, argv: &[Vec<u8>]) -> bool {
     fn subscribes(name: &[u8]) -> bool {
-        [&b"subscribe"[..], b"psubscribe", b"ssubscribe"]
+        [&b"subscribe"[..], b"psubscribe", b"ssubscribe", b"monitor"]
             .iter()
             .any(|s| name.eq_ignore_ascii_case(s))
     }

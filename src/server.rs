@@ -260,11 +260,17 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                 }
             }
             let mut wait = Duration::from_millis(1000 / hz);
-            let n = shared.store.expire_cycle(
-                clock::unix_ms(),
-                BATCH,
-                shared.config.notify_keyspace_events(),
-            );
+            // No active expiry while clients are paused (Redis's rule).
+            let paused = shared.pause.in_force(clock::unix_ms()).is_some();
+            let n = if paused {
+                0
+            } else {
+                shared.store.expire_cycle(
+                    clock::unix_ms(),
+                    BATCH,
+                    shared.config.notify_keyspace_events(),
+                )
+            };
             if n > 0 {
                 shared
                     .stats

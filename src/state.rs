@@ -190,6 +190,10 @@ pub struct Shared {
     pub clients: Clients,
     /// Channel, pattern and shard-channel subscriptions.
     pub pubsub: Arc<PubSub>,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
     pub shutdown: Arc<Shutdown>,
     /// When the server started, Unix ms (INFO `uptime_in_seconds`, from the command's instant).
     pub started_ms: i64,
@@ -220,6 +224,8 @@ impl Shared {
             stats: Stats::default(),
             clients: Clients::default(),
             pubsub,
+            monitors: Default::default(),
+            pause: Default::default(),
             shutdown,
             started_ms: clock::unix_ms(),
             port,
@@ -271,6 +277,8 @@ pub struct ClientInfo {
     pub outbox: Outbox,
     /// Channels, patterns and shard channels subscribed (CLIENT LIST `sub psub ssub`).
     pub subs: [AtomicUsize; 3],
+    /// In MONITOR mode (CLIENT LIST flag `O`).
+    pub monitor: AtomicBool,
     /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
     /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
     stream: Arc<TcpStream>,
@@ -302,6 +310,7 @@ impl ClientInfo {
             watch_flag: WatchFlag::new(),
             outbox: Outbox::default(),
             subs: Default::default(),
+            monitor: AtomicBool::new(false),
             stream: Arc::clone(stream),
         })
     }
@@ -385,8 +394,11 @@ impl ClientInfo {
     }
 
     /// The output limit that applies to this client now.
+    /// (A monitor is held to the pubsub class's limits: Redis counts it a normal client,
+    /// whose output is unbounded by default, and every buffer here has a bound.)
     pub fn output_limit(&self, config: &Config) -> OutputLimit {
-        config.output_limit(if self.is_subscribed() {
+        let monitor = self.monitor.load(Ordering::Relaxed);
+        config.output_limit(if monitor || self.is_subscribed() {
             OutputClass::PubSub
         } else {
             OutputClass::Normal
@@ -453,6 +465,11 @@ pub struct ClientState {
     pub subscriptions: Subscriptions,
     /// Its output goes through `info.outbox` (since it first subscribed).
     pub outbox_active: bool,
+    /// CLIENT REPLY: no replies (OFF), none to the current command (SKIP), none to the next
+    /// one (SKIP just given). Pub/sub frames are sent regardless, as in Redis.
+    pub reply_off: bool,
+    pub reply_skip: bool,
+    pub reply_skip_next: bool,
 }
 
 /// A client's channels and shard channels, and its patterns in the order subscribed.
@@ -473,6 +490,8 @@ pub struct Multi {
     pub aborted: bool,
     /// A queued command may grow memory (EXEC is refused over `maxmemory`).
     pub denyoom: bool,
+    /// A queued command may write (EXEC waits out a CLIENT PAUSE WRITE).
+    pub may_write: bool,
 }
 
 /// A blocking command's wait, handed from dispatch to the connection loop.
@@ -497,6 +516,9 @@ impl ClientState {
             watching: Vec::new(),
             subscriptions: Subscriptions::default(),
             outbox_active: false,
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
         }
     }
 

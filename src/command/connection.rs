@@ -254,6 +254,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     // Redis's order of the letters.
     let mut flags = String::new();
     for (on, letter) in [
+        (c.monitor.load(Ordering::Relaxed), 'O'),
         (c.is_subscribed(), 'P'),
         (multi >= 0, 'x'),
         (blocked, 'b'),
@@ -457,10 +458,71 @@ pub fn client_unblock(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::Int(i64::from(done)))
 }
 
+/// CLIENT REPLY ON|OFF|SKIP
+pub fn client_reply(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let c = &mut *ctx.client;
+    if args.is(2, "ON") {
+        c.reply_off = false;
+        c.reply_skip = false;
+        Ok(Reply::ok())
+    } else if args.is(2, "OFF") {
+        c.reply_off = true;
+        Ok(Reply::none())
+    } else if args.is(2, "SKIP") {
+        if !c.reply_off {
+            c.reply_skip_next = true;
+        }
+        Ok(Reply::none())
+    } else {
+        Err(super::args::SYNTAX)
+    }
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]
+pub fn client_pause(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.len() > 4 {
+        return Err(super::subcommand_syntax_error(args));
+    }
+    let all = if args.len() == 4 {
+        if args.is(3, "WRITE") {
+            false
+        } else if args.is(3, "ALL") {
+            true
+        } else {
+            return Err(err("ERR CLIENT PAUSE mode must be WRITE or ALL"));
+        }
+    } else {
+        true
+    };
+    let ms = crate::protocol::parse_i64(args.get(2))
+        .ok_or(err("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(err("ERR timeout is negative"));
+    }
+    let end = if ms > 0 {
+        ms.saturating_add(ctx.op.now_ms())
+    } else {
+        0
+    };
+    ctx.server.pause.pause(end, all);
+    Ok(Reply::ok())
+}
+
+/// CLIENT UNPAUSE
+pub fn client_unpause(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    ctx.server.pause.unpause();
+    Ok(Reply::ok())
+}
+
 /// RESET: back to a fresh connection's state.
 pub fn reset(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     super::transactions::discard_transaction(ctx.server, ctx.client);
     super::pubsub::forget_all(ctx.server, ctx.client);
+    ctx.server.monitors.remove(ctx.client.id);
+    ctx.client.info.monitor.store(false, Ordering::Relaxed);
+    ctx.client.reply_off = false;
+    ctx.client.reply_skip = false;
+    ctx.client.reply_skip_next = false;
     ctx.client.select(0);
     ctx.client.resp = 2;
     ctx.client.info.resp.store(2, Ordering::Relaxed);

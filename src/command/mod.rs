@@ -227,6 +227,9 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_no_evict)),
             cmd("help", 2, LOADING | STALE, NOKEYS, "connection", Client(connection::client_help)),
             cmd("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_unblock)),
+            cmd("reply", 3, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_reply)),
+            cmd("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_pause)),
+            cmd("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_unpause)),
         ],
         ..cmd("client", -2, SENTINEL, NOKEYS, "connection", Container)
     },
@@ -392,6 +395,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("time", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::time)),
     cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::debug)),
+    cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::monitor)),
     CommandSpec {
         subcommands: &[
             cmd("doctor", 2, 0, NOKEYS, "server", Client(server::memory_doctor)),
@@ -602,6 +606,11 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
                 ctx.server.stats.errors.add(1);
                 return e.into();
             }
+            if ctx.held.is_none() && !wait_out_pause(ctx, spec) {
+                // Killed (or shut down) while it waited: it does not run.
+                ctx.client.close_after_reply = true;
+                return Reply::none();
+            }
             // Inside EXEC, CLIENT LIST's `cmd` stays `exec`, as in Redis.
             if ctx.held.is_none() {
                 ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
@@ -610,8 +619,10 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
                 return transactions::queue(ctx, spec, argv);
             }
             ctx.server.stats.commands.add(1);
+            let result = run(ctx, spec, Args::new(argv), out);
+            feed_monitors(ctx, spec, argv);
             let stats = &ctx.server.stats;
-            match run(ctx, spec, Args::new(argv), out) {
+            match result {
                 Ok(reply) => {
                     if spec.flags & WRITE != 0 {
                         stats.dirty.add(1);
@@ -630,6 +641,45 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
             e.into()
         }
     }
+}
+
+/// CLIENT PAUSE: a command waits here, before it runs or is queued, while a pause that holds
+/// it is in force (ALL: every command; WRITE: those that may write, and EXEC of a queue
+/// holding one). It counts as a blocked client meanwhile, as in Redis.
+fn wait_out_pause(ctx: &Ctx, spec: &CommandSpec) -> bool {
+    let may_write = spec.flags & (WRITE | MAY_REPLICATE) != 0
+        || (spec.name == "exec" && ctx.client.multi.as_ref().is_some_and(|m| m.may_write));
+    let server = ctx.server;
+    #[allow(clippy::disallowed_methods)] // the pause's end is wall-clock time
+    let now = crate::store::clock::unix_ms;
+    if server.pause.in_force(now()).is_none() {
+        return true;
+    }
+    let info = &ctx.client.info;
+    let gone = || info.killed.load(Ordering::Relaxed) || server.shutdown.is_triggered();
+    server.blocked_clients.fetch_add(1, Ordering::Relaxed);
+    server.pause.wait(|all| all || may_write, gone, now);
+    server.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+    !gone()
+}
+
+/// Shows a command that ran to the clients in MONITOR mode, after it ran, as Redis's `call`
+/// does (not the administrative ones, nor those flagged `skip_monitor`).
+fn feed_monitors(ctx: &Ctx, spec: &CommandSpec, argv: &[Vec<u8>]) {
+    let monitors = &ctx.server.monitors;
+    if monitors.is_empty() || spec.flags & (ADMIN | SKIP_MONITOR) != 0 {
+        return;
+    }
+    // The wall clock of the moment it is shown, as Redis's gettimeofday.
+    #[allow(clippy::disallowed_methods)]
+    let now = crate::store::clock::unix_us();
+    monitors.feed(
+        &ctx.client.info,
+        ctx.client.db,
+        argv,
+        now,
+        &ctx.server.config,
+    );
 }
 
 /// A RESP2 client subscribed to anything may only (un)subscribe, PING, QUIT and RESET.

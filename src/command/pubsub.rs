@@ -147,7 +147,13 @@ fn unsubscribe_generic(ctx: &mut Ctx, args: &Args, kind: Kind) -> CmdResult {
         replies.push(confirmation(word, Some(name), count(client, kind)));
     }
     publish_counts(client);
-    Ok(Reply::Raw(encode_all(&replies, client.resp).into()))
+    let frames = encode_all(&replies, client.resp);
+    if client.outbox_active && ctx.held.is_none() {
+        // Straight to the outbox, as a push: sent even under CLIENT REPLY OFF.
+        client.info.deliver(&frames, &ctx.server.config);
+        return Ok(Reply::none());
+    }
+    Ok(Reply::Raw(frames.into()))
 }
 
 fn own_names(client: &ClientState, kind: Kind) -> Vec<Box<[u8]>> {

@@ -102,6 +102,24 @@ pub fn debug(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
     Err(DEBUG_NOT_ALLOWED)
 }
 
+/// MONITOR: from now on the client sees every command the server runs.
+pub fn monitor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    if ctx.held.is_some() {
+        return Err(err("ERR MONITOR isn't allowed for DENY BLOCKING client"));
+    }
+    let info = std::sync::Arc::clone(&ctx.client.info);
+    if info.monitor.load(Ordering::Relaxed) {
+        // Already monitoring: ignored, without a reply, as in Redis.
+        return Ok(Reply::none());
+    }
+    info.monitor.store(true, Ordering::Relaxed);
+    // Queued under the monitors' lock, before any command shown.
+    let mut ok = Vec::new();
+    crate::protocol::encode(&Reply::ok(), ctx.client.resp, &mut ok);
+    ctx.server.monitors.add(&info, &ok, &ctx.server.config);
+    Ok(Reply::none())
+}
+
 /// Redis's refusal of DEBUG under `enable-debug-command no` (its default).
 pub const DEBUG_NOT_ALLOWED: CmdError = err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
 

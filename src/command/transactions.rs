@@ -60,6 +60,7 @@ pub fn queue(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Vec<u8>]) -> Reply {
         return Reply::none();
     }
     m.denyoom |= spec.flags & super::flags::DENYOOM != 0;
+    m.may_write |= spec.flags & (super::flags::WRITE | super::flags::MAY_REPLICATE) != 0;
     m.queue.push(argv.to_vec());
     ctx.client
         .info

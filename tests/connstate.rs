@@ -1,0 +1,115 @@
+//! The connection states of issue 11 across clients: MONITOR sees other clients' commands
+//! (credentials redacted), CLIENT PAUSE holds writers but not readers until CLIENT UNPAUSE,
+//! and a paused client counts as blocked. Bounded waits, no timing assertions.
+#![allow(clippy::disallowed_methods)] // tests wait on wall time freely
+
+mod common;
+use common::{Conn, TestServer};
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Reads one `+...` line, without its CRLF.
+fn line(c: &mut Conn) -> String {
+    let reply = c.read_reply();
+    let text = String::from_utf8(reply).expect("utf-8");
+    assert!(text.starts_with('+'), "{text:?}");
+    text.trim_end().to_string()
+}
+
+/// The part of a MONITOR line after its timestamp: `[db addr] "arg" ...`.
+fn shown(line: &str) -> &str {
+    line.split_once(' ')
+        .map(|(_, rest)| rest)
+        .expect("timestamp")
+}
+
+#[test]
+fn monitor_shows_other_clients_commands_with_credentials_redacted() {
+    let server = TestServer::start();
+    let mut monitor = server.connect();
+    let mut c = server.connect();
+    assert_eq!(monitor.cmd(&["MONITOR"]), b"+OK\r\n");
+    let addr = {
+        let info = c.cmd_str(&["CLIENT", "INFO"]);
+        info.split_whitespace()
+            .find_map(|f| f.strip_prefix("addr="))
+            .expect("addr")
+            .to_string()
+    };
+    c.cmd(&["SET", "k", "a b\n\"c\x01"]);
+    c.cmd(&["AUTH", "secret"]);
+    c.cmd(&["SELECT", "2"]);
+    c.cmd(&["GET", "k"]);
+    c.cmd(&["CONFIG", "GET", "maxmemory"]);
+    c.cmd(&["PING"]);
+    let first = line(&mut monitor);
+    let stamp = first.split_once(' ').expect("timestamp").0;
+    let (secs, micros) = stamp[1..].split_once('.').expect("seconds.micros");
+    assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{stamp}");
+    assert_eq!(shown(&first), format!("[0 {addr}] \"CLIENT\" \"INFO\""));
+    let want = [
+        format!("[0 {addr}] \"SET\" \"k\" \"a b\\n\\\"c\\x01\""),
+        format!("[0 {addr}] \"AUTH\" \"(redacted)\""),
+        format!("[2 {addr}] \"SELECT\" \"2\""),
+        format!("[2 {addr}] \"GET\" \"k\""),
+        // CONFIG is an admin command: not shown.
+        format!("[2 {addr}] \"PING\""),
+    ];
+    for w in want {
+        assert_eq!(shown(&line(&mut monitor)), w);
+    }
+    let list = c.cmd_str(&["CLIENT", "LIST"]);
+    assert!(list.lines().any(|l| l.contains("flags=O")), "{list}");
+}
+
+#[test]
+fn client_pause_write_holds_writers_not_readers() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]),
+        b"+OK\r\n"
+    );
+    let mut writer = server.connect();
+    writer.send_cmd(&[b"SET", b"k", b"v"]);
+    // The writer waits, counted as blocked; reads go on.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = admin.cmd_str(&["INFO", "clients"]);
+        if info.contains("blocked_clients:1\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the writer never waited: {info}");
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(admin.cmd(&["GET", "k"]), b"$-1\r\n");
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    assert_eq!(writer.read_reply(), b"+OK\r\n");
+    assert_eq!(admin.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    let info = admin.cmd_str(&["INFO", "clients"]);
+    assert!(info.contains("blocked_clients:0\r\n"), "{info}");
+}
+
+#[test]
+fn a_client_killed_while_paused_runs_nothing() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]);
+    let mut victim = server.connect();
+    let id = victim.cmd_str(&["CLIENT", "ID"]);
+    let id = id.trim_start_matches(':').trim().to_string();
+    victim.send_cmd(&[b"SET", b"never", b"1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !admin
+        .cmd_str(&["INFO", "clients"])
+        .contains("blocked_clients:1\r\n")
+    {
+        assert!(Instant::now() < deadline, "the victim never waited");
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(admin.cmd(&["CLIENT", "KILL", "ID", &id]), b":1\r\n");
+    admin.cmd(&["CLIENT", "UNPAUSE"]);
+    assert!(victim.is_closed());
+    assert_eq!(admin.cmd(&["EXISTS", "never"]), b":0\r\n");
+}
