@@ -10,12 +10,14 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # SPINDLE_BIN: another build to measure (an older commit's, to compare before and after).
 SPINDLE = os.environ.get("SPINDLE_BIN") or os.path.join(ROOT, "target", "release", "spindle")
 CEILING = os.path.join(ROOT, "target", "release", "examples", "ceiling")
+LOADGEN = os.path.join(ROOT, "target", "release", "examples", "loadgen")
 TICK = os.sysconf("SC_CLK_TCK")
 
 # (label, redis-benchmark tests, extra flags, first-guess requests, idle connections held)
@@ -302,6 +304,66 @@ def blpop_latency(server, rounds=2000):
     return samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
 
 
+def loadgen(server, *args):
+    """One run of examples/loadgen.rs against `server`: the number it prints."""
+    out = subprocess.run([LOADGEN, args[0], str(server.port), *map(str, args[1:])],
+                         capture_output=True, text=True, timeout=120).stdout
+    return float(out.strip() or 0)
+
+
+def flood_with_rss(server, secs=4.0):
+    """A publisher flooding a channel whose one subscriber never reads: (publisher msg/s,
+    largest growth of the server's resident memory meanwhile, in MB)."""
+    before, peak = rss_bytes(server.proc.pid), [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_bytes(server.proc.pid) - before)
+            time.sleep(0.02)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        rate = loadgen(server, "flood", secs, 1)
+    finally:
+        done.set()
+        t.join()
+    return rate, peak[0] / 1e6
+
+
+def pubsub_rows(servers, rounds):
+    """Transactions and pub/sub: medians over `rounds` alternating runs."""
+    rows = [
+        ("MULTI + 5 INCR + EXEC, c50: transactions/s", ("tx", 50, 2), True),
+        ("PUBLISH to 1 subscriber, 2 publishers (16 pipelined): messages delivered/s",
+         ("publish", 1, 2, 2), False),
+        ("PUBLISH to 100 subscribers, 2 publishers (16 pipelined): messages delivered/s",
+         ("publish", 100, 2, 2), False),
+        ("PUBLISH of 1 KB, 1 publisher, no subscriber: messages/s", ("flood", 3, 0), False),
+    ]
+    print()
+    print("| transactions and pub/sub | Spindle | Redis | ratio | ceiling | Spindle/ceiling |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, args, with_ceiling in rows:
+        runners = [s for s in servers if with_ceiling or s.name != "ceiling"]
+        got = {s.name: [] for s in runners}
+        for _ in range(rounds):
+            for s in runners:
+                s.cli("FLUSHALL")
+                got[s.name].append(loadgen(s, *args))
+        med = {k: statistics.median(v) for k, v in got.items()}
+        c = med.get("ceiling")
+        ceil = f"{c:.0f} | {fmt_ratio(med['spindle'], c)}" if c else "- | -"
+        print(f"| {label} | {med['spindle']:.0f} | {med['redis']:.0f} | "
+              f"{fmt_ratio(med['spindle'], med['redis'])} | {ceil} |")
+    flood = {s.name: flood_with_rss(s) for s in servers if s.name != "ceiling"}
+    print(f"| PUBLISH of 1 KB, 1 publisher, 1 subscriber that never reads: messages/s "
+          f"(resident memory growth, MB: Spindle {flood['spindle'][1]:.1f}, "
+          f"Redis {flood['redis'][1]:.1f}) | {flood['spindle'][0]:.0f} | "
+          f"{flood['redis'][0]:.0f} | {fmt_ratio(flood['spindle'][0], flood['redis'][0])} | - | - |")
+
+
 class IdleClients:
     """Holds `count` connections to `server`, each answered one PING, then left idle."""
 
@@ -344,6 +406,8 @@ def main():
     ap.add_argument("--memory-only", action="store_true",
                     help="skip the throughput workloads: memory and latency rows only")
     ap.add_argument("--only", help="run only the workloads whose label contains this text")
+    ap.add_argument("--pubsub-only", action="store_true",
+                    help="only the transactions and pub/sub rows")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -353,7 +417,7 @@ def main():
         workloads = [w for w in WORKLOADS if not w[4]]
     if args.only:
         workloads = [w for w in workloads if args.only in w[0] or args.only in w[1]]
-    if args.memory_only:
+    if args.memory_only or args.pubsub_only:
         workloads = []
 
     rp, sp, cp = free_port(), free_port(), free_port()
@@ -420,6 +484,9 @@ def main():
                   f"{s_[1]:.3f} / {r_[1]:.3f}{p50_c} | {s_[2]:.3f} / {r_[2]:.3f}{p99_c} | "
                   f"{cpus['spindle']:.2f} / {cpus['redis']:.2f}{cpu_c} | {s_[3]:.0f} / {r_[3]:.0f} |")
 
+        pubsub_rows(servers, args.rounds)
+        if args.pubsub_only:
+            return
         print()
         print("| memory | Spindle | Redis |")
         print("|---|---:|---:|")

@@ -10,5 +10,5 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
-cargo build --release -q --bin spindle --example ceiling
+cargo build --release -q --bin spindle --example ceiling --example loadgen
 exec python3 scripts/bench.py --rounds "${1:-3}"

@@ -142,8 +142,18 @@ fn connection_loop(
 
         let mut pos = 0;
         loop {
+            let (start, held) = (pos, parser.held_bytes());
             match parser.parse(input.pending(), &mut pos) {
                 Ok(Some(argv)) => {
+                    // CLIENT LIST's `qbuf`: the unprocessed input, this command included;
+                    // `qbuf-free`: the room left in the read buffer.
+                    let info = &state.info;
+                    info.qbuf
+                        .store(input.pending().len() - start + held, Ordering::Relaxed);
+                    info.qbuf_free
+                        .store(input.data.len() - input.end, Ordering::Relaxed);
+                    info.argv_mem
+                        .store(argv.iter().map(Vec::len).sum::<usize>(), Ordering::Relaxed);
                     if !state.outbox_active && may_subscribe(state, &argv) {
                         // Others will write to this client: from now on so does it, through
                         // the outbox, starting with the replies it has not sent yet.

@@ -17,6 +17,7 @@
 
 pub mod alloc;
 pub mod client;
+pub mod cmdstats;
 pub mod command;
 pub mod config;
 pub mod counter;

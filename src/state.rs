@@ -37,6 +37,8 @@ pub struct Stats {
     /// Write commands executed since the last save (`rdb_changes_since_last_save`).
     pub dirty: Counter,
     pub peak_memory: AtomicU64,
+    /// INFO commandstats and errorstats.
+    pub by_command: crate::cmdstats::CommandStats,
     /// Command counts sampled by the cron thread, for `instantaneous_ops_per_sec`.
     samples: Mutex<OpsSamples>,
 }
@@ -87,6 +89,7 @@ impl Stats {
             c.reset();
         }
         self.peak_memory.store(0, Ordering::Relaxed);
+        self.by_command.reset();
         *self.samples.lock() = OpsSamples::default();
     }
 }
@@ -279,6 +282,10 @@ pub struct ClientInfo {
     pub subs: [AtomicUsize; 3],
     /// In MONITOR mode (CLIENT LIST flag `O`).
     pub monitor: AtomicBool,
+    /// CLIENT LIST's `qbuf`, `qbuf-free` and `argv-mem`, as of the command being run.
+    pub qbuf: AtomicUsize,
+    pub qbuf_free: AtomicUsize,
+    pub argv_mem: AtomicUsize,
     /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
     /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
     stream: Arc<TcpStream>,
@@ -311,6 +318,9 @@ impl ClientInfo {
             outbox: Outbox::default(),
             subs: Default::default(),
             monitor: AtomicBool::new(false),
+            qbuf: AtomicUsize::new(0),
+            qbuf_free: AtomicUsize::new(0),
+            argv_mem: AtomicUsize::new(0),
             stream: Arc::clone(stream),
         })
     }

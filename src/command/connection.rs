@@ -270,7 +270,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     }
     let cmd = super::name_of(c.last_cmd.load(Ordering::Relaxed));
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -284,8 +284,15 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
         subs[1],
         subs[2],
         multi,
+        c.qbuf.load(Ordering::Relaxed),
+        c.qbuf_free.load(Ordering::Relaxed),
+        c.argv_mem.load(Ordering::Relaxed),
         c.outbox.pending(),
-        c.outbox.pending(),
+        // Roughly what Redis counts: buffers and the pending output.
+        c.qbuf.load(Ordering::Relaxed)
+            + c.qbuf_free.load(Ordering::Relaxed)
+            + c.argv_mem.load(Ordering::Relaxed)
+            + c.outbox.pending(),
         cmd,
         c.resp.load(Ordering::Relaxed),
         lossy(&c.lib_name.lock()),

@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 
 pub use args::{Args, CmdError, CmdResult};
 
+use crate::cmdstats::Outcome;
 use crate::protocol::Reply;
 use crate::state::Blocked;
 use crate::state::{ClientState, Shared};
@@ -598,12 +599,64 @@ pub fn execute(
     execute_in(&mut ctx, argv, out)
 }
 
+/// Where command `code`'s counters are in INFO commandstats, and how many there are.
+fn stat_index(code: u32) -> (usize, usize) {
+    static OFFSETS: OnceLock<(Vec<usize>, usize)> = OnceLock::new();
+    let (offsets, len) = OFFSETS.get_or_init(|| {
+        let mut next = 0;
+        let offsets = TABLE
+            .iter()
+            .map(|c| {
+                let at = next;
+                next += 1 + c.subcommands.len();
+                at
+            })
+            .collect();
+        (offsets, next)
+    });
+    let (main, sub) = ((code >> 16) as usize, (code & 0xffff) as usize);
+    (offsets.get(main).map_or(usize::MAX, |o| o + sub), *len)
+}
+
+/// The command an unresolvable request names, if it names one (an arity error), for its
+/// `rejected_calls`.
+fn named_code(argv: &[Vec<u8>]) -> Option<u32> {
+    let (i, spec) = lookup(&argv[0])?;
+    let sub = argv
+        .get(1)
+        .and_then(|name| find_sub(spec, name))
+        .map_or(0, |(j, _)| j as u32 + 1);
+    Some((i as u32) << 16 | sub)
+}
+
+/// Every command's and subcommand's full name with its commandstats totals.
+pub fn command_totals(server: &Shared) -> Vec<(String, crate::cmdstats::Totals)> {
+    let mut out = Vec::new();
+    for (i, spec) in TABLE.iter().enumerate() {
+        for j in 0..=spec.subcommands.len() {
+            let code = (i as u32) << 16 | j as u32;
+            let (stat, len) = stat_index(code);
+            out.push((name_of(code), server.stats.by_command.totals(stat, len)));
+        }
+    }
+    out
+}
+
+/// Counts an error reply (INFO's `total_error_replies` and errorstats).
+fn count_error(server: &Shared, e: &CmdError) {
+    server.stats.errors.add(1);
+    server.stats.by_command.error(&e.0);
+}
+
 /// Runs one request within an operation that may span several (a transaction, a script).
 pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    let by_command = &ctx.server.stats.by_command;
     match resolve(argv) {
         Ok((code, spec)) => {
+            let (stat, stats_len) = stat_index(code);
             if let Err(e) = admit(ctx, spec) {
-                ctx.server.stats.errors.add(1);
+                count_error(ctx.server, &e);
+                by_command.record(stat, stats_len, Outcome::Rejected);
                 return e.into();
             }
             if ctx.held.is_none() && !wait_out_pause(ctx, spec) {
@@ -619,8 +672,14 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
                 return transactions::queue(ctx, spec, argv);
             }
             ctx.server.stats.commands.add(1);
+            #[allow(clippy::disallowed_methods)] // commandstats' usec, not the command's time
+            let started = std::time::Instant::now();
             let result = run(ctx, spec, Args::new(argv), out);
+            #[allow(clippy::disallowed_methods)]
+            let usec = started.elapsed().as_micros() as u64;
             feed_monitors(ctx, spec, argv);
+            let failed = result.is_err() || matches!(result, Ok(Reply::Error(_)));
+            by_command.record(stat, stats_len, Outcome::Ran { usec, failed });
             let stats = &ctx.server.stats;
             match result {
                 Ok(reply) => {
@@ -630,13 +689,17 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
                     reply
                 }
                 Err(e) => {
-                    stats.errors.add(1);
+                    count_error(ctx.server, &e);
                     e.into()
                 }
             }
         }
         Err(e) => {
-            ctx.server.stats.errors.add(1);
+            count_error(ctx.server, &e);
+            if let Some(code) = named_code(argv) {
+                let (stat, len) = stat_index(code);
+                by_command.record(stat, len, Outcome::Rejected);
+            }
             transactions::flag(ctx.client);
             e.into()
         }

@@ -715,7 +715,10 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         .collect();
     let everything = wanted.iter().any(|w| w == "all" || w == "everything");
     let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
-    let want = |name: &str| everything || default || wanted.iter().any(|w| w == name);
+    // commandstats is only in ALL/EVERYTHING or when named, as in Redis.
+    let want = |name: &str| {
+        everything || (default && name != "commandstats") || wanted.iter().any(|w| w == name)
+    };
     let srv = ctx.server;
     let st = &srv.stats;
     let mut out = String::new();
@@ -833,6 +836,30 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         "CPU",
         format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
     );
+    let mut commandstats = String::new();
+    for (name, t) in super::command_totals(srv) {
+        if t.calls == 0 && t.rejected == 0 && t.failed == 0 {
+            continue;
+        }
+        let per_call = if t.calls > 0 {
+            t.usec as f64 / t.calls as f64
+        } else {
+            0.0
+        };
+        let _ = write!(
+            commandstats,
+            "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+            t.calls, t.usec, t.rejected, t.failed
+        );
+    }
+    section("Commandstats", commandstats);
+    let errorstats: String = st
+        .by_command
+        .errors()
+        .into_iter()
+        .map(|(prefix, n)| format!("errorstat_{prefix}:count={n}\r\n"))
+        .collect();
+    section("Errorstats", errorstats);
     section("Keyspace", keyspace);
     Ok(Reply::Verbatim("txt", out.into_bytes()))
 }

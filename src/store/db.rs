@@ -612,22 +612,21 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         self.ks.watched.add(key, flag, expired);
     }
 
+    /// Lazy expiry of `key` at the command's instant: an expired key is deleted, which
+    /// WATCH counts as a change and notifications report as `expired`.
+    fn reclaim_expired(&mut self, key: &[u8]) {
+        let now = self.op.now_ms();
+        if self.ks.data.reclaim_if_expired(key, now) {
+            self.ks.watched.touch(key, false);
+            self.notify(notify::EXPIRED, "expired", key);
+        }
+    }
+
     /// Sets the absolute expiry of a live key (Unix ms, > 0). Returns false if missing.
     pub fn set_expire(&mut self, key: &[u8], at: i64) -> bool {
-        let now = self.op.now_ms();
+        self.reclaim_expired(key);
         let ks = &mut *self.ks;
         let data = &mut ks.data;
-        if data.reclaim_if_expired(key, now) {
-            ks.watched.touch(key, false);
-            emit(
-                &ks.sink,
-                ks.index,
-                self.op.limits().notify,
-                notify::EXPIRED,
-                "expired",
-                key,
-            );
-        }
         let Some(e) = data.map.get_mut(key) else {
             return false;
         };
@@ -642,20 +641,9 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// Removes the TTL of a live key; true if it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        let now = self.op.now_ms();
+        self.reclaim_expired(key);
         let ks = &mut *self.ks;
         let data = &mut ks.data;
-        if data.reclaim_if_expired(key, now) {
-            ks.watched.touch(key, false);
-            emit(
-                &ks.sink,
-                ks.index,
-                self.op.limits().notify,
-                notify::EXPIRED,
-                "expired",
-                key,
-            );
-        }
         let Some(e) = data.map.get_mut(key) else {
             return false;
         };
