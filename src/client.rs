@@ -84,6 +84,10 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         blocked.waiter.finish_here(WaitState::Cancelled);
         end_wait(shared, &mut state, &blocked);
     }
+    shared
+        .stats
+        .net_output
+        .add(crate::state::wake_deferred() as u64);
     command::transactions::discard_transaction(shared, &mut state);
     // Off every channel first, so no publisher reaches the outbox once it is closed.
     command::pubsub::forget_all(shared, &mut state);
@@ -186,6 +190,10 @@ fn connection_loop(
                         emit(&mut stream, &mut out, shared, info, true)?;
                     }
                     if state.blocked.is_some() {
+                        shared
+                            .stats
+                            .net_output
+                            .add(crate::state::wake_deferred() as u64);
                         // Replies so far go out before the connection parks (if that fails,
                         // the wait is cancelled on the way out).
                         emit(&mut stream, &mut out, shared, &state.info, active)?;
@@ -217,6 +225,10 @@ fn connection_loop(
             }
         }
         input.consume(pos);
+        shared
+            .stats
+            .net_output
+            .add(crate::state::wake_deferred() as u64);
         emit(
             &mut stream,
             &mut out,
@@ -260,8 +272,13 @@ fn wait_blocked(stream: &TcpStream, shared: &Shared, state: &mut ClientState) ->
             let info = &state.info;
             let (_, written) = info.outbox.flush(|b| info.send_now(b));
             shared.stats.net_output.add(written as u64);
+            info.outbox.parking();
         }
-        if os::park(stream, left) == Woke::Hangup {
+        let woke = os::park(stream, left);
+        if state.outbox_active {
+            state.info.outbox.awake();
+        }
+        if woke == Woke::Hangup {
             waiter.finish_here(WaitState::Cancelled);
         }
     };
@@ -310,7 +327,7 @@ fn may_subscribe(state: &ClientState, argv: &[Vec<u8>]) -> bool {
         && state
             .multi
             .as_ref()
-            .is_some_and(|m| m.queue.iter().any(|q| subscribes(&q[0])))
+            .is_some_and(|m| m.queue.iter().any(|(_, q)| subscribes(&q[0])))
 }
 
 /// Sends `out` on its way and empties it: through the outbox once others write to this
@@ -328,13 +345,13 @@ fn emit(
     if out.is_empty() {
         return Ok(());
     }
-    let pushed = info.deliver(out, &shared.config);
+    let pushed = info.deliver_own(out, &shared.config);
     out.clear();
     if out.capacity() > KEEP_BUF {
         out.shrink_to(READ_CHUNK);
     }
     match pushed {
-        Pushed::Taken => Ok(()),
+        Pushed::Taken | Pushed::TakenWake => Ok(()),
         Pushed::OverLimit | Pushed::Gone => Err(io::Error::other("closed for its output limit")),
     }
 }
@@ -346,7 +363,15 @@ fn wait_for_input(stream: &TcpStream, shared: &Shared, info: &ClientInfo) {
     loop {
         let (left, written) = info.outbox.flush(|b| info.send_now(b));
         shared.stats.net_output.add(written as u64);
-        if os::wait_io(stream, left > 0).readable {
+        info.outbox.parking();
+        // Queued between the flush and now: its wake may have gone before the flag was set.
+        if left == 0 && info.outbox.pending() > 0 {
+            info.outbox.awake();
+            continue;
+        }
+        let ready = os::wait_io(stream, left > 0);
+        info.outbox.awake();
+        if ready.readable {
             return;
         }
     }

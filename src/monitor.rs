@@ -20,14 +20,14 @@ pub struct Monitors {
 }
 
 impl Monitors {
-    /// Adds `client`, and queues `confirmation` to it first, under the same lock, so it comes
-    /// before any command shown. False if it already monitors.
+    /// Adds `client` (from its own thread), and queues `confirmation` to it first, under the
+    /// same lock, so it comes before any command shown. False if it already monitors.
     pub fn add(&self, client: &Arc<ClientInfo>, confirmation: &[u8], config: &Config) -> bool {
         let mut list = self.clients.lock();
         if list.iter().any(|c| c.id == client.id) {
             return false;
         }
-        client.deliver(confirmation, config);
+        client.deliver_own(confirmation, config);
         list.push(Arc::clone(client));
         self.count.store(list.len(), Ordering::Relaxed);
         true

@@ -2,18 +2,20 @@
 //! events) come from the publishing clients' threads, while the subscriber's own thread may
 //! be parked in a read.
 //!
-//! **A publisher never waits on a subscriber.** It takes the subscriber's outbox lock, writes
-//! the frame into the socket with a non-blocking `send` if nothing is queued before it, and
-//! queues whatever the socket did not take; then it wakes the subscriber's thread, which
-//! writes the queue out as the socket drains (it waits for input or for room to write, in
-//! one `ppoll`). Nobody blocks on the socket while holding the lock, and every frame goes out
-//! whole and in order: the subscriber's own replies take the same path once it has
-//! subscribed.
+//! **A publisher never waits on a subscriber.** It takes the subscriber's outbox lock and
+//! appends the frame to its queue. When the publisher's batch of commands is done, it writes
+//! each queue it filled into its subscriber's socket with a non-blocking `send`, as Redis
+//! writes its clients' buffers before it sleeps: a burst of messages costs one write per
+//! subscriber and no thread switch. Only what a full socket does not take wakes the
+//! subscriber's own thread, which writes the rest as the socket drains (it waits for input,
+//! room to write or a wake in one `ppoll`). Nobody blocks on a socket while holding the lock,
+//! and every frame goes out whole and in order: the subscriber's own replies take the same
+//! path once it has subscribed (written at once, without blocking, when nothing is queued
+//! before them).
 //!
 //! What is queued is bounded by `client-output-buffer-limit` for the client's class (pubsub:
 //! 32 MB hard, 8 MB for 60 s soft): past it the subscriber is disconnected, as Redis does.
 
-use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -22,19 +24,21 @@ use parking_lot::Mutex;
 use crate::config::OutputLimit;
 use crate::os::ThreadWaker;
 
-/// Frames waiting for the socket, and the limit bookkeeping.
+/// Bytes waiting for the socket, and the limit bookkeeping.
 #[derive(Default)]
 struct Queue {
-    frames: VecDeque<Vec<u8>>,
-    /// Bytes of the front frame already written.
-    front_sent: usize,
-    bytes: usize,
+    /// `buf[sent..]` waits for the socket.
+    buf: Vec<u8>,
+    sent: usize,
     /// When the queue last went over the soft limit (and has stayed over it since).
     soft_since: Option<Instant>,
     /// The owner's thread, once the outbox is in use; `None` after it has gone.
     owner: Option<ThreadWaker>,
     active: bool,
     closed: bool,
+    /// The owner is asleep (or about to be) and must be woken for new frames; cleared by
+    /// the first wake, so a burst of frames costs one.
+    parked: bool,
 }
 
 /// What became of a frame.
@@ -42,6 +46,9 @@ struct Queue {
 pub enum Pushed {
     /// Written (or queued behind earlier frames) for the client.
     Taken,
+    /// Queued, and the owner sleeps: once its own batch of work is done, the caller must
+    /// [write it out or wake the owner](Outbox::send_or_wake).
+    TakenWake,
     /// The client went over its output limit: it must be closed (the queue was dropped).
     OverLimit,
     /// The client is gone or was closed: nothing was sent.
@@ -69,7 +76,7 @@ impl Outbox {
 
     /// Bytes waiting for the socket (CLIENT LIST `omem`).
     pub fn pending(&self) -> usize {
-        self.queue.lock().bytes
+        self.queue.lock().pending()
     }
 
     /// The connection is ending: nothing more is taken, and its thread is never woken again.
@@ -77,17 +84,16 @@ impl Outbox {
         let mut q = self.queue.lock();
         q.closed = true;
         q.owner = None;
-        q.frames.clear();
-        q.bytes = 0;
+        q.clear();
     }
 
-    /// Sends `frame` after anything queued before it, never blocking: what the socket does
-    /// not take at once is queued and the owner woken. `send` writes without blocking and
-    /// returns the bytes taken.
+    /// Queues `frame` after anything queued before it, never blocking, and wakes the owner
+    /// if the queue was empty. The owner itself passes `send` (a non-blocking write): with
+    /// nothing queued, its frame goes straight into the socket.
     pub fn push(
         &self,
         frame: &[u8],
-        send: impl Fn(&[u8]) -> usize,
+        send: Option<&dyn Fn(&[u8]) -> usize>,
         limit: OutputLimit,
         now: Instant,
     ) -> Pushed {
@@ -95,54 +101,107 @@ impl Outbox {
         if q.closed {
             return Pushed::Gone;
         }
-        let sent = if q.frames.is_empty() { send(frame) } else { 0 };
+        let was_empty = q.pending() == 0;
+        let sent = match send {
+            Some(send) if was_empty => send(frame),
+            _ => 0,
+        };
         if sent >= frame.len() {
             return Pushed::Taken;
         }
-        q.frames.push_back(frame[sent..].to_vec());
-        q.bytes += frame.len() - sent;
+        q.buf.extend_from_slice(&frame[sent..]);
         if over_limit(&mut q, limit, now) {
             q.closed = true;
             q.owner = None;
-            q.frames.clear();
-            q.bytes = 0;
+            q.clear();
             return Pushed::OverLimit;
         }
-        if let Some(owner) = q.owner {
-            owner.wake();
+        if was_empty && send.is_none() && q.parked {
+            return Pushed::TakenWake;
         }
         Pushed::Taken
+    }
+
+    /// The owner is about to sleep until input, room to write or a wake: from now on a frame
+    /// queued by another thread wakes it. (A wake sent before it sleeps is not lost: the
+    /// signal waits, blocked, until the sleep lets it in.)
+    pub fn parking(&self) {
+        self.queue.lock().parked = true;
+    }
+
+    /// After a [`Pushed::TakenWake`]: writes what the socket takes now, without blocking, and
+    /// wakes the owner only for what is left. Nothing happens once the owner has gone (under
+    /// the lock, so a thread that has left is never signalled). Returns the bytes written.
+    pub fn send_or_wake(&self, send: impl Fn(&[u8]) -> usize) -> usize {
+        let mut q = self.queue.lock();
+        if q.closed || q.owner.is_none() {
+            return 0;
+        }
+        let written = q.write_out(send);
+        if q.pending() > 0 && q.parked {
+            q.parked = false;
+            if let Some(owner) = q.owner {
+                owner.wake();
+            }
+        }
+        written
+    }
+
+    /// The owner is awake again.
+    pub fn awake(&self) {
+        self.queue.lock().parked = false;
     }
 
     /// The owner writes out what the socket takes now; returns the bytes still queued and
     /// the bytes written.
     pub fn flush(&self, send: impl Fn(&[u8]) -> usize) -> (usize, usize) {
         let mut q = self.queue.lock();
+        let written = q.write_out(send);
+        (q.pending(), written)
+    }
+}
+
+impl Queue {
+    /// Writes what `send` takes; the bytes written.
+    fn write_out(&mut self, send: impl Fn(&[u8]) -> usize) -> usize {
         let mut written = 0;
-        while let Some(front) = q.frames.front() {
-            let rest = &front[q.front_sent..];
-            let n = send(rest);
-            written += n;
-            if n < rest.len() {
-                q.front_sent += n;
-                q.bytes -= n;
+        while self.pending() > 0 {
+            let n = send(&self.buf[self.sent..]);
+            if n == 0 {
                 break;
             }
-            q.bytes -= n;
-            q.front_sent = 0;
-            q.frames.pop_front();
+            written += n;
+            self.sent += n;
         }
-        if q.bytes == 0 {
-            q.soft_since = None;
+        if self.pending() == 0 {
+            self.clear();
+        } else if self.sent > 64 * 1024 && self.sent * 2 > self.buf.len() {
+            let sent = self.sent;
+            self.buf.drain(..sent);
+            self.sent = 0;
         }
-        (q.bytes, written)
+        written
+    }
+
+    fn pending(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// Empties the queue, giving back a large buffer.
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.sent = 0;
+        self.soft_since = None;
+        if self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::new();
+        }
     }
 }
 
 /// Redis's `checkClientOutputBufferLimits`: over the hard limit, or over the soft one for
 /// longer than its seconds.
 fn over_limit(q: &mut Queue, limit: OutputLimit, now: Instant) -> bool {
-    let used = q.bytes as u64;
+    let used = q.pending() as u64;
     if limit.hard > 0 && used >= limit.hard {
         return true;
     }
@@ -207,26 +266,27 @@ mod tests {
             n
         };
         let now = Instant::now();
-        assert_eq!(ob.push(b"hello", send, LIMIT, now), Pushed::Taken);
+        assert_eq!(ob.push(b"hello", Some(&send), LIMIT, now), Pushed::Taken);
         assert_eq!(ob.pending(), 2);
-        // A later frame waits behind, even if the socket now has room.
+        // A later frame waits behind, even from the owner with room in the socket; another
+        // thread's frame is only queued.
         room.set(100);
+        assert_eq!(ob.push(b"world", Some(&send), LIMIT, now), Pushed::Taken);
+        assert_eq!(ob.push(b"!", None, LIMIT, now), Pushed::Taken);
+        assert_eq!(ob.pending(), 8);
         let sent = std::cell::RefCell::new(Vec::new());
         let record = |b: &[u8]| {
             sent.borrow_mut().extend_from_slice(b);
             b.len()
         };
-        room.set(0);
-        assert_eq!(ob.push(b"world", send, LIMIT, now), Pushed::Taken);
-        assert_eq!(ob.pending(), 7);
-        assert_eq!(ob.flush(record), (0, 7));
-        assert_eq!(&*sent.borrow(), b"loworld");
+        assert_eq!(ob.flush(record), (0, 8));
+        assert_eq!(&*sent.borrow(), b"loworld!");
     }
 
     #[test]
     fn limits_close_like_redis() {
         let ob = Outbox::default();
-        let none = |_: &[u8]| 0;
+        let none = None;
         let t0 = Instant::now();
         assert_eq!(
             ob.push(&[0; 60], none, LIMIT, t0),

@@ -271,6 +271,11 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                     shared.config.notify_keyspace_events(),
                 )
             };
+            // Subscribers of the `expired` events it published.
+            shared
+                .stats
+                .net_output
+                .add(crate::state::wake_deferred() as u64);
             if n > 0 {
                 shared
                     .stats

@@ -417,16 +417,31 @@ impl ClientInfo {
 
     /// Hands `frame` to this client through its outbox, from any thread, without blocking;
     /// a client that goes over its output limit is closed (and the event logged).
-    pub fn deliver(&self, frame: &[u8], config: &Config) -> Pushed {
+    pub fn deliver(self: &Arc<Self>, frame: &[u8], config: &Config) -> Pushed {
         self.deliver_within(frame, self.output_limit(config))
     }
 
-    /// [`ClientInfo::deliver`] with the limit given.
+    /// [`ClientInfo::deliver`] with the limit given. The owner's wake-up, if it needs one,
+    /// waits until this thread's batch of work is done ([`wake_deferred`]).
+    pub fn deliver_within(self: &Arc<Self>, frame: &[u8], limit: OutputLimit) -> Pushed {
+        let pushed = self.push(frame, limit, false);
+        if pushed == Pushed::TakenWake {
+            DEFERRED_WAKES.with(|w| w.borrow_mut().push(Arc::clone(self)));
+        }
+        pushed
+    }
+
+    /// The connection's own thread hands it its replies: written at once, without blocking,
+    /// when nothing is queued before them.
+    pub fn deliver_own(&self, frame: &[u8], config: &Config) -> Pushed {
+        self.push(frame, self.output_limit(config), true)
+    }
+
     #[allow(clippy::disallowed_methods)] // output limits count seconds on a monotonic clock
-    pub fn deliver_within(&self, frame: &[u8], limit: OutputLimit) -> Pushed {
-        let pushed = self
-            .outbox
-            .push(frame, |b| self.send_now(b), limit, Instant::now());
+    fn push(&self, frame: &[u8], limit: OutputLimit, own: bool) -> Pushed {
+        let send = |b: &[u8]| self.send_now(b);
+        let send: Option<&dyn Fn(&[u8]) -> usize> = if own { Some(&send) } else { None };
+        let pushed = self.outbox.push(frame, send, limit, Instant::now());
         if pushed == Pushed::OverLimit {
             log::warn!(
                 "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
@@ -441,7 +456,7 @@ impl ClientInfo {
     /// The reply of this client's blocking command, written by the thread that served it:
     /// through the outbox once that is in use (so it cannot cut into a queued frame), else
     /// straight into the socket, as much as it takes. Returns the bytes taken.
-    pub fn send_reply(&self, bytes: &[u8], limit: OutputLimit) -> usize {
+    pub fn send_reply(self: &Arc<Self>, bytes: &[u8], limit: OutputLimit) -> usize {
         if self.outbox.is_active() {
             self.deliver_within(bytes, limit);
             bytes.len()
@@ -454,6 +469,23 @@ impl ClientInfo {
     pub fn close_read(&self) {
         let _ = self.stream.shutdown(SockShutdown::Read);
     }
+}
+
+thread_local! {
+    /// Subscribers this thread queued frames for while they slept: written to (or woken)
+    /// together when the thread's batch of work is done.
+    static DEFERRED_WAKES: std::cell::RefCell<Vec<Arc<ClientInfo>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes out, or wakes, the clients this thread queued frames for (call before it sleeps
+/// or reads, and at the end of each batch of commands). Returns the bytes written.
+pub fn wake_deferred() -> usize {
+    let wakes = DEFERRED_WAKES.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    wakes
+        .iter()
+        .map(|c| c.outbox.send_or_wake(|b| c.send_now(b)))
+        .sum()
 }
 
 /// Per-connection state that only its own worker touches.
@@ -493,7 +525,10 @@ pub struct Subscriptions {
 /// A transaction being queued.
 #[derive(Default)]
 pub struct Multi {
-    pub queue: Vec<Vec<Vec<u8>>>,
+    /// The queued commands, as resolved when queued: (command code, arguments).
+    pub queue: Vec<(u32, Vec<Vec<u8>>)>,
+    /// A queued command may reach a database other than the client's (EXEC locks them all).
+    pub reaches_beyond: bool,
     /// Bytes of arguments queued (bounded like the query buffer).
     pub bytes: usize,
     /// A command was refused while queueing: EXEC answers EXECABORT.

@@ -485,6 +485,16 @@ fn find_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<(usize, &'static 
         .find(|(_, s)| s.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// The table row of command `code` (as [`resolve`] made it).
+pub fn spec_of(code: u32) -> Option<&'static CommandSpec> {
+    let (main, sub) = ((code >> 16) as usize, (code & 0xffff) as usize);
+    let spec = TABLE.get(main)?;
+    match sub {
+        0 => Some(spec),
+        j => spec.subcommands.get(j - 1),
+    }
+}
+
 /// The full name of the command a client last ran (`get`, `config|get`).
 pub fn name_of(code: u32) -> String {
     if code == NO_COMMAND {
@@ -650,8 +660,18 @@ fn count_error(server: &Shared, e: &CmdError) {
 
 /// Runs one request within an operation that may span several (a transaction, a script).
 pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    execute_resolved(ctx, resolve(argv), argv, out)
+}
+
+/// [`execute_in`] for a request already looked up (EXEC's queue is resolved when queued).
+pub fn execute_resolved(
+    ctx: &mut Ctx,
+    resolved: Result<(u32, &'static CommandSpec), CmdError>,
+    argv: &[Vec<u8>],
+    out: &mut Vec<u8>,
+) -> Reply {
     let by_command = &ctx.server.stats.by_command;
-    match resolve(argv) {
+    match resolved {
         Ok((code, spec)) => {
             let (stat, stats_len) = stat_index(code);
             if let Err(e) = admit(ctx, spec) {
@@ -669,7 +689,7 @@ pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
                 ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
             }
             if ctx.client.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
-                return transactions::queue(ctx, spec, argv);
+                return transactions::queue(ctx, code, spec, argv);
             }
             ctx.server.stats.commands.add(1);
             #[allow(clippy::disallowed_methods)] // commandstats' usec, not the command's time
@@ -720,6 +740,10 @@ fn wait_out_pause(ctx: &Ctx, spec: &CommandSpec) -> bool {
     }
     let info = &ctx.client.info;
     let gone = || info.killed.load(Ordering::Relaxed) || server.shutdown.is_triggered();
+    server
+        .stats
+        .net_output
+        .add(crate::state::wake_deferred() as u64);
     server.blocked_clients.fetch_add(1, Ordering::Relaxed);
     server.pause.wait(|all| all || may_write, gone, now);
     server.blocked_clients.fetch_sub(1, Ordering::Relaxed);

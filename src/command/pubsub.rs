@@ -101,7 +101,7 @@ fn subscribe_generic(ctx: &mut Ctx, args: &Args, kind: Kind) -> CmdResult {
             // Queued before the lock is released: ahead of any message of the channel.
             let mut frame = Vec::new();
             encode(&reply, client.resp, &mut frame);
-            client.info.deliver(&frame, &server.config);
+            client.info.deliver_own(&frame, &server.config);
         }
     }
     Ok(if in_exec {
@@ -150,7 +150,7 @@ fn unsubscribe_generic(ctx: &mut Ctx, args: &Args, kind: Kind) -> CmdResult {
     let frames = encode_all(&replies, client.resp);
     if client.outbox_active && ctx.held.is_none() {
         // Straight to the outbox, as a push: sent even under CLIENT REPLY OFF.
-        client.info.deliver(&frames, &ctx.server.config);
+        client.info.deliver_own(&frames, &ctx.server.config);
         return Ok(Reply::none());
     }
     Ok(Reply::Raw(frames.into()))

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 
 use super::access::Held;
 use super::args::{err, Args, CmdError, CmdResult};
-use super::{execute_in, resolve, CommandSpec, Ctx, Handler};
+use super::{execute_resolved, CommandSpec, Ctx, Handler};
 use crate::protocol::{encode, Reply};
 use crate::state::{ClientState, Multi, Shared};
 use crate::store::Db;
@@ -40,7 +40,7 @@ pub fn multi(ctx: &mut Ctx, _args: &Args) -> CmdResult {
 
 /// Queues `argv` for EXEC (already resolved to `spec`): `+QUEUED`. A queue that outgrows
 /// `client-query-buffer-limit` closes the connection, as an oversized query buffer does.
-pub fn queue(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Vec<u8>]) -> Reply {
+pub fn queue(ctx: &mut Ctx, code: u32, spec: &'static CommandSpec, argv: &[Vec<u8>]) -> Reply {
     let limit = ctx.server.config.client_query_buffer_limit();
     let dirty = ctx.client.info.watch_flag.is_dirty();
     let Some(m) = ctx.client.multi.as_mut() else {
@@ -61,7 +61,8 @@ pub fn queue(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Vec<u8>]) -> Reply {
     }
     m.denyoom |= spec.flags & super::flags::DENYOOM != 0;
     m.may_write |= spec.flags & (super::flags::WRITE | super::flags::MAY_REPLICATE) != 0;
-    m.queue.push(argv.to_vec());
+    m.reaches_beyond |= reaches_beyond(spec);
+    m.queue.push((code, argv.to_vec()));
     ctx.client
         .info
         .multi
@@ -104,7 +105,7 @@ pub fn exec(ctx: &mut Ctx, _args: &Args) -> CmdResult {
         return Err(EXECABORT);
     }
     let store = &ctx.server.store;
-    let everything = multi.queue.iter().any(|argv| reaches_beyond(argv));
+    let everything = multi.reaches_beyond;
     let mut wanted = vec![everything; store.len()];
     wanted[ctx.client.db] = true;
     for (db, _) in &ctx.client.watching {
@@ -149,8 +150,12 @@ fn run_held(ctx: &mut Ctx, multi: &Multi, held: Held) -> Option<Vec<u8>> {
         op,
         held: Some(&mut held),
     };
-    for argv in &multi.queue {
-        let reply = execute_in(&mut inner, argv, &mut out);
+    for (code, argv) in &multi.queue {
+        let resolved = match super::spec_of(*code) {
+            Some(spec) => Ok((*code, spec)),
+            None => super::resolve(argv),
+        };
+        let reply = execute_resolved(&mut inner, resolved, argv, &mut out);
         encode(&reply, inner.client.resp, &mut out);
     }
     Some(out)
@@ -159,19 +164,20 @@ fn run_held(ctx: &mut Ctx, multi: &Multi, held: Held) -> Option<Vec<u8>> {
 /// May this queued command touch a database other than the client's current one? Commands
 /// whose handler works on the client's database alone (every `Read`/`Write`/`Blocking` one)
 /// do not; of the rest, only those known not to touch the keyspace are let through.
-fn reaches_beyond(argv: &[Vec<u8>]) -> bool {
+fn reaches_beyond(spec: &'static CommandSpec) -> bool {
     const KEYSPACE_FREE: &[&str] = &[
         "ping", "echo", "time", "lastsave", "client", "command", "unwatch", "hello", "auth",
     ];
-    match resolve(argv) {
-        Ok((_, spec)) => match spec.handler {
-            Handler::Client(_) => {
-                let name = super::lookup(&argv[0]).map_or("", |(_, s)| s.name);
-                !KEYSPACE_FREE.contains(&name)
-            }
-            _ => false,
-        },
-        Err(_) => false,
+    match spec.handler {
+        Handler::Client(_) => {
+            // A subcommand is judged by its parent's name (CLIENT LIST, COMMAND INFO).
+            let name = super::TABLE
+                .iter()
+                .find(|p| p.subcommands.iter().any(|s| std::ptr::eq(s, spec)))
+                .map_or(spec.name, |p| p.name);
+            !KEYSPACE_FREE.contains(&name)
+        }
+        _ => false,
     }
 }
 
