@@ -41,6 +41,9 @@ struct Queue {
     parked: bool,
 }
 
+/// A non-blocking write into the client's socket: the bytes it took.
+pub type SendFn = dyn Fn(&[u8]) -> usize;
+
 /// What became of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
@@ -93,7 +96,7 @@ impl Outbox {
     pub fn push(
         &self,
         frame: &[u8],
-        send: Option<&dyn Fn(&[u8]) -> usize>,
+        send: Option<&SendFn>,
         limit: OutputLimit,
         now: Instant,
     ) -> Pushed {
