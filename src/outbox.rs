@@ -42,7 +42,7 @@ struct Queue {
 }
 
 /// A non-blocking write into the client's socket: the bytes it took.
-pub type SendFn = dyn Fn(&[u8]) -> usize;
+pub type SendFn<'a> = dyn Fn(&[u8]) -> usize + 'a;
 
 /// What became of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl Outbox {
     pub fn push(
         &self,
         frame: &[u8],
-        send: Option<&SendFn>,
+        send: Option<&SendFn<'_>>,
         limit: OutputLimit,
         now: Instant,
     ) -> Pushed {

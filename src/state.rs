@@ -440,7 +440,7 @@ impl ClientInfo {
     #[allow(clippy::disallowed_methods)] // output limits count seconds on a monotonic clock
     fn push(&self, frame: &[u8], limit: OutputLimit, own: bool) -> Pushed {
         let send = |b: &[u8]| self.send_now(b);
-        let send: Option<&crate::outbox::SendFn> = if own { Some(&send) } else { None };
+        let send: Option<&crate::outbox::SendFn<'_>> = if own { Some(&send) } else { None };
         let pushed = self.outbox.push(frame, send, limit, Instant::now());
         if pushed == Pushed::OverLimit {
             log::warn!(
