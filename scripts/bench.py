@@ -408,6 +408,8 @@ def main():
     ap.add_argument("--only", help="run only the workloads whose label contains this text")
     ap.add_argument("--pubsub-only", action="store_true",
                     help="only the transactions and pub/sub rows")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="only the redis-benchmark workloads (no pub/sub, memory or latency rows)")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -484,6 +486,8 @@ def main():
                   f"{s_[1]:.3f} / {r_[1]:.3f}{p50_c} | {s_[2]:.3f} / {r_[2]:.3f}{p99_c} | "
                   f"{cpus['spindle']:.2f} / {cpus['redis']:.2f}{cpu_c} | {s_[3]:.0f} / {r_[3]:.0f} |")
 
+        if args.throughput_only:
+            return
         pubsub_rows(servers, args.rounds)
         if args.pubsub_only:
             return

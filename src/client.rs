@@ -84,6 +84,7 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         blocked.waiter.finish_here(WaitState::Cancelled);
         end_wait(shared, &mut state, &blocked);
     }
+    command::flush_stats(shared, &mut state);
     shared
         .stats
         .net_output
@@ -166,7 +167,7 @@ fn connection_loop(
                         emit(&mut stream, &mut out, shared, &state.info, true)?;
                     }
                     let mark = out.len();
-                    let is_client = argv[0].eq_ignore_ascii_case(b"client");
+                    let is_client = argv[0].len() == 6 && argv[0].eq_ignore_ascii_case(b"client");
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
                     let (info, active) = (&state.info, state.outbox_active);
@@ -190,6 +191,7 @@ fn connection_loop(
                         emit(&mut stream, &mut out, shared, info, true)?;
                     }
                     if state.blocked.is_some() {
+                        command::flush_stats(shared, state);
                         shared
                             .stats
                             .net_output
@@ -225,6 +227,7 @@ fn connection_loop(
             }
         }
         input.consume(pos);
+        command::flush_stats(shared, state);
         shared
             .stats
             .net_output
@@ -320,6 +323,10 @@ fn may_subscribe(state: &ClientState, argv: &[Vec<u8>]) -> bool {
             .any(|s| name.eq_ignore_ascii_case(s))
     }
     let name = &argv[0];
+    // Most commands are none of these: their length says so without comparing.
+    if !matches!(name.len(), 4 | 7 | 9 | 10) {
+        return false;
+    }
     if subscribes(name) {
         return true;
     }

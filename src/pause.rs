@@ -44,6 +44,11 @@ impl Pause {
         self.changed.notify_all();
     }
 
+    /// Could a pause be in force? (One atomic load: every command asks.)
+    pub fn may_be_paused(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     /// Is a pause in force at `now_ms`? (`Some(all)`)
     pub fn in_force(&self, now_ms: i64) -> Option<bool> {
         if !self.any.load(Ordering::Acquire) {

@@ -507,6 +507,8 @@ pub struct ClientState {
     pub subscriptions: Subscriptions,
     /// Its output goes through `info.outbox` (since it first subscribed).
     pub outbox_active: bool,
+    /// Command counts not yet added to INFO commandstats (handed over after each batch).
+    pub cmd_stats: crate::cmdstats::Local,
     /// CLIENT REPLY: no replies (OFF), none to the current command (SKIP), none to the next
     /// one (SKIP just given). Pub/sub frames are sent regardless, as in Redis.
     pub reply_off: bool,
@@ -561,6 +563,7 @@ impl ClientState {
             watching: Vec::new(),
             subscriptions: Subscriptions::default(),
             outbox_active: false,
+            cmd_stats: Default::default(),
             reply_off: false,
             reply_skip: false,
             reply_skip_next: false,

@@ -652,6 +652,15 @@ pub fn command_totals(server: &Shared) -> Vec<(String, crate::cmdstats::Totals)>
     out
 }
 
+/// Hands a connection's command counts over to INFO commandstats (after each batch of
+/// commands, and before the connection waits or goes).
+pub fn flush_stats(server: &Shared, client: &mut ClientState) {
+    if !client.cmd_stats.is_empty() {
+        let (_, len) = stat_index(0);
+        server.stats.by_command.add(&mut client.cmd_stats, len);
+    }
+}
+
 /// Counts an error reply (INFO's `total_error_replies` and errorstats).
 fn count_error(server: &Shared, e: &CmdError) {
     server.stats.errors.add(1);
@@ -692,14 +701,13 @@ pub fn execute_resolved(
                 return transactions::queue(ctx, code, spec, argv);
             }
             ctx.server.stats.commands.add(1);
-            #[allow(clippy::disallowed_methods)] // commandstats' usec, not the command's time
-            let started = std::time::Instant::now();
+            let started = crate::cmdstats::ticks();
             let result = run(ctx, spec, Args::new(argv), out);
-            #[allow(clippy::disallowed_methods)]
-            let usec = started.elapsed().as_micros() as u64;
+            let ticks = crate::cmdstats::ticks().wrapping_sub(started);
             feed_monitors(ctx, spec, argv);
             let failed = result.is_err() || matches!(result, Ok(Reply::Error(_)));
-            by_command.record(stat, stats_len, Outcome::Ran { usec, failed });
+            ctx.client.cmd_stats.ran(stat, ticks, failed);
+            let _ = stats_len;
             let stats = &ctx.server.stats;
             match result {
                 Ok(reply) => {
@@ -730,14 +738,14 @@ pub fn execute_resolved(
 /// it is in force (ALL: every command; WRITE: those that may write, and EXEC of a queue
 /// holding one). It counts as a blocked client meanwhile, as in Redis.
 fn wait_out_pause(ctx: &Ctx, spec: &CommandSpec) -> bool {
-    let may_write = spec.flags & (WRITE | MAY_REPLICATE) != 0
-        || (spec.name == "exec" && ctx.client.multi.as_ref().is_some_and(|m| m.may_write));
     let server = ctx.server;
     #[allow(clippy::disallowed_methods)] // the pause's end is wall-clock time
     let now = crate::store::clock::unix_ms;
-    if server.pause.in_force(now()).is_none() {
+    if !server.pause.may_be_paused() || server.pause.in_force(now()).is_none() {
         return true;
     }
+    let may_write = spec.flags & (WRITE | MAY_REPLICATE) != 0
+        || (spec.name == "exec" && ctx.client.multi.as_ref().is_some_and(|m| m.may_write));
     let info = &ctx.client.info;
     let gone = || info.killed.load(Ordering::Relaxed) || server.shutdown.is_triggered();
     server

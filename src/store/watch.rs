@@ -91,6 +91,10 @@ impl Watched {
     /// the map. Deleting a key that was already expired at WATCH is no change. (Redis stops at
     /// the first watcher for which an expired key still exists; so does this.)
     pub fn touch(&mut self, key: &[u8], exists: bool) {
+        // Nobody watches, almost always: that answer costs no hashing.
+        if self.by_key.is_empty() {
+            return;
+        }
         let Some(list) = self.by_key.get_mut(key) else {
             return;
         };
