@@ -76,8 +76,15 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let addr = info.addr;
     shared.clients.register(Arc::clone(&info));
     let mut state = ClientState::new(info);
-    if let Err(e) = connection_loop(&stream, shared, &mut state) {
-        log::debug!("client {id} ({addr}): {e}");
+    // A panic in the loop (a bug) must not skip the cleanup below: a subscriber left
+    // registered would be signalled after its thread has gone.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        connection_loop(&stream, shared, &mut state)
+    }));
+    match outcome {
+        Ok(Err(e)) => log::debug!("client {id} ({addr}): {e}"),
+        Ok(Ok(())) => {}
+        Err(_) => log::error!("client {id} ({addr}): connection loop panicked; closed"),
     }
     // However the loop ended, a wait it left behind is cancelled and leaves the queues.
     if let Some(blocked) = state.blocked.take() {
@@ -167,25 +174,26 @@ fn connection_loop(
                         emit(&mut stream, &mut out, shared, &state.info, true)?;
                     }
                     let mark = out.len();
-                    let is_client = argv[0].len() == 6 && argv[0].eq_ignore_ascii_case(b"client");
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
                     let (info, active) = (&state.info, state.outbox_active);
-                    if state.reply_off || state.reply_skip {
-                        // CLIENT REPLY OFF|SKIP: this reply is not sent.
+                    // CLIENT REPLY OFF|SKIP: this command's reply (a blocking one's too) is
+                    // not sent.
+                    let suppressed = state.reply_off || state.reply_skip;
+                    if suppressed {
                         out.truncate(mark);
+                    } else if active {
+                        // Whole, so that no message lands inside a long streamed reply.
+                        encode_streaming(reply, state.resp, &mut out, usize::MAX, |_| {
+                            Ok::<(), io::Error>(())
+                        })?;
                     } else {
                         encode_streaming(reply, state.resp, &mut out, OUT_FLUSH, |out| {
                             emit(&mut stream, out, shared, info, active)
                         })?;
                     }
                     // Redis's resetClient: SKIP covers one command, the one after SKIP.
-                    if state.multi.is_none() && !is_client {
-                        state.reply_skip = false;
-                    }
-                    if std::mem::take(&mut state.reply_skip_next) {
-                        state.reply_skip = true;
-                    }
+                    state.reply_skip = std::mem::take(&mut state.reply_skip_next);
                     if active {
                         // In order with the messages published meanwhile.
                         emit(&mut stream, &mut out, shared, info, true)?;
@@ -200,6 +208,7 @@ fn connection_loop(
                         // the wait is cancelled on the way out).
                         emit(&mut stream, &mut out, shared, &state.info, active)?;
                         match wait_blocked(stream, shared, state) {
+                            Some(_) if suppressed => {}
                             Some(reply) => out.extend_from_slice(&reply),
                             None => state.close_after_reply = true,
                         }
@@ -270,14 +279,21 @@ fn wait_blocked(stream: &TcpStream, shared: &Shared, state: &mut ClientState) ->
             }
             None => None,
         };
+        let mut want_write = false;
         if state.outbox_active {
             // Messages for a subscriber (RESP3) keep flowing while it waits.
             let info = &state.info;
-            let (_, written) = info.outbox.flush(|b| info.send_now(b));
+            let (queued, written) = info.outbox.flush(|b| info.send_now(b));
             shared.stats.net_output.add(written as u64);
             info.outbox.parking();
+            // Queued between the flush and now: its wake may have gone before the flag.
+            if queued == 0 && info.outbox.pending() > 0 {
+                info.outbox.awake();
+                continue;
+            }
+            want_write = queued > 0;
         }
-        let woke = os::park(stream, left);
+        let woke = os::park(stream, left, want_write);
         if state.outbox_active {
             state.info.outbox.awake();
         }
@@ -395,6 +411,12 @@ fn flush(
     if out.is_empty() {
         return Ok(());
     }
+    // Subscribers this thread queued messages for are not kept waiting while it blocks
+    // writing its own replies.
+    shared
+        .stats
+        .net_output
+        .add(crate::state::wake_deferred() as u64);
     for chunk in out.chunks(OUT_FLUSH) {
         stream.write_all(chunk)?;
         info.touch();

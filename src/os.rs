@@ -260,16 +260,16 @@ pub enum Woke {
     Timeout,
 }
 
-/// Parks the calling thread until it is woken, the peer of `stream` hangs up, or `timeout`
-/// passes (`None`: no limit). Data the client sends meanwhile does not wake it: it waits in
+/// Parks the calling thread until it is woken, the peer of `stream` hangs up, `timeout`
+/// passes (`None`: no limit), or, with `want_write`, the socket takes more output. Data the client sends meanwhile does not wake it: it waits in
 /// the socket for the command after the blocking one.
-pub fn park(stream: &TcpStream, timeout: Option<std::time::Duration>) -> Woke {
+pub fn park(stream: &TcpStream, timeout: Option<std::time::Duration>, want_write: bool) -> Woke {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
         let mut pfd = libc::pollfd {
             fd: stream.as_raw_fd(),
-            events: libc::POLLRDHUP,
+            events: libc::POLLRDHUP | if want_write { libc::POLLOUT } else { 0 },
             revents: 0,
         };
         let ts = timeout.map(|d| libc::timespec {
@@ -289,9 +289,12 @@ pub fn park(stream: &TcpStream, timeout: Option<std::time::Duration>) -> Woke {
                 &mask,
             )
         };
+        let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
         match rc {
             0 => Woke::Timeout,
-            n if n > 0 => Woke::Hangup,
+            n if n > 0 && pfd.revents & gone != 0 => Woke::Hangup,
+            // Room to write (`want_write`): look again, as after a wake.
+            n if n > 0 => Woke::Signal,
             _ => Woke::Signal,
         }
     }
@@ -380,7 +383,7 @@ mod tests {
         // Timeout.
         let t = Instant::now();
         assert_eq!(
-            park(&server, Some(Duration::from_millis(30))),
+            park(&server, Some(Duration::from_millis(30)), false),
             Woke::Timeout
         );
         assert!(t.elapsed() >= Duration::from_millis(25));
@@ -388,24 +391,30 @@ mod tests {
         use std::io::Write;
         (&client).write_all(b"PING\r\n").unwrap();
         assert_eq!(
-            park(&server, Some(Duration::from_millis(30))),
+            park(&server, Some(Duration::from_millis(30)), false),
             Woke::Timeout
         );
         // A wake sent before the park is not lost.
         let me = ThreadWaker::current();
         me.wake();
-        assert_eq!(park(&server, None), Woke::Signal);
+        assert_eq!(park(&server, None, false), Woke::Signal);
         // A wake from another thread.
         let waker = ThreadWaker::current();
         let h = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             waker.wake();
         });
-        assert_eq!(park(&server, Some(Duration::from_secs(10))), Woke::Signal);
+        assert_eq!(
+            park(&server, Some(Duration::from_secs(10)), false),
+            Woke::Signal
+        );
         h.join().unwrap();
         // Hang-up.
         drop(client);
-        assert_eq!(park(&server, Some(Duration::from_secs(10))), Woke::Hangup);
+        assert_eq!(
+            park(&server, Some(Duration::from_secs(10)), false),
+            Woke::Hangup
+        );
     }
 
     #[test]

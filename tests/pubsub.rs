@@ -143,3 +143,50 @@ fn a_subscriber_that_never_reads_is_cut_off_at_its_limit() {
         "{list}"
     );
 }
+
+/// A publisher that blocks writing its own replies (its client does not read) does not hold
+/// back what it published: the subscriber gets the message at once.
+#[test]
+fn a_publisher_blocked_on_its_own_replies_does_not_hold_messages_back() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    let big = "z".repeat(1 << 20);
+    assert_eq!(admin.cmd(&["SET", "big", &big]), b"+OK\r\n");
+    let mut sub = server.connect();
+    sub.send_cmd(&[b"SUBSCRIBE", b"ch"]);
+    sub.read_reply();
+    let mut publisher = server.connect();
+    let mut batch = encode_cmd(&[b"PUBLISH", b"ch", b"hello"]);
+    for _ in 0..60 {
+        batch.extend(encode_cmd(&[b"GET", b"big"]));
+    }
+    // Sent, never read: the publisher's thread blocks writing 60 MB of replies.
+    publisher.send(&batch);
+    assert_eq!(sub.read_reply(), frame(&[b"message", b"ch", b"hello"]));
+    drop(publisher);
+}
+
+/// A RESP3 subscriber parked in BLPOP keeps receiving messages, more than its socket holds
+/// at once.
+#[test]
+fn a_resp3_subscriber_in_a_blocking_pop_keeps_receiving() {
+    const MESSAGES: usize = 3000;
+    let server = TestServer::start();
+    let mut sub = server.connect();
+    sub.cmd(&["HELLO", "3"]);
+    sub.send_cmd(&[b"SUBSCRIBE", b"ch"]);
+    sub.read_reply();
+    sub.send_cmd(&[b"BLPOP", b"q", b"0"]);
+    let mut publisher = server.connect();
+    let body = "m".repeat(1024);
+    let mut batch = Vec::new();
+    for _ in 0..MESSAGES {
+        batch.extend(encode_cmd(&[b"PUBLISH", b"ch", body.as_bytes()]));
+    }
+    publisher.send(&batch);
+    for _ in 0..MESSAGES {
+        let parts = leaves(&sub.read_reply());
+        assert_eq!(parts[0], "message");
+    }
+    assert_eq!(publisher.cmd(&["RPUSH", "q", "x"]), b":1\r\n");
+}

@@ -506,8 +506,9 @@ pub fn client_pause(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if ms < 0 {
         return Err(err("ERR timeout is negative"));
     }
+    // As Redis adds them: an end past the clock's range wraps into the past (no pause).
     let end = if ms > 0 {
-        ms.saturating_add(ctx.op.now_ms())
+        ms.wrapping_add(ctx.op.now_ms())
     } else {
         0
     };

@@ -947,6 +947,7 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
     let info = std::sync::Arc::clone(&ctx.client.info);
     let blocked = std::sync::Arc::clone(&ctx.server.blocked_clients);
     let limit = ctx.client.info.output_limit(&ctx.server.config);
+    let suppressed = ctx.client.reply_off || ctx.client.reply_skip;
     let waiter = Waiter::new(
         ctx.client.id,
         ctx.client.db,
@@ -954,7 +955,14 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
         wait.request,
         Wake {
             wake: Box::new(move || waker.wake()),
-            send: Box::new(move |bytes| info.send_reply(bytes, limit)),
+            // Under CLIENT REPLY OFF|SKIP the served reply is dropped: "taken" whole.
+            send: Box::new(move |bytes| {
+                if suppressed {
+                    bytes.len()
+                } else {
+                    info.send_reply(bytes, limit)
+                }
+            }),
             ended: Box::new(move || {
                 blocked.fetch_sub(1, Ordering::Relaxed);
             }),

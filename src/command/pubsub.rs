@@ -130,13 +130,16 @@ fn unsubscribe_generic(ctx: &mut Ctx, args: &Args, kind: Kind) -> CmdResult {
         own_names(client, kind)
     };
     if names.is_empty() {
-        return Ok(Reply::Raw(
-            encode_all(
-                &[confirmation(word, None, count(client, kind))],
-                client.resp,
-            )
-            .into(),
-        ));
+        let frame = encode_all(
+            &[confirmation(word, None, count(client, kind))],
+            client.resp,
+        );
+        if client.outbox_active && ctx.held.is_none() {
+            // A push: sent even under CLIENT REPLY OFF.
+            client.info.deliver_own(&frame, &ctx.server.config);
+            return Ok(Reply::none());
+        }
+        return Ok(Reply::Raw(frame.into()));
     }
     let mut registry = ctx.server.pubsub.write();
     let mut replies = Vec::with_capacity(names.len());
