@@ -16,6 +16,7 @@
 //! What is queued is bounded by `client-output-buffer-limit` for the client's class (pubsub:
 //! 32 MB hard, 8 MB for 60 s soft): past it the subscriber is disconnected, as Redis does.
 
+use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -27,9 +28,12 @@ use crate::os::ThreadWaker;
 /// Bytes waiting for the socket, and the limit bookkeeping.
 #[derive(Default)]
 struct Queue {
-    /// `buf[sent..]` waits for the socket.
-    buf: Vec<u8>,
+    /// What waits for the socket, in blocks of up to [`BLOCK`] bytes (never one growing
+    /// buffer, whose copies on growth would double the memory a full queue holds); the
+    /// first `sent` bytes of the front block are already written.
+    blocks: VecDeque<Vec<u8>>,
     sent: usize,
+    bytes: usize,
     /// When the queue last went over the soft limit (and has stayed over it since).
     soft_since: Option<Instant>,
     /// The owner's thread, once the outbox is in use; `None` after it has gone.
@@ -40,6 +44,9 @@ struct Queue {
     /// the first wake, so a burst of frames costs one.
     parked: bool,
 }
+
+/// The size of a queue block.
+const BLOCK: usize = 16 * 1024;
 
 /// A non-blocking write into the client's socket: the bytes it took.
 pub type SendFn<'a> = dyn Fn(&[u8]) -> usize + 'a;
@@ -112,7 +119,7 @@ impl Outbox {
         if sent >= frame.len() {
             return Pushed::Taken;
         }
-        q.buf.extend_from_slice(&frame[sent..]);
+        q.append(&frame[sent..]);
         if over_limit(&mut q, limit, now) {
             q.closed = true;
             q.owner = None;
@@ -165,39 +172,55 @@ impl Outbox {
 }
 
 impl Queue {
-    /// Writes what `send` takes; the bytes written.
+    /// Adds `data` at the back, filling the last block before starting another.
+    fn append(&mut self, mut data: &[u8]) {
+        self.bytes += data.len();
+        while !data.is_empty() {
+            match self.blocks.back_mut() {
+                Some(last) if last.len() < BLOCK => {
+                    let n = (BLOCK - last.len()).min(data.len());
+                    last.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                }
+                _ => self
+                    .blocks
+                    .push_back(Vec::with_capacity(BLOCK.min(data.len().max(1024)))),
+            }
+        }
+    }
+
+    /// Writes what `send` takes, block by block; the bytes written.
     fn write_out(&mut self, send: impl Fn(&[u8]) -> usize) -> usize {
         let mut written = 0;
-        while self.pending() > 0 {
-            let n = send(&self.buf[self.sent..]);
+        while let Some(front) = self.blocks.front() {
+            let n = send(&front[self.sent..]);
             if n == 0 {
                 break;
             }
             written += n;
             self.sent += n;
+            self.bytes -= n;
+            if self.sent == front.len() {
+                self.blocks.pop_front();
+                self.sent = 0;
+            }
         }
-        if self.pending() == 0 {
-            self.clear();
-        } else if self.sent > 64 * 1024 && self.sent * 2 > self.buf.len() {
-            let sent = self.sent;
-            self.buf.drain(..sent);
-            self.sent = 0;
+        if self.bytes == 0 {
+            self.soft_since = None;
         }
         written
     }
 
     fn pending(&self) -> usize {
-        self.buf.len() - self.sent
+        self.bytes
     }
 
-    /// Empties the queue, giving back a large buffer.
+    /// Empties the queue.
     fn clear(&mut self) {
-        self.buf.clear();
+        self.blocks = VecDeque::new();
         self.sent = 0;
+        self.bytes = 0;
         self.soft_since = None;
-        if self.buf.capacity() > 1 << 20 {
-            self.buf = Vec::new();
-        }
     }
 }
 
