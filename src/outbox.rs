@@ -182,9 +182,9 @@ impl Queue {
                     last.extend_from_slice(&data[..n]);
                     data = &data[n..];
                 }
-                _ => self
-                    .blocks
-                    .push_back(Vec::with_capacity(BLOCK.min(data.len().max(1024)))),
+                // Whole blocks, never grown: growth would copy and leave freed pieces of
+                // every size behind.
+                _ => self.blocks.push_back(Vec::with_capacity(BLOCK)),
             }
         }
     }
