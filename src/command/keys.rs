@@ -46,20 +46,20 @@ pub fn type_(db: &DbRef, args: &Args) -> CmdResult {
 /// OBJECT ENCODING key
 pub fn object_encoding(db: &DbRef, args: &Args) -> CmdResult {
     Ok(db
-        .peek(args.get(2))
+        .peek_quiet(args.get(2))
         .map_or(Reply::Nil, |e| Reply::bulk(e.value.encoding())))
 }
 
 /// OBJECT IDLETIME key: seconds since the key was last used.
 pub fn object_idletime(db: &DbRef, args: &Args) -> CmdResult {
     Ok(db
-        .peek(args.get(2))
+        .peek_quiet(args.get(2))
         .map_or(Reply::Nil, |e| Reply::Int(e.value.lru().idle_secs() as i64)))
 }
 
 /// OBJECT REFCOUNT key: small integers are Redis's shared objects.
 pub fn object_refcount(db: &DbRef, args: &Args) -> CmdResult {
-    Ok(db.peek(args.get(2)).map_or(Reply::Nil, |e| {
+    Ok(db.peek_quiet(args.get(2)).map_or(Reply::Nil, |e| {
         let shared = matches!(&e.value, crate::store::Value::Str(s, _)
             if crate::protocol::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)));
         Reply::Int(if shared { i64::from(i32::MAX) } else { 1 })
@@ -68,7 +68,7 @@ pub fn object_refcount(db: &DbRef, args: &Args) -> CmdResult {
 
 /// OBJECT FREQ key: only an LFU policy tracks it, and Spindle has only noeviction.
 pub fn object_freq(db: &DbRef, args: &Args) -> CmdResult {
-    match db.peek(args.get(2)) {
+    match db.peek_quiet(args.get(2)) {
         None => Ok(Reply::Nil),
         Some(_) => Err(err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
     }

@@ -632,10 +632,11 @@ fn stat_index(code: u32) -> (usize, usize) {
 /// `rejected_calls`.
 fn named_code(argv: &[Vec<u8>]) -> Option<u32> {
     let (i, spec) = lookup(&argv[0])?;
-    let sub = argv
-        .get(1)
-        .and_then(|name| find_sub(spec, name))
-        .map_or(0, |(j, _)| j as u32 + 1);
+    let sub = match argv.get(1) {
+        // An unknown subcommand names no command (Redis's lookup finds none).
+        Some(name) if !spec.subcommands.is_empty() => find_sub(spec, name)?.0 as u32 + 1,
+        _ => 0,
+    };
     Some((i as u32) << 16 | sub)
 }
 
@@ -688,14 +689,14 @@ pub fn execute_resolved(
                 by_command.record(stat, stats_len, Outcome::Rejected);
                 return e.into();
             }
+            // Inside EXEC, CLIENT LIST's `cmd` stays `exec`, as in Redis.
+            if ctx.held.is_none() {
+                ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
+            }
             if ctx.held.is_none() && !wait_out_pause(ctx, spec) {
                 // Killed (or shut down) while it waited: it does not run.
                 ctx.client.close_after_reply = true;
                 return Reply::none();
-            }
-            // Inside EXEC, CLIENT LIST's `cmd` stays `exec`, as in Redis.
-            if ctx.held.is_none() {
-                ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
             }
             if ctx.client.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
                 return transactions::queue(ctx, code, spec, argv);

@@ -165,7 +165,7 @@ pub fn memory_usage(db: &DbRef, args: &Args) -> CmdResult {
         }
     }
     let key = args.get(2);
-    Ok(match db.peek(key) {
+    Ok(match db.peek_quiet(key) {
         None => Reply::Nil,
         // The key's own bytes and its slot in the table (node and bucket), as Redis counts
         // its dictEntry and key.

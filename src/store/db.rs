@@ -260,14 +260,22 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         e
     }
 
-    /// Read door without marking the key used (Redis's `LOOKUP_NOTOUCH`: TYPE, EXISTS, TTL,
-    /// OBJECT): counted as a hit or miss all the same.
+    /// Read door without marking the key used (Redis's `LOOKUP_NOTOUCH`: TYPE, EXISTS, TTL):
+    /// counted as a hit or miss all the same.
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        let e = self.peek_quiet(key);
+        if e.is_none() {
+            self.notify(notify::KEY_MISS, "keymiss", key);
+        }
+        e
+    }
+
+    /// [`Db::peek`] without a `keymiss` event (Redis's `LOOKUP_NONOTIFY`: OBJECT).
+    pub fn peek_quiet(&self, key: &[u8]) -> Option<&Entry> {
         let e = self.live(key);
         let counter = if e.is_some() {
             &self.ks.hits
         } else {
-            self.notify(notify::KEY_MISS, "keymiss", key);
             &self.ks.misses
         };
         counter.add(1);
