@@ -524,32 +524,21 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// Stores `value` at `key`. Any TTL is dropped unless `keep_ttl` (Redis's `setKey`).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let (now, flags) = (self.op.now_ms(), self.op.limits().notify);
         let ks = &mut *self.ks;
+        let (sink, index) = (&ks.sink, ks.index);
+        let event = |class, name| emit(sink, index, flags, class, name, key);
         let data = &mut ks.data;
         match data.map.get_mut(key) {
             Some(e) => {
                 // An expired key is gone: KEEPTTL has no TTL to keep.
-                let expired = e.expire != 0 && e.expired(self.op.now_ms());
+                let expired = e.expire != 0 && e.expired(now);
                 if expired {
                     // Redis deletes it first, then adds it: two changes for WATCH, and the
                     // events of both.
                     ks.watched.touch(key, false);
-                    emit(
-                        &ks.sink,
-                        ks.index,
-                        self.op.limits().notify,
-                        notify::EXPIRED,
-                        "expired",
-                        key,
-                    );
-                    emit(
-                        &ks.sink,
-                        ks.index,
-                        self.op.limits().notify,
-                        notify::NEW,
-                        "new",
-                        key,
-                    );
+                    event(notify::EXPIRED, "expired");
+                    event(notify::NEW, "new");
                 }
                 ks.watched.touch(key, true);
                 let drop_ttl = !keep_ttl || expired;
@@ -563,14 +552,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                 data.map
                     .insert_new(Box::from(key), Entry { value, expire: 0 });
                 ks.watched.touch(key, true);
-                emit(
-                    &ks.sink,
-                    ks.index,
-                    self.op.limits().notify,
-                    notify::NEW,
-                    "new",
-                    key,
-                );
+                event(notify::NEW, "new");
                 self.signal(key);
             }
         }
