@@ -217,6 +217,39 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     Some(v)
 }
 
+/// The `numkeys key [key ...] <which end> [COUNT count]` of LMPOP/BLMPOP and ZMPOP/BZMPOP,
+/// starting at `at`, with Redis's checks and texts: the keys, what `end` makes of the end
+/// argument, and the count (1 by default).
+pub fn mpop_args<'a, T>(
+    args: &Args<'a>,
+    at: usize,
+    end: impl Fn(&Args<'a>, usize) -> Result<T, CmdError>,
+) -> Result<(&'a [Vec<u8>], T, usize), CmdError> {
+    let numkeys = args.range(at, 1, i64::MAX, "ERR numkeys should be greater than 0")? as usize;
+    let where_at = at
+        .checked_add(numkeys)
+        .and_then(|n| n.checked_add(1))
+        .filter(|&n| n < args.len())
+        .ok_or(SYNTAX)?;
+    let which = end(args, where_at)?;
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if count.is_none() && args.is(j, "COUNT") && j + 1 < args.len() {
+            j += 1;
+            count = Some(args.range(j, 1, i64::MAX, "ERR count should be greater than 0")?);
+        } else {
+            return Err(SYNTAX);
+        }
+        j += 1;
+    }
+    Ok((
+        &args.all()[at + 1..where_at],
+        which,
+        count.unwrap_or(1) as usize,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_f64;

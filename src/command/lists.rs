@@ -403,29 +403,8 @@ struct MPop<'a> {
 }
 
 fn mpop_args<'a>(args: &Args<'a>, at: usize) -> Result<MPop<'a>, CmdError> {
-    let numkeys = args.range(at, 1, i64::MAX, "ERR numkeys should be greater than 0")? as usize;
-    let where_at = at
-        .checked_add(numkeys)
-        .and_then(|n| n.checked_add(1))
-        .filter(|&n| n < args.len())
-        .ok_or(SYNTAX)?;
-    let end = end_arg(args, where_at)?;
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if count.is_none() && args.is(j, "COUNT") && j + 1 < args.len() {
-            j += 1;
-            count = Some(args.range(j, 1, i64::MAX, "ERR count should be greater than 0")?);
-        } else {
-            return Err(SYNTAX);
-        }
-        j += 1;
-    }
-    Ok(MPop {
-        keys: &args.all()[at + 1..where_at],
-        end,
-        count: count.unwrap_or(1) as usize,
-    })
+    let (keys, end, count) = super::args::mpop_args(args, at, end_arg)?;
+    Ok(MPop { keys, end, count })
 }
 
 /// Pops from the first non-empty list among `keys`: `[key, [elements]]`, or `None` if all

@@ -1043,35 +1043,17 @@ struct MPop<'a> {
 }
 
 fn mpop_args<'a>(args: &Args<'a>, at: usize) -> Result<MPop<'a>, CmdError> {
-    let numkeys = args.range(at, 1, i64::MAX, "ERR numkeys should be greater than 0")? as usize;
-    let where_at = at
-        .checked_add(numkeys)
-        .and_then(|n| n.checked_add(1))
-        .filter(|&n| n < args.len())
-        .ok_or(SYNTAX)?;
-    let max = if args.is(where_at, "MIN") {
-        false
-    } else if args.is(where_at, "MAX") {
-        true
-    } else {
-        return Err(SYNTAX);
-    };
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if count.is_none() && args.is(j, "COUNT") && j + 1 < args.len() {
-            j += 1;
-            count = Some(args.range(j, 1, i64::MAX, "ERR count should be greater than 0")?);
+    let min_max = |args: &Args, i: usize| {
+        if args.is(i, "MIN") {
+            Ok(false)
+        } else if args.is(i, "MAX") {
+            Ok(true)
         } else {
-            return Err(SYNTAX);
+            Err(SYNTAX)
         }
-        j += 1;
-    }
-    Ok(MPop {
-        keys: &args.all()[at + 1..where_at],
-        max,
-        count: count.unwrap_or(1) as usize,
-    })
+    };
+    let (keys, max, count) = super::args::mpop_args(args, at, min_max)?;
+    Ok(MPop { keys, max, count })
 }
 
 /// The first key among `keys` holding a sorted set; WRONGTYPE if one before it holds another
