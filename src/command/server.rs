@@ -457,11 +457,53 @@ pub fn command_count(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
 }
 
 /// COMMAND LIST
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every command
+/// and subcommand (`config|get`) by full name, or those the filter keeps.
 pub fn command_list(_ctx: &mut Ctx, args: &Args) -> CmdResult {
-    if args.len() > 2 {
-        return Err(SYNTAX);
+    enum Filter<'a> {
+        None,
+        Module,
+        AclCat(String),
+        Pattern(&'a [u8]),
     }
-    Ok(Reply::bulks(TABLE.iter().map(|c| c.name)))
+    let filter = match args.len() {
+        2 => Filter::None,
+        5 if args.is(2, "FILTERBY") => {
+            if args.is(3, "MODULE") {
+                Filter::Module
+            } else if args.is(3, "ACLCAT") {
+                Filter::AclCat(format!("@{}", args.text(4).to_ascii_lowercase()))
+            } else if args.is(3, "PATTERN") {
+                Filter::Pattern(args.get(4))
+            } else {
+                return Err(SYNTAX);
+            }
+        }
+        _ => return Err(SYNTAX),
+    };
+    let mut names = Vec::new();
+    for spec in TABLE {
+        let mut consider = |c: &CommandSpec, parent: Option<&CommandSpec>| {
+            let name = full_name(c, parent);
+            let keep = match &filter {
+                Filter::None => true,
+                // No modules are loaded.
+                Filter::Module => false,
+                Filter::AclCat(want) => acl_categories(c, parent)
+                    .iter()
+                    .any(|r| matches!(r, Reply::Simple(s) if s == want)),
+                Filter::Pattern(p) => glob::matches(p, name.as_bytes(), true),
+            };
+            if keep {
+                names.push(name);
+            }
+        };
+        consider(spec, None);
+        for sub in spec.subcommands {
+            consider(sub, Some(spec));
+        }
+    }
+    Ok(Reply::bulks(names))
 }
 
 /// Finds a command (or `container|sub`) by name, any case.
