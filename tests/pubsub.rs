@@ -190,3 +190,43 @@ fn a_resp3_subscriber_in_a_blocking_pop_keeps_receiving() {
     }
     assert_eq!(publisher.cmd(&["RPUSH", "q", "x"]), b":1\r\n");
 }
+
+/// A long reply built while it is written (SRANDMEMBER with a large negative count) reaches a
+/// RESP3 subscriber whole: no message lands inside it, however many are published meanwhile.
+#[test]
+fn no_message_lands_inside_a_long_reply() {
+    const COUNT: usize = 50_000;
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    let members: Vec<String> = (0..100).map(|i| format!("member:{i}")).collect();
+    let mut sadd = vec!["SADD", "s"];
+    sadd.extend(members.iter().map(String::as_str));
+    admin.cmd(&sadd);
+    let mut sub = server.connect();
+    sub.cmd(&["HELLO", "3"]);
+    sub.send_cmd(&[b"SUBSCRIBE", b"ch"]);
+    sub.read_reply();
+    let addr = server.addr;
+    let publisher = thread::spawn(move || {
+        let mut p = Conn::connect(addr);
+        for i in 0..2000 {
+            p.cmd(&["PUBLISH", "ch", &format!("m{i}")]);
+        }
+    });
+    sub.send_cmd(&[b"SRANDMEMBER", b"s", format!("-{COUNT}").as_bytes()]);
+    loop {
+        let reply = sub.read_reply();
+        if reply.starts_with(b">") {
+            continue;
+        }
+        assert!(reply.starts_with(format!("*{COUNT}\r\n").as_bytes()));
+        let items = leaves(&reply);
+        assert_eq!(items.len(), COUNT);
+        assert!(
+            items.iter().all(|m| m.starts_with("member:")),
+            "a push inside the reply"
+        );
+        break;
+    }
+    publisher.join().expect("publisher");
+}
