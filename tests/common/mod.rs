@@ -219,7 +219,14 @@ impl Conn {
 
     fn fill(&mut self) {
         let mut chunk = [0u8; 65536];
-        let n = self.stream.read(&mut chunk).expect("read (timed out?)");
+        // The in-process server's wake signal (SIGRTMIN, handled) may interrupt a read of this
+        // thread too: try again, as the server's own reads do.
+        let n = loop {
+            match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r.expect("read (timed out?)"),
+            }
+        };
         assert!(
             n > 0,
             "server closed the connection; had {:?}",
