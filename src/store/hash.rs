@@ -8,7 +8,7 @@
 //! each length in LEB128. The buffer is sized to fit, as a listpack is.
 
 use super::dict::Dict;
-use super::pack::{put_str, read_str};
+use super::pack::{packed_count, put_str, read_str, set_packed_count};
 
 /// The thresholds of the packed form (Redis's defaults: 512 entries, 64 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,20 +98,6 @@ fn packed(buf: &[u8]) -> PackedIter<'_> {
         buf,
         pos: 2.min(buf.len()),
     }
-}
-
-fn packed_count(buf: &[u8]) -> usize {
-    match buf {
-        [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])),
-        _ => 0,
-    }
-}
-
-fn set_packed_count(buf: &mut Vec<u8>, n: usize) {
-    if buf.len() < 2 {
-        buf.resize(2, 0);
-    }
-    buf[..2].copy_from_slice(&(n as u16).to_le_bytes());
 }
 
 fn encode_pair(field: &[u8], value: &[u8]) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! The byte encoding shared by the packed forms (lists' nodes, small hashes): a string is a
+//! The byte encoding shared by the packed forms (lists' nodes, small hashes, sets and sorted sets): a string is a
 //! LEB128 length and its bytes, as compact as a listpack entry for short strings.
 
 /// Appends `n` as LEB128 (7 bits a byte, least significant first).
@@ -45,6 +45,31 @@ pub fn read_str(buf: &[u8], pos: usize) -> (&[u8], usize) {
         shift += 7;
     }
     (&buf[p..p + len], p + len)
+}
+
+/// The entry count a packed hash or sorted set keeps in its first two bytes.
+pub fn packed_count(buf: &[u8]) -> usize {
+    match buf {
+        [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])),
+        _ => 0,
+    }
+}
+
+/// Sets that count.
+pub fn set_packed_count(buf: &mut Vec<u8>, n: usize) {
+    if buf.len() < 2 {
+        buf.resize(2, 0);
+    }
+    buf[..2].copy_from_slice(&(n as u16).to_le_bytes());
+}
+
+/// After a removal: an emptied buffer is freed, and a much too large one is trimmed.
+pub fn shrink(b: &mut Vec<u8>, n: usize) {
+    if n == 0 {
+        *b = Vec::new();
+    } else if b.capacity() > b.len() + 64 {
+        b.shrink_to_fit();
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 
 use super::dict::Dict;
-use super::pack::{put_str, read_str};
+use super::pack::{put_str, read_str, shrink};
 use crate::protocol::parse_i64;
 
 /// `set-max-intset-entries` (Redis's default 512).
@@ -436,15 +436,6 @@ fn insert_int(b: &mut Vec<u8>, at: usize, v: i64) {
     let pos = 1 + at * usize::from(w);
     b.reserve_exact(enc.len());
     b.splice(pos..pos, enc);
-}
-
-/// After a removal: an emptied buffer is freed, and a much too large one is trimmed.
-fn shrink(b: &mut Vec<u8>, n: usize) {
-    if n == 0 {
-        *b = Vec::new();
-    } else if b.capacity() > b.len() + 64 {
-        b.shrink_to_fit();
-    }
 }
 
 #[cfg(test)]

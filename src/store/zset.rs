@@ -19,7 +19,7 @@
 
 use super::dict::hash_bytes;
 use super::ostree::OsTree;
-use super::pack::{put_len, read_str};
+use super::pack::{packed_count, put_len, read_str, set_packed_count, shrink};
 use std::cmp::Ordering;
 
 /// `zset-max-listpack-entries` / `zset-max-listpack-value` (Redis's defaults: 128, 64).
@@ -106,20 +106,6 @@ fn packed(buf: &[u8]) -> impl Iterator<Item = (&[u8], f64, usize, usize)> + '_ {
         pos = end;
         Some((member, score, start, end))
     })
-}
-
-fn packed_count(buf: &[u8]) -> usize {
-    match buf {
-        [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])),
-        _ => 0,
-    }
-}
-
-fn set_packed_count(buf: &mut Vec<u8>, n: usize) {
-    if buf.len() < 2 {
-        buf.resize(2, 0);
-    }
-    buf[..2].copy_from_slice(&(n as u16).to_le_bytes());
 }
 
 // ---- big form
@@ -719,15 +705,6 @@ impl ZSet {
             ZSet::Packed(b) => b.capacity(),
             ZSet::Big(z) => std::mem::size_of::<Big>() + z.heap_bytes(),
         }
-    }
-}
-
-/// After a removal: an emptied buffer is freed, and a much too large one is trimmed.
-fn shrink(b: &mut Vec<u8>, n: usize) {
-    if n == 0 {
-        *b = Vec::new();
-    } else if b.capacity() > b.len() + 64 {
-        b.shrink_to_fit();
     }
 }
 
