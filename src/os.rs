@@ -207,8 +207,50 @@ fn wake_signal() -> i32 {
 extern "C" fn ignore_wake(_: i32) {}
 
 /// A parked connection thread, to be woken from another thread.
-#[derive(Debug, Clone, Copy)]
-pub struct ThreadWaker(#[cfg(target_os = "linux")] libc::pthread_t);
+///
+/// A waker may outlive its thread (a publisher holds it while the connection ends), and a
+/// thread id is reused by the next thread created: so every wake first checks, under the
+/// thread's own lock, that the thread is still there. Without that check a late wake lands
+/// on some unrelated thread, whose blocking read then fails with EINTR.
+#[derive(Debug, Clone)]
+pub struct ThreadWaker(#[cfg(target_os = "linux")] std::sync::Arc<Liveness>);
+
+/// A thread's id, and whether the thread is still running; cleared as the thread exits.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+pub struct Liveness {
+    id: libc::pthread_t,
+    alive: parking_lot::Mutex<bool>,
+}
+
+/// Owned by the thread (a thread-local): dropping it, at thread exit, stops every wake.
+#[cfg(target_os = "linux")]
+struct ThreadGuard(std::sync::Arc<Liveness>);
+
+#[cfg(target_os = "linux")]
+impl Drop for ThreadGuard {
+    fn drop(&mut self) {
+        *self.0.alive.lock() = false;
+    }
+}
+
+#[cfg(target_os = "linux")]
+thread_local! {
+    static THIS_THREAD: ThreadGuard = {
+        // SAFETY: plain calls on the calling thread's own signal mask and id.
+        let id = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, wake_signal());
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::pthread_self()
+        };
+        ThreadGuard(std::sync::Arc::new(Liveness {
+            id,
+            alive: parking_lot::Mutex::new(true),
+        }))
+    };
+}
 
 impl ThreadWaker {
     /// The calling thread, which is about to park: from now on the wake signal waits, blocked,
@@ -226,26 +268,24 @@ impl ThreadWaker {
                     libc::sigaction(wake_signal(), &act, std::ptr::null_mut());
                 }
             });
-            // SAFETY: plain calls on the calling thread's own signal mask and id.
-            unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, wake_signal());
-                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-                ThreadWaker(libc::pthread_self())
-            }
+            THIS_THREAD.with(|g| ThreadWaker(std::sync::Arc::clone(&g.0)))
         }
         #[cfg(not(target_os = "linux"))]
         ThreadWaker()
     }
 
-    /// Wakes the thread. The caller guarantees it is still alive (it waits, and cannot stop
-    /// waiting while the caller holds the lock that decides its wait).
+    /// Wakes the thread, unless it has exited.
     pub fn wake(&self) {
         #[cfg(target_os = "linux")]
-        // SAFETY: the thread exists (see above); the signal's handler does nothing.
-        unsafe {
-            libc::pthread_kill(self.0, wake_signal());
+        {
+            let alive = self.0.alive.lock();
+            if *alive {
+                // SAFETY: the thread is running, and cannot exit while `alive` is held (its
+                // exit takes the lock first); the signal's handler does nothing.
+                unsafe {
+                    libc::pthread_kill(self.0.id, wake_signal());
+                }
+            }
         }
     }
 }
@@ -441,5 +481,22 @@ mod tests {
             getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
             1
         );
+    }
+
+    /// A waker kept past its thread's exit must not signal the next thread given the same
+    /// id (glibc reuses a finished thread's id and stack at once): that thread does not
+    /// block the wake signal, so its blocking read would fail with EINTR.
+    #[test]
+    fn a_waker_outliving_its_thread_signals_nobody() {
+        let waker = std::thread::spawn(ThreadWaker::current).join().unwrap();
+        let (mut a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let reader = std::thread::spawn(move || {
+            a.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+                .unwrap();
+            std::io::Read::read(&mut a, &mut [0u8; 8]).map_err(|e| e.kind())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waker.wake();
+        assert_eq!(reader.join().unwrap(), Err(io::ErrorKind::WouldBlock));
     }
 }

@@ -150,7 +150,7 @@ impl Outbox {
         let written = q.write_out(send);
         if q.pending() > 0 && q.parked {
             q.parked = false;
-            if let Some(owner) = q.owner {
+            if let Some(owner) = &q.owner {
                 owner.wake();
             }
         }
