@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::command;
 use crate::os::{self, ThreadWaker, Woke};
@@ -21,12 +21,20 @@ const READ_CHUNK: usize = 16 * 1024;
 const OUT_FLUSH: usize = 64 * 1024;
 /// Buffers larger than this are given back after use.
 const KEEP_BUF: usize = 64 * 1024;
+/// An input buffer larger than this shrinks after a batch that used less than half of it
+/// (Redis's `PROTO_RESIZE_THRESHOLD`).
+const RESIZE_THRESHOLD: usize = 32 * 1024;
+/// A client silent this long gives its buffers back until it sends again (Redis frees an
+/// idle client's query buffer after 2 seconds): an idle connection then costs no buffer.
+const IDLE_RELEASE: Duration = Duration::from_secs(2);
 
 /// The unparsed input: `data[start..end]`, kept initialised so reads need no zeroing.
 struct InBuf {
     data: Vec<u8>,
     start: usize,
     end: usize,
+    /// The most input waiting at once since the buffer was last emptied.
+    peak: usize,
 }
 
 impl InBuf {
@@ -50,14 +58,23 @@ impl InBuf {
         }
     }
 
+    /// Notes how much input is waiting now: the batch's peak decides whether a large
+    /// buffer is kept for the next one.
+    fn note_peak(&mut self) {
+        self.peak = self.peak.max(self.end - self.start);
+    }
+
     fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.data.len() > KEEP_BUF {
+            // As Redis resizes a query buffer: a large one stays while batches use over half
+            // of it, and goes back to a chunk after one that does not.
+            if self.data.len() > RESIZE_THRESHOLD && self.data.len() / 2 > self.peak {
                 self.data = vec![0; READ_CHUNK];
             }
+            self.peak = 0;
         }
     }
 }
@@ -118,9 +135,13 @@ fn connection_loop(
         data: vec![0; READ_CHUNK],
         start: 0,
         end: 0,
+        peak: 0,
     };
     let mut parser = RequestParser::new();
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // A read that waits this long returns, so the loop can release the buffers (one
+    // syscall per connection; the hot path is unchanged).
+    let _ = stream.set_read_timeout(Some(IDLE_RELEASE));
     loop {
         // A bulk under way may be large: read as much of it as has room, at least a chunk.
         let want = parser
@@ -135,9 +156,28 @@ fn connection_loop(
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if input.pending().is_empty() && !parser.in_request() {
+                    input.data = Vec::new();
+                    out = Vec::new();
+                    parser.release();
+                    state.info.qbuf.store(0, Ordering::Relaxed);
+                    state.info.qbuf_free.store(0, Ordering::Relaxed);
+                    // Until input (or a hangup, or shutdown's) arrives; then the buffers are
+                    // made again.
+                    while !os::wait_io(stream, false).readable {}
+                }
+                continue;
+            }
             Err(e) => return Err(e),
         };
         input.end += n;
+        input.note_peak();
         shared.stats.net_input.add(n as u64);
         // Every read, and every write below, counts as activity (the `timeout` reaper).
         state.info.touch();
@@ -236,6 +276,15 @@ fn connection_loop(
             }
         }
         input.consume(pos);
+        // Between commands, as Redis reports them: what is left unparsed, and no arguments.
+        let info = &state.info;
+        info.qbuf.store(
+            input.pending().len() + parser.held_bytes(),
+            Ordering::Relaxed,
+        );
+        info.qbuf_free
+            .store(input.data.len() - input.end, Ordering::Relaxed);
+        info.argv_mem.store(parser.held_bytes(), Ordering::Relaxed);
         command::flush_stats(shared, state);
         shared
             .stats

@@ -113,3 +113,49 @@ fn a_client_killed_while_paused_runs_nothing() {
     assert!(victim.is_closed());
     assert_eq!(admin.cmd(&["EXISTS", "never"]), b":0\r\n");
 }
+
+/// One field of `name`'s CLIENT LIST line, as seen by `by`.
+fn client_field(by: &mut Conn, name: &str, field: &str) -> usize {
+    let list = by.cmd_str(&["CLIENT", "LIST"]);
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))
+        .expect("client listed");
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(&format!("{field}=")))
+        .and_then(|v| v.parse().ok())
+        .expect("field")
+}
+
+/// The query buffer as Redis reports and sizes it: nothing left over between commands, a
+/// large buffer kept after a large request and shrunk after a small one, and none at all
+/// for a client idle for over 2 seconds (its thread gives its buffers back).
+#[test]
+fn query_buffers_shrink_after_use_and_go_when_idle() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let mut watcher = server.connect();
+    c.cmd(&["CLIENT", "SETNAME", "q"]);
+    assert_eq!(client_field(&mut watcher, "q", "qbuf"), 0);
+    assert_eq!(client_field(&mut watcher, "q", "argv-mem"), 0);
+    let small = client_field(&mut watcher, "q", "qbuf-free");
+    assert!((16384..32768).contains(&small), "{small}");
+
+    let big = "A".repeat(400_000);
+    assert_eq!(c.cmd(&["SET", "x", &big]), b"+OK\r\n");
+    assert!(client_field(&mut watcher, "q", "qbuf-free") > 400_000);
+    assert_eq!(c.cmd(&["SET", "x", "small"]), b"+OK\r\n");
+    assert_eq!(client_field(&mut watcher, "q", "qbuf-free"), small);
+
+    let start = Instant::now();
+    while client_field(&mut watcher, "q", "qbuf-free") != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "an idle client's buffer was not released"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    // It comes back on the next command.
+    assert_eq!(c.cmd(&["GET", "x"]), b"$5\r\nsmall\r\n");
+    assert_eq!(client_field(&mut watcher, "q", "qbuf-free"), small);
+}

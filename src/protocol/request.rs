@@ -62,6 +62,12 @@ impl RequestParser {
         self.remaining > 0
     }
 
+    /// Between requests, on an idle connection: gives back the spare argument buffers.
+    pub fn release(&mut self) {
+        self.spare = Vec::new();
+        self.spare_argv = Vec::new();
+    }
+
     /// Memory held for the unfinished request's arguments. Completed arguments have left the
     /// input buffer, so the query-buffer limit must count them too.
     pub fn held_bytes(&self) -> usize {
