@@ -2,7 +2,9 @@
 //! (like Redis's `static_configs` in config.c: name, default, mutability, validation).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use crate::store::evict::Policy;
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -98,9 +100,24 @@ pub static PARAMS: &[Param] = &[
     param("databases", Kind::Int(1, INT_MAX), false),
     param("maxclients", Kind::Int(1, u32::MAX as i64), true),
     param("maxmemory", Kind::Memory(0, u64::MAX), true),
-    param("maxmemory-policy", Kind::Enum(&["noeviction"]), true),
-    param("maxmemory-samples", Kind::Int(1, 64), true),
+    param(
+        "maxmemory-policy",
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+        true,
+    ),
+    param("maxmemory-samples", Kind::Int(1, INT_MAX), true),
     param("maxmemory-eviction-tenacity", Kind::Int(0, 100), true),
+    param("lfu-log-factor", Kind::Int(0, INT_MAX), true),
+    param("lfu-decay-time", Kind::Int(0, INT_MAX), true),
     param(
         "maxmemory-clients",
         Kind::MemoryOrPercent(0, LONG_MAX),
@@ -241,6 +258,12 @@ pub struct Config {
     pub worker_idle: Duration,
     maxclients: AtomicUsize,
     maxmemory: AtomicU64,
+    /// An index into `Policy::NAMES`.
+    maxmemory_policy: AtomicU8,
+    maxmemory_samples: AtomicU32,
+    eviction_tenacity: AtomicU32,
+    lfu_log_factor: AtomicU32,
+    lfu_decay_time: AtomicU32,
     hz: AtomicUsize,
     proto_max_bulk_len: AtomicU64,
     client_query_buffer_limit: AtomicU64,
@@ -269,6 +292,11 @@ impl Default for Config {
             worker_idle: DEFAULT_WORKER_IDLE,
             maxclients: AtomicUsize::new(DEFAULT_MAXCLIENTS),
             maxmemory: AtomicU64::new(0),
+            maxmemory_policy: AtomicU8::new(Policy::NoEviction.index()),
+            maxmemory_samples: AtomicU32::new(5),
+            eviction_tenacity: AtomicU32::new(10),
+            lfu_log_factor: AtomicU32::new(10),
+            lfu_decay_time: AtomicU32::new(1),
             hz: AtomicUsize::new(10),
             proto_max_bulk_len: AtomicU64::new(crate::protocol::PROTO_MAX_BULK_LEN as u64),
             client_query_buffer_limit: AtomicU64::new(crate::protocol::QUERY_BUF_LIMIT as u64),
@@ -322,6 +350,41 @@ impl Config {
         self.maxmemory.load(Ordering::Relaxed)
     }
 
+    pub fn maxmemory_policy(&self) -> Policy {
+        Policy::from_index(self.maxmemory_policy.load(Ordering::Relaxed))
+    }
+
+    /// `maxmemory-samples`: keys sampled per database for each LRU/LFU eviction.
+    pub fn maxmemory_samples(&self) -> usize {
+        self.maxmemory_samples.load(Ordering::Relaxed) as usize
+    }
+
+    /// How long one round of eviction may run before it leaves the rest to the background
+    /// (Redis's `evictionTimeLimitUs`: 0-500 us linearly up to tenacity 10, then 15% more a
+    /// step, no limit at 100).
+    pub fn eviction_time_limit(&self) -> Option<Duration> {
+        let t = self.eviction_tenacity.load(Ordering::Relaxed);
+        match t {
+            0..=10 => Some(Duration::from_micros(50 * u64::from(t))),
+            11..=99 => Some(Duration::from_micros(
+                (500.0 * 1.15f64.powi(t as i32 - 10)) as u64,
+            )),
+            _ => None,
+        }
+    }
+
+    /// How key use is recorded, by the policy.
+    pub fn access(&self) -> crate::store::Access {
+        if self.maxmemory_policy().is_lfu() {
+            crate::store::Access::Lfu {
+                log_factor: self.lfu_log_factor.load(Ordering::Relaxed),
+                decay_time: self.lfu_decay_time.load(Ordering::Relaxed),
+            }
+        } else {
+            crate::store::Access::Lru
+        }
+    }
+
     pub fn hz(&self) -> usize {
         self.hz.load(Ordering::Relaxed)
     }
@@ -368,6 +431,7 @@ impl Config {
                 max_value: size(&self.zset_max_listpack_value),
             },
             notify: self.notify_keyspace_events(),
+            access: self.access(),
         }
     }
 
@@ -395,6 +459,13 @@ impl Config {
             "databases" => self.databases.to_string(),
             "maxclients" => self.maxclients().to_string(),
             "maxmemory" => self.maxmemory().to_string(),
+            "maxmemory-policy" => self.maxmemory_policy().name().to_string(),
+            "maxmemory-samples" => self.maxmemory_samples().to_string(),
+            "maxmemory-eviction-tenacity" => {
+                self.eviction_tenacity.load(Ordering::Relaxed).to_string()
+            }
+            "lfu-log-factor" => self.lfu_log_factor.load(Ordering::Relaxed).to_string(),
+            "lfu-decay-time" => self.lfu_decay_time.load(Ordering::Relaxed).to_string(),
             "hz" => self.hz().to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
@@ -441,9 +512,6 @@ impl Config {
                     return Some(v.clone());
                 }
                 match name {
-                    "maxmemory-policy" => "noeviction".into(),
-                    "maxmemory-samples" => "5".into(),
-                    "maxmemory-eviction-tenacity" => "10".into(),
                     "maxmemory-clients" => "0".into(),
                     "save" => String::new(),
                     "appendonly" | "protected-mode" => "no".into(),
@@ -537,6 +605,23 @@ impl Config {
                 self.set_maxclients(wanted);
             }
             "maxmemory" => self.maxmemory.store(number(), Ordering::Relaxed),
+            "maxmemory-policy" => {
+                let policy = Policy::from_name(&canonical).unwrap_or(Policy::NoEviction);
+                self.maxmemory_policy
+                    .store(policy.index(), Ordering::Relaxed);
+            }
+            "maxmemory-samples" => self
+                .maxmemory_samples
+                .store(number() as u32, Ordering::Relaxed),
+            "maxmemory-eviction-tenacity" => self
+                .eviction_tenacity
+                .store(number() as u32, Ordering::Relaxed),
+            "lfu-log-factor" => self
+                .lfu_log_factor
+                .store(number() as u32, Ordering::Relaxed),
+            "lfu-decay-time" => self
+                .lfu_decay_time
+                .store(number() as u32, Ordering::Relaxed),
             // Redis's updateHZ: accepted from 0, clamped into 1..=500.
             "hz" => self.hz.store(
                 (number() as usize).clamp(HZ_RANGE.0, HZ_RANGE.1),
@@ -722,7 +807,9 @@ mod tests {
         assert!(c.set("databases", "4").unwrap_err().contains("immutable"));
         assert!(c.set("maxmemory", "1mb").is_ok());
         assert_eq!(c.maxmemory(), 1024 * 1024);
-        assert!(c.set("maxmemory-policy", "allkeys-lru").is_err());
+        assert!(c.set("maxmemory-policy", "allkeys-lru").is_ok());
+        assert_eq!(c.get("maxmemory-policy").as_deref(), Some("allkeys-lru"));
+        assert!(c.set("maxmemory-policy", "lru").is_err());
         assert!(c.set("nope", "1").is_err());
         assert_eq!(parse_memory("10kb"), Some(10240));
         assert_eq!(parse_memory("x"), None);

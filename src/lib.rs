@@ -21,6 +21,7 @@ pub mod cmdstats;
 pub mod command;
 pub mod config;
 pub mod counter;
+pub mod evict;
 pub mod monitor;
 pub mod os;
 pub mod outbox;

@@ -287,6 +287,7 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             }
             shared.stats.sample();
             clock::tick_lru_clock();
+            crate::evict::resume(&shared);
             // Exited workers leave their allocator pages behind, abandoned; a few of their
             // blocks are freed only as the thread is torn down. Collect for a second after
             // the last retirement, so that those pages go back too.

@@ -33,6 +33,8 @@ pub struct Stats {
     pub net_input: Counter,
     pub net_output: Counter,
     pub expired_keys: AtomicU64,
+    /// Keys deleted to stay under `maxmemory` (INFO `evicted_keys`).
+    pub evicted_keys: AtomicU64,
     pub errors: Counter,
     /// Write commands executed since the last save (`rdb_changes_since_last_save`).
     pub dirty: Counter,
@@ -77,7 +79,12 @@ impl Stats {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        for c in [&self.connections, &self.rejected, &self.expired_keys] {
+        for c in [
+            &self.connections,
+            &self.rejected,
+            &self.expired_keys,
+            &self.evicted_keys,
+        ] {
             c.store(0, Ordering::Relaxed);
         }
         for c in [
@@ -189,6 +196,10 @@ impl Clients {
 pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
+    /// What eviction keeps between rounds (`maxmemory-policy`'s candidate pool).
+    pub evictor: crate::store::evict::Evictor,
+    /// An eviction round ran out of time and the cron thread goes on with it.
+    pub evicting: std::sync::atomic::AtomicBool,
     pub stats: Stats,
     pub clients: Clients,
     /// Channel, pattern and shard-channel subscriptions.
@@ -224,6 +235,8 @@ impl Shared {
         Shared {
             config,
             store,
+            evictor: Default::default(),
+            evicting: Default::default(),
             stats: Stats::default(),
             clients: Clients::default(),
             pubsub,

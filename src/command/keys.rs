@@ -4,7 +4,7 @@ use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX}
 use super::Ctx;
 use crate::protocol::Reply;
 use crate::store::notify::GENERIC;
-use crate::store::{glob, DbMut, DbRef, Entry};
+use crate::store::{glob, Access, DbMut, DbRef, Entry};
 
 const SAME_OBJECT: CmdError = err("ERR source and destination objects are the same");
 
@@ -50,11 +50,15 @@ pub fn object_encoding(db: &DbRef, args: &Args) -> CmdResult {
         .map_or(Reply::Nil, |e| Reply::bulk(e.value.encoding())))
 }
 
-/// OBJECT IDLETIME key: seconds since the key was last used.
+/// OBJECT IDLETIME key: seconds since the key was last used (not tracked under LFU).
 pub fn object_idletime(db: &DbRef, args: &Args) -> CmdResult {
-    Ok(db
-        .peek_quiet(args.get(2))
-        .map_or(Reply::Nil, |e| Reply::Int(e.value.lru().idle_secs() as i64)))
+    let Some(e) = db.peek_quiet(args.get(2)) else {
+        return Ok(Reply::Nil);
+    };
+    match db.op().limits().access {
+        Access::Lfu { .. } => Err(err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+        Access::Lru => Ok(Reply::Int(e.value.lru().idle_secs() as i64)),
+    }
 }
 
 /// OBJECT REFCOUNT key: small integers are Redis's shared objects.
@@ -66,11 +70,14 @@ pub fn object_refcount(db: &DbRef, args: &Args) -> CmdResult {
     }))
 }
 
-/// OBJECT FREQ key: only an LFU policy tracks it, and Spindle has only noeviction.
+/// OBJECT FREQ key: the LFU counter, decayed; only an LFU policy tracks it.
 pub fn object_freq(db: &DbRef, args: &Args) -> CmdResult {
-    match db.peek_quiet(args.get(2)) {
-        None => Ok(Reply::Nil),
-        Some(_) => Err(err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+    let Some(e) = db.peek_quiet(args.get(2)) else {
+        return Ok(Reply::Nil);
+    };
+    match db.op().limits().access {
+        access @ Access::Lfu { .. } => Ok(Reply::Int(i64::from(e.value.lru().lfu_count(access)))),
+        Access::Lru => Err(err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
     }
 }
 

@@ -821,8 +821,12 @@ fn admit(ctx: &mut Ctx, spec: &'static CommandSpec) -> Result<(), CmdError> {
     if ctx.held.is_some() {
         return Ok(());
     }
+    // Redis's processCommand evicts before every command when `maxmemory` is set; what
+    // is still over the limit then refuses the commands that may grow memory.
+    let out_of_memory = ctx.server.config.maxmemory() > 0
+        && crate::evict::perform(ctx.server) == crate::evict::Outcome::Fail;
     let Some(m) = ctx.client.multi.as_ref() else {
-        if spec.flags & DENYOOM != 0 && over_maxmemory(ctx.server) {
+        if spec.flags & DENYOOM != 0 && out_of_memory {
             return Err(OOM);
         }
         return pubsub_context(ctx, spec);
@@ -833,8 +837,8 @@ fn admit(ctx: &mut Ctx, spec: &'static CommandSpec) -> Result<(), CmdError> {
         // A protected command is refused before it is queued (`enable-debug-command no`).
         Some(server::DEBUG_NOT_ALLOWED)
     } else if spec.name == "exec" {
-        (m.denyoom && over_maxmemory(ctx.server)).then_some(OOM)
-    } else if !matches!(spec.name, "discard" | "quit" | "reset") && over_maxmemory(ctx.server) {
+        (m.denyoom && out_of_memory).then_some(OOM)
+    } else if !matches!(spec.name, "discard" | "quit" | "reset") && out_of_memory {
         Some(OOM)
     } else {
         None
@@ -858,13 +862,6 @@ fn admit(ctx: &mut Ctx, spec: &'static CommandSpec) -> Result<(), CmdError> {
 }
 
 const OOM: CmdError = args::err("OOM command not allowed when used memory > 'maxmemory'.");
-
-/// With `maxmemory` set and the only policy being `noeviction`, commands that may grow memory
-/// are refused while the limit is exceeded.
-fn over_maxmemory(server: &Shared) -> bool {
-    let max = server.config.maxmemory();
-    max > 0 && crate::alloc::used_memory() as u64 > max
-}
 
 /// Finds the row for `argv` (descending into subcommands) and checks its arity.
 pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError> {

@@ -410,6 +410,17 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
             )));
         }
     }
+    // Redis's updateMaxmemory: a lower limit evicts at once.
+    if pairs.iter().any(|(n, _)| n == "maxmemory") && cfg.maxmemory() > 0 {
+        let used = crate::alloc::used_memory() as u64;
+        if cfg.maxmemory() < used {
+            log::warn!(
+                "WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.",
+                cfg.maxmemory()
+            );
+        }
+        crate::evict::perform(ctx.server);
+    }
     Ok(Reply::ok())
 }
 
@@ -809,10 +820,11 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         .max(used as u64) as usize;
     let rss = crate::alloc::rss_bytes();
     let maxmem = srv.config.maxmemory() as usize;
+    let policy = srv.config.maxmemory_policy().name();
     section(
         "Memory",
         format!(
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
             human(used),
             human(rss),
             human(peak),
@@ -855,7 +867,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsub_shard}\r\ntotal_error_replies:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsub_shard}\r\ntotal_error_replies:{}\r\n",
             st.connections.load(Ordering::Relaxed),
             st.commands.get(),
             st.ops_per_sec(),
@@ -863,6 +875,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             st.net_output.get(),
             st.rejected.load(Ordering::Relaxed),
             st.expired_keys.load(Ordering::Relaxed),
+            st.evicted_keys.load(Ordering::Relaxed),
             st.errors.get(),
         ),
     );

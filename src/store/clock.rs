@@ -83,6 +83,8 @@ pub struct Limits {
     pub set: super::SetLimits,
     /// `zset-max-listpack-entries` / `-value`.
     pub zset: super::ZSetLimits,
+    /// How key use is recorded (`maxmemory-policy`, `lfu-log-factor`, `lfu-decay-time`).
+    pub access: super::Access,
 }
 
 impl Default for Limits {
@@ -94,6 +96,7 @@ impl Default for Limits {
             notify: 0,
             set: super::SetLimits::default(),
             zset: super::ZSetLimits::default(),
+            access: super::Access::Lru,
         }
     }
 }

@@ -17,7 +17,7 @@ use super::dict::{Dict, Lookup};
 use super::notify::{self, Sink};
 use super::ready::{Queues, Waiter};
 use super::watch::{WatchFlag, Watched};
-use super::{Value, WrongType};
+use super::{Access, Value, WrongType};
 use crate::counter::Counter;
 
 /// A value and its absolute expiry time in Unix milliseconds (0: no expiry).
@@ -159,6 +159,78 @@ impl Keyspace {
         self.misses.reset();
     }
 
+    /// Keys stored, expired or not (eviction's view: it may take either).
+    pub(super) fn key_count(&self) -> usize {
+        self.data.map.len()
+    }
+
+    /// Keys with a TTL.
+    pub(super) fn volatile_len(&self) -> usize {
+        self.data.expires.len()
+    }
+
+    pub(super) fn has_expiry(&self, key: &[u8]) -> bool {
+        self.data.map.get(key).is_some_and(|e| e.expire != 0)
+    }
+
+    /// The key whose TTL ends first.
+    pub(super) fn soonest_expiry(&self) -> Option<(i64, Box<[u8]>)> {
+        self.data.expires.first().cloned()
+    }
+
+    pub(super) fn random_any_key(&self) -> Option<Box<[u8]>> {
+        self.data.map.random(super::rand_u64).map(|n| n.key.clone())
+    }
+
+    /// A random key with a TTL: the first due at or after a random instant between the
+    /// soonest and the latest expiry (the expiry index is ordered, not hashed).
+    pub(super) fn random_volatile_key(&self) -> Option<Box<[u8]>> {
+        let expires = &self.data.expires;
+        let (lo, hi) = (expires.first()?.0, expires.last()?.0);
+        let span = (hi - lo) as u64;
+        let at = lo + (super::rand_u64() % span.saturating_add(1)) as i64;
+        expires
+            .range((at, Box::<[u8]>::from(&b""[..]))..)
+            .next()
+            .or_else(|| expires.last())
+            .map(|(_, k)| k.clone())
+    }
+
+    /// `n` sampled keys (at most as many as there are) with their eviction scores (Redis's
+    /// `evictionPoolPopulate` sample), from every key or only those with a TTL.
+    pub(super) fn sample(
+        &self,
+        n: usize,
+        volatile: bool,
+        access: super::Access,
+    ) -> Vec<(u64, Box<[u8]>)> {
+        let n = n.min(if volatile {
+            self.volatile_len()
+        } else {
+            self.key_count()
+        });
+        (0..n)
+            .filter_map(|_| {
+                let key = if volatile {
+                    self.random_volatile_key()?
+                } else {
+                    self.random_any_key()?
+                };
+                let e = self.data.map.get(&key)?;
+                Some((e.value.lru().eviction_score(access), key))
+            })
+            .collect()
+    }
+
+    /// Deletes `key` to free memory: an `evicted` event, and a change for WATCH. Returns the
+    /// entry, for the caller to drop once the lock is released.
+    pub(super) fn evict(&mut self, key: &[u8], notify: u32) -> Option<Entry> {
+        let e = self.data.remove_raw(key)?;
+        self.watched.touch(key, false);
+        self.emit(notify, notify::EVICTED, "evicted", key);
+        Some(e)
+    }
+
     /// Deletes up to `max` keys whose time has come at `now`; returns how many.
     pub(super) fn expire_due(&mut self, now: i64, max: usize, notify: u32) -> usize {
         let mut n = 0;
@@ -255,7 +327,7 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
         let e = self.peek(key);
         if let Some(e) = e {
-            e.value.lru().touch();
+            e.value.lru().touch(self.op.limits().access);
         }
         e
     }
@@ -409,7 +481,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             .get_mut_or_take(key, |e| e.expire != 0 && e.expired(op.now_ms()))
         {
             Lookup::Found(e) => {
-                e.value.lru().touch();
+                e.value.lru().touch(op.limits().access);
                 if touch.is_some_and(|ok| ok(&e.value)) {
                     ks.watched.touch(key, true);
                 }
@@ -542,6 +614,11 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                 }
                 ks.watched.touch(key, true);
                 let drop_ttl = !keep_ttl || expired;
+                // Redis's `dbSetValue`: under LFU the key keeps its counter.
+                match self.op.limits().access {
+                    Access::Lfu { .. } if !expired => value.lru().inherit(e.value.lru()),
+                    access => value.lru().init(access),
+                }
                 e.value = value;
                 if drop_ttl && e.expire != 0 {
                     let at = std::mem::take(&mut e.expire);
@@ -549,6 +626,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                 }
             }
             None => {
+                value.lru().init(self.op.limits().access);
                 data.map
                     .insert_new(Box::from(key), Entry { value, expire: 0 });
                 ks.watched.touch(key, true);
@@ -566,6 +644,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             self.ks.watched.touch(key, false);
             self.notify(notify::EXPIRED, "expired", key);
         }
+        entry.value.lru().init(self.op.limits().access);
         let data = &mut self.ks.data;
         if entry.expire != 0 {
             data.expires.insert((entry.expire, Box::from(key)));

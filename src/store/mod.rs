@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod db;
 pub mod dict;
+pub mod evict;
 pub mod glob;
 pub mod hash;
 pub mod list;
@@ -27,7 +28,7 @@ pub use db::{Db, DbMut, DbRef, Entry, Keyspace};
 pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use set::{Set, SetLimits};
-pub use value::{Value, WrongType};
+pub use value::{Access, Value, WrongType};
 pub use zset::{ZSet, ZSetLimits};
 
 /// All databases of one server.

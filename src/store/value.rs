@@ -25,17 +25,61 @@ pub enum Value {
 #[derive(Debug)]
 pub struct Lru(AtomicU32);
 
+/// How a key's use is recorded, by `maxmemory-policy`: the LRU clock, or Redis's LFU
+/// counter. Both live in the same 24 bits, as in Redis; switching policies reinterprets them
+/// (which is why Redis warns the data takes time to adjust).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    #[default]
+    Lru,
+    /// `lfu-log-factor` and `lfu-decay-time` (minutes).
+    Lfu { log_factor: u32, decay_time: u32 },
+}
+
+/// A new key's LFU counter (Redis's `LFU_INIT_VAL`): new keys are not evicted at once.
+const LFU_INIT_VAL: u32 = 5;
+
+/// Minutes on a 16-bit clock, LFU's "last decrement time" (Redis's `LFUGetTimeInMinutes`).
+fn lfu_minutes() -> u32 {
+    ((super::clock::cached_unix_ms() / 60_000) & 0xffff) as u32
+}
+
 impl Lru {
     fn now() -> Lru {
         Lru(AtomicU32::new(lru_clock()))
     }
 
-    /// Marks the value used now.
-    pub fn touch(&self) {
-        let now = lru_clock();
-        if self.0.load(Ordering::Relaxed) != now {
-            self.0.store(now, Ordering::Relaxed);
+    /// Marks the value used now: the LRU clock, or an LFU hit (Redis's `updateLFU`: decay
+    /// by the periods passed, then a logarithmic increment).
+    pub fn touch(&self, access: Access) {
+        match access {
+            Access::Lru => {
+                let now = lru_clock();
+                if self.0.load(Ordering::Relaxed) != now {
+                    self.0.store(now, Ordering::Relaxed);
+                }
+            }
+            Access::Lfu { log_factor, .. } => {
+                let counter = lfu_log_incr(self.lfu_count(access), log_factor);
+                self.0
+                    .store((lfu_minutes() << 8) | counter, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// A key just stored: under LFU its counter starts at `LFU_INIT_VAL` (the LRU clock was
+    /// set when the value was made).
+    pub fn init(&self, access: Access) {
+        if let Access::Lfu { .. } = access {
+            self.0
+                .store((lfu_minutes() << 8) | LFU_INIT_VAL, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes over `old`'s use record (Redis keeps the LFU counter of an overwritten key).
+    pub fn inherit(&self, old: &Lru) {
+        self.0
+            .store(old.0.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Seconds since the value was last used (Redis's `estimateObjectIdleTime`, with the
@@ -47,6 +91,51 @@ impl Lru {
         } else {
             now + (super::clock::LRU_CLOCK_MAX - then)
         })
+    }
+
+    /// The LFU counter, decayed by the `lfu-decay-time` periods since it last changed
+    /// (Redis's `LFUDecrAndReturn`; OBJECT FREQ).
+    pub fn lfu_count(&self, access: Access) -> u32 {
+        let v = self.0.load(Ordering::Relaxed);
+        let (then, counter) = (v >> 8 & 0xffff, v & 0xff);
+        let Access::Lfu { decay_time, .. } = access else {
+            return counter;
+        };
+        if decay_time == 0 {
+            return counter;
+        }
+        let now = lfu_minutes();
+        let elapsed = if now >= then {
+            now - then
+        } else {
+            0xffff - then + now
+        };
+        counter.saturating_sub(elapsed / decay_time)
+    }
+
+    /// How much the eviction pool wants this key gone (larger: sooner): idle time under
+    /// LRU, rarity under LFU (Redis's `evictionPoolPopulate` scores).
+    pub fn eviction_score(&self, access: Access) -> u64 {
+        match access {
+            Access::Lru => self.idle_secs(),
+            Access::Lfu { .. } => 255 - u64::from(self.lfu_count(access)),
+        }
+    }
+}
+
+/// Redis's `LFULogIncr`: the counter grows with probability 1/((counter-5)*factor+1), so it
+/// takes about a million hits to reach 255 at the default factor 10.
+fn lfu_log_incr(counter: u32, log_factor: u32) -> u32 {
+    if counter >= 255 {
+        return 255;
+    }
+    let r = (super::rand_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let base = f64::from(counter.saturating_sub(LFU_INIT_VAL));
+    let p = 1.0 / (base * f64::from(log_factor) + 1.0);
+    if r < p {
+        counter + 1
+    } else {
+        counter
     }
 }
 
