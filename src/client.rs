@@ -91,6 +91,8 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         }
     };
     let addr = info.addr;
+    // Blocks the wake signal for this thread outside its waits, so a wake can only end one.
+    let _ = info.waker.set(ThreadWaker::current());
     shared.clients.register(Arc::clone(&info));
     let mut state = ClientState::new(info);
     // A panic in the loop (a bug) must not skip the cleanup below: a subscriber left
@@ -114,6 +116,7 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         .net_output
         .add(crate::state::wake_deferred() as u64);
     command::transactions::discard_transaction(shared, &mut state);
+    shared.tracking.disable(&state.info);
     // Off every channel first, so no publisher reaches the outbox once it is closed.
     command::pubsub::forget_all(shared, &mut state);
     shared.monitors.remove(state.id);
@@ -149,6 +152,12 @@ fn connection_loop(
             .unwrap_or(0)
             .saturating_sub(input.pending().len());
         input.reserve(want.clamp(READ_CHUNK, 1024 * 1024));
+        if !state.outbox_active && state.info.take_outbox_request() {
+            // Another client writes to this one now (redirected invalidations).
+            state.info.outbox.activate(ThreadWaker::current());
+            state.outbox_active = true;
+            emit(&mut stream, &mut out, shared, &state.info, true)?;
+        }
         if state.outbox_active {
             wait_for_input(stream, shared, &state.info);
         }
@@ -170,7 +179,11 @@ fn connection_loop(
                     state.info.qbuf_free.store(0, Ordering::Relaxed);
                     // Until input (or a hangup, or shutdown's) arrives; then the buffers are
                     // made again.
-                    while !os::wait_io(stream, false).readable {}
+                    while !os::wait_io(stream, false).readable {
+                        if state.info.outbox_requested() {
+                            break;
+                        }
+                    }
                 }
                 continue;
             }
@@ -214,6 +227,8 @@ fn connection_loop(
                         emit(&mut stream, &mut out, shared, &state.info, true)?;
                     }
                     let mark = out.len();
+                    let tracked = state.tracking;
+                    let client_cmd = tracked && command::is_client_command(&argv);
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
                     let (info, active) = (&state.info, state.outbox_active);
@@ -238,6 +253,11 @@ fn connection_loop(
                         // In order with the messages published meanwhile.
                         emit(&mut stream, &mut out, shared, info, true)?;
                     }
+                    if tracked || state.tracking {
+                        // Invalidations held back during the command follow its reply.
+                        let keep = state.multi.is_some() || client_cmd;
+                        shared.tracking.after_command(&state.info, keep);
+                    }
                     if state.blocked.is_some() {
                         command::flush_stats(shared, state);
                         shared
@@ -247,6 +267,11 @@ fn connection_loop(
                         // Replies so far go out before the connection parks (if that fails,
                         // the wait is cancelled on the way out).
                         emit(&mut stream, &mut out, shared, &state.info, active)?;
+                        if state.tracking {
+                            // A parked client is not running a command: invalidations go
+                            // out while it waits, as in Redis.
+                            shared.tracking.after_command(&state.info, true);
+                        }
                         match wait_blocked(stream, shared, state) {
                             Some(_) if suppressed => {}
                             Some(reply) => out.extend_from_slice(&reply),
@@ -276,6 +301,8 @@ fn connection_loop(
             }
         }
         input.consume(pos);
+        // BCAST invalidations of what this batch changed (Redis sends them before it sleeps).
+        shared.tracking.broadcast();
         // Between commands, as Redis reports them: what is left unparsed, and no arguments.
         let info = &state.info;
         info.qbuf.store(
@@ -389,11 +416,17 @@ fn may_subscribe(state: &ClientState, argv: &[Vec<u8>]) -> bool {
     }
     let name = &argv[0];
     // Most commands are none of these: their length says so without comparing.
-    if !matches!(name.len(), 4 | 7 | 9 | 10) {
+    if !matches!(name.len(), 4 | 6 | 7 | 9 | 10) {
         return false;
     }
     if subscribes(name) {
         return true;
+    }
+    // CLIENT TRACKING: invalidations are written by the threads that change keys.
+    if name.eq_ignore_ascii_case(b"client") {
+        return argv
+            .get(1)
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"tracking"));
     }
     name.eq_ignore_ascii_case(b"exec")
         && state

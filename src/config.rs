@@ -125,6 +125,11 @@ pub static PARAMS: &[Param] = &[
     ),
     param("hz", Kind::Int(0, INT_MAX), true),
     param(
+        "tracking-table-max-keys",
+        Kind::Int(0, LONG_MAX as i64),
+        true,
+    ),
+    param(
         "proto-max-bulk-len",
         Kind::Memory(1024 * 1024, LONG_MAX),
         true,
@@ -264,6 +269,7 @@ pub struct Config {
     eviction_tenacity: AtomicU32,
     lfu_log_factor: AtomicU32,
     lfu_decay_time: AtomicU32,
+    tracking_table_max_keys: AtomicU64,
     hz: AtomicUsize,
     proto_max_bulk_len: AtomicU64,
     client_query_buffer_limit: AtomicU64,
@@ -297,6 +303,7 @@ impl Default for Config {
             eviction_tenacity: AtomicU32::new(10),
             lfu_log_factor: AtomicU32::new(10),
             lfu_decay_time: AtomicU32::new(1),
+            tracking_table_max_keys: AtomicU64::new(1_000_000),
             hz: AtomicUsize::new(10),
             proto_max_bulk_len: AtomicU64::new(crate::protocol::PROTO_MAX_BULK_LEN as u64),
             client_query_buffer_limit: AtomicU64::new(crate::protocol::QUERY_BUF_LIMIT as u64),
@@ -385,6 +392,12 @@ impl Config {
         }
     }
 
+    /// Keys the tracking table may hold before keys are invalidated to make room; 0: no
+    /// limit.
+    pub fn tracking_table_max_keys(&self) -> usize {
+        size(&self.tracking_table_max_keys)
+    }
+
     pub fn hz(&self) -> usize {
         self.hz.load(Ordering::Relaxed)
     }
@@ -466,6 +479,7 @@ impl Config {
             }
             "lfu-log-factor" => self.lfu_log_factor.load(Ordering::Relaxed).to_string(),
             "lfu-decay-time" => self.lfu_decay_time.load(Ordering::Relaxed).to_string(),
+            "tracking-table-max-keys" => self.tracking_table_max_keys().to_string(),
             "hz" => self.hz().to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
@@ -619,6 +633,9 @@ impl Config {
             "lfu-log-factor" => self
                 .lfu_log_factor
                 .store(number() as u32, Ordering::Relaxed),
+            "tracking-table-max-keys" => self
+                .tracking_table_max_keys
+                .store(number(), Ordering::Relaxed),
             "lfu-decay-time" => self
                 .lfu_decay_time
                 .store(number() as u32, Ordering::Relaxed),

@@ -32,8 +32,13 @@ pub fn perform(shared: &Shared) -> Outcome {
     outcome
 }
 
-/// The cron's part: a round that ran out of time goes on in the background (Redis's
-/// `evictionTimeProc`), so memory comes down even if no command arrives.
+/// The cron's part: a round that ran out of time, or a lower `maxmemory` just set, goes on in
+/// the background (Redis's `evictionTimeProc`), so memory comes down even if no command
+/// arrives.
+pub fn start_in_background(shared: &Shared) {
+    shared.evicting.store(true, Ordering::Relaxed);
+}
+
 pub fn resume(shared: &Shared) {
     if shared.evicting.load(Ordering::Relaxed) {
         perform(shared);
@@ -43,6 +48,16 @@ pub fn resume(shared: &Shared) {
 #[allow(clippy::disallowed_methods)] // a round's own time limit, not a command's instant
 fn round(shared: &Shared) -> Outcome {
     let config = &shared.config;
+    // Redis's isSafeToPerformEvictions: a paused data set stays as it is, expiry and
+    // eviction included.
+    if shared.pause.may_be_paused()
+        && shared
+            .pause
+            .in_force(crate::store::clock::unix_ms())
+            .is_some()
+    {
+        return Outcome::Ok;
+    }
     let max = config.maxmemory();
     if max == 0 || crate::alloc::used_memory() as u64 <= max {
         return Outcome::Ok;

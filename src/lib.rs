@@ -33,6 +33,7 @@ pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod tracking;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;

@@ -288,6 +288,19 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             shared.stats.sample();
             clock::tick_lru_clock();
             crate::evict::resume(&shared);
+            if shared.evicting.load(Ordering::Relaxed) {
+                // Still over the limit: go on soon, as Redis's eviction time event does.
+                wait = Duration::from_millis(1);
+            }
+            // Client-side caching: BCAST invalidations of keys expired or evicted here, and
+            // the tracking table's size limit.
+            shared.tracking.broadcast();
+            shared.tracking.limit();
+            // Those invalidations' and the evictions' subscribers.
+            shared
+                .stats
+                .net_output
+                .add(crate::state::wake_deferred() as u64);
             // Exited workers leave their allocator pages behind, abandoned; a few of their
             // blocks are freed only as the thread is torn down. Collect for a second after
             // the last retirement, so that those pages go back too.

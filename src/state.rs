@@ -126,6 +126,11 @@ impl Clients {
         self.map.lock().remove(&id);
     }
 
+    /// The live connection with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().get(&id).cloned()
+    }
+
     /// A snapshot of the live connections, by id.
     pub fn list(&self) -> Vec<Arc<ClientInfo>> {
         let mut v: Vec<_> = self.map.lock().values().cloned().collect();
@@ -201,9 +206,11 @@ pub struct Shared {
     /// An eviction round ran out of time and the cron thread goes on with it.
     pub evicting: std::sync::atomic::AtomicBool,
     pub stats: Stats,
-    pub clients: Clients,
+    pub clients: Arc<Clients>,
     /// Channel, pattern and shard-channel subscriptions.
     pub pubsub: Arc<PubSub>,
+    /// Client-side caching: who may cache which keys.
+    pub tracking: Arc<crate::tracking::Tracking>,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
     /// CLIENT PAUSE.
@@ -228,6 +235,12 @@ impl Shared {
         let store = Store::new(config.databases);
         let config = Arc::new(config);
         let pubsub = Arc::new(PubSub::default());
+        let clients = Arc::new(Clients::default());
+        let tracking = Arc::new(crate::tracking::Tracking::new(
+            Arc::clone(&clients),
+            Arc::clone(&config),
+        ));
+        store.set_invalidate(Arc::clone(&tracking) as Arc<dyn crate::store::watch::Invalidate>);
         store.set_sink(Arc::new(crate::pubsub::KeyspaceEvents {
             pubsub: Arc::clone(&pubsub),
             config: Arc::clone(&config),
@@ -238,7 +251,8 @@ impl Shared {
             evictor: Default::default(),
             evicting: Default::default(),
             stats: Stats::default(),
-            clients: Clients::default(),
+            clients: Arc::clone(&clients),
+            tracking,
             pubsub,
             monitors: Default::default(),
             pause: Default::default(),
@@ -295,6 +309,13 @@ pub struct ClientInfo {
     pub subs: [AtomicUsize; 3],
     /// In MONITOR mode (CLIENT LIST flag `O`).
     pub monitor: AtomicBool,
+    /// CLIENT TRACKING: its settings and the invalidations held back for it.
+    pub tracking: Mutex<crate::tracking::ClientTracking>,
+    /// The connection's thread, to be woken when another client needs its outbox (a RESP3
+    /// client others redirect invalidations to).
+    pub waker: std::sync::OnceLock<crate::os::ThreadWaker>,
+    /// Asked to switch its output to the outbox at its next turn.
+    outbox_wanted: AtomicBool,
     /// CLIENT LIST's `qbuf`, `qbuf-free` and `argv-mem`, as of the command being run.
     pub qbuf: AtomicUsize,
     pub qbuf_free: AtomicUsize,
@@ -331,6 +352,9 @@ impl ClientInfo {
             outbox: Outbox::default(),
             subs: Default::default(),
             monitor: AtomicBool::new(false),
+            tracking: Mutex::new(Default::default()),
+            waker: std::sync::OnceLock::new(),
+            outbox_wanted: AtomicBool::new(false),
             qbuf: AtomicUsize::new(0),
             qbuf_free: AtomicUsize::new(0),
             argv_mem: AtomicUsize::new(0),
@@ -414,6 +438,29 @@ impl ClientInfo {
     /// Subscribed to anything (Redis's `CLIENT_PUBSUB`)?
     pub fn is_subscribed(&self) -> bool {
         self.subs.iter().any(|n| n.load(Ordering::Relaxed) > 0)
+    }
+
+    /// Another client will write to this one (invalidations redirected to it): its thread
+    /// is asked to switch to the outbox, and woken if it sleeps idle. (A thread in the
+    /// middle of a read sees the request when the read returns, within the 2-second idle
+    /// read timeout; frames queued meanwhile wait in the outbox.)
+    pub fn want_outbox(&self) {
+        if !self.outbox.is_active() && !self.outbox_wanted.swap(true, Ordering::AcqRel) {
+            if let Some(w) = self.waker.get() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Has another client asked for this one's outbox (not yet taken)?
+    pub fn outbox_requested(&self) -> bool {
+        self.outbox_wanted.load(Ordering::Relaxed)
+    }
+
+    /// Has another client asked for this one's outbox? (Taken by the owner.)
+    pub fn take_outbox_request(&self) -> bool {
+        self.outbox_wanted.load(Ordering::Relaxed)
+            && self.outbox_wanted.swap(false, Ordering::AcqRel)
     }
 
     /// The output limit that applies to this client now.
@@ -520,6 +567,8 @@ pub struct ClientState {
     pub subscriptions: Subscriptions,
     /// Its output goes through `info.outbox` (since it first subscribed).
     pub outbox_active: bool,
+    /// CLIENT TRACKING is on (the owner's copy of `info.tracking.on`).
+    pub tracking: bool,
     /// Command counts not yet added to INFO commandstats (handed over after each batch).
     pub cmd_stats: crate::cmdstats::Local,
     /// CLIENT REPLY: no replies (OFF), none to the current command (SKIP), none to the next
@@ -576,6 +625,7 @@ impl ClientState {
             watching: Vec::new(),
             subscriptions: Subscriptions::default(),
             outbox_active: false,
+            tracking: false,
             cmd_stats: Default::default(),
             reply_off: false,
             reply_skip: false,

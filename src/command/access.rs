@@ -94,6 +94,8 @@ impl Ctx<'_> {
             },
             None => self.server.store.flush(i),
         }
+        // After the keys are gone: a client reading meanwhile is told after its reply.
+        self.server.tracking.flush();
     }
 
     /// Empties every database in one step (FLUSHALL).
@@ -107,6 +109,7 @@ impl Ctx<'_> {
             }
             None => self.server.store.flush_all(),
         }
+        self.server.tracking.flush();
     }
 
     /// Exchanges the contents of databases `a` and `b` (SWAPDB).

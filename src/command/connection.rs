@@ -251,6 +251,11 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     let blocked = c.blocked.lock().as_ref().is_some_and(|w| w.is_waiting());
     let multi = c.multi.load(Ordering::Relaxed);
     let subs: Vec<usize> = c.subs.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    let (tracking_on, broken_redirect, bcast, redir) = {
+        let t = c.tracking.lock();
+        let redir = if t.on { t.redirect as i64 } else { -1 };
+        (t.on, t.broken_redirect, t.bcast, redir)
+    };
     // Redis's order of the letters.
     let mut flags = String::new();
     for (on, letter) in [
@@ -258,6 +263,9 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
         (c.is_subscribed(), 'P'),
         (multi >= 0, 'x'),
         (blocked, 'b'),
+        (tracking_on, 't'),
+        (broken_redirect, 'R'),
+        (bcast, 'B'),
         (c.watch_flag.is_dirty(), 'd'),
         (c.no_evict.load(Ordering::Relaxed), 'e'),
     ] {
@@ -270,7 +278,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     }
     let cmd = super::name_of(c.last_cmd.load(Ordering::Relaxed));
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -294,6 +302,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
             + c.argv_mem.load(Ordering::Relaxed)
             + c.outbox.pending(),
         cmd,
+        redir,
         c.resp.load(Ordering::Relaxed),
         lossy(&c.lib_name.lock()),
         lossy(&c.lib_ver.lock()),
@@ -536,5 +545,179 @@ pub fn reset(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     ctx.client.info.resp.store(2, Ordering::Relaxed);
     ctx.client.info.name.lock().clear();
     ctx.client.info.no_evict.store(false, Ordering::Relaxed);
+    ctx.server.tracking.disable(&ctx.client.info);
+    ctx.client.tracking = false;
     Ok(Reply::simple("RESET"))
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+/// (Redis's checks, in its order).
+pub fn client_tracking(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let mut opts = crate::tracking::Options::default();
+    let mut i = 3;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        if args.is(i, "REDIRECT") && more {
+            i += 1;
+            if opts.redirect != 0 {
+                return Err(err(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let id = args.int(i)?;
+            if id <= 0 || ctx.server.clients.get(id as u64).is_none() {
+                return Err(err("ERR The client ID you want redirect to does not exist"));
+            }
+            opts.redirect = id as u64;
+        } else if args.is(i, "BCAST") {
+            opts.bcast = true;
+        } else if args.is(i, "OPTIN") {
+            opts.optin = true;
+        } else if args.is(i, "OPTOUT") {
+            opts.optout = true;
+        } else if args.is(i, "NOLOOP") {
+            opts.noloop = true;
+        } else if args.is(i, "PREFIX") && more {
+            i += 1;
+            opts.prefixes.push(args.get(i).to_vec());
+        } else {
+            return Err(super::args::SYNTAX);
+        }
+        i += 1;
+    }
+    let tracking = &ctx.server.tracking;
+    if args.is(2, "ON") {
+        if !opts.bcast && !opts.prefixes.is_empty() {
+            return Err(err("ERR PREFIX option requires BCAST mode to be enabled"));
+        }
+        {
+            let t = ctx.client.info.tracking.lock();
+            if t.on && t.bcast != opts.bcast {
+                return Err(err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+            }
+            if opts.bcast && (opts.optin || opts.optout) {
+                return Err(err("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+            }
+            if opts.optin && opts.optout {
+                return Err(err("ERR You can't specify both OPTIN mode and OPTOUT mode"));
+            }
+            if (opts.optin && t.optout) || (opts.optout && t.optin) {
+                return Err(err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+            }
+            if opts.bcast {
+                check_prefixes(&t.prefixes, &opts.prefixes)?;
+            }
+        }
+        tracking.enable(&ctx.client.info, &opts);
+        ctx.client.tracking = true;
+    } else if args.is(2, "OFF") {
+        tracking.disable(&ctx.client.info);
+        ctx.client.tracking = false;
+    } else {
+        return Err(super::args::SYNTAX);
+    }
+    Ok(Reply::ok())
+}
+
+/// Redis's `checkPrefixCollisionsOrReply`: no new prefix may be a prefix of, or start with,
+/// one the client has or another new one.
+fn check_prefixes(
+    existing: &std::collections::BTreeSet<Box<[u8]>>,
+    new: &[Vec<u8>],
+) -> Result<(), CmdError> {
+    let overlap = |a: &[u8], b: &[u8]| {
+        let n = a.len().min(b.len());
+        a[..n] == b[..n]
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    for (i, p) in new.iter().enumerate() {
+        if let Some(old) = existing.iter().find(|old| overlap(old, p)) {
+            return Err(CmdError::msg(format!(
+                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                text(p),
+                text(old)
+            )));
+        }
+        if let Some(other) = new[i + 1..].iter().find(|q| overlap(p, q)) {
+            return Err(CmdError::msg(format!(
+                "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                text(p),
+                text(other)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// CLIENT CACHING YES|NO: whether the next command's keys are tracked, under OPTIN/OPTOUT.
+pub fn client_caching(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let mut t = ctx.client.info.tracking.lock();
+    if !t.on {
+        return Err(err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
+    }
+    if args.is(2, "YES") {
+        if !t.optin {
+            return Err(err(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if args.is(2, "NO") {
+        if !t.optout {
+            return Err(err(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(super::args::SYNTAX);
+    }
+    t.caching = true;
+    Ok(Reply::ok())
+}
+
+/// CLIENT GETREDIR: the client invalidations are redirected to, 0 for none, -1 when not
+/// tracking.
+pub fn client_getredir(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let t = ctx.client.info.tracking.lock();
+    Ok(Reply::Int(if t.on { t.redirect as i64 } else { -1 }))
+}
+
+/// CLIENT TRACKINGINFO: flags, redirect and prefixes.
+pub fn client_trackinginfo(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let t = ctx.client.info.tracking.lock();
+    let mut flags = vec![if t.on { "on" } else { "off" }];
+    if t.bcast {
+        flags.push("bcast");
+    }
+    if t.optin {
+        flags.push("optin");
+        if t.caching {
+            flags.push("caching-yes");
+        }
+    }
+    if t.optout {
+        flags.push("optout");
+        if t.caching {
+            flags.push("caching-no");
+        }
+    }
+    if t.noloop {
+        flags.push("noloop");
+    }
+    if t.broken_redirect {
+        flags.push("broken_redirect");
+    }
+    Ok(Reply::Map(vec![
+        (
+            Reply::bulk("flags"),
+            Reply::Set(flags.into_iter().map(Reply::bulk).collect()),
+        ),
+        (
+            Reply::bulk("redirect"),
+            Reply::Int(if t.on { t.redirect as i64 } else { -1 }),
+        ),
+        (
+            Reply::bulk("prefixes"),
+            Reply::Array(t.prefixes.iter().map(|p| Reply::Bulk(p.to_vec())).collect()),
+        ),
+    ]))
 }

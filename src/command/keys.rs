@@ -309,6 +309,9 @@ pub fn copy(ctx: &mut Ctx, args: &Args) -> CmdResult {
 fn copy_entry(entry: Option<Entry>, to: &mut DbMut, dst: &[u8], replace: bool) -> Reply {
     match entry {
         Some(entry) if replace || !to.contains(dst) => {
+            // A copy is a new object: under LFU its counter starts afresh (RENAME and MOVE
+            // keep theirs).
+            entry.value.lru().init(to.op().limits().access);
             to.insert_entry(dst, entry);
             to.notify(GENERIC, "copy_to", dst);
             Reply::Int(1)

@@ -229,6 +229,10 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("help", 2, LOADING | STALE, NOKEYS, "connection", Client(connection::client_help)),
             cmd("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_unblock)),
             cmd("reply", 3, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_reply)),
+            cmd("tracking", -3, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_tracking)),
+            cmd("caching", 3, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_caching)),
+            cmd("getredir", 2, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_getredir)),
+            cmd("trackinginfo", 2, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_trackinginfo)),
             cmd("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_pause)),
             cmd("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::client_unpause)),
         ],
@@ -701,6 +705,19 @@ pub fn execute_resolved(
             if ctx.client.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
                 return transactions::queue(ctx, code, spec, argv);
             }
+            if ctx.client.tracking {
+                // Before it reads: see the note in `tracking`.
+                let keys = (spec.flags & (READONLY | PUBSUB) == READONLY)
+                    .then(|| getkeys::key_positions(spec, argv))
+                    .flatten()
+                    .map(|at| {
+                        at.iter()
+                            .filter_map(|&i| argv.get(i))
+                            .map(Vec::as_slice)
+                            .collect()
+                    });
+                ctx.server.tracking.before_command(&ctx.client.info, keys);
+            }
             ctx.server.stats.commands.add(1);
             let started = crate::cmdstats::ticks();
             let result = run(ctx, spec, Args::new(argv), out);
@@ -808,6 +825,12 @@ fn full_name_of(spec: &'static CommandSpec) -> String {
         }
     }
     spec.name.to_string()
+}
+
+/// Is `argv` a CLIENT command? (CLIENT CACHING's effect outlives only those.)
+pub fn is_client_command(argv: &[Vec<u8>]) -> bool {
+    argv.first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"client"))
 }
 
 /// Commands that run at once between MULTI and EXEC instead of being queued.
@@ -964,6 +987,21 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
             ended: Box::new(move || {
                 blocked.fetch_sub(1, Ordering::Relaxed);
             }),
+            hold: if ctx.client.tracking {
+                let (tracking, info) = (
+                    std::sync::Arc::clone(&ctx.server.tracking),
+                    std::sync::Arc::clone(&ctx.client.info),
+                );
+                Box::new(move |on| {
+                    if on {
+                        tracking.hold(&info);
+                    } else {
+                        tracking.release(&info);
+                    }
+                })
+            } else {
+                Box::new(|_| {})
+            },
         },
     );
     db.block(&waiter);

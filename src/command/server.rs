@@ -410,7 +410,8 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
             )));
         }
     }
-    // Redis's updateMaxmemory: a lower limit evicts at once.
+    // Redis's updateMaxmemory: a lower limit starts eviction in the background (the cron
+    // thread; never here, where EXEC may hold the database locks eviction takes).
     if pairs.iter().any(|(n, _)| n == "maxmemory") && cfg.maxmemory() > 0 {
         let used = crate::alloc::used_memory() as u64;
         if cfg.maxmemory() < used {
@@ -419,7 +420,7 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
                 cfg.maxmemory()
             );
         }
-        crate::evict::perform(ctx.server);
+        crate::evict::start_in_background(ctx.server);
     }
     Ok(Reply::ok())
 }
@@ -803,13 +804,16 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             crate::VERSION,
         ),
     );
+    let (tracking_clients, tracking_keys, tracking_items, tracking_prefixes) =
+        srv.tracking.totals();
     section(
         "Clients",
         format!(
-            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
+            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:{}\r\n",
             srv.clients.len(),
             srv.config.maxclients(),
             srv.blocked_clients.load(Ordering::Relaxed),
+            tracking_clients,
             srv.clients.timed_waits(),
         ),
     );
@@ -824,7 +828,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     section(
         "Memory",
         format!(
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_not_counted_for_evict:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
             human(used),
             human(rss),
             human(peak),
@@ -867,7 +871,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsub_shard}\r\ntotal_error_replies:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsub_shard}\r\ntracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\ntracking_total_prefixes:{tracking_prefixes}\r\ntotal_error_replies:{}\r\n",
             st.connections.load(Ordering::Relaxed),
             st.commands.get(),
             st.ops_per_sec(),

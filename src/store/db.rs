@@ -95,6 +95,10 @@ impl Keyspace {
         self.sink = Some(sink);
     }
 
+    pub(super) fn set_invalidate(&mut self, to: Arc<dyn super::watch::Invalidate>) {
+        self.watched.set_invalidate(to);
+    }
+
     /// Publishes a keyspace event, if the configured classes (`flags`) want it.
     fn emit(&self, flags: u32, class: u32, event: &str, key: &[u8]) {
         emit(&self.sink, self.index, flags, class, event, key);
@@ -182,10 +186,22 @@ impl Keyspace {
         self.data.map.random(super::rand_u64).map(|n| n.key.clone())
     }
 
-    /// A random key with a TTL: the first due at or after a random instant between the
-    /// soonest and the latest expiry (the expiry index is ordered, not hashed).
+    /// A random key with a TTL, each about equally likely: random keys of the map until one
+    /// has a TTL (as many tries as the share of such keys calls for, within a bound), else
+    /// the first key due after a random instant of the expiry index (biased towards keys
+    /// that follow a gap in expiry times, so only a fallback).
     pub(super) fn random_volatile_key(&self) -> Option<Box<[u8]>> {
         let expires = &self.data.expires;
+        if expires.is_empty() {
+            return None;
+        }
+        let tries = (4 * self.data.map.len() / expires.len() + 8).min(1000);
+        for _ in 0..tries {
+            let node = self.data.map.random(super::rand_u64)?;
+            if node.value.expire != 0 {
+                return Some(node.key.clone());
+            }
+        }
         let (lo, hi) = (expires.first()?.0, expires.last()?.0);
         let span = (hi - lo) as u64;
         let at = lo + (super::rand_u64() % span.saturating_add(1)) as i64;
@@ -644,7 +660,6 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             self.ks.watched.touch(key, false);
             self.notify(notify::EXPIRED, "expired", key);
         }
-        entry.value.lru().init(self.op.limits().access);
         let data = &mut self.ks.data;
         if entry.expire != 0 {
             data.expires.insert((entry.expire, Box::from(key)));

@@ -58,6 +58,14 @@ impl Store {
         }
     }
 
+    /// Where every database reports changed keys for client-side caching (set once, at
+    /// start).
+    pub fn set_invalidate(&self, to: std::sync::Arc<dyn watch::Invalidate>) {
+        for db in &self.dbs {
+            db.write().set_invalidate(std::sync::Arc::clone(&to));
+        }
+    }
+
     /// Number of databases.
     pub fn len(&self) -> usize {
         self.dbs.len()
@@ -243,6 +251,7 @@ mod tests {
                     }),
                     send: Box::new(|_| 0),
                     ended: Box::new(|| {}),
+                    hold: Box::new(|_| {}),
                 },
             )
         };

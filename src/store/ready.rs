@@ -63,6 +63,10 @@ pub struct Wake {
     /// Called once, under the state lock, when the wait ends (by whoever ends it): counts
     /// such as INFO's `blocked_clients` drop before the client can see its reply.
     pub ended: Box<dyn Fn() + Send + Sync>,
+    /// `true` just before it is served, `false` once served (or not after all): what the
+    /// serving changes tell this client (client-side caching's invalidations) follows its
+    /// reply, as Redis orders them for a client it unblocks.
+    pub hold: Box<dyn Fn(bool) + Send + Sync>,
 }
 
 /// A connection parked in a blocking command.
@@ -118,6 +122,7 @@ impl Waiter {
             if *sent == 0 {
                 *sent = (self.reach.send)(reply);
             }
+            (self.reach.hold)(false);
             (self.reach.wake)();
         }
     }
@@ -147,13 +152,17 @@ impl Waiter {
         if *state != State::Waiting {
             return false;
         }
+        (self.reach.hold)(true);
         match serve(&*self.request) {
             Some(reply) => {
                 *state = State::Served { reply, sent: 0 };
                 (self.reach.ended)();
                 true
             }
-            None => false,
+            None => {
+                (self.reach.hold)(false);
+                false
+            }
         }
     }
 

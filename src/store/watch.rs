@@ -47,15 +47,31 @@ struct Watcher {
 /// expired there.
 pub type Incoming<'a> = dyn Fn(&[u8]) -> Option<bool> + 'a;
 
+/// Where changes to keys go besides WATCH: client-side caching's invalidations (Redis's
+/// `trackingInvalidateKey`, called by `signalModifiedKey` beside `touchWatchedKey`). The
+/// store knows nothing of who tracks what.
+pub trait Invalidate: Send + Sync {
+    /// Anyone tracking at all? (Almost never: that answer is one atomic load.)
+    fn active(&self) -> bool;
+    /// `key` changed (in any database: tracking does not tell them apart).
+    fn key(&self, key: &[u8]);
+}
+
 /// The watchers of one database, by key.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Watched {
     by_key: HashMap<Box<[u8]>, Vec<Watcher>>,
+    /// Client-side caching, told of every change signalled here.
+    invalidate: Option<Arc<dyn Invalidate>>,
 }
 
 impl Watched {
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
+    }
+
+    pub fn set_invalidate(&mut self, to: Arc<dyn Invalidate>) {
+        self.invalidate = Some(to);
     }
 
     /// Adds a watcher of `key` (once per client and key).
@@ -91,6 +107,11 @@ impl Watched {
     /// the map. Deleting a key that was already expired at WATCH is no change. (Redis stops at
     /// the first watcher for which an expired key still exists; so does this.)
     pub fn touch(&mut self, key: &[u8], exists: bool) {
+        if let Some(to) = &self.invalidate {
+            if to.active() {
+                to.key(key);
+            }
+        }
         // Nobody watches, almost always: that answer costs no hashing.
         if self.by_key.is_empty() {
             return;

@@ -1,0 +1,449 @@
+//! Client-side caching (CLIENT TRACKING; Redis's `tracking.c`): which clients may hold which
+//! keys, and the invalidation messages sent when those keys change.
+//!
+//! The table maps a key (of any database, as in Redis) to the ids of the clients that read
+//! it; a change takes the key out and tells each of them once. In BCAST mode a client names
+//! prefixes instead, and gets every changed key under them, batched: a thread sends what its
+//! batch of commands changed once the batch is done (Redis's `beforeSleep`).
+//!
+//! **Reply before invalidation.** Redis's single thread orders them for free: a read's reply
+//! is queued before any later change is signalled. Here a change can be signalled on another
+//! thread while the reader is still writing its reply. So a client marks itself *executing*
+//! before each command (and registers the keys it reads before reading them), and an
+//! invalidation for an executing client is held back and sent after its reply. An
+//! invalidation can then come late, never early: a client never caches a stale value.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::state::{ClientInfo, Clients};
+use crate::store::watch::Invalidate;
+
+/// The channel a RESP2 client subscribes to for the invalidations redirected to it.
+pub const CHANNEL: &[u8] = b"__redis__:invalidate";
+
+thread_local! {
+    /// The tracking client whose command this thread runs (0: none): NOLOOP spares it.
+    static CURRENT: Cell<u64> = const { Cell::new(0) };
+    /// A change this thread made matched a BCAST prefix: broadcast at the batch's end.
+    static BCAST_DUE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What an invalidation says: some keys (a RESP array, ready to send), or "everything"
+/// (FLUSHDB, FLUSHALL).
+#[derive(Debug, Clone)]
+enum Payload {
+    Keys(Arc<Vec<u8>>),
+    Flush,
+}
+
+/// One client's tracking state (in its [`ClientInfo`]).
+#[derive(Debug, Default)]
+pub struct ClientTracking {
+    pub on: bool,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    /// CLIENT CACHING YES (under OPTIN) or NO (under OPTOUT), for the next command.
+    pub caching: bool,
+    pub noloop: bool,
+    /// The client it redirects to has gone.
+    pub broken_redirect: bool,
+    /// 0: none.
+    pub redirect: u64,
+    pub prefixes: BTreeSet<Box<[u8]>>,
+    /// One of its commands is running: invalidations wait in `pending` until its reply.
+    executing: bool,
+    pending: Vec<Payload>,
+}
+
+/// The options of CLIENT TRACKING ON.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    pub redirect: u64,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    pub prefixes: Vec<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct Table {
+    /// Key -> the clients that may cache it.
+    keys: HashMap<Box<[u8]>, Vec<u64>>,
+    /// Client ids across all keys (INFO `tracking_total_items`).
+    items: usize,
+    /// BCAST prefixes: their clients, and the keys changed since the last broadcast with
+    /// the client that changed each (for NOLOOP).
+    prefixes: BTreeMap<Box<[u8]>, Bcast>,
+}
+
+/// Keys changed under a prefix, each with the client that last changed it.
+type ChangedKeys = BTreeMap<Box<[u8]>, u64>;
+
+#[derive(Default)]
+struct Bcast {
+    keys: ChangedKeys,
+    clients: BTreeSet<u64>,
+}
+
+pub struct Tracking {
+    /// Clients with tracking on (INFO `tracking_clients`); 0 turns every hook off.
+    on: AtomicUsize,
+    table: Mutex<Table>,
+    clients: Arc<Clients>,
+    config: Arc<Config>,
+    /// Rounds in a row the table stayed over `tracking-table-max-keys` (more effort each).
+    over_limit_rounds: AtomicUsize,
+}
+
+impl Tracking {
+    pub fn new(clients: Arc<Clients>, config: Arc<Config>) -> Self {
+        Tracking {
+            on: AtomicUsize::new(0),
+            table: Mutex::new(Table::default()),
+            clients,
+            config,
+            over_limit_rounds: AtomicUsize::new(0),
+        }
+    }
+
+    /// INFO: tracking clients, keys, items, prefixes.
+    pub fn totals(&self) -> (usize, usize, usize, usize) {
+        let t = self.table.lock();
+        (
+            self.on.load(Ordering::Relaxed),
+            t.keys.len(),
+            t.items,
+            t.prefixes.len(),
+        )
+    }
+
+    /// CLIENT TRACKING ON (options already checked against each other and the client's
+    /// state). Redis's `enableTracking`.
+    pub fn enable(&self, info: &ClientInfo, opts: &Options) {
+        let mut t = info.tracking.lock();
+        if !t.on {
+            self.on.fetch_add(1, Ordering::Relaxed);
+        }
+        t.on = true;
+        t.broken_redirect = false;
+        t.redirect = opts.redirect;
+        t.bcast = opts.bcast;
+        t.optin = opts.optin;
+        t.optout = opts.optout;
+        t.noloop = opts.noloop;
+        if opts.bcast {
+            let mut table = self.table.lock();
+            let empty: &[u8] = b"";
+            let prefixes: Vec<&[u8]> = if opts.prefixes.is_empty() {
+                vec![empty]
+            } else {
+                opts.prefixes.iter().map(Vec::as_slice).collect()
+            };
+            for p in prefixes {
+                table
+                    .prefixes
+                    .entry(Box::from(p))
+                    .or_default()
+                    .clients
+                    .insert(info.id);
+                t.prefixes.insert(Box::from(p));
+            }
+        }
+    }
+
+    /// CLIENT TRACKING OFF, RESET, or the connection's end (Redis's `disableTracking`).
+    pub fn disable(&self, info: &ClientInfo) {
+        let mut t = info.tracking.lock();
+        if !t.prefixes.is_empty() {
+            let mut table = self.table.lock();
+            for p in std::mem::take(&mut t.prefixes) {
+                if let Some(b) = table.prefixes.get_mut(&p) {
+                    b.clients.remove(&info.id);
+                    if b.clients.is_empty() {
+                        table.prefixes.remove(&p);
+                    }
+                }
+            }
+        }
+        if t.on {
+            self.on.fetch_sub(1, Ordering::Relaxed);
+        }
+        let (executing, pending) = (t.executing, std::mem::take(&mut t.pending));
+        *t = ClientTracking {
+            executing,
+            ..ClientTracking::default()
+        };
+        drop(pending);
+    }
+
+    /// Before one of a tracking client's commands runs: it counts as executing (see the
+    /// module's note), and the keys a read-only command reads are remembered for it first
+    /// (Redis's `trackingRememberKeys`, with OPTIN/OPTOUT's CLIENT CACHING).
+    pub fn before_command(&self, info: &ClientInfo, read_keys: Option<Vec<&[u8]>>) {
+        CURRENT.with(|c| c.set(info.id));
+        let mut t = info.tracking.lock();
+        t.executing = true;
+        if !t.on || t.bcast {
+            return;
+        }
+        if (t.optin && !t.caching) || (t.optout && t.caching) {
+            return;
+        }
+        drop(t);
+        let Some(keys) = read_keys else {
+            return;
+        };
+        let mut table = self.table.lock();
+        let table = &mut *table;
+        for key in keys {
+            let ids = table.keys.entry(Box::from(key)).or_default();
+            if !ids.contains(&info.id) {
+                ids.push(info.id);
+                table.items += 1;
+            }
+        }
+    }
+
+    /// After the command's reply is on its way: the invalidations held back go out, and
+    /// CLIENT CACHING's one-command effect ends (unless the command was CLIENT itself, or
+    /// was queued in MULTI).
+    pub fn after_command(&self, info: &Arc<ClientInfo>, keep_caching: bool) {
+        CURRENT.with(|c| c.set(0));
+        let mut t = info.tracking.lock();
+        t.executing = false;
+        if !keep_caching {
+            t.caching = false;
+        }
+        for p in std::mem::take(&mut t.pending) {
+            self.send_locked(info, &mut t, &p);
+        }
+    }
+
+    /// A parked client is being served: invalidations wait for its reply.
+    pub fn hold(&self, info: &ClientInfo) {
+        info.tracking.lock().executing = true;
+    }
+
+    /// Its reply is on its way: the invalidations held back follow.
+    pub fn release(&self, info: &Arc<ClientInfo>) {
+        let mut t = info.tracking.lock();
+        t.executing = false;
+        for p in std::mem::take(&mut t.pending) {
+            self.send_locked(info, &mut t, &p);
+        }
+    }
+
+    /// Sends `payload` to tracking client `info` (or where it redirects), or holds it back
+    /// while one of its commands runs.
+    fn send(&self, info: &Arc<ClientInfo>, payload: Payload) {
+        let mut t = info.tracking.lock();
+        if !t.on {
+            return;
+        }
+        if t.executing {
+            t.pending.push(payload);
+            return;
+        }
+        self.send_locked(info, &mut t, &payload);
+    }
+
+    /// Redis's `sendTrackingMessage`.
+    fn send_locked(&self, info: &Arc<ClientInfo>, t: &mut ClientTracking, payload: &Payload) {
+        let own_resp = info.resp.load(Ordering::Relaxed);
+        let body: &[u8] = match payload {
+            Payload::Keys(keys) => keys,
+            Payload::Flush if own_resp >= 3 => b"_\r\n",
+            Payload::Flush => b"$-1\r\n",
+        };
+        let mut to = Arc::clone(info);
+        if t.redirect != 0 {
+            match self.clients.get(t.redirect) {
+                Some(r) => to = r,
+                None => {
+                    t.broken_redirect = true;
+                    if own_resp >= 3 {
+                        let frame =
+                            format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n", t.redirect);
+                        info.deliver(frame.as_bytes(), &self.config);
+                    }
+                    return;
+                }
+            }
+        }
+        let mut frame = Vec::with_capacity(body.len() + 48);
+        if to.resp.load(Ordering::Relaxed) >= 3 {
+            frame.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
+        } else if t.redirect != 0 && to.is_subscribed() {
+            frame.extend_from_slice(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n");
+        } else {
+            // RESP2 has no push frames: a RESP2 client hears of invalidations only through
+            // a redirection to a subscribed connection.
+            return;
+        }
+        frame.extend_from_slice(body);
+        to.want_outbox();
+        to.deliver(&frame, &self.config);
+    }
+
+    /// Everything changed (FLUSHDB, FLUSHALL): every tracking client is told with a null,
+    /// and the table is emptied (Redis's `trackingInvalidateKeysOnFlush`).
+    pub fn flush(&self) {
+        let old = {
+            let mut table = self.table.lock();
+            table.items = 0;
+            std::mem::take(&mut table.keys)
+        };
+        drop(old);
+        if self.on.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        for c in self.clients.list() {
+            if c.tracking.lock().on {
+                self.send(&c, Payload::Flush);
+            }
+        }
+    }
+
+    /// Sends each BCAST client the keys under its prefixes changed since the last broadcast
+    /// (Redis's `trackingBroadcastInvalidationMessages`). Called at the end of a batch that
+    /// changed such a key, and by the cron thread.
+    pub fn broadcast(&self) {
+        if !BCAST_DUE.with(|d| d.replace(false)) {
+            return;
+        }
+        let mut work: Vec<(ChangedKeys, Vec<u64>)> = Vec::new();
+        {
+            let mut table = self.table.lock();
+            for b in table.prefixes.values_mut() {
+                if !b.keys.is_empty() {
+                    work.push((
+                        std::mem::take(&mut b.keys),
+                        b.clients.iter().copied().collect(),
+                    ));
+                }
+            }
+        }
+        for (keys, ids) in work {
+            let all = Arc::new(key_array(keys.keys().map(|k| &**k)));
+            for id in ids {
+                let Some(c) = self.clients.get(id) else {
+                    continue;
+                };
+                let noloop = c.tracking.lock().noloop;
+                if noloop && keys.values().any(|by| *by == id) {
+                    let others: Vec<&[u8]> = keys
+                        .iter()
+                        .filter(|(_, by)| **by != id)
+                        .map(|(k, _)| &**k)
+                        .collect();
+                    if !others.is_empty() {
+                        let own = Arc::new(key_array(others.into_iter()));
+                        self.send(&c, Payload::Keys(own));
+                    }
+                } else {
+                    self.send(&c, Payload::Keys(Arc::clone(&all)));
+                }
+            }
+        }
+    }
+
+    /// Keeps the table within `tracking-table-max-keys` by invalidating keys (Redis's
+    /// `trackingLimitUsedSlots`: more keys each round it stays over).
+    pub fn limit(&self) {
+        let max = self.config.tracking_table_max_keys();
+        if max == 0 || self.on.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let over = {
+            let t = self.table.lock();
+            t.keys.len() > max
+        };
+        if !over {
+            self.over_limit_rounds.store(0, Ordering::Relaxed);
+            return;
+        }
+        let effort = 100 * (self.over_limit_rounds.load(Ordering::Relaxed) + 1);
+        for _ in 0..effort {
+            let key = {
+                let t = self.table.lock();
+                if t.keys.len() <= max {
+                    self.over_limit_rounds.store(0, Ordering::Relaxed);
+                    return;
+                }
+                t.keys.keys().next().cloned()
+            };
+            match key {
+                Some(k) => self.invalidate(&k, 0, false),
+                None => return,
+            }
+        }
+        self.over_limit_rounds.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Redis's `trackingInvalidateKey`: `by` changed `key` (0: no client, as expiry).
+    fn invalidate(&self, key: &[u8], by: u64, bcast: bool) {
+        let ids = {
+            let mut table = self.table.lock();
+            if bcast && !table.prefixes.is_empty() {
+                let mut due = false;
+                for (p, b) in table.prefixes.iter_mut() {
+                    if key.starts_with(p) {
+                        b.keys.insert(Box::from(key), by);
+                        due = true;
+                    }
+                }
+                if due {
+                    BCAST_DUE.with(|d| d.set(true));
+                }
+            }
+            let Some(ids) = table.keys.remove(key) else {
+                return;
+            };
+            table.items -= ids.len();
+            ids
+        };
+        let payload = Payload::Keys(Arc::new(key_array(std::iter::once(key))));
+        for id in ids {
+            let Some(c) = self.clients.get(id) else {
+                continue;
+            };
+            {
+                let t = c.tracking.lock();
+                // A client that switched to BCAST since reading the key is not told.
+                if !t.on || t.bcast || (t.noloop && id == by) {
+                    continue;
+                }
+            }
+            self.send(&c, payload.clone());
+        }
+    }
+}
+
+impl Invalidate for Tracking {
+    fn active(&self) -> bool {
+        self.on.load(Ordering::Relaxed) > 0
+    }
+
+    fn key(&self, key: &[u8]) {
+        self.invalidate(key, CURRENT.with(Cell::get), true);
+    }
+}
+
+/// A RESP array of bulk strings.
+fn key_array<'a>(keys: impl Iterator<Item = &'a [u8]> + Clone) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", keys.clone().count()).into_bytes();
+    for k in keys {
+        out.extend_from_slice(format!("${}\r\n", k.len()).as_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
