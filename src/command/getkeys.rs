@@ -3,18 +3,21 @@
 //! and `getkeys_proc`s find them.
 
 use super::args::{err, Args, CmdError, CmdResult};
-use super::{flags, CommandSpec, Ctx};
+use super::{flags, keyspec, CommandSpec, Ctx};
 use crate::protocol::{parse_i64, Reply};
 
-/// The command `argv` names (descending into a subcommand), as Redis's `lookupCommand`.
-fn lookup(argv: &[Vec<u8>]) -> Option<&'static CommandSpec> {
+/// The command `argv` names (descending into a subcommand), as Redis's `lookupCommand`, with
+/// its full name (`client|kill`).
+fn lookup(argv: &[Vec<u8>]) -> Option<(&'static CommandSpec, String)> {
     let (_, spec) = super::lookup(argv.first()?)?;
     if spec.subcommands.is_empty() || argv.len() < 2 {
-        return Some(spec);
+        return Some((spec, spec.name.to_string()));
     }
-    spec.subcommands
+    let sub = spec
+        .subcommands
         .iter()
-        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(&argv[1]))
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(&argv[1]))?;
+    Some((sub, format!("{}|{}", spec.name, sub.name)))
 }
 
 /// Keys named by a `numkeys` argument at `at`, the keys following it.
@@ -80,11 +83,34 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<Vec<usize>>
     )
 }
 
-/// COMMAND GETKEYS command [arg ...]
-pub fn command_getkeys(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+/// The keys of `argv` with their key-spec flags (Redis's `getKeysFromCommandWithSpecs`): by
+/// the key specs when they are reliable, else by the command's own rule; `None` when the
+/// arguments do not say.
+pub fn keys_and_flags(
+    spec: &CommandSpec,
+    name: &str,
+    argv: &[Vec<u8>],
+) -> Option<Vec<(usize, u16)>> {
+    let specs = keyspec::of(name);
+    if keyspec::reliable(specs) {
+        if let Some(keys) = keyspec::keys(specs, argv, spec.arity < 0) {
+            return Some(keys);
+        }
+    }
+    let positions = key_positions(spec, argv)?;
+    let flags = keyspec::variable_flags(spec.name, argv, &positions).unwrap_or_else(|| {
+        // Not reached for Redis's commands (their specs are reliable, or the rule above
+        // gives the flags): the first spec's flags.
+        vec![specs.first().map_or(0, |k| k.flags); positions.len()]
+    });
+    Some(positions.into_iter().zip(flags).collect())
+}
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS (Redis's `getKeysSubcommandImpl`).
+fn getkeys(args: &Args, with_flags: bool) -> CmdResult {
     const INVALID_COMMAND: CmdError = err("ERR Invalid command specified");
     let argv = args.from(2);
-    let spec = lookup(argv).ok_or(INVALID_COMMAND)?;
+    let (spec, name) = lookup(argv).ok_or(INVALID_COMMAND)?;
     if spec.keys.0 == 0 && spec.flags & flags::MOVABLE_KEYS == 0 {
         return Err(err("ERR The command has no key arguments"));
     }
@@ -93,11 +119,29 @@ pub fn command_getkeys(_ctx: &mut Ctx, args: &Args) -> CmdResult {
     if (arity > 0 && arity != argc) || argc < -arity {
         return Err(err("ERR Invalid number of arguments specified for command"));
     }
-    let keys =
-        key_positions(spec, argv).ok_or(err("ERR Invalid arguments specified for command"))?;
+    let keys = keys_and_flags(spec, &name, argv)
+        .filter(|k| !k.is_empty())
+        .ok_or(err("ERR Invalid arguments specified for command"))?;
     Ok(Reply::Array(
         keys.into_iter()
-            .map(|i| Reply::bulk(argv[i].clone()))
+            .map(|(i, f)| {
+                let key = Reply::bulk(argv[i].clone());
+                if with_flags {
+                    Reply::Array(vec![key, keyspec::flag_names(f)])
+                } else {
+                    key
+                }
+            })
             .collect(),
     ))
+}
+
+/// COMMAND GETKEYS command [arg ...]
+pub fn command_getkeys(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    getkeys(args, false)
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg ...]
+pub fn command_getkeysandflags(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    getkeys(args, true)
 }

@@ -7,9 +7,11 @@
 pub mod access;
 pub mod args;
 pub mod connection;
+pub mod described;
 pub mod getkeys;
 pub mod hashes;
 pub mod keys;
+pub mod keyspec;
 pub mod lists;
 pub mod pubsub;
 pub mod random;
@@ -132,7 +134,7 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
+        // MAY_REPLICATE is not shown (Redis hides it on purpose).
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
         (MOVABLE_KEYS, "movablekeys"),
@@ -184,7 +186,7 @@ use Handler::{Blocking, Client, Container, Read, ReadInto, Write};
 pub static TABLE: &[CommandSpec] = &[
     // connection
     cmd("ping", -1, FAST | SENTINEL, NOKEYS, "connection", Client(connection::ping)),
-    cmd("echo", 2, FAST, NOKEYS, "connection", Client(connection::echo)),
+    cmd("echo", 2, LOADING | STALE | FAST, NOKEYS, "connection", Client(connection::echo)),
     cmd("quit", -1, ALLOW_BUSY | NO_AUTH | FAST | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", Client(connection::quit)),
     cmd("select", 2, LOADING | STALE | FAST, NOKEYS, "connection", Client(connection::select)),
     cmd("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, NOKEYS, "connection", Client(connection::hello)),
@@ -428,6 +430,7 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("info", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_info)),
             cmd("docs", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_docs)),
             cmd("getkeys", -4, LOADING | STALE, NOKEYS, "server", Client(getkeys::command_getkeys)),
+            cmd("getkeysandflags", -4, LOADING | STALE, NOKEYS, "server", Client(getkeys::command_getkeysandflags)),
             cmd("list", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_list)),
         ],
         ..cmd("command", -1, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(server::command_all))

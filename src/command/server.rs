@@ -563,45 +563,57 @@ fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
 }
 
 fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<Reply> {
-    let group = parent.map_or(spec.group, |p| p.group);
-    let mut cats = Vec::new();
-    if spec.flags & flags::WRITE != 0 {
-        cats.push("@write");
-    }
-    if spec.flags & flags::READONLY != 0 {
-        cats.push("@read");
-    }
-    match group {
-        "string" => cats.push("@string"),
-        "list" => cats.push("@list"),
-        "hash" => cats.push("@hash"),
-        "set" => cats.push("@set"),
-        "sorted_set" => cats.push("@sortedset"),
-        // SORT reads every container type and may run patterns over the keyspace.
-        "generic" if spec.name.starts_with("sort") => {
-            cats.extend(["@set", "@sortedset", "@list"]);
-        }
-        "generic" => cats.push("@keyspace"),
-        "connection" => cats.push("@connection"),
-        "transactions" => cats.push("@transaction"),
-        _ => {}
-    }
-    if spec.flags & flags::ADMIN != 0 {
-        cats.push("@admin");
-        cats.push("@dangerous");
-    }
-    cats.push(if spec.flags & flags::FAST != 0 {
-        "@fast"
-    } else {
-        "@slow"
-    });
-    if group == "generic" && spec.name.starts_with("sort") {
-        cats.push("@dangerous");
-    }
-    if spec.flags & flags::BLOCKING != 0 {
-        cats.push("@blocking");
-    }
-    cats.into_iter().map(Reply::simple).collect()
+    category_names(spec, parent)
+        .into_iter()
+        .map(|c| Reply::Simple(format!("@{c}").into()))
+        .collect()
+}
+
+/// Redis's ACL categories, in the order COMMAND INFO lists them.
+const CATEGORIES: [&str; 21] = [
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// A command's ACL categories: those its description declares, and those its flags imply
+/// (Redis's `setImplicitACLCategories`), in Redis's order.
+pub fn category_names(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<&'static str> {
+    let declared = super::described::acl_categories(&full_name(spec, parent));
+    let has = |c: &str| declared.contains(&c);
+    let implied = |c: &str| match c {
+        "write" => spec.flags & flags::WRITE != 0,
+        "read" => spec.flags & flags::READONLY != 0 && !has("scripting"),
+        "admin" | "dangerous" => spec.flags & flags::ADMIN != 0,
+        "pubsub" => spec.flags & flags::PUBSUB != 0,
+        "fast" => spec.flags & flags::FAST != 0,
+        "slow" => spec.flags & flags::FAST == 0 && !has("fast"),
+        "blocking" => spec.flags & flags::BLOCKING != 0,
+        _ => false,
+    };
+    CATEGORIES
+        .iter()
+        .copied()
+        .filter(|c| has(c) || implied(c))
+        .collect()
 }
 
 /// One COMMAND INFO entry (Redis 7.0's ten fields).
@@ -611,58 +623,23 @@ fn command_info_entry(spec: &'static CommandSpec, parent: Option<&'static Comman
         .filter(|(f, _)| spec.flags & f != 0)
         .map(|(_, n)| Reply::simple(n));
     let (first, last, step) = spec.keys;
-    let key_specs = if first > 0 {
-        let s = Reply::bulk;
-        let (lastkey, limit) = if last < 0 {
-            (last, 0)
-        } else {
-            (last - first, 0)
-        };
-        let access = if spec.flags & flags::WRITE != 0 {
-            "RW"
-        } else {
-            "RO"
-        };
-        vec![Reply::Map(vec![
-            (s("flags"), Reply::Array(vec![Reply::simple(access)])),
-            (
-                s("begin_search"),
-                Reply::Map(vec![
-                    (s("type"), s("index")),
-                    (
-                        s("spec"),
-                        Reply::Map(vec![(s("index"), Reply::Int(first.into()))]),
-                    ),
-                ]),
-            ),
-            (
-                s("find_keys"),
-                Reply::Map(vec![
-                    (s("type"), s("range")),
-                    (
-                        s("spec"),
-                        Reply::Map(vec![
-                            (s("lastkey"), Reply::Int(lastkey.into())),
-                            (s("keystep"), Reply::Int(step.into())),
-                            (s("limit"), Reply::Int(limit)),
-                        ]),
-                    ),
-                ]),
-            ),
-        ])]
-    } else {
-        vec![]
-    };
+    let name = full_name(spec, parent);
+    let key_specs = super::keyspec::info(super::keyspec::of(&name));
     Reply::Array(vec![
-        Reply::Bulk(full_name(spec, parent).into_bytes()),
+        Reply::Bulk(name.clone().into_bytes()),
         Reply::Int(spec.arity.into()),
         Reply::Set(flag_names.collect()),
         Reply::Int(first.into()),
         Reply::Int(last.into()),
         Reply::Int(step.into()),
         Reply::Set(acl_categories(spec, parent)),
-        Reply::Array(vec![]),
-        Reply::Array(key_specs),
+        Reply::Set(
+            super::described::tips(&name)
+                .iter()
+                .map(|t| Reply::bulk(*t))
+                .collect(),
+        ),
+        key_specs,
         Reply::Array(
             spec.subcommands
                 .iter()
