@@ -119,6 +119,8 @@ pub mod flags {
     pub const SENTINEL: u32 = 1 << 16;
     /// Keys are found by the command itself (COMMAND INFO's `movablekeys`).
     pub const MOVABLE_KEYS: u32 = 1 << 17;
+    /// Refused while a replica loads its data in the background (Redis 7.0).
+    pub const NO_ASYNC_LOADING: u32 = 1 << 18;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -135,6 +137,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         // MAY_REPLICATE is not shown (Redis hides it on purpose).
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
         (MOVABLE_KEYS, "movablekeys"),
@@ -211,6 +214,39 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("shardnumsub", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", Client(pubsub::pubsub_shardnumsub)),
         ],
         ..cmd("pubsub", -2, 0, NOKEYS, "pubsub", Container)
+    },
+    // cluster: a standalone server answers every subcommand with Redis's refusal
+    CommandSpec {
+        subcommands: &[
+            cmd("addslots", -3, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("addslotsrange", -4, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("bumpepoch", 2, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("count-failure-reports", 3, ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("countkeysinslot", 3, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("delslots", -3, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("delslotsrange", -4, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("failover", -2, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("flushslots", 2, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("forget", 3, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("getkeysinslot", 4, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("info", 2, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("keyslot", 3, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("links", 2, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("meet", -4, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("myid", 2, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("nodes", 2, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("replicas", 3, ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("replicate", 3, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("reset", -2, ADMIN | STALE | NOSCRIPT, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("saveconfig", 2, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("set-config-epoch", 3, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("setslot", -4, NO_ASYNC_LOADING | ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("shards", 2, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("slaves", 3, ADMIN | STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+            cmd("slots", 2, STALE, NOKEYS, "cluster", Client(server::cluster_disabled)),
+        ],
+        ..cmd("cluster", -2, 0, NOKEYS, "cluster", Container)
     },
     // transactions
     cmd("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, "transactions", Client(transactions::multi)),

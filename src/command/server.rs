@@ -899,3 +899,9 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     section("Keyspace", keyspace);
     Ok(Reply::Verbatim("txt", out.into_bytes()))
 }
+
+/// Every CLUSTER subcommand of a server not in cluster mode (as redis-server answers with
+/// `cluster-enabled no`, its default).
+pub fn cluster_disabled(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Err(err("ERR This instance has cluster support disabled"))
+}
