@@ -117,6 +117,11 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         .add(crate::state::wake_deferred() as u64);
     command::transactions::discard_transaction(shared, &mut state);
     shared.tracking.disable(&state.info);
+    shared.tracking.broadcast();
+    shared
+        .stats
+        .net_output
+        .add(crate::state::wake_deferred() as u64);
     // Off every channel first, so no publisher reaches the outbox once it is closed.
     command::pubsub::forget_all(shared, &mut state);
     shared.monitors.remove(state.id);
@@ -260,6 +265,9 @@ fn connection_loop(
                     }
                     if state.blocked.is_some() {
                         command::flush_stats(shared, state);
+                        // What this batch changed goes out to BCAST clients before it
+                        // parks.
+                        shared.tracking.broadcast();
                         shared
                             .stats
                             .net_output
@@ -276,6 +284,19 @@ fn connection_loop(
                             Some(_) if suppressed => {}
                             Some(reply) => out.extend_from_slice(&reply),
                             None => state.close_after_reply = true,
+                        }
+                        if state.tracking {
+                            // Served: the invalidations its serving caused follow the reply
+                            // (its thread may have taken the reply before the serving
+                            // thread released them).
+                            emit(
+                                &mut stream,
+                                &mut out,
+                                shared,
+                                &state.info,
+                                state.outbox_active,
+                            )?;
+                            shared.tracking.release(&state.info);
                         }
                     }
                     if state.close_after_reply || shared.shutdown.is_triggered() {
@@ -356,6 +377,11 @@ fn wait_blocked(stream: &TcpStream, shared: &Shared, state: &mut ClientState) ->
             None => None,
         };
         let mut want_write = false;
+        if !state.outbox_active && state.info.take_outbox_request() {
+            // Redirected invalidations are written to it while it waits.
+            state.info.outbox.activate(ThreadWaker::current());
+            state.outbox_active = true;
+        }
         if state.outbox_active {
             // Messages for a subscriber (RESP3) keep flowing while it waits.
             let info = &state.info;
@@ -426,7 +452,8 @@ fn may_subscribe(state: &ClientState, argv: &[Vec<u8>]) -> bool {
     if name.eq_ignore_ascii_case(b"client") {
         return argv
             .get(1)
-            .is_some_and(|a| a.eq_ignore_ascii_case(b"tracking"));
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"tracking"))
+            && argv.get(2).is_some_and(|a| a.eq_ignore_ascii_case(b"on"));
     }
     name.eq_ignore_ascii_case(b"exec")
         && state

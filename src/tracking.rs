@@ -10,12 +10,14 @@
 //! is queued before any later change is signalled. Here a change can be signalled on another
 //! thread while the reader is still writing its reply. So a client marks itself *executing*
 //! before each command (and registers the keys it reads before reading them), and an
-//! invalidation for an executing client is held back and sent after its reply. An
-//! invalidation can then come late, never early: a client never caches a stale value.
+//! invalidation for an executing client is held back and sent after its reply. On the same
+//! connection (RESP3 without REDIRECT) an invalidation can then come late, never early: a
+//! client never caches a stale value. Through REDIRECT it travels on another connection,
+//! which can overtake the reply, in Redis as here.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -30,8 +32,6 @@ pub const CHANNEL: &[u8] = b"__redis__:invalidate";
 thread_local! {
     /// The tracking client whose command this thread runs (0: none): NOLOOP spares it.
     static CURRENT: Cell<u64> = const { Cell::new(0) };
-    /// A change this thread made matched a BCAST prefix: broadcast at the batch's end.
-    static BCAST_DUE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// What an invalidation says: some keys (a RESP array, ready to send), or "everything"
@@ -101,6 +101,12 @@ pub struct Tracking {
     config: Arc<Config>,
     /// Rounds in a row the table stayed over `tracking-table-max-keys` (more effort each).
     over_limit_rounds: AtomicUsize,
+    /// Keys in the table: while there are any, changes are looked up even when no client
+    /// tracks any more (Redis drops them as they change).
+    keys: AtomicUsize,
+    /// A change matched a BCAST prefix: the next broadcast (at the end of any client's
+    /// batch, before one parks, or from the cron thread) has work.
+    bcast_due: AtomicBool,
 }
 
 impl Tracking {
@@ -111,6 +117,8 @@ impl Tracking {
             clients,
             config,
             over_limit_rounds: AtomicUsize::new(0),
+            keys: AtomicUsize::new(0),
+            bcast_due: AtomicBool::new(false),
         }
     }
 
@@ -176,12 +184,14 @@ impl Tracking {
         if t.on {
             self.on.fetch_sub(1, Ordering::Relaxed);
         }
+        // Invalidations held for its reply still follow it (Redis sends them after EXEC even
+        // if the transaction turned tracking off).
         let (executing, pending) = (t.executing, std::mem::take(&mut t.pending));
         *t = ClientTracking {
             executing,
+            pending,
             ..ClientTracking::default()
         };
-        drop(pending);
     }
 
     /// Before one of a tracking client's commands runs: it counts as executing (see the
@@ -201,14 +211,26 @@ impl Tracking {
         let Some(keys) = read_keys else {
             return;
         };
-        let mut table = self.table.lock();
-        let table = &mut *table;
-        for key in keys {
-            let ids = table.keys.entry(Box::from(key)).or_default();
-            if !ids.contains(&info.id) {
-                ids.push(info.id);
-                table.items += 1;
+        let over = {
+            let mut table = self.table.lock();
+            let table = &mut *table;
+            for key in keys {
+                let ids = match table.keys.get_mut(key) {
+                    Some(ids) => ids,
+                    None => table.keys.entry(Box::from(key)).or_default(),
+                };
+                if !ids.contains(&info.id) {
+                    ids.push(info.id);
+                    table.items += 1;
+                }
             }
+            self.keys.store(table.keys.len(), Ordering::Relaxed);
+            let max = self.config.tracking_table_max_keys();
+            max != 0 && table.keys.len() > max
+        };
+        // Redis checks the limit before every command; here, when a read grew the table.
+        if over {
+            self.limit();
         }
     }
 
@@ -299,6 +321,7 @@ impl Tracking {
         let old = {
             let mut table = self.table.lock();
             table.items = 0;
+            self.keys.store(0, Ordering::Relaxed);
             std::mem::take(&mut table.keys)
         };
         drop(old);
@@ -316,7 +339,7 @@ impl Tracking {
     /// (Redis's `trackingBroadcastInvalidationMessages`). Called at the end of a batch that
     /// changed such a key, and by the cron thread.
     pub fn broadcast(&self) {
-        if !BCAST_DUE.with(|d| d.replace(false)) {
+        if !self.bcast_due.swap(false, Ordering::AcqRel) {
             return;
         }
         let mut work: Vec<(ChangedKeys, Vec<u64>)> = Vec::new();
@@ -359,33 +382,26 @@ impl Tracking {
     /// `trackingLimitUsedSlots`: more keys each round it stays over).
     pub fn limit(&self) {
         let max = self.config.tracking_table_max_keys();
-        if max == 0 || self.on.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let over = {
-            let t = self.table.lock();
-            t.keys.len() > max
-        };
-        if !over {
+        if max == 0 || self.keys.load(Ordering::Relaxed) <= max {
             self.over_limit_rounds.store(0, Ordering::Relaxed);
             return;
         }
         let effort = 100 * (self.over_limit_rounds.load(Ordering::Relaxed) + 1);
-        for _ in 0..effort {
-            let key = {
-                let t = self.table.lock();
-                if t.keys.len() <= max {
-                    self.over_limit_rounds.store(0, Ordering::Relaxed);
-                    return;
-                }
-                t.keys.keys().next().cloned()
-            };
-            match key {
-                Some(k) => self.invalidate(&k, 0, false),
-                None => return,
-            }
+        // One pass over the table picks the victims (a fresh walk per key would rescan the
+        // emptied buckets each time).
+        let victims: Vec<Box<[u8]>> = {
+            let t = self.table.lock();
+            let excess = t.keys.len().saturating_sub(max);
+            t.keys.keys().take(excess.min(effort)).cloned().collect()
+        };
+        for k in &victims {
+            self.invalidate(k, 0, false);
         }
-        self.over_limit_rounds.fetch_add(1, Ordering::Relaxed);
+        if self.keys.load(Ordering::Relaxed) > max {
+            self.over_limit_rounds.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.over_limit_rounds.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Redis's `trackingInvalidateKey`: `by` changed `key` (0: no client, as expiry).
@@ -401,13 +417,14 @@ impl Tracking {
                     }
                 }
                 if due {
-                    BCAST_DUE.with(|d| d.set(true));
+                    self.bcast_due.store(true, Ordering::Release);
                 }
             }
             let Some(ids) = table.keys.remove(key) else {
                 return;
             };
             table.items -= ids.len();
+            self.keys.store(table.keys.len(), Ordering::Relaxed);
             ids
         };
         let payload = Payload::Keys(Arc::new(key_array(std::iter::once(key))));
@@ -429,7 +446,7 @@ impl Tracking {
 
 impl Invalidate for Tracking {
     fn active(&self) -> bool {
-        self.on.load(Ordering::Relaxed) > 0
+        self.on.load(Ordering::Relaxed) > 0 || self.keys.load(Ordering::Relaxed) > 0
     }
 
     fn key(&self, key: &[u8]) {

@@ -230,3 +230,67 @@ fn served_waiter_reply_comes_before_its_invalidation_and_the_table_is_bounded() 
         .cmd_str(&["INFO", "stats"])
         .contains("tracking_total_keys:10"));
 }
+
+/// Reads frames until `want` comes, failing after 2 s.
+fn expect_frame(c: &mut Conn, want: &[u8]) {
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    assert_eq!(c.read_reply(), want);
+}
+
+/// Blocking commands do not hold invalidations back: a client served (or timed out) in a
+/// blocking pop hears of later changes at once, however its wake raced with the serving;
+/// a BCAST client hears of a change made just before another client parks; and a RESP3
+/// redirection target that is itself parked still gets its frames.
+#[test]
+fn blocking_commands_hold_no_invalidation_back() {
+    let server = TestServer::start();
+    let mut r = server.connect();
+    resp3(&mut r);
+    r.cmd(&["CLIENT", "TRACKING", "on"]);
+    let mut w = server.connect();
+    for i in 0..40 {
+        let key = format!("k{i}");
+        r.cmd(&["GET", &key]);
+        r.send_cmd(&[b"BLPOP", b"q", b"0.01"]);
+        std::thread::sleep(Duration::from_millis(9 + (i % 3)));
+        w.cmd(&["RPUSH", "q", "x"]);
+        let reply = r.read_reply();
+        assert!(
+            reply.starts_with(b"*") || reply.starts_with(b"_"),
+            "{reply:?}"
+        );
+        w.cmd(&["DEL", "q"]);
+        w.cmd(&["SET", &key, "v"]);
+        expect_frame(
+            &mut r,
+            format!(
+                ">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n",
+                key.len()
+            )
+            .as_bytes(),
+        );
+    }
+
+    let mut b = server.connect();
+    resp3(&mut b);
+    b.cmd(&["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "foo:"]);
+    w.send(b"SET foo:1 x\r\nBLPOP q2 0\r\n");
+    assert_eq!(w.read_reply(), b"+OK\r\n");
+    expect_frame(&mut b, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$5\r\nfoo:1\r\n");
+
+    let mut target = server.connect();
+    resp3(&mut target);
+    let target_id = target.cmd_str(&["CLIENT", "ID"])[1..].trim().to_string();
+    target.send_cmd(&[b"BLPOP", b"q3", b"0"]);
+    let mut t = server.connect();
+    t.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &target_id]);
+    t.cmd(&["GET", "red"]);
+    let mut w2 = server.connect();
+    w2.cmd(&["SET", "red", "1"]);
+    expect_frame(
+        &mut target,
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nred\r\n",
+    );
+}
