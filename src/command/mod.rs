@@ -291,6 +291,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("append", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::append)),
     cmd("strlen", 2, READONLY | FAST, KEY1, "string", Read(strings::strlen)),
     cmd("getrange", 4, READONLY, KEY1, "string", Read(strings::getrange)),
+    cmd("lcs", -3, READONLY, (1, 2, 1), "string", Client(strings::lcs)),
     cmd("substr", 4, READONLY, KEY1, "string", Read(strings::getrange)),
     cmd("setrange", 4, WRITE | DENYOOM, KEY1, "string", Write(strings::setrange)),
     cmd("incr", 2, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::incr)),

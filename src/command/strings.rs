@@ -568,6 +568,139 @@ pub fn getbit(db: &DbRef, args: &Args) -> CmdResult {
     Ok(Reply::Int(i64::from(bit)))
 }
 
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN] (Redis's `lcsCommand`). The
+/// table is O(len1 * len2): both strings are copied out and the database lock released
+/// before it is built, so a long LCS holds up no other client.
+pub fn lcs(ctx: &mut super::Ctx, args: &Args) -> CmdResult {
+    let strings = ctx.read_db(ctx.client.db, |db| {
+        let mut out = Vec::with_capacity(2);
+        let mut wrong = false;
+        for key in [args.get(1), args.get(2)] {
+            match db.entry(key).map(|e| &e.value) {
+                Some(Value::Str(s, _)) => out.push(s.clone()),
+                Some(_) => wrong = true,
+                None => out.push(Vec::new()),
+            }
+        }
+        (!wrong).then_some(out)
+    });
+    let Some(strings) = strings else {
+        return Err(err("ERR The specified keys must contain string values"));
+    };
+    let (a, b) = (&strings[0], &strings[1]);
+    let (mut getlen, mut getidx, mut withmatchlen, mut minmatchlen) = (false, false, false, 0i64);
+    let mut j = 3;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if args.is(j, "IDX") {
+            getidx = true;
+        } else if args.is(j, "LEN") {
+            getlen = true;
+        } else if args.is(j, "WITHMATCHLEN") {
+            withmatchlen = true;
+        } else if args.is(j, "MINMATCHLEN") && more > 0 {
+            minmatchlen = args.int(j + 1)?.max(0);
+            j += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+        j += 1;
+    }
+    if getlen && getidx {
+        return Err(err(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    if a.len() as u64 >= u64::from(u32::MAX) - 1 || b.len() as u64 >= u64::from(u32::MAX) - 1 {
+        return Err(err("ERR String too long for LCS"));
+    }
+    let (alen, blen) = (a.len(), b.len());
+    let size = (alen as u64 + 1) * (blen as u64 + 1);
+    if size * 4 > ctx.op.max_bulk() {
+        return Err(err(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let mut table: Vec<u32> = Vec::new();
+    if table.try_reserve_exact(size as usize).is_err() {
+        return Err(err(
+            "ERR Insufficient memory, failed allocating transient memory for LCS",
+        ));
+    }
+    table.resize(size as usize, 0);
+    let at = |i: usize, j: usize| j + i * (blen + 1);
+    for i in 1..=alen {
+        for j in 1..=blen {
+            table[at(i, j)] = if a[i - 1] == b[j - 1] {
+                table[at(i - 1, j - 1)] + 1
+            } else {
+                table[at(i - 1, j)].max(table[at(i, j - 1)])
+            };
+        }
+    }
+    let total = table[at(alen, blen)];
+    let compute = getidx || !getlen;
+    let mut result = vec![0u8; if compute { total as usize } else { 0 }];
+    let mut idx = total as usize;
+    let mut matches = Vec::new();
+    // Redis walks back from the end, tracking the current run of matches (`alen` = none).
+    let (mut a_start, mut a_end, mut b_start, mut b_end) = (alen, 0, 0, 0);
+    let (mut i, mut j) = (alen, blen);
+    while compute && i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            result[idx - 1] = a[i - 1];
+            if a_start == alen {
+                (a_start, a_end, b_start, b_end) = (i - 1, i - 1, j - 1, j - 1);
+            } else if a_start == i && b_start == j {
+                a_start -= 1;
+                b_start -= 1;
+            } else {
+                emit = true;
+            }
+            if a_start == 0 || b_start == 0 {
+                emit = true;
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if table[at(i - 1, j)] > table[at(i, j - 1)] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            if a_start != alen {
+                emit = true;
+            }
+        }
+        let match_len = a_end.wrapping_sub(a_start).wrapping_add(1);
+        if emit {
+            if (minmatchlen == 0 || match_len as i64 >= minmatchlen) && getidx {
+                let mut m = vec![
+                    Reply::Array(vec![Reply::Int(a_start as i64), Reply::Int(a_end as i64)]),
+                    Reply::Array(vec![Reply::Int(b_start as i64), Reply::Int(b_end as i64)]),
+                ];
+                if withmatchlen {
+                    m.push(Reply::Int(match_len as i64));
+                }
+                matches.push(Reply::Array(m));
+            }
+            a_start = alen;
+        }
+    }
+    Ok(if getidx {
+        Reply::Map(vec![
+            (Reply::bulk("matches"), Reply::Array(matches)),
+            (Reply::bulk("len"), Reply::Int(i64::from(total))),
+        ])
+    } else if getlen {
+        Reply::Int(i64::from(total))
+    } else {
+        Reply::Bulk(result)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::long_double_add;
