@@ -296,3 +296,67 @@ pub fn variable_flags(name: &str, argv: &[Vec<u8>], positions: &[usize]) -> Opti
         _ => None,
     }
 }
+
+/// A command's documentation (COMMAND DOCS), as its description declares it.
+#[derive(Debug)]
+pub struct Docs {
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+    pub doc_flags: &'static [&'static str],
+    pub deprecated_since: &'static str,
+    pub replaced_by: &'static str,
+    pub history: &'static [(&'static str, &'static str)],
+    /// `None`: the command declares no argument list (not even an empty one).
+    pub args: Option<&'static [Arg]>,
+}
+
+/// One documented argument.
+#[derive(Debug)]
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: &'static str,
+    /// -1: not a key.
+    pub key_spec_index: i32,
+    pub token: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub deprecated_since: &'static str,
+    pub flags: &'static [&'static str],
+    pub args: &'static [Arg],
+}
+
+/// COMMAND DOCS's `arguments` (Redis's `addReplyCommandArgList`).
+pub fn args_reply(args: &[Arg]) -> Reply {
+    let s = Reply::bulk;
+    Reply::Array(
+        args.iter()
+            .map(|a| {
+                let mut m = vec![(s("name"), s(a.name)), (s("type"), s(a.kind))];
+                if a.key_spec_index != -1 {
+                    m.push((s("key_spec_index"), Reply::Int(a.key_spec_index.into())));
+                }
+                for (field, v) in [
+                    ("token", a.token),
+                    ("summary", a.summary),
+                    ("since", a.since),
+                    ("deprecated_since", a.deprecated_since),
+                ] {
+                    if !v.is_empty() {
+                        m.push((s(field), s(v)));
+                    }
+                }
+                if !a.flags.is_empty() {
+                    m.push((
+                        s("flags"),
+                        Reply::Set(a.flags.iter().map(|f| Reply::simple(f)).collect()),
+                    ));
+                }
+                if a.kind == "oneof" || a.kind == "block" {
+                    m.push((s("arguments"), args_reply(a.args)));
+                }
+                Reply::Map(m)
+            })
+            .collect(),
+    )
+}

@@ -652,18 +652,53 @@ fn command_info_entry(spec: &'static CommandSpec, parent: Option<&'static Comman
 fn command_docs_entry(spec: &'static CommandSpec, parent: Option<&'static CommandSpec>) -> Reply {
     let s = Reply::bulk;
     let group = parent.map_or(spec.group, |p| p.group);
-    let mut fields = vec![
-        (s("summary"), s(spec.summary)),
-        (
-            s("since"),
-            s(if spec.since.is_empty() {
-                "1.0.0"
-            } else {
-                spec.since
-            }),
-        ),
-        (s("group"), s(group)),
-    ];
+    let docs = super::described::docs(&full_name(spec, parent));
+    let mut fields = Vec::new();
+    // Redis's addReplyCommandDocs: each field only when declared, the group always.
+    if let Some(d) = docs {
+        for (field, v) in [("summary", d.summary), ("since", d.since)] {
+            if !v.is_empty() {
+                fields.push((s(field), s(v)));
+            }
+        }
+    }
+    fields.push((
+        s("group"),
+        Reply::Bulk(group.replace('_', "-").into_bytes()),
+    ));
+    if let Some(d) = docs {
+        if !d.complexity.is_empty() {
+            fields.push((s("complexity"), s(d.complexity)));
+        }
+        if !d.doc_flags.is_empty() {
+            fields.push((
+                s("doc_flags"),
+                Reply::Set(d.doc_flags.iter().map(|f| Reply::simple(f)).collect()),
+            ));
+        }
+        for (field, v) in [
+            ("deprecated_since", d.deprecated_since),
+            ("replaced_by", d.replaced_by),
+        ] {
+            if !v.is_empty() {
+                fields.push((s(field), s(v)));
+            }
+        }
+        if !d.history.is_empty() {
+            fields.push((
+                s("history"),
+                Reply::Set(
+                    d.history
+                        .iter()
+                        .map(|(v, c)| Reply::Array(vec![s(v), s(c)]))
+                        .collect(),
+                ),
+            ));
+        }
+        if let Some(args) = d.args {
+            fields.push((s("arguments"), super::keyspec::args_reply(args)));
+        }
+    }
     if !spec.subcommands.is_empty() {
         fields.push((
             s("subcommands"),
