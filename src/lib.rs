@@ -22,6 +22,7 @@ pub mod command;
 pub mod config;
 pub mod counter;
 pub mod evict;
+pub mod geohash;
 pub mod monitor;
 pub mod os;
 pub mod outbox;

@@ -52,6 +52,24 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<Vec<usize>>
                 Some(keys)
             }
             "sort_ro" => Some(vec![1]),
+            // The key, and the last STORE or STOREDIST destination (georadiusGetKeys).
+            "georadius" | "georadiusbymember" => {
+                let mut store = None;
+                let mut i = 5;
+                while i < argv.len() {
+                    let a = &argv[i];
+                    if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist"))
+                        && i + 1 < argv.len()
+                    {
+                        store = Some(i + 1);
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                let mut keys = vec![1];
+                keys.extend(store);
+                Some(keys)
+            }
             "zunionstore" | "zinterstore" | "zdiffstore" => {
                 let mut keys = vec![1];
                 keys.extend(numkeys(argv, 2)?);

@@ -8,6 +8,7 @@ pub mod access;
 pub mod args;
 pub mod connection;
 pub mod described;
+pub mod geo;
 pub mod getkeys;
 pub mod hashes;
 pub mod keys;
@@ -248,6 +249,17 @@ pub static TABLE: &[CommandSpec] = &[
         ],
         ..cmd("cluster", -2, 0, NOKEYS, "cluster", Container)
     },
+    // geo: points in sorted sets
+    cmd("geoadd", -5, WRITE | DENYOOM, KEY1, "geo", Write(geo::geoadd)),
+    cmd("geodist", -4, READONLY, KEY1, "geo", Read(geo::geodist)),
+    cmd("geohash", -2, READONLY, KEY1, "geo", Read(geo::geohash_)),
+    cmd("geopos", -2, READONLY, KEY1, "geo", Client(geo::geopos)),
+    cmd("georadius", -6, WRITE | DENYOOM | MOVABLE_KEYS, KEY1, "geo", Client(geo::georadius)),
+    cmd("georadius_ro", -6, READONLY, KEY1, "geo", Client(geo::georadius_ro)),
+    cmd("georadiusbymember", -5, WRITE | DENYOOM | MOVABLE_KEYS, KEY1, "geo", Client(geo::georadiusbymember)),
+    cmd("georadiusbymember_ro", -5, READONLY, KEY1, "geo", Client(geo::georadiusbymember_ro)),
+    cmd("geosearch", -7, READONLY, KEY1, "geo", Client(geo::geosearch)),
+    cmd("geosearchstore", -8, WRITE | DENYOOM, (1, 2, 1), "geo", Client(geo::geosearchstore)),
     // transactions
     cmd("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, "transactions", Client(transactions::multi)),
     cmd("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, NOKEYS, "transactions", Client(transactions::exec)),

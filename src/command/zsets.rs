@@ -38,7 +38,7 @@ fn entries_reply(items: Entries, withscores: bool) -> Reply {
 }
 
 /// Stores `items` at `dst` as a new sorted set and answers its size; nothing deletes `dst`.
-fn store(db: &mut DbMut, dst: &[u8], items: Entries, event: &str) -> Reply {
+pub(super) fn store(db: &mut DbMut, dst: &[u8], items: Entries, event: &str) -> Reply {
     let n = items.len();
     if n == 0 {
         if db.remove(dst).is_some() {
