@@ -27,9 +27,11 @@ impl Monitors {
         if list.iter().any(|c| c.id == client.id) {
             return false;
         }
-        client.deliver_own(confirmation, config);
+        // Counted before the confirmation goes out: a command its client sends once it has
+        // the confirmation must see it (a test under load lost the first line otherwise).
         list.push(Arc::clone(client));
-        self.count.store(list.len(), Ordering::Relaxed);
+        self.count.store(list.len(), Ordering::Release);
+        client.deliver_own(confirmation, config);
         true
     }
 
@@ -37,11 +39,11 @@ impl Monitors {
     pub fn remove(&self, id: u64) {
         let mut list = self.clients.lock();
         list.retain(|c| c.id != id);
-        self.count.store(list.len(), Ordering::Relaxed);
+        self.count.store(list.len(), Ordering::Release);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count.load(Ordering::Relaxed) == 0
+        self.count.load(Ordering::Acquire) == 0
     }
 
     /// Shows a command run by `from` in database `db` at `unix_us` to every monitor.
