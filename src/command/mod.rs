@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod args;
+pub mod bitmaps;
 pub mod connection;
 pub mod described;
 pub mod geo;
@@ -313,6 +314,11 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, "string", Write(strings::incrbyfloat)),
     cmd("setbit", 4, WRITE | DENYOOM, KEY1, "bitmap", Write(strings::setbit)),
     cmd("getbit", 3, READONLY | FAST, KEY1, "bitmap", Read(strings::getbit)),
+    cmd("bitcount", -2, READONLY, KEY1, "bitmap", Read(bitmaps::bitcount)),
+    cmd("bitpos", -3, READONLY, KEY1, "bitmap", Read(bitmaps::bitpos)),
+    cmd("bitop", -4, WRITE | DENYOOM, (2, -1, 1), "bitmap", Write(bitmaps::bitop)),
+    cmd("bitfield", -2, WRITE | DENYOOM, KEY1, "bitmap", Write(bitmaps::bitfield)),
+    cmd("bitfield_ro", -2, READONLY | FAST, KEY1, "bitmap", Read(bitmaps::bitfield_ro)),
     // lists
     cmd("lpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", Write(lists::lpush)),
     cmd("rpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", Write(lists::rpush)),
