@@ -482,6 +482,7 @@ pub static TABLE: &[CommandSpec] = &[
     CommandSpec {
         subcommands: &[
             cmd("count", 2, LOADING | STALE, NOKEYS, "server", Client(server::command_count)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "server", Client(server::command_help)),
             cmd("info", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_info)),
             cmd("docs", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_docs)),
             cmd("getkeys", -4, LOADING | STALE, NOKEYS, "server", Client(getkeys::command_getkeys)),

@@ -940,3 +940,30 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
 pub fn cluster_disabled(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
     Err(err("ERR This instance has cluster support disabled"))
 }
+
+/// COMMAND HELP
+pub fn command_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    Ok(super::help_reply(
+        args,
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
+        ],
+    ))
+}
