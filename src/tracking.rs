@@ -107,6 +107,8 @@ pub struct Tracking {
     /// A change matched a BCAST prefix: the next broadcast (at the end of any client's
     /// batch, before one parks, or from the cron thread) has work.
     bcast_due: AtomicBool,
+    /// Clients track, or the table still has keys: changes must be looked up.
+    active: Arc<AtomicBool>,
 }
 
 impl Tracking {
@@ -119,7 +121,21 @@ impl Tracking {
             over_limit_rounds: AtomicUsize::new(0),
             keys: AtomicUsize::new(0),
             bcast_due: AtomicBool::new(false),
+            active: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Recomputes whether changes must be looked up, under the table's lock (so that two
+    /// recomputations cannot store their answers out of order).
+    fn set_active(&self, table: &Table) {
+        let on = self.on.load(Ordering::Relaxed) > 0 || !table.keys.is_empty();
+        self.active.store(on, Ordering::Relaxed);
+    }
+
+    /// [`Tracking::set_active`] after the count of tracking clients changed.
+    fn refresh_active(&self) {
+        let table = self.table.lock();
+        self.set_active(&table);
     }
 
     /// INFO: tracking clients, keys, items, prefixes.
@@ -139,6 +155,7 @@ impl Tracking {
         let mut t = info.tracking.lock();
         if !t.on {
             self.on.fetch_add(1, Ordering::Relaxed);
+            self.refresh_active();
         }
         t.on = true;
         t.broken_redirect = false;
@@ -183,6 +200,7 @@ impl Tracking {
         }
         if t.on {
             self.on.fetch_sub(1, Ordering::Relaxed);
+            self.refresh_active();
         }
         // Invalidations held for its reply still follow it (Redis sends them after EXEC even
         // if the transaction turned tracking off).
@@ -225,6 +243,7 @@ impl Tracking {
                 }
             }
             self.keys.store(table.keys.len(), Ordering::Relaxed);
+            self.set_active(table);
             let max = self.config.tracking_table_max_keys();
             max != 0 && table.keys.len() > max
         };
@@ -322,7 +341,9 @@ impl Tracking {
             let mut table = self.table.lock();
             table.items = 0;
             self.keys.store(0, Ordering::Relaxed);
-            std::mem::take(&mut table.keys)
+            let old = std::mem::take(&mut table.keys);
+            self.set_active(&table);
+            old
         };
         drop(old);
         if self.on.load(Ordering::Relaxed) == 0 {
@@ -339,7 +360,10 @@ impl Tracking {
     /// (Redis's `trackingBroadcastInvalidationMessages`). Called at the end of a batch that
     /// changed such a key, and by the cron thread.
     pub fn broadcast(&self) {
-        if !self.bcast_due.swap(false, Ordering::AcqRel) {
+        // A plain load first: every thread asks at the end of every batch, and a swap would
+        // bounce the flag's cache line between them.
+        if !self.bcast_due.load(Ordering::Relaxed) || !self.bcast_due.swap(false, Ordering::AcqRel)
+        {
             return;
         }
         let mut work: Vec<(ChangedKeys, Vec<u64>)> = Vec::new();
@@ -425,6 +449,7 @@ impl Tracking {
             };
             table.items -= ids.len();
             self.keys.store(table.keys.len(), Ordering::Relaxed);
+            self.set_active(&table);
             ids
         };
         let payload = Payload::Keys(Arc::new(key_array(std::iter::once(key))));
@@ -445,8 +470,8 @@ impl Tracking {
 }
 
 impl Invalidate for Tracking {
-    fn active(&self) -> bool {
-        self.on.load(Ordering::Relaxed) > 0 || self.keys.load(Ordering::Relaxed) > 0
+    fn active_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.active)
     }
 
     fn key(&self, key: &[u8]) {

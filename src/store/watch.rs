@@ -51,8 +51,9 @@ pub type Incoming<'a> = dyn Fn(&[u8]) -> Option<bool> + 'a;
 /// `trackingInvalidateKey`, called by `signalModifiedKey` beside `touchWatchedKey`). The
 /// store knows nothing of who tracks what.
 pub trait Invalidate: Send + Sync {
-    /// Anyone tracking at all? (Almost never: that answer is one atomic load.)
-    fn active(&self) -> bool;
+    /// Set while anyone may need to hear of changes: read inline on every change, so that
+    /// with no tracking a write pays one atomic load and no call.
+    fn active_flag(&self) -> Arc<AtomicBool>;
     /// `key` changed (in any database: tracking does not tell them apart).
     fn key(&self, key: &[u8]);
 }
@@ -61,8 +62,8 @@ pub trait Invalidate: Send + Sync {
 #[derive(Default)]
 pub struct Watched {
     by_key: HashMap<Box<[u8]>, Vec<Watcher>>,
-    /// Client-side caching, told of every change signalled here.
-    invalidate: Option<Arc<dyn Invalidate>>,
+    /// Client-side caching, told of every change signalled here while its flag is set.
+    invalidate: Option<(Arc<AtomicBool>, Arc<dyn Invalidate>)>,
 }
 
 impl Watched {
@@ -71,7 +72,7 @@ impl Watched {
     }
 
     pub fn set_invalidate(&mut self, to: Arc<dyn Invalidate>) {
-        self.invalidate = Some(to);
+        self.invalidate = Some((to.active_flag(), to));
     }
 
     /// Adds a watcher of `key` (once per client and key).
@@ -107,8 +108,8 @@ impl Watched {
     /// the map. Deleting a key that was already expired at WATCH is no change. (Redis stops at
     /// the first watcher for which an expired key still exists; so does this.)
     pub fn touch(&mut self, key: &[u8], exists: bool) {
-        if let Some(to) = &self.invalidate {
-            if to.active() {
+        if let Some((active, to)) = &self.invalidate {
+            if active.load(Ordering::Relaxed) {
                 to.key(key);
             }
         }
