@@ -315,6 +315,8 @@ fn connection_loop(
                 Ok(None) => break,
                 Err(e) => {
                     encode(&Reply::error(e.message()), state.resp, &mut out);
+                    // An error reply like any other (total_error_replies, errorstats).
+                    command::count_error(shared, &command::args::CmdError(e.message().into()));
                     log::debug!("protocol error from client {}: {e:?}", state.id);
                     state.close_after_reply = true;
                     break;
@@ -412,11 +414,12 @@ fn wait_blocked(stream: &TcpStream, shared: &Shared, state: &mut ClientState) ->
             return Some(reply);
         }
         WaitState::TimedOut => encode(&blocked.on_timeout, state.resp, &mut out),
-        WaitState::Unblocked => encode(
-            &Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
-            state.resp,
-            &mut out,
-        ),
+        WaitState::Unblocked => {
+            const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+            command::count_error(shared, &command::args::CmdError::msg(UNBLOCKED.to_string()));
+            command::count_failed_last(shared, state);
+            encode(&Reply::error(UNBLOCKED), state.resp, &mut out)
+        }
         WaitState::Cancelled | WaitState::Waiting | WaitState::Taken => return None,
     }
     Some(out)

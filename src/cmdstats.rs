@@ -59,6 +59,9 @@ pub enum Outcome {
     Ran { ticks: u64, failed: bool },
     /// Refused before running (arity, no-multi, OOM ...).
     Rejected,
+    /// Counted as run already, and ended in an error afterwards (a blocked command
+    /// unblocked with an error).
+    FailedLater,
 }
 
 /// One command's totals.
@@ -139,6 +142,9 @@ impl CommandStats {
             }
             Outcome::Rejected => {
                 s.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::FailedLater => {
+                s.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

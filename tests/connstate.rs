@@ -159,3 +159,46 @@ fn query_buffers_shrink_after_use_and_go_when_idle() {
     assert_eq!(c.cmd(&["GET", "x"]), b"$5\r\nsmall\r\n");
     assert_eq!(client_field(&mut watcher, "q", "qbuf-free"), small);
 }
+
+/// INFO counts what Redis counts: the commands pipelined before it in the same batch, an
+/// UNBLOCKED reply (errorstats, and the blocked command's failed_calls) and a protocol error.
+#[test]
+fn info_counts_pipelined_commands_unblocked_and_protocol_errors() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let mut bad = server.connect();
+    bad.send(b"*1\r\n$x\r\n");
+    assert_eq!(
+        bad.read_reply(),
+        b"-ERR Protocol error: invalid bulk length\r\n"
+    );
+    let mut b = server.connect();
+    let id = b.cmd_str(&["CLIENT", "ID"])[1..].trim().to_string();
+    b.send_cmd(&[b"BLPOP", b"q", b"0"]);
+    let start = Instant::now();
+    while !c
+        .cmd_str(&["INFO", "clients"])
+        .contains("blocked_clients:1")
+    {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(c.cmd_str(&["CLIENT", "UNBLOCK", &id, "ERROR"]), ":1\r\n");
+    assert_eq!(
+        b.read_reply(),
+        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    );
+    c.send(b"INCR x\r\nINFO errorstats\r\nINFO commandstats\r\n");
+    assert_eq!(c.read_reply(), b":1\r\n");
+    let errors = String::from_utf8(c.read_reply()).unwrap();
+    assert!(errors.contains("errorstat_ERR:count=1"), "{errors}");
+    assert!(errors.contains("errorstat_UNBLOCKED:count=1"), "{errors}");
+    let stats = String::from_utf8(c.read_reply()).unwrap();
+    assert!(stats.contains("cmdstat_incr:calls=1,"), "{stats}");
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("cmdstat_blpop:calls=1,") && l.ends_with("failed_calls=1")),
+        "{stats}"
+    );
+}

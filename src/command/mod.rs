@@ -726,7 +726,17 @@ pub fn flush_stats(server: &Shared, client: &mut ClientState) {
 }
 
 /// Counts an error reply (INFO's `total_error_replies` and errorstats).
-fn count_error(server: &Shared, e: &CmdError) {
+/// The client's last command (a blocking one, still counted as run) ended in an error after
+/// all: its `failed_calls` (Redis's updateStatsOnUnblock).
+pub fn count_failed_last(server: &Shared, client: &ClientState) {
+    let (stat, len) = stat_index(client.info.last_cmd.load(Ordering::Relaxed));
+    server
+        .stats
+        .by_command
+        .record(stat, len, Outcome::FailedLater);
+}
+
+pub fn count_error(server: &Shared, e: &CmdError) {
     server.stats.errors.add(1);
     server.stats.by_command.error(&e.0);
 }

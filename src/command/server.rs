@@ -444,6 +444,8 @@ pub fn config_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 /// CONFIG RESETSTAT
 pub fn config_resetstat(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    // This connection's counts of earlier commands in its batch go before the reset.
+    super::flush_stats(ctx.server, ctx.client);
     ctx.server.stats.reset();
     ctx.read_all(|all| all.iter().for_each(|db| db.reset_stats()));
     Ok(Reply::ok())
@@ -774,6 +776,8 @@ fn cpu_seconds() -> (f64, f64) {
 
 /// INFO [section ...]
 pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    // Commands sent before INFO in the same batch are counted in what it shows.
+    super::flush_stats(ctx.server, ctx.client);
     let wanted: Vec<String> = args
         .from(1)
         .iter()
