@@ -165,46 +165,34 @@ pub fn standard_string(lon: f64, lat: f64) -> Option<String> {
     )
 }
 
-fn move_x(h: &mut Hash, d: i8) {
+/// Moves a hash one box along the axis whose bits `own` selects (longitude: the odd bits,
+/// latitude: the even ones), `d` = +1 or -1, leaving the other axis as it is.
+fn move_axis(h: &mut Hash, d: i8, own: u64) {
     if d == 0 {
         return;
     }
     let shift = 64 - u32::from(h.step) * 2;
-    let mut x = h.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let y = h.bits & 0x5555_5555_5555_5555;
-    let zz = 0x5555_5555_5555_5555u64 >> shift;
+    let mut a = h.bits & own;
+    let b = h.bits & !own;
+    // The other axis's bits set within the hash's width: a carry passes over them.
+    let zz = !own >> shift;
     if d > 0 {
-        x = x.wrapping_add(zz + 1);
+        a = a.wrapping_add(zz + 1);
     } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
+        a |= zz;
+        a = a.wrapping_sub(zz + 1);
     }
-    x &= 0xaaaa_aaaa_aaaa_aaaau64 >> shift;
-    h.bits = x | y;
+    a &= own >> shift;
+    h.bits = a | b;
 }
 
-fn move_y(h: &mut Hash, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let shift = 64 - u32::from(h.step) * 2;
-    let x = h.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let mut y = h.bits & 0x5555_5555_5555_5555;
-    let zz = 0xaaaa_aaaa_aaaa_aaaau64 >> shift;
-    if d > 0 {
-        y = y.wrapping_add(zz + 1);
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
-    }
-    y &= 0x5555_5555_5555_5555u64 >> shift;
-    h.bits = x | y;
-}
+const ODD_BITS: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+const EVEN_BITS: u64 = 0x5555_5555_5555_5555;
 
 fn moved(h: Hash, dx: i8, dy: i8) -> Hash {
     let mut n = h;
-    move_x(&mut n, dx);
-    move_y(&mut n, dy);
+    move_axis(&mut n, dx, ODD_BITS);
+    move_axis(&mut n, dy, EVEN_BITS);
     n
 }
 
