@@ -1,12 +1,10 @@
 //! Bitmap commands on strings (Redis's `bitops.c`): BITCOUNT, BITPOS, BITOP, BITFIELD and
 //! BITFIELD_RO. (SETBIT and GETBIT live with the strings.)
 
-use super::args::{err, Args, CmdError, CmdResult, SYNTAX};
+use super::args::{err, Args, CmdError, CmdResult, NOT_INTEGER, SYNTAX};
 use crate::protocol::{parse_i64, Reply};
 use crate::store::notify::{GENERIC, STRING};
 use crate::store::{DbMut, DbRef, Op, Value};
-
-const NOT_INTEGER: CmdError = err("ERR value is not an integer or out of range");
 
 /// A `start end [BYTE|BIT]` range over `len` bytes, resolved as Redis does: the byte range
 /// and, for BIT, the masks of the bits of the first and last bytes that fall outside it.

@@ -1,7 +1,7 @@
 //! GEO commands (Redis's `geo.c`): points kept in a sorted set, each scored by its 52-bit
 //! geohash (`crate::geohash`), so GEOADD is a ZADD and an area search is a few score ranges.
 
-use super::args::{err, parse_f64, Args, CmdError, CmdResult, SYNTAX};
+use super::args::{err, parse_f64, Args, CmdError, CmdResult, NOT_FLOAT, SYNTAX};
 use super::Ctx;
 use crate::geohash::{self, Search, Shape};
 use crate::protocol::Reply;
@@ -46,7 +46,6 @@ fn distance_reply(d: f64) -> Reply {
 
 /// A longitude, latitude pair (`extractLongLatOrReply`).
 fn lon_lat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), CmdError> {
-    const NOT_FLOAT: CmdError = err("ERR value is not a valid float");
     let lon = parse_f64(lon).ok_or(NOT_FLOAT)?;
     let lat = parse_f64(lat).ok_or(NOT_FLOAT)?;
     if !(geohash::LONG_MIN..=geohash::LONG_MAX).contains(&lon)
