@@ -148,16 +148,21 @@ impl Store {
     /// The key whose TTL ends first, of all databases (Redis samples for the nearest; the
     /// expiry index gives it exactly).
     fn evict_soonest(&self, req: Request) -> Option<Entry> {
-        loop {
-            let best = (0..self.len())
-                .filter_map(|db| self.read(db).soonest_expiry().map(|(at, k)| (at, db, k)))
-                .min_by_key(|(at, _, _)| *at)?;
-            let (_, db, key) = best;
-            if let Some(e) = self.write(db).evict(&key, req.notify) {
-                return Some(e);
+        // A few tries: a database found to hold the soonest key may be emptied before its
+        // write lock is taken.
+        for _ in 0..8 {
+            let (_, db) = (0..self.len())
+                .filter_map(|db| self.read(db).soonest_expiry().map(|(at, _)| (at, db)))
+                .min_by_key(|(at, _)| *at)?;
+            let mut ks = self.write(db);
+            // Looked up again under the write lock, where index and keys agree.
+            if let Some((_, key)) = ks.soonest_expiry() {
+                if let Some(e) = ks.evict(&key, req.notify) {
+                    return Some(e);
+                }
             }
-            // Gone meanwhile: look again.
         }
+        None
     }
 
     /// Redis's approximated LRU/LFU: sample keys of every database into the pool, then evict
