@@ -23,6 +23,7 @@ pub mod config;
 pub mod counter;
 pub mod evict;
 pub mod geohash;
+pub mod listen;
 pub mod monitor;
 pub mod os;
 pub mod outbox;

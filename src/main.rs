@@ -28,13 +28,23 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let listener = match server::bind(&cfg.bind, cfg.port) {
-        Ok(l) => l,
+    let addrs = cfg.bind_addrs();
+    let listeners = match spindle::listen::bind_all(&addrs, cfg.port()) {
+        Ok(l) if !l.is_empty() => l,
+        Ok(_) => {
+            log::error!("Failed listening on port {} (tcp), aborting.", cfg.port());
+            return ExitCode::from(1);
+        }
         Err(e) => {
-            log::error!("could not listen on {}:{}: {e}", cfg.bind, cfg.port);
+            log::error!(
+                "could not listen on {}:{}: {e}",
+                addrs.join(" "),
+                cfg.port()
+            );
             eprintln!(
                 "spindle: could not listen on {}:{}: {e}",
-                cfg.bind, cfg.port
+                addrs.join(" "),
+                cfg.port()
             );
             return ExitCode::from(1);
         }
@@ -67,10 +77,12 @@ fn main() -> ExitCode {
         Err(e) => log::warn!("cannot install signal handlers: {e}"),
     }
 
-    let addr = listener
-        .local_addr()
+    let addr = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
-        .unwrap_or_default();
+        .collect::<Vec<_>>()
+        .join(" ");
     log::info!(
         "Spindle {} (redis {}) listening on {addr}, pid {}, maxclients {}",
         spindle::VERSION,
@@ -79,7 +91,7 @@ fn main() -> ExitCode {
         cfg.maxclients()
     );
 
-    if let Err(e) = server::run(listener, cfg, shutdown) {
+    if let Err(e) = server::run_on(listeners, cfg, shutdown) {
         log::error!("server error: {e}");
         return ExitCode::from(1);
     }

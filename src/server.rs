@@ -1,7 +1,9 @@
 //! Binding, the accept loop, `maxclients` admission, the cron thread, and orderly shutdown.
 
 use std::io::{self, Write};
-use std::net::{Shutdown as SockShutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown as SockShutdown, TcpListener, TcpStream};
+
+use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,70 +30,73 @@ impl Drop for Admission {
 
 /// Binds like `redis-server`: `addr:port`, IPv6 literals accepted.
 pub fn bind(addr: &str, port: u16) -> io::Result<TcpListener> {
-    let host = addr.trim_start_matches('[').trim_end_matches(']');
-    let listener = TcpListener::bind((host, port))?;
-    set_backlog(&listener, TCP_BACKLOG);
-    Ok(listener)
+    crate::listen::bind_one(addr, port)
 }
 
-/// Redis's `tcp-backlog`. std listens with 128, too few when a thousand clients connect at
-/// once: the overflow's SYNs are dropped and retried a second later.
-const TCP_BACKLOG: i32 = 511;
+/// The admission of the accept threads: every accepted connection goes to a pooled thread,
+/// or is turned away over `maxclients`.
+struct Admit {
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    /// Out of descriptors, a connection waiting in the backlog would stay there unanswered:
+    /// it is taken with this spare descriptor and turned away.
+    spare: Mutex<SpareFd>,
+    errors: Mutex<AcceptErrors>,
+}
 
-/// Linux takes a second `listen` on a listening socket as a new backlog (capped by
-/// `net.core.somaxconn`); elsewhere the default stays.
-fn set_backlog(listener: &TcpListener, backlog: i32) {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is a live listening socket owned by `listener`.
-        if unsafe { libc::listen(listener.as_raw_fd(), backlog) } != 0 {
-            log::debug!(
-                "listen backlog stays at the default: {}",
-                io::Error::last_os_error()
-            );
+impl crate::listen::Acceptor for Admit {
+    fn admit(&self, stream: TcpStream) {
+        self.errors.lock().recovered();
+        admit(&self.shared, &self.pool, stream);
+    }
+
+    fn failed(&self, listener: &TcpListener, e: &io::Error) -> Duration {
+        if os::out_of_descriptors(e)
+            && self
+                .spare
+                .lock()
+                .release_for(|| reject_one(listener, &self.shared))
+        {
+            self.errors.lock().note(e);
+            return Duration::ZERO;
         }
+        self.errors.lock().note(e)
     }
 }
 
 /// Serves `listener` until `shutdown` is triggered, then closes every connection and returns.
 pub fn run(listener: TcpListener, config: Config, shutdown: Arc<Shutdown>) -> io::Result<()> {
-    let local = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(config, Arc::clone(&shutdown), local.port()));
+    run_on(vec![listener], config, shutdown)
+}
+
+/// Serves every listener (one accept thread each) until `shutdown` is triggered, then closes
+/// every connection and returns.
+pub fn run_on(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    shutdown: Arc<Shutdown>,
+) -> io::Result<()> {
+    if let Some(port) = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+    {
+        config.set_port(port);
+    }
+    let shared = Arc::new(Shared::new(config, Arc::clone(&shutdown)));
     let pool = Pool::new(shutdown.receiver(), shared.config.worker_idle_timeout());
     let cron = spawn_cron(Arc::clone(&shared), Arc::clone(&pool))?;
-    let waker = spawn_accept_waker(&shutdown, local)?;
+    let admit = Arc::new(Admit {
+        shared: Arc::clone(&shared),
+        pool: Arc::clone(&pool),
+        spare: Mutex::new(SpareFd::new()),
+        errors: Mutex::new(AcceptErrors::default()),
+    });
+    shared.listeners.start(listeners, admit)?;
+    shutdown.wait();
 
-    let mut spare = SpareFd::new();
-    let mut errors = AcceptErrors::default();
-    while !shutdown.is_triggered() {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                errors.recovered();
-                if shutdown.is_triggered() {
-                    break;
-                }
-                admit(&shared, &pool, stream);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                // Out of descriptors, the connection waiting in the backlog would stay there
-                // unanswered: take it with the spare descriptor and turn it away.
-                if os::out_of_descriptors(&e)
-                    && spare.release_for(|| reject_one(&listener, &shared))
-                {
-                    errors.note(&e);
-                    continue;
-                }
-                let pause = errors.note(&e);
-                std::thread::sleep(pause);
-            }
-        }
-    }
-
-    drop(listener);
+    shared.listeners.stop();
     pool.drain();
-    let _ = waker.join();
     shared.clients.close_all_reads();
     if !wait_idle(&shared, Duration::from_millis(700)) {
         // Writers blocked on clients that do not read: cut them off.
@@ -212,27 +217,6 @@ fn wait_idle(shared: &Shared, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(2));
     }
     true
-}
-
-/// The accept loop blocks in `accept`; when shutdown starts, a connection to ourselves wakes it.
-fn spawn_accept_waker(
-    shutdown: &Arc<Shutdown>,
-    local: SocketAddr,
-) -> io::Result<std::thread::JoinHandle<()>> {
-    let shutdown = Arc::clone(shutdown);
-    let mut target = local;
-    if target.ip().is_unspecified() {
-        target.set_ip(match target {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    std::thread::Builder::new()
-        .name("spindle-waker".into())
-        .spawn(move || {
-            shutdown.wait();
-            let _ = TcpStream::connect_timeout(&target, Duration::from_millis(500));
-        })
 }
 
 /// The cron thread, like Redis's `serverCron` at `hz` (default 10 per second): active expiry

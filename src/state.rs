@@ -218,7 +218,8 @@ pub struct Shared {
     pub shutdown: Arc<Shutdown>,
     /// When the server started, Unix ms (INFO `uptime_in_seconds`, from the command's instant).
     pub started_ms: i64,
-    pub port: u16,
+    /// The listening sockets (CONFIG SET port/bind rebinds them).
+    pub listeners: crate::listen::Listeners,
     /// Connections being served now (admitted, not yet closed).
     pub active: AtomicUsize,
     /// Clients parked in a blocking command (INFO `blocked_clients`).
@@ -231,7 +232,7 @@ pub struct Shared {
 
 impl Shared {
     #[allow(clippy::disallowed_methods)] // LASTSAVE starts at the start time
-    pub fn new(config: Config, shutdown: Arc<Shutdown>, port: u16) -> Self {
+    pub fn new(config: Config, shutdown: Arc<Shutdown>) -> Self {
         let store = Store::new(config.databases);
         let config = Arc::new(config);
         let pubsub = Arc::new(PubSub::default());
@@ -258,7 +259,7 @@ impl Shared {
             pause: Default::default(),
             shutdown,
             started_ms: clock::unix_ms(),
-            port,
+            listeners: Default::default(),
             active: AtomicUsize::new(0),
             blocked_clients: Arc::new(AtomicUsize::new(0)),
             last_save: AtomicI64::new(clock::unix_ms()),

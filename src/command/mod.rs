@@ -1140,7 +1140,7 @@ mod tests {
         let info = std::sync::Arc::new(crate::state::ClientInfo::new(1, &stream).unwrap());
         let mut client = ClientState::new(info);
         let config = crate::config::Config::default();
-        let server = Shared::new(config, crate::shutdown::Shutdown::new(), 0);
+        let server = Shared::new(config, crate::shutdown::Shutdown::new());
         let op = Op::at_ms(1, crate::store::Limits::default());
         let mut ctx = Ctx {
             server: &server,

@@ -343,76 +343,134 @@ pub fn memory_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 // ---- CONFIG ----
 
-/// CONFIG GET parameter [parameter ...]
+/// CONFIG GET parameter [parameter ...]: a name (any case, shown as asked) or a glob over
+/// names and aliases; hidden parameters only by name.
 pub fn config_get(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    use crate::config::table::HIDDEN_CONFIG;
     let cfg = &ctx.server.config;
     let mut pairs: Vec<(Reply, Reply)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for pat in args.from(2) {
-        // A plain name is looked up (any case) and echoed as asked; a glob is matched.
         let is_glob = pat.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
-        for p in crate::config::PARAMS {
-            let hit = if is_glob {
-                glob::matches(pat, p.name.as_bytes(), true)
-            } else {
-                pat.eq_ignore_ascii_case(p.name.as_bytes())
-            };
-            if hit && seen.insert(p.name) {
-                let v = cfg.get(p.name).unwrap_or_default();
-                let shown = if is_glob {
-                    p.name.as_bytes().to_vec()
-                } else {
-                    pat.clone()
-                };
-                pairs.push((Reply::Bulk(shown), Reply::bulk(v)));
+        if !is_glob {
+            let name = String::from_utf8_lossy(pat);
+            if let Some(d) = crate::config::lookup(&name) {
+                if seen.insert(name.to_ascii_lowercase()) {
+                    pairs.push((Reply::Bulk(pat.clone()), Reply::bulk(cfg.get(d))));
+                }
+            }
+            continue;
+        }
+        for d in crate::config::described::CONFIGS {
+            if d.has(HIDDEN_CONFIG) {
+                continue;
+            }
+            for key in std::iter::once(d.name).chain(d.alias) {
+                if glob::matches(pat, key.as_bytes(), true) && seen.insert(key.to_string()) {
+                    pairs.push((Reply::bulk(key), Reply::bulk(cfg.get(d))));
+                }
             }
         }
     }
     Ok(Reply::Map(pairs))
 }
 
-/// CONFIG SET parameter value [parameter value ...]: all or nothing.
+/// Redis's `allowProtectedAction`: `yes`, or `local` for a client on loopback.
+pub fn protected_action_allowed(setting: &str, client: &crate::state::ClientInfo) -> bool {
+    setting == "yes" || (setting == "local" && client.addr.ip().is_loopback())
+}
+
+/// CONFIG SET parameter value [parameter value ...]: all or nothing. As in Redis, every value
+/// is set first, then what must act on the new values (the listening sockets) is applied;
+/// a failure at either step puts every parameter back.
 pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    use crate::config::table::{IMMUTABLE_CONFIG, PROTECTED_CONFIG};
     if !args.len().is_multiple_of(2) {
         return Err(super::arity_error(args.get(0), "config|set"));
     }
     let cfg = &ctx.server.config;
-    let mut pairs = Vec::new();
+    let mut pairs: Vec<(&'static crate::config::table::Described, String, String)> = Vec::new();
+    let mut failure: Option<(String, &str)> = None;
     for pair in args.from(2).chunks(2) {
+        // The first error found is the one reported.
+        if failure.is_some() {
+            continue;
+        }
         let sent = String::from_utf8_lossy(&pair[0]);
-        let name = sent.to_ascii_lowercase();
-        let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        if crate::config::canonical(&name).is_none() {
+        let Some(d) = crate::config::lookup(&sent) else {
             return Err(CmdError::msg(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{sent}'"
             )));
+        };
+        let protected = d.has(PROTECTED_CONFIG) && {
+            let setting =
+                cfg.get(crate::config::lookup("enable-protected-configs").expect("in the table"));
+            !protected_action_allowed(&setting, &ctx.client.info)
+        };
+        if d.has(IMMUTABLE_CONFIG) || protected {
+            let why = if d.has(IMMUTABLE_CONFIG) {
+                "can't set immutable config"
+            } else {
+                "can't set protected config"
+            };
+            failure = Some((sent.into_owned(), why));
+            continue;
         }
-        // Redis names the repeated argument as sent; an alias and its parameter are not
-        // repeats of each other.
-        if pairs.iter().any(|(n, _): &(String, String)| *n == name) {
-            return Err(CmdError::msg(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{sent}') - duplicate parameter"
-            )));
+        // Redis names the repeated argument as sent; a name and its alias are not repeats
+        // (each has its own entry in Redis's table).
+        let key = sent.to_ascii_lowercase();
+        if pairs.iter().any(|(_, k, _)| *k == key) {
+            failure = Some((sent.into_owned(), "duplicate parameter"));
+            continue;
         }
-        pairs.push((name, value));
+        pairs.push((d, key, String::from_utf8_lossy(&pair[1]).into_owned()));
     }
-    let previous: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(n, _)| (n.clone(), cfg.get(n).unwrap_or_default()))
-        .collect();
-    for (name, value) in &pairs {
-        if let Err(reason) = cfg.set(name, value) {
-            for (n, v) in &previous {
-                let _ = cfg.set(n, v);
-            }
+    if let Some((name, why)) = failure {
+        return Err(CmdError::msg(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        )));
+    }
+    let previous: Vec<String> = pairs.iter().map(|(d, _, _)| cfg.get(d)).collect();
+    // Backwards, so that a parameter given twice (as name and alias) ends as it was.
+    let restore = |upto: usize| {
+        for ((d, _, _), old) in pairs.iter().zip(&previous).take(upto).rev() {
+            let _ = cfg.set_param(d, old, true);
+        }
+    };
+    let mut changed = Vec::new();
+    for (i, (d, _, value)) in pairs.iter().enumerate() {
+        if let Err(reason) = cfg.set_param(d, value, false) {
+            restore(i + 1);
             return Err(CmdError::msg(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {reason}",
+                d.name
             )));
+        }
+        if cfg.get(d) != previous[i] {
+            changed.push(d.name);
+        }
+    }
+    // The apply step: the listening sockets, once for port and bind together.
+    if let Some(name) = ["port", "bind"].into_iter().find(|n| changed.contains(n)) {
+        match ctx.server.listeners.rebind(&cfg.bind_addrs(), cfg.port()) {
+            Ok(port) => cfg.set_port(port),
+            Err(e) => {
+                log::warn!("Failed applying new configuration. Possibly related to new {name} setting. Restoring previous settings. ({e})");
+                restore(pairs.len());
+                let why = if name == "port" {
+                    "Unable to listen on this port. Check server logs."
+                } else {
+                    "Failed to bind to specified addresses."
+                };
+                return Err(CmdError::msg(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                )));
+            }
         }
     }
     // Redis's updateMaxmemory: a lower limit starts eviction in the background (the cron
     // thread; never here, where EXEC may hold the database locks eviction takes).
-    if pairs.iter().any(|(n, _)| n == "maxmemory") && cfg.maxmemory() > 0 {
+    if changed.contains(&"maxmemory") && cfg.maxmemory() > 0 {
         let used = crate::alloc::used_memory() as u64;
         if cfg.maxmemory() < used {
             log::warn!(
@@ -810,7 +868,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             std::env::consts::ARCH,
             std::process::id(),
             srv.run_id,
-            srv.port,
+            srv.config.port(),
             ctx.op.now_us(),
             uptime,
             uptime / 86400,

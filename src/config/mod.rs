@@ -2,7 +2,9 @@
 //! (like Redis's `static_configs` in config.c: name, default, mutability, validation).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 use crate::store::evict::Policy;
 use std::time::Duration;
@@ -14,160 +16,139 @@ pub const DEFAULT_MAXCLIENTS: usize = 10000;
 pub const DEFAULT_PORT: u16 = 6379;
 pub const DEFAULT_DATABASES: usize = 16;
 
-/// How a parameter's value is checked, with Redis's ranges and error texts.
-#[derive(Clone, Copy, Debug)]
-pub enum Kind {
-    /// An integer in `[min, max]`.
-    Int(i64, i64),
-    /// Bytes, with Redis's `1gb`/`100mb`/`10k` suffixes, in `[min, max]`.
-    Memory(u64, u64),
-    /// Bytes as `Memory`, or a percentage (`10%`, at most 100%).
-    MemoryOrPercent(u64, u64),
-    Bool,
-    Enum(&'static [&'static str]),
-    Str,
-}
+pub mod described;
+pub mod table;
 
-/// One row of the parameter table.
-pub struct Param {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub mutable: bool,
-    /// For an old name (`hash-max-ziplist-entries`), the parameter it stands for.
-    pub alias_of: Option<&'static str>,
-}
+pub use table::lookup;
+use table::{Described, Type, IMMUTABLE_CONFIG, MULTI_ARG_CONFIG};
 
-const fn param(name: &'static str, kind: Kind, mutable: bool) -> Param {
-    Param {
-        name,
-        kind,
-        mutable,
-        alias_of: None,
-    }
-}
-
-/// An old name Redis still takes for a parameter (listed by CONFIG GET beside it).
-const fn alias(name: &'static str, of: &'static Param) -> Param {
-    Param {
-        name,
-        kind: of.kind,
-        mutable: of.mutable,
-        alias_of: Some(of.name),
-    }
-}
-
-/// The parameter `name` (lowercase) stands for, resolving an alias.
-pub fn canonical(name: &str) -> Option<&'static Param> {
-    let p = PARAMS.iter().find(|p| p.name == name)?;
-    match p.alias_of {
-        Some(of) => PARAMS.iter().find(|q| q.name == of),
-        None => Some(p),
-    }
-}
-
-const LIST_MAX_LISTPACK_SIZE: Param = param(
-    "list-max-listpack-size",
-    Kind::Int(i32::MIN as i64, INT_MAX),
-    true,
-);
-const HASH_MAX_LISTPACK_ENTRIES: Param = param(
-    "hash-max-listpack-entries",
-    Kind::Int(0, LONG_MAX as i64),
-    true,
-);
-const HASH_MAX_LISTPACK_VALUE: Param =
-    param("hash-max-listpack-value", Kind::Memory(0, LONG_MAX), true);
-const ZSET_MAX_LISTPACK_ENTRIES: Param = param(
-    "zset-max-listpack-entries",
-    Kind::Int(0, LONG_MAX as i64),
-    true,
-);
-const ZSET_MAX_LISTPACK_VALUE: Param =
-    param("zset-max-listpack-value", Kind::Memory(0, LONG_MAX), true);
-
-const INT_MAX: i64 = i32::MAX as i64;
-const LONG_MAX: u64 = i64::MAX as u64;
 /// Redis's `CONFIG_MIN_HZ` / `CONFIG_MAX_HZ`: `hz` is clamped to them.
 const HZ_RANGE: (usize, usize) = (1, 500);
 
-/// The settings CONFIG GET/SET know. Each one either takes effect (maxclients, maxmemory, hz,
-/// proto-max-bulk-len, client-query-buffer-limit, timeout, tcp-keepalive) or truthfully
-/// reports how Spindle runs (save, appendonly: no persistence; maxmemory-policy: noeviction is
-/// the only policy).
-pub static PARAMS: &[Param] = &[
-    param("port", Kind::Int(0, 65535), false),
-    param("bind", Kind::Str, false),
-    param("databases", Kind::Int(1, INT_MAX), false),
-    param("maxclients", Kind::Int(1, u32::MAX as i64), true),
-    param("maxmemory", Kind::Memory(0, u64::MAX), true),
-    param(
-        "maxmemory-policy",
-        Kind::Enum(&[
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-            "volatile-ttl",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "noeviction",
-        ]),
-        true,
-    ),
-    param("maxmemory-samples", Kind::Int(1, INT_MAX), true),
-    param("maxmemory-eviction-tenacity", Kind::Int(0, 100), true),
-    param("lfu-log-factor", Kind::Int(0, INT_MAX), true),
-    param("lfu-decay-time", Kind::Int(0, INT_MAX), true),
-    param(
-        "maxmemory-clients",
-        Kind::MemoryOrPercent(0, LONG_MAX),
-        true,
-    ),
-    param("hz", Kind::Int(0, INT_MAX), true),
-    param(
-        "tracking-table-max-keys",
-        Kind::Int(0, LONG_MAX as i64),
-        true,
-    ),
-    param(
-        "proto-max-bulk-len",
-        Kind::Memory(1024 * 1024, LONG_MAX),
-        true,
-    ),
-    param(
-        "client-query-buffer-limit",
-        Kind::Memory(1024 * 1024, LONG_MAX),
-        true,
-    ),
-    param("save", Kind::Enum(&[""]), true),
-    param("appendonly", Kind::Enum(&["no"]), true),
-    param("protected-mode", Kind::Enum(&["no"]), true),
-    param("io-threads", Kind::Int(1, 1), false),
-    param("timeout", Kind::Int(0, INT_MAX), true),
-    param("client-output-buffer-limit", Kind::Str, true),
-    param("notify-keyspace-events", Kind::Str, true),
-    param("tcp-keepalive", Kind::Int(0, INT_MAX), true),
-    param("lazyfree-lazy-user-del", Kind::Bool, true),
-    param("lazyfree-lazy-user-flush", Kind::Bool, true),
-    param("lazyfree-lazy-expire", Kind::Bool, true),
-    param("lazyfree-lazy-server-del", Kind::Bool, true),
-    LIST_MAX_LISTPACK_SIZE,
-    alias("list-max-ziplist-size", &LIST_MAX_LISTPACK_SIZE),
-    param("list-compress-depth", Kind::Int(0, INT_MAX), true),
-    HASH_MAX_LISTPACK_ENTRIES,
-    alias("hash-max-ziplist-entries", &HASH_MAX_LISTPACK_ENTRIES),
-    HASH_MAX_LISTPACK_VALUE,
-    alias("hash-max-ziplist-value", &HASH_MAX_LISTPACK_VALUE),
-    param(
-        "set-max-intset-entries",
-        Kind::Int(0, LONG_MAX as i64),
-        true,
-    ),
-    ZSET_MAX_LISTPACK_ENTRIES,
-    alias("zset-max-ziplist-entries", &ZSET_MAX_LISTPACK_ENTRIES),
-    ZSET_MAX_LISTPACK_VALUE,
-    alias("zset-max-ziplist-value", &ZSET_MAX_LISTPACK_VALUE),
-];
+/// Parameters Redis has that Spindle takes, stores and reports but does not act on yet, with
+/// why; setting one to anything but its default logs a warning saying so.
+pub fn inert(name: &str) -> Option<&'static str> {
+    const BY_PREFIX: &[(&str, &str)] = &[
+        ("repl-", "Spindle has no replication"),
+        ("replica-", "Spindle has no replication"),
+        ("min-replicas-", "Spindle has no replication"),
+        ("master", "Spindle has no replication"),
+        ("cluster-", "Spindle has no cluster mode"),
+        ("tls-", "Spindle has no TLS"),
+        ("active-defrag-", "Spindle does not defragment"),
+        ("aof-", "Spindle has no append-only file yet"),
+        ("auto-aof-", "Spindle has no append-only file yet"),
+        ("append", "Spindle has no append-only file yet"),
+        ("rdb", "Spindle does not write RDB snapshots yet"),
+        ("slowlog-", "Spindle has no SLOWLOG yet"),
+        ("latency-", "Spindle has no LATENCY monitor yet"),
+        ("stream-", "Spindle has no streams yet"),
+        ("hll-", "Spindle has no HyperLogLog yet"),
+        ("syslog-", "Spindle logs to standard error only"),
+        ("oom-score-adj", "Spindle does not set its OOM score"),
+        ("shutdown-on-", "Spindle does not save on shutdown yet"),
+        ("lazyfree-", "Spindle frees values in the calling thread"),
+        ("acl", "Spindle has no ACL users yet"),
+    ];
+    const BY_NAME: &[(&str, &str)] = &[
+        ("save", "Spindle does not write RDB snapshots yet"),
+        ("dbfilename", "Spindle does not write RDB snapshots yet"),
+        (
+            "stop-writes-on-bgsave-error",
+            "Spindle does not write RDB snapshots yet",
+        ),
+        (
+            "no-appendfsync-on-rewrite",
+            "Spindle has no append-only file yet",
+        ),
+        ("busy-reply-threshold", "Spindle has no scripting yet"),
+        (
+            "list-compress-depth",
+            "Spindle does not compress list nodes",
+        ),
+        ("activerehashing", "Spindle's tables rehash as they grow"),
+        ("activedefrag", "Spindle does not defragment"),
+        ("dynamic-hz", "Spindle's cron runs at hz"),
+        ("jemalloc-bg-thread", "Spindle does not use jemalloc"),
+        (
+            "active-expire-effort",
+            "Spindle's expiry cycle has a fixed effort",
+        ),
+        ("crash-log-enabled", "Spindle has no crash log"),
+        ("crash-memcheck-enabled", "Spindle has no crash log"),
+        ("use-exit-on-panic", "Spindle has no crash log"),
+        ("set-proc-title", "Spindle does not set its process title"),
+        (
+            "proc-title-template",
+            "Spindle does not set its process title",
+        ),
+        ("sanitize-dump-payload", "Spindle has no RESTORE yet"),
+        ("propagation-error-behavior", "Spindle has no replication"),
+        ("replicaof", "Spindle has no replication"),
+        ("slave-announce-ip", "Spindle has no replication"),
+        ("key-load-delay", "Spindle loads no data yet"),
+        (
+            "loading-process-events-interval-bytes",
+            "Spindle loads no data yet",
+        ),
+        ("watchdog-period", "Spindle has no watchdog"),
+        ("tcp-backlog", "Spindle listens with a backlog of 511"),
+        ("bind-source-addr", "Spindle makes no outgoing connections"),
+        (
+            "ignore-warnings",
+            "Spindle has no startup warnings to ignore",
+        ),
+        ("socket-mark-id", "Spindle does not mark its sockets"),
+        (
+            "disable-thp",
+            "Spindle always disables transparent huge pages",
+        ),
+        ("always-show-logo", "Spindle has no logo"),
+        ("server_cpulist", "Spindle does not pin its threads"),
+        ("bio_cpulist", "Spindle does not pin its threads"),
+        ("aof_rewrite_cpulist", "Spindle does not pin its threads"),
+        ("bgsave_cpulist", "Spindle does not pin its threads"),
+        ("supervised", "Spindle does not notify a supervisor yet"),
+        ("pidfile", "Spindle writes no pid file yet"),
+        ("logfile", "Spindle logs to standard error only"),
+        ("unixsocket", "Spindle listens on TCP only yet"),
+        ("unixsocketperm", "Spindle listens on TCP only yet"),
+        ("daemonize", "Spindle does not daemonize yet"),
+        ("enable-module-command", "Spindle has no modules"),
+        (
+            "enable-debug-command",
+            "Spindle has no DEBUG subcommands yet",
+        ),
+        (
+            "io-threads-do-reads",
+            "Spindle reads on each client's own thread",
+        ),
+        (
+            "maxmemory-clients",
+            "Spindle does not evict clients for memory",
+        ),
+        ("loglevel", "Spindle's log level follows RUST_LOG"),
+    ];
+    BY_NAME
+        .iter()
+        .find(|(n, _)| *n == name)
+        .or_else(|| BY_PREFIX.iter().find(|(p, _)| name.starts_with(p)))
+        .map(|(_, why)| *why)
+}
+
+/// Values Spindle refuses, because taking them would promise what it does not do: data on
+/// disk, a password, a TLS listener.
+fn refused(name: &str, shown: &str) -> Option<&'static str> {
+    match (name, shown) {
+        ("appendonly", "yes") => Some("Spindle has no append-only file yet"),
+        ("requirepass", v) if !v.is_empty() => Some("Spindle has no passwords yet"),
+        ("masteruser" | "masterauth", v) if !v.is_empty() => Some("Spindle has no replication"),
+        ("tls-port" | "cluster-port", v) if v != "0" => {
+            Some("Spindle has no TLS or cluster listener")
+        }
+        _ => None,
+    }
+}
 
 /// One class's `client-output-buffer-limit`: past `hard` bytes of pending output, or past
 /// `soft` for more than `soft_secs` seconds, the client is closed (0: no limit).
@@ -231,8 +212,8 @@ fn parse_output_limits(value: &str) -> Result<Vec<(OutputClass, OutputLimit)>, S
                 "Error in hard, soft or soft_seconds setting in buffer limit configuration."
                     .to_string()
             };
-            let hard = parse_memory(g[1]).ok_or_else(bad)?;
-            let soft = parse_memory(g[2]).ok_or_else(bad)?;
+            let hard = table::memtoull(g[1]).ok_or_else(bad)?;
+            let soft = table::memtoull(g[2]).ok_or_else(bad)?;
             let soft_secs = g[3]
                 .parse::<i64>()
                 .ok()
@@ -256,8 +237,10 @@ pub const DEFAULT_WORKER_IDLE: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Config {
-    pub port: u16,
-    pub bind: String,
+    /// The TCP port; with `--port 0`, the port the system picked.
+    port: AtomicU16,
+    /// The addresses listened on (`-` before one: it may fail to bind).
+    bind: RwLock<Vec<String>>,
     pub databases: usize,
     /// Idle worker threads beyond the warm pool exit after this long (`--worker-idle-ms`).
     pub worker_idle: Duration,
@@ -285,15 +268,16 @@ pub struct Config {
     notify_keyspace_events: AtomicU32,
     /// `client-output-buffer-limit`, by class: normal, replica, pubsub.
     output_limits: RwLock<[OutputLimit; 3]>,
-    /// The value CONFIG GET shows for parameters that have no live field.
+    /// The value CONFIG GET shows, by name, for parameters that have no live field and have
+    /// been set (the others show their default).
     values: RwLock<BTreeMap<&'static str, String>>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            port: DEFAULT_PORT,
-            bind: "127.0.0.1".into(),
+            port: AtomicU16::new(DEFAULT_PORT),
+            bind: RwLock::new(vec!["127.0.0.1".into()]),
             databases: DEFAULT_DATABASES,
             worker_idle: DEFAULT_WORKER_IDLE,
             maxclients: AtomicUsize::new(DEFAULT_MAXCLIENTS),
@@ -320,26 +304,6 @@ impl Default for Config {
             values: RwLock::new(BTreeMap::new()),
         }
     }
-}
-
-/// Parses `100`, `10k`, `10kb`, `1mb`, `2gb` like Redis's `memtoull`.
-pub fn parse_memory(s: &str) -> Option<u64> {
-    let lower = s.to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let mul: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    digits.parse::<u64>().ok()?.checked_mul(mul)
 }
 
 impl Config {
@@ -463,12 +427,27 @@ impl Config {
         self.output_limits.read()[class as usize]
     }
 
-    /// The value CONFIG GET shows for `name` (an alias shows its parameter's value).
-    pub fn get(&self, name: &str) -> Option<String> {
-        let name = canonical(name).map_or(name, |p| p.name);
-        Some(match name {
-            "port" => self.port.to_string(),
-            "bind" => self.bind.clone(),
+    /// The TCP port listened on.
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed)
+    }
+
+    /// Records the port actually bound (after `--port 0`, or a rebind).
+    pub fn set_port(&self, port: u16) {
+        self.port.store(port, Ordering::Relaxed);
+    }
+
+    /// The addresses to listen on, as configured.
+    pub fn bind_addrs(&self) -> Vec<String> {
+        self.bind.read().clone()
+    }
+
+    /// The value CONFIG GET shows for a parameter of the table.
+    pub fn get(&self, d: &Described) -> String {
+        let name = d.name;
+        match name {
+            "port" => self.port().to_string(),
+            "bind" => self.bind.read().join(" "),
             "databases" => self.databases.to_string(),
             "maxclients" => self.maxclients().to_string(),
             "maxmemory" => self.maxmemory().to_string(),
@@ -521,89 +500,50 @@ impl Config {
                 .zset_max_listpack_value
                 .load(Ordering::Relaxed)
                 .to_string(),
+            "dir" => std::env::current_dir()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             _ => {
                 if let Some(v) = self.values.read().get(name) {
-                    return Some(v.clone());
+                    return v.clone();
                 }
-                match name {
-                    "maxmemory-clients" => "0".into(),
-                    "save" => String::new(),
-                    "appendonly" | "protected-mode" => "no".into(),
-                    "io-threads" => "1".into(),
-                    "list-compress-depth" => "0".into(),
-                    n if n.starts_with("lazyfree-") => "no".into(),
-                    _ => return None,
-                }
+                d.default_shown()
+                    .unwrap_or_else(|| special_default(name).into())
             }
-        })
+        }
     }
 
-    /// Validates and applies one CONFIG SET pair; the error is Redis's reason text.
-    pub fn set(&self, name: &str, value: &str) -> Result<(), String> {
-        let param = canonical(name).ok_or("Unknown option")?;
-        let name = param.name;
-        if !param.mutable {
+    /// Validates and applies one CONFIG SET pair (or config-file / command-line directive);
+    /// the error is Redis's reason text. Immutable parameters are refused unless `startup`.
+    pub fn set_param(&self, d: &Described, value: &str, startup: bool) -> Result<(), String> {
+        let name = d.name;
+        if !startup && d.has(IMMUTABLE_CONFIG) {
             return Err("can't set immutable config".into());
         }
-        let canonical = match param.kind {
-            Kind::Int(min, max) => {
-                let n = crate::protocol::parse_i64(value.as_bytes())
-                    .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
-                if n < min || n > max {
-                    return Err(format!(
-                        "argument must be between {min} and {max} inclusive"
-                    ));
-                }
-                n.to_string()
-            }
-            Kind::Memory(min, max) => {
-                let n = parse_memory(value)
-                    .ok_or_else(|| "argument must be a memory value".to_string())?;
-                if n < min || n > max {
-                    return Err(format!(
-                        "argument must be between {min} and {max} inclusive"
-                    ));
-                }
-                n.to_string()
-            }
-            Kind::MemoryOrPercent(min, max) => match value.strip_suffix('%') {
-                Some(pct) if !pct.is_empty() => {
-                    let n = crate::protocol::parse_i64(pct.as_bytes())
-                        .filter(|n| *n >= 0)
-                        .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
-                    if n > 100 {
-                        return Err("percentage argument must be less or equal to 100".into());
-                    }
-                    format!("{n}%")
-                }
-                _ => {
-                    let n = parse_memory(value)
-                        .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
-                    if n < min || n > max {
-                        return Err(format!(
-                            "argument must be between {min} and {max} inclusive"
-                        ));
-                    }
-                    n.to_string()
-                }
-            },
-            Kind::Bool => match value.to_ascii_lowercase().as_str() {
-                v @ ("yes" | "no") => v.to_string(),
-                _ => return Err("argument must be 'yes' or 'no'".into()),
-            },
-            Kind::Enum(options) => {
-                let v = value.to_ascii_lowercase();
-                if !options.contains(&v.as_str()) {
-                    return Err("argument(s) must be one of the following: ".to_string()
-                        + &options.join(", "));
-                }
+        let canonical = match d.ty {
+            Type::Special => special_parse(name, value)?,
+            _ => {
+                let v = d.parse(value)?;
+                special_check(name, &v)?;
                 v
             }
-            Kind::Str => value.to_string(),
         };
+        if let Some(why) = refused(name, &canonical) {
+            return Err(why.into());
+        }
         // Numbers were range-checked above, so these parses cannot fail.
         let number = || canonical.parse::<u64>().unwrap_or(0);
         match name {
+            "port" => self.set_port(number() as u16),
+            "bind" => {
+                *self.bind.write() = table::split_multi(&canonical, true)
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
+            }
+            // Fixed for the server's life: the command line sets the field itself.
+            "databases" => {}
+            "maxclients" if startup => self.set_maxclients(number() as usize),
             "maxclients" => {
                 let wanted = number() as usize;
                 // Redis's updateMaxclients: the descriptors must be there first.
@@ -681,12 +621,225 @@ impl Config {
             "zset-max-listpack-value" => self
                 .zset_max_listpack_value
                 .store(number(), Ordering::Relaxed),
+            "dir" => std::env::set_current_dir(&canonical).map_err(|e| os_reason(&e))?,
             _ => {
-                self.values.write().insert(param.name, canonical);
+                let default = d
+                    .default_shown()
+                    .unwrap_or_else(|| special_default(name).into());
+                if canonical != default {
+                    if let Some(why) = inert(name) {
+                        log::warn!("{name} is set to '{canonical}', but {why}: it has no effect");
+                    }
+                }
+                self.values.write().insert(d.name, canonical);
             }
         }
         Ok(())
     }
+
+    /// `set_param` by name (tests, and the command line).
+    pub fn set(&self, name: &str, value: &str) -> Result<(), String> {
+        let d = lookup(name).ok_or("Unknown option")?;
+        self.set_param(d, value, false)
+    }
+}
+
+/// `strerror` of an OS error, without Rust's " (os error N)".
+fn os_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// The default of a special parameter, as CONFIG GET shows it.
+fn special_default(name: &str) -> &'static str {
+    match name {
+        // Spindle writes no snapshots yet (Redis: "3600 1 300 100 60 10000").
+        "save" => "",
+        "oom-score-adj-values" => "0 200 800",
+        "latency-tracking-info-percentiles" => "50 99 99.9",
+        _ => "",
+    }
+}
+
+/// The checks of Redis's `is_valid` functions on typed parameters.
+fn special_check(name: &str, v: &str) -> Result<(), String> {
+    let base_name = |v: &str| !v.contains('/');
+    match name {
+        "dbfilename" if !base_name(v) => Err("dbfilename can't be a path, just a filename".into()),
+        "appendfilename" if v.is_empty() => Err("appendfilename can't be empty".into()),
+        "appendfilename" if !base_name(v) => {
+            Err("appendfilename can't be a path, just a filename".into())
+        }
+        "appenddirname" if v.is_empty() => Err("appenddirname can't be empty".into()),
+        "appenddirname" if !base_name(v) => {
+            Err("appenddirname can't be a path, just a dirname".into())
+        }
+        "shutdown-on-sigint" | "shutdown-on-sigterm"
+            if v.split(' ').any(|w| w == "save") && v.split(' ').any(|w| w == "nosave") =>
+        {
+            Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into())
+        }
+        "cluster-announce-hostname" if v.len() >= 256 => {
+            Err("Hostnames must be less than 256 characters".into())
+        }
+        "cluster-announce-hostname"
+            if !v
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') =>
+        {
+            Err("Hostnames may only contain alphanumeric characters, hyphens or dots".into())
+        }
+        "proc-title-template" if !valid_title_template(v) => {
+            Err("template format is invalid or contains unknown variables".into())
+        }
+        "activedefrag" if v == "yes" => Err("Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Redis's `validateProcTitleTemplate`: `{name}` variables from its list, and `{title}`.
+fn valid_title_template(t: &str) -> bool {
+    const VARS: &[&str] = &[
+        "title",
+        "listen-addr",
+        "server-mode",
+        "port",
+        "tls-port",
+        "unixsocket",
+        "config-file",
+    ];
+    let mut rest = t;
+    while let Some(i) = rest.find('{') {
+        let after = &rest[i + 1..];
+        let Some(j) = after.find('}') else {
+            return false;
+        };
+        if !VARS.contains(&&after[..j]) {
+            return false;
+        }
+        rest = &after[j + 1..];
+    }
+    !rest.contains('}') && t.contains("{title}")
+}
+
+/// Redis's set functions of the special parameters: the value as CONFIG GET will show it.
+fn special_parse(name: &str, value: &str) -> Result<String, String> {
+    let args = table::split_multi(value, lookup(name).is_some_and(|d| d.has(MULTI_ARG_CONFIG)));
+    match name {
+        "save" => {
+            let args: &[&str] = if args.len() == 1 && args[0].is_empty() {
+                &[]
+            } else {
+                &args
+            };
+            if args.len() % 2 == 1 {
+                return Err("Invalid save parameters".into());
+            }
+            let mut shown = Vec::new();
+            for (j, a) in args.iter().enumerate() {
+                let v = strtoll(a).ok_or("Invalid save parameters")?;
+                if (j % 2 == 0 && v < 1) || (j % 2 == 1 && v < 0) {
+                    return Err("Invalid save parameters".into());
+                }
+                // Changes are an `int` in Redis.
+                shown.push(if j % 2 == 1 {
+                    (v as i32).to_string()
+                } else {
+                    v.to_string()
+                });
+            }
+            Ok(shown.join(" "))
+        }
+        "client-output-buffer-limit" => {
+            parse_output_limits(value)?;
+            Ok(value.to_string())
+        }
+        "oom-score-adj-values" => {
+            if args.len() != 3 {
+                return Err("wrong number of arguments".into());
+            }
+            let mut shown = Vec::new();
+            for a in &args {
+                let v = strtoll(a).filter(|v| (-2000..=2000).contains(v)).ok_or(
+                    "Invalid oom-score-adj-values, elements must be between -2000 and 2000.",
+                )?;
+                shown.push(v.to_string());
+            }
+            Ok(shown.join(" "))
+        }
+        "notify-keyspace-events" => {
+            let flags = crate::store::notify::parse(value)
+                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            Ok(crate::store::notify::to_string(flags))
+        }
+        "bind" => {
+            if args.len() > 16 {
+                return Err("Too many bind addresses specified.".into());
+            }
+            if args.len() == 1 && args[0].is_empty() {
+                return Ok(String::new());
+            }
+            Ok(args.join(" "))
+        }
+        "replicaof" => {
+            if args.len() != 2 {
+                return Err("wrong number of arguments".into());
+            }
+            if args[0].eq_ignore_ascii_case("no") && args[1].eq_ignore_ascii_case("one") {
+                return Ok(String::new());
+            }
+            let port = strtoll(args[1])
+                .filter(|p| (0..=65535).contains(p))
+                .ok_or("Invalid master port")?;
+            Ok(format!("{} {port}", args[0]))
+        }
+        "dir" => {
+            if args.len() != 1 {
+                return Err("wrong number of arguments".into());
+            }
+            Ok(value.to_string())
+        }
+        "latency-tracking-info-percentiles" => {
+            if args.len() == 1 && args[0].is_empty() {
+                return Ok(String::new());
+            }
+            let mut shown = Vec::new();
+            for a in &args {
+                let p = a
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| !p.is_nan())
+                    .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into());
+                }
+                shown.push(trim_double(p));
+            }
+            Ok(shown.join(" "))
+        }
+        _ => Ok(value.to_string()),
+    }
+}
+
+/// `sprintf("%f")` with its trailing zeros (and a bare point) removed, as Redis's
+/// `trimDoubleString` does.
+fn trim_double(p: f64) -> String {
+    let s = format!("{p:.6}");
+    let s = s.trim_end_matches('0');
+    s.trim_end_matches('.').to_string()
+}
+
+/// `strtoll(s, &end, 10)` that must consume the whole string.
+fn strtoll(s: &str) -> Option<i64> {
+    let t = s.trim_start();
+    if t.is_empty() {
+        return if s.is_empty() { Some(0) } else { None };
+    }
+    let t = t.strip_prefix('+').unwrap_or(t);
+    t.parse::<i64>().ok()
 }
 
 /// A size setting as a `usize` (saturating).
@@ -709,79 +862,75 @@ A Redis-compatible in-memory data server.
 
 Options:
   --port N          TCP port to listen on (default 6379; 0 picks a free one)
-  --bind ADDR       address to listen on (default 127.0.0.1)
+  --bind ADDR...    addresses to listen on (default 127.0.0.1; '-' before one: optional)
   --maxclients N    connections served at once (default 10000)
   --databases N     number of databases (default 16)
   --timeout S       close clients idle for S seconds (default 0: never)
   --tcp-keepalive S TCP keepalive interval in seconds (default 300; 0: off)
-  --NAME VALUE      any other parameter CONFIG SET takes (hz, proto-max-bulk-len, ...)
+  --NAME VALUE...   any other parameter of redis-server 7.0 (hz, maxmemory, save, ...)
   --worker-idle-ms N  idle worker threads beyond a warm pool exit after N ms (default 10000)
   -h, --help        print this help
   -v, --version     print the version
 
 Logging follows RUST_LOG (default: info).";
 
-/// Parses `redis-server`-style flags (`--port 6380`, also `--port=6380`).
+/// Parses `redis-server`-style arguments: `--name value...` for any parameter of the table
+/// (the first value is taken whatever it looks like; more follow until an argument starting
+/// with `--`), also `--name=value`, plus Spindle's own `--worker-idle-ms`.
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String> {
     let mut cfg = Config::default();
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline_value) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        match flag.as_str() {
+    let args: Vec<String> = args.into_iter().collect();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        match arg.as_str() {
             "-h" | "--help" => return Ok(Cli::Help),
             "-v" | "--version" => return Ok(Cli::Version),
-            "--port" | "--bind" | "--maxclients" | "--databases" | "--worker-idle-ms" => {
-                let value = match inline_value.or_else(|| it.next()) {
-                    Some(v) => v,
-                    None => return Err(format!("{flag} needs a value")),
-                };
-                match flag.as_str() {
-                    "--port" => {
-                        cfg.port = value
-                            .parse()
-                            .map_err(|_| format!("invalid port '{value}'"))?
-                    }
-                    "--bind" => cfg.bind = value,
-                    "--worker-idle-ms" => {
-                        cfg.worker_idle = value
-                            .parse()
-                            .map(Duration::from_millis)
-                            .map_err(|_| format!("invalid worker-idle-ms '{value}'"))?
-                    }
-                    "--maxclients" => {
-                        let n: usize = value
-                            .parse()
-                            .ok()
-                            .filter(|&n| n >= 1)
-                            .ok_or_else(|| format!("invalid maxclients '{value}'"))?;
-                        cfg.set_maxclients(n);
-                    }
-                    _ => {
-                        cfg.databases = value
-                            .parse()
-                            .ok()
-                            .filter(|&n| (1..=1_000_000).contains(&n))
-                            .ok_or_else(|| format!("invalid databases '{value}'"))?
-                    }
+            _ => {}
+        }
+        let Some(flag) = arg.strip_prefix("--") else {
+            return Err(format!("unknown argument '{arg}' (try --help)"));
+        };
+        let (name, mut values) = match flag.split_once('=') {
+            Some((n, v)) => (n, vec![v.to_string()]),
+            None => (flag, Vec::new()),
+        };
+        if values.is_empty() {
+            if let Some(v) = args.get(i) {
+                values.push(v.clone());
+                i += 1;
+                while let Some(v) = args.get(i).filter(|v| !v.starts_with("--")) {
+                    values.push(v.clone());
+                    i += 1;
                 }
-            }
-            // Any other settable parameter, as `redis-server --name value` takes it.
-            other => {
-                let name = other.strip_prefix("--").unwrap_or(other);
-                let known = PARAMS.iter().any(|p| p.mutable && p.name == name);
-                if !known || name == "maxclients" {
-                    return Err(format!("unknown option '{other}' (try --help)"));
-                }
-                let value = inline_value
-                    .or_else(|| it.next())
-                    .ok_or_else(|| format!("{flag} needs a value"))?;
-                cfg.set(name, &value)
-                    .map_err(|e| format!("invalid {name} '{value}': {e}"))?;
             }
         }
+        if name == "worker-idle-ms" {
+            let v = values.first().ok_or("--worker-idle-ms needs a value")?;
+            cfg.worker_idle = v
+                .parse()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("invalid worker-idle-ms '{v}'"))?;
+            continue;
+        }
+        let d = lookup(name).ok_or_else(|| format!("unknown option '--{name}' (try --help)"))?;
+        if values.is_empty() && !d.has(MULTI_ARG_CONFIG) {
+            return Err(format!("'{name}': wrong number of arguments"));
+        }
+        if values.len() > 1 && !d.has(MULTI_ARG_CONFIG) {
+            return Err(format!("'{name}': wrong number of arguments"));
+        }
+        let value = values.join(" ");
+        if d.name == "databases" {
+            let n = d
+                .parse(&value)
+                .map_err(|e| format!("invalid {name} '{value}': {e}"))?;
+            cfg.databases = n.parse().unwrap_or(DEFAULT_DATABASES);
+            continue;
+        }
+        cfg.set_param(d, &value, true)
+            .map_err(|e| format!("invalid {name} '{value}': {e}"))?;
     }
     Ok(Cli::Run(Box::new(cfg)))
 }
@@ -801,8 +950,8 @@ mod tests {
     fn flags() {
         let c = run(&["--port", "7000", "--bind", "0.0.0.0", "--maxclients=5"]).unwrap();
         assert_eq!(
-            (c.port, c.bind.as_str(), c.maxclients()),
-            (7000, "0.0.0.0", 5)
+            (c.port(), c.bind_addrs(), c.maxclients()),
+            (7000, vec!["0.0.0.0".to_string()], 5)
         );
         assert!(run(&["--port", "x"]).is_err());
         assert!(run(&["--port"]).is_err());
@@ -819,16 +968,16 @@ mod tests {
         let c = Config::default();
         assert!(c.set("maxclients", "50").is_ok());
         assert_eq!(c.maxclients(), 50);
-        assert_eq!(c.get("maxclients").as_deref(), Some("50"));
+        assert_eq!(c.get(lookup("maxclients").unwrap()), "50");
         assert!(c.set("maxclients", "x").is_err());
         assert!(c.set("databases", "4").unwrap_err().contains("immutable"));
         assert!(c.set("maxmemory", "1mb").is_ok());
         assert_eq!(c.maxmemory(), 1024 * 1024);
         assert!(c.set("maxmemory-policy", "allkeys-lru").is_ok());
-        assert_eq!(c.get("maxmemory-policy").as_deref(), Some("allkeys-lru"));
+        assert_eq!(c.get(lookup("maxmemory-policy").unwrap()), "allkeys-lru");
         assert!(c.set("maxmemory-policy", "lru").is_err());
         assert!(c.set("nope", "1").is_err());
-        assert_eq!(parse_memory("10kb"), Some(10240));
-        assert_eq!(parse_memory("x"), None);
+        assert_eq!(table::memtoull("10kb"), Some(10240));
+        assert_eq!(table::memtoull("x"), None);
     }
 }
