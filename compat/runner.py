@@ -471,6 +471,15 @@ class Runner:
         p0, f0, s0 = self.passed, self.failed, self.skipped
         try:
             self.connect()
+            # The connections of the previous file are closed; a server forgets them (their
+            # subscriptions, blocked waits) asynchronously: wait until it has, so that no
+            # file sees another's leftovers.
+            deadline = time.time() + 3
+            while time.time() < deadline:
+                res = self.exchange([b"CLIENT", b"LIST"])
+                if all(node and node.raw.count(b"\n") <= 3 for node, _ in res):
+                    break
+                time.sleep(0.01)
             for cmd in ([b"FLUSHALL"], [b"SELECT", b"0"]):
                 res = self.exchange(cmd)
                 for name, (node, err) in zip(self.names, res):

@@ -83,7 +83,7 @@ impl InBuf {
 pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let stream = Arc::new(stream);
     let id = shared.clients.next_id();
-    let info = match ClientInfo::new(id, &stream) {
+    let info = match ClientInfo::new(id, &stream, shared.acl.default_user()) {
         Ok(info) => Arc::new(info),
         Err(e) => {
             log::debug!("client {id}: {e}");
@@ -212,6 +212,8 @@ fn connection_loop(
 
         let mut pos = 0;
         loop {
+            // AUTH earlier in this batch lifts the limits for the requests after it.
+            parser.set_unauthenticated(!state.authenticated);
             let (start, held) = (pos, parser.held_bytes());
             match parser.parse(input.pending(), &mut pos) {
                 Ok(Some(argv)) => {

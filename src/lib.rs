@@ -15,6 +15,7 @@
 //! Tests and embedders start a server in-process with [`server::run`] on a listener bound to
 //! port 0.
 
+pub mod acl;
 pub mod alloc;
 pub mod client;
 pub mod cmdstats;

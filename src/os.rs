@@ -500,3 +500,23 @@ mod tests {
         assert_eq!(reader.join().unwrap(), Err(io::ErrorKind::WouldBlock));
     }
 }
+
+/// Fills `buf` from the system's random generator (`getrandom`), as Redis's
+/// `getRandomBytes` reads /dev/urandom.
+pub fn random_bytes(buf: &mut [u8]) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled part of `buf`.
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n > 0 {
+            filled += n as usize;
+        } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            // No generator: fall back to the process's own (never reached on Linux >= 3.17).
+            for b in &mut buf[filled..] {
+                *b = crate::store::rand_u64() as u8;
+            }
+            return;
+        }
+    }
+}

@@ -206,6 +206,26 @@ impl Registry {
         }
     }
 
+    /// What client `id` is subscribed to: channels and shard channels, and patterns (an ACL
+    /// change checks them against the user's new channel rules).
+    pub fn subscriptions_of(&self, id: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let has = |subs: &Subscribers| subs.iter().any(|c| c.id == id);
+        let channels = self
+            .channels
+            .iter()
+            .chain(self.shard.iter())
+            .filter(|(_, s)| has(s))
+            .map(|(n, _)| n.to_vec())
+            .collect();
+        let patterns = self
+            .patterns
+            .iter()
+            .filter(|(_, s)| has(s))
+            .map(|(n, _)| n.to_vec())
+            .collect();
+        (channels, patterns)
+    }
+
     /// Distinct channels, patterns and shard channels with subscribers (INFO, PUBSUB NUMPAT).
     pub fn totals(&self) -> (usize, usize, usize) {
         (self.channels.len(), self.patterns.len(), self.shard.len())

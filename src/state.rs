@@ -218,6 +218,8 @@ pub struct Shared {
     pub shutdown: Arc<Shutdown>,
     /// When the server started, Unix ms (INFO `uptime_in_seconds`, from the command's instant).
     pub started_ms: i64,
+    /// ACL users and the ACL LOG.
+    pub acl: crate::acl::Acl,
     /// The listening sockets (CONFIG SET port/bind rebinds them).
     pub listeners: crate::listen::Listeners,
     /// Connections being served now (admitted, not yet closed).
@@ -246,7 +248,12 @@ impl Shared {
             pubsub: Arc::clone(&pubsub),
             config: Arc::clone(&config),
         }));
+        let acl = crate::acl::Acl::default();
+        if let Some(d) = crate::config::lookup("requirepass") {
+            acl.set_default_password(config.get(d).as_bytes());
+        }
         Shared {
+            acl,
             config,
             store,
             evictor: Default::default(),
@@ -321,6 +328,9 @@ pub struct ClientInfo {
     pub qbuf: AtomicUsize,
     pub qbuf_free: AtomicUsize,
     pub argv_mem: AtomicUsize,
+    /// The ACL user it is authenticated as (CLIENT LIST `user`, CLIENT KILL USER, ACL
+    /// DELUSER); the owner keeps its own copy in `ClientState::user`.
+    pub user: Mutex<Arc<crate::acl::UserCell>>,
     /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
     /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
     stream: Arc<TcpStream>,
@@ -329,7 +339,11 @@ pub struct ClientInfo {
 impl ClientInfo {
     /// The shared view of a new connection; keeps a clone of its socket to close it from outside.
     #[allow(clippy::disallowed_methods)] // its last interaction: bookkeeping, not a command
-    pub fn new(id: u64, stream: &Arc<TcpStream>) -> io::Result<Self> {
+    pub fn new(
+        id: u64,
+        stream: &Arc<TcpStream>,
+        user: Arc<crate::acl::UserCell>,
+    ) -> io::Result<Self> {
         Ok(ClientInfo {
             id,
             addr: stream.peer_addr()?,
@@ -359,6 +373,7 @@ impl ClientInfo {
             qbuf: AtomicUsize::new(0),
             qbuf_free: AtomicUsize::new(0),
             argv_mem: AtomicUsize::new(0),
+            user: Mutex::new(user),
             stream: Arc::clone(stream),
         })
     }
@@ -577,6 +592,10 @@ pub struct ClientState {
     pub reply_off: bool,
     pub reply_skip: bool,
     pub reply_skip_next: bool,
+    /// The ACL user its commands run as.
+    pub user: Arc<crate::acl::UserCell>,
+    /// AUTH (or a user without a password) let it in.
+    pub authenticated: bool,
 }
 
 /// A client's channels and shard channels, and its patterns in the order subscribed.
@@ -615,7 +634,10 @@ pub struct Blocked {
 
 impl ClientState {
     pub fn new(info: Arc<ClientInfo>) -> Self {
+        let user = info.user.lock().clone();
         ClientState {
+            authenticated: !user.needs_password(),
+            user,
             id: info.id,
             db: 0,
             resp: 2,
@@ -632,6 +654,13 @@ impl ClientState {
             reply_skip: false,
             reply_skip_next: false,
         }
+    }
+
+    /// Runs as `user` from now on (AUTH, HELLO AUTH, RESET).
+    pub fn set_user(&mut self, user: Arc<crate::acl::UserCell>, authenticated: bool) {
+        *self.info.user.lock() = Arc::clone(&user);
+        self.user = user;
+        self.authenticated = authenticated;
     }
 
     pub fn select(&mut self, db: usize) {

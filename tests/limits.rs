@@ -282,7 +282,14 @@ fn dead_peers_are_reaped_by_keepalive() {
         return;
     }
     let ns = Netns::new();
-    let server = BinServer::start(&["--bind", "0.0.0.0", "--tcp-keepalive", "1"]);
+    let server = BinServer::start(&[
+        "--bind",
+        "0.0.0.0",
+        "--tcp-keepalive",
+        "1",
+        "--protected-mode",
+        "no",
+    ]);
     let port = server.addr.port();
     let mut admin = Conn::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     assert_eq!(

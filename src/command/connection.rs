@@ -52,21 +52,42 @@ pub fn select(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 const WRONGPASS: CmdError = err("WRONGPASS invalid username-password pair or user is disabled.");
 
-/// Checks credentials against the one user that exists: `default`, with no password (any
-/// password is accepted for it, as Redis's `nopass` user does).
-fn authenticate(user: &[u8]) -> Result<(), CmdError> {
-    if user == b"default" {
-        Ok(())
-    } else {
-        Err(WRONGPASS)
+/// Checks credentials and, if they hold, makes the client run as that user; a failure is
+/// written to the ACL LOG (Redis's `ACLAuthenticateUser`).
+fn authenticate(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> Result<(), CmdError> {
+    match ctx.server.acl.authenticate(user, password) {
+        Some(cell) => {
+            ctx.client.set_user(cell, true);
+            Ok(())
+        }
+        None => {
+            let context = if ctx.client.multi.is_some() {
+                crate::acl::Context::Multi
+            } else {
+                crate::acl::Context::Toplevel
+            };
+            super::acl::log_denied(
+                ctx,
+                crate::acl::Denied::Auth,
+                context,
+                b"AUTH".to_vec(),
+                Some(user.to_vec()),
+            );
+            Err(WRONGPASS)
+        }
     }
 }
 
 /// AUTH [username] password
-pub fn auth(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+pub fn auth(ctx: &mut Ctx, args: &Args) -> CmdResult {
     match args.len() {
-        2 => Err(err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")),
-        3 => authenticate(args.get(1)).map(|()| Reply::ok()),
+        2 => {
+            if !ctx.server.acl.default_user().needs_password() {
+                return Err(err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+            }
+            authenticate(ctx, b"default", args.get(1)).map(|()| Reply::ok())
+        }
+        3 => authenticate(ctx, args.get(1), args.get(2)).map(|()| Reply::ok()),
         _ => Err(SYNTAX),
     }
 }
@@ -94,7 +115,7 @@ pub fn hello(ctx: &mut Ctx, args: &Args) -> CmdResult {
     while j < args.len() {
         let more = args.len() - 1 - j;
         if args.is(j, "AUTH") && more >= 2 {
-            authenticate(args.get(j + 1))?;
+            authenticate(ctx, args.get(j + 1), args.get(j + 2))?;
             j += 2;
         } else if args.is(j, "SETNAME") && more >= 1 {
             set_name(&ctx.client.info, args.get(j + 1))?;
@@ -106,6 +127,9 @@ pub fn hello(ctx: &mut Ctx, args: &Args) -> CmdResult {
             )));
         }
         j += 1;
+    }
+    if !ctx.client.authenticated {
+        return Err(err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     ctx.client.resp = ver as u8;
     ctx.client.info.resp.store(ver as u8, Ordering::Relaxed);
@@ -244,7 +268,7 @@ pub fn client_no_evict(ctx: &mut Ctx, args: &Args) -> CmdResult {
 }
 
 /// One CLIENT LIST / CLIENT INFO line, in Redis 7.0's field order.
-fn client_line(c: &ClientInfo, now_ms: i64) -> String {
+pub fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     let lossy = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let age = (now_ms - c.created_ms).max(0) / 1000;
     let idle = (now_ms - c.last_active_ms.load(Ordering::Relaxed)).max(0) / 1000;
@@ -278,7 +302,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     }
     let cmd = super::name_of(c.last_cmd.load(Ordering::Relaxed));
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -302,6 +326,7 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
             + c.argv_mem.load(Ordering::Relaxed)
             + c.outbox.pending(),
         cmd,
+        c.user.lock().name_lossy(),
         redir,
         c.resp.load(Ordering::Relaxed),
         lossy(&c.lib_name.lock()),
@@ -313,7 +338,10 @@ fn client_line(c: &ClientInfo, now_ms: i64) -> String {
 /// as Redis parses it; with IDs, the clients in argument order (unknown IDs skipped).
 pub fn client_list(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let now = ctx.op.now_ms();
-    let clients = ctx.server.clients.list();
+    // A client killed (CLIENT KILL, ACL changes) is gone, as in Redis, though its thread may
+    // not have finished leaving yet. The caller itself is listed even if closing after this.
+    let mut clients = ctx.server.clients.list();
+    clients.retain(|c| c.id == ctx.client.id || !c.killed.load(Ordering::SeqCst));
     let text: String = if args.len() == 4 && args.is(2, "TYPE") {
         let t = args.text(3).to_ascii_lowercase();
         if !CLIENT_TYPES.contains(&t.as_str()) {
@@ -403,7 +431,7 @@ pub fn client_kill(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
     }
     if let Some(u) = &user {
-        if u != "default" {
+        if ctx.server.acl.get(u.as_bytes()).is_none() {
             return Err(CmdError::msg(format!("ERR No such user '{u}'")));
         }
     }
@@ -413,6 +441,9 @@ pub fn client_kill(ctx: &mut Ctx, args: &Args) -> CmdResult {
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
             && ctype.as_ref().is_none_or(|t| t == "normal")
+            && user
+                .as_ref()
+                .is_none_or(|u| c.user.lock().name == u.as_bytes())
             && !(skipme && c.id == ctx.client.id);
         if matched {
             kill(ctx, c);
@@ -422,7 +453,7 @@ pub fn client_kill(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::Int(killed))
 }
 
-fn kill(ctx: &mut Ctx, c: &ClientInfo) {
+pub fn kill(ctx: &mut Ctx, c: &ClientInfo) {
     if c.id == ctx.client.id {
         // Redis replies to the caller first, then closes it.
         ctx.client.close_after_reply = true;
@@ -547,6 +578,10 @@ pub fn reset(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     ctx.client.info.no_evict.store(false, Ordering::Relaxed);
     ctx.server.tracking.disable(&ctx.client.info);
     ctx.client.tracking = false;
+    // Back to the default user, authenticated only if it needs no password.
+    let user = ctx.server.acl.default_user();
+    let authenticated = !user.needs_password();
+    ctx.client.set_user(user, authenticated);
     Ok(Reply::simple("RESET"))
 }
 

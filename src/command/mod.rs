@@ -5,6 +5,7 @@
 //! returns its reply. Handlers never re-count their arguments.
 
 pub mod access;
+pub mod acl;
 pub mod args;
 pub mod bitmaps;
 pub mod connection;
@@ -31,6 +32,7 @@ use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 pub use args::{Args, CmdError, CmdResult};
+pub use server::CATEGORIES;
 
 use crate::cmdstats::Outcome;
 use crate::protocol::Reply;
@@ -216,6 +218,25 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("shardnumsub", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", Client(pubsub::pubsub_shardnumsub)),
         ],
         ..cmd("pubsub", -2, 0, NOKEYS, "pubsub", Container)
+    },
+    // ACL users
+    CommandSpec {
+        subcommands: &[
+            cmd("cat", -2, NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_cat)),
+            cmd("deluser", -3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_deluser)),
+            cmd("dryrun", -4, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_dryrun)),
+            cmd("genpass", -2, NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_genpass)),
+            cmd("getuser", 3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_getuser)),
+            cmd("help", 2, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_help)),
+            cmd("list", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_list)),
+            cmd("load", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_load_save)),
+            cmd("log", -2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_log)),
+            cmd("save", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_load_save)),
+            cmd("setuser", -3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_setuser)),
+            cmd("users", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_users)),
+            cmd("whoami", 2, NOSCRIPT | LOADING | STALE | SENTINEL, NOKEYS, "server", Client(acl::acl_whoami)),
+        ],
+        ..cmd("acl", -2, SENTINEL, NOKEYS, "server", Container)
     },
     // cluster: a standalone server answers every subcommand with Redis's refusal
     CommandSpec {
@@ -672,6 +693,84 @@ pub fn execute(
     execute_in(&mut ctx, argv, out)
 }
 
+/// A command or subcommand as ACL rules see it; its id is its place in this list (the
+/// same as its commandstats slot).
+pub struct AclCommand {
+    pub id: usize,
+    /// `get`, `config|get`.
+    pub name: String,
+    /// Bit `i`: category `server::CATEGORIES[i]`.
+    pub cats: u32,
+    pub parent: Option<usize>,
+    pub subs: Vec<usize>,
+}
+
+/// Every command and subcommand, in table order (each command before its subcommands).
+pub fn acl_commands() -> &'static [AclCommand] {
+    static LIST: OnceLock<Vec<AclCommand>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        let cats = |spec: &CommandSpec, parent: Option<&CommandSpec>| {
+            server::category_names(spec, parent)
+                .iter()
+                .fold(0u32, |m, c| {
+                    m | server::CATEGORIES
+                        .iter()
+                        .position(|x| x == c)
+                        .map_or(0, |i| 1 << i)
+                })
+        };
+        let mut out = Vec::new();
+        for spec in TABLE.iter() {
+            let id = out.len();
+            out.push(AclCommand {
+                id,
+                name: spec.name.to_string(),
+                cats: cats(spec, None),
+                parent: None,
+                subs: (1..=spec.subcommands.len()).map(|j| id + j).collect(),
+            });
+            for sub in spec.subcommands {
+                out.push(AclCommand {
+                    id: out.len(),
+                    name: format!("{}|{}", spec.name, sub.name),
+                    cats: cats(sub, Some(spec)),
+                    parent: Some(id),
+                    subs: Vec::new(),
+                });
+            }
+        }
+        out
+    })
+}
+
+/// The command `argv` names, as Redis's `lookupCommand` finds it (a subcommand when the
+/// command has them and one is given), without checking arity.
+pub fn lookup_code(argv: &[Vec<u8>]) -> Option<(u32, &'static CommandSpec)> {
+    let (i, spec) = lookup(argv.first()?)?;
+    if spec.subcommands.is_empty() || argv.len() < 2 {
+        return Some(((i as u32) << 16, spec));
+    }
+    let (j, sub) = find_sub(spec, &argv[1])?;
+    Some(((i as u32) << 16 | (j as u32 + 1), sub))
+}
+
+/// The ACL id of command `code`.
+pub fn acl_id(code: u32) -> usize {
+    stat_index(code).0
+}
+
+/// The channels a pub/sub command names, for ACL checks: (position, is a pattern), for the
+/// commands that subscribe or publish (Redis's `getChannelsFromCommand` with its
+/// publish/subscribe flags).
+pub fn acl_channels(spec: &CommandSpec, argv: &[Vec<u8>]) -> Vec<(usize, bool)> {
+    match spec.name {
+        "publish" | "spublish" => vec![(1, false)],
+        "subscribe" | "ssubscribe" => (1..argv.len()).map(|i| (i, false)).collect(),
+        "psubscribe" => (1..argv.len()).map(|i| (i, true)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Where command `code`'s counters are in INFO commandstats, and how many there are.
 fn stat_index(code: u32) -> (usize, usize) {
     static OFFSETS: OnceLock<(Vec<usize>, usize)> = OnceLock::new();
@@ -757,7 +856,7 @@ pub fn execute_resolved(
     match resolved {
         Ok((code, spec)) => {
             let (stat, stats_len) = stat_index(code);
-            if let Err(e) = admit(ctx, spec) {
+            if let Err(e) = admit(ctx, code, spec, argv) {
                 count_error(ctx.server, &e);
                 by_command.record(stat, stats_len, Outcome::Rejected);
                 return e.into();
@@ -909,9 +1008,33 @@ const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "qui
 /// inside MULTI, and `maxmemory` (for a command that may grow memory, for EXEC of such a
 /// queue, and for anything queued). A refusal inside MULTI fails the transaction; a refused
 /// EXEC discards it. Commands inside EXEC were checked when EXEC was.
-fn admit(ctx: &mut Ctx, spec: &'static CommandSpec) -> Result<(), CmdError> {
+fn admit(
+    ctx: &mut Ctx,
+    code: u32,
+    spec: &'static CommandSpec,
+    argv: &[Vec<u8>],
+) -> Result<(), CmdError> {
     if ctx.held.is_some() {
         return Ok(());
+    }
+    // Authentication, then the user's permissions (Redis's order in processCommand).
+    let denied = if !ctx.client.authenticated && spec.flags & NO_AUTH == 0 {
+        Some(NOAUTH)
+    } else {
+        acl::admit(ctx, code, spec, argv).err()
+    };
+    if let Some(e) = denied {
+        // Redis's rejectCommand: the transaction fails, and a refused EXEC aborts it (in
+        // MULTI or not).
+        transactions::flag(ctx.client);
+        if spec.name == "exec" {
+            transactions::discard_transaction(ctx.server, ctx.client);
+            let text = String::from_utf8_lossy(&e.0);
+            return Err(CmdError::msg(format!(
+                "EXECABORT Transaction discarded because of: {text}"
+            )));
+        }
+        return Err(e);
     }
     // Redis's processCommand evicts before every command when `maxmemory` is set; what
     // is still over the limit then refuses the commands that may grow memory.
@@ -954,6 +1077,7 @@ fn admit(ctx: &mut Ctx, spec: &'static CommandSpec) -> Result<(), CmdError> {
 }
 
 const OOM: CmdError = args::err("OOM command not allowed when used memory > 'maxmemory'.");
+const NOAUTH: CmdError = args::err("NOAUTH Authentication required.");
 
 /// Finds the row for `argv` (descending into subcommands) and checks its arity.
 pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError> {
@@ -1137,10 +1261,12 @@ mod tests {
         let stream = std::sync::Arc::new(
             std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap(),
         );
-        let info = std::sync::Arc::new(crate::state::ClientInfo::new(1, &stream).unwrap());
-        let mut client = ClientState::new(info);
         let config = crate::config::Config::default();
         let server = Shared::new(config, crate::shutdown::Shutdown::new());
+        let info = std::sync::Arc::new(
+            crate::state::ClientInfo::new(1, &stream, server.acl.default_user()).unwrap(),
+        );
+        let mut client = ClientState::new(info);
         let op = Op::at_ms(1, crate::store::Limits::default());
         let mut ctx = Ctx {
             server: &server,

@@ -450,6 +450,12 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
             changed.push(d.name);
         }
     }
+    // `requirepass` is the default user's password.
+    if changed.contains(&"requirepass") {
+        if let Some(d) = crate::config::lookup("requirepass") {
+            ctx.server.acl.set_default_password(cfg.get(d).as_bytes());
+        }
+    }
     // The apply step: the listening sockets, once for port and bind together.
     if let Some(name) = ["port", "bind"].into_iter().find(|n| changed.contains(n)) {
         match ctx.server.listeners.rebind(&cfg.bind_addrs(), cfg.port()) {
@@ -630,7 +636,7 @@ fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<Reply
 }
 
 /// Redis's ACL categories, in the order COMMAND INFO lists them.
-const CATEGORIES: [&str; 21] = [
+pub const CATEGORIES: [&str; 21] = [
     "keyspace",
     "read",
     "write",

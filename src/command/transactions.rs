@@ -155,6 +155,14 @@ fn run_held(ctx: &mut Ctx, multi: &Multi, held: Held) -> Option<Vec<u8>> {
             Some(spec) => Ok((*code, spec)),
             None => super::resolve(argv),
         };
+        // Permissions are checked again: the rules may have changed since it was queued.
+        if let Ok((code, spec)) = resolved {
+            if let Err(e) = super::acl::recheck_queued(&inner, code, spec, argv) {
+                super::count_error(server, &e);
+                encode(&e.into(), inner.client.resp, &mut out);
+                continue;
+            }
+        }
         let reply = execute_resolved(&mut inner, resolved, argv, &mut out);
         encode(&reply, inner.client.resp, &mut out);
     }

@@ -48,7 +48,7 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("oom-score-adj", "Spindle does not set its OOM score"),
         ("shutdown-on-", "Spindle does not save on shutdown yet"),
         ("lazyfree-", "Spindle frees values in the calling thread"),
-        ("acl", "Spindle has no ACL users yet"),
+        ("aclfile", "Spindle does not load or save an ACL file yet"),
     ];
     const BY_NAME: &[(&str, &str)] = &[
         ("save", "Spindle does not write RDB snapshots yet"),
@@ -141,7 +141,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
 fn refused(name: &str, shown: &str) -> Option<&'static str> {
     match (name, shown) {
         ("appendonly", "yes") => Some("Spindle has no append-only file yet"),
-        ("requirepass", v) if !v.is_empty() => Some("Spindle has no passwords yet"),
         ("masteruser" | "masterauth", v) if !v.is_empty() => Some("Spindle has no replication"),
         ("tls-port" | "cluster-port", v) if v != "0" => {
             Some("Spindle has no TLS or cluster listener")

@@ -29,6 +29,11 @@ pub enum ProtocolError {
     TooBigBulkCount,
     ExpectedDollar(u8),
     InvalidBulkLength,
+    /// Before AUTH, a request of more than 10 arguments (Redis's guard against unauthenticated
+    /// clients making it allocate).
+    UnauthenticatedMultibulkLength,
+    /// Before AUTH, an argument of more than 16 KiB.
+    UnauthenticatedBulkLength,
 }
 
 impl ProtocolError {
@@ -43,6 +48,12 @@ impl ProtocolError {
             }
             ProtocolError::TooBigBulkCount => b"ERR Protocol error: too big bulk count string",
             ProtocolError::InvalidBulkLength => b"ERR Protocol error: invalid bulk length",
+            ProtocolError::UnauthenticatedMultibulkLength => {
+                b"ERR Protocol error: unauthenticated multibulk length"
+            }
+            ProtocolError::UnauthenticatedBulkLength => {
+                b"ERR Protocol error: unauthenticated bulk length"
+            }
             ProtocolError::ExpectedDollar(c) => {
                 let mut m = b"ERR Protocol error: expected '$', got '".to_vec();
                 // Redis would print the raw byte; CR/LF would break the reply line.

@@ -25,6 +25,9 @@ pub struct RequestParser {
     spare_argv: Vec<Vec<u8>>,
     /// Largest bulk accepted (`proto-max-bulk-len`).
     max_bulk: usize,
+    /// The client has not authenticated: requests and arguments are held to Redis's small
+    /// limits for that state.
+    unauthenticated: bool,
 }
 
 impl Default for RequestParser {
@@ -38,6 +41,7 @@ impl Default for RequestParser {
             spare: Vec::new(),
             spare_argv: Vec::new(),
             max_bulk: PROTO_MAX_BULK_LEN as usize,
+            unauthenticated: false,
         }
     }
 }
@@ -55,6 +59,11 @@ impl RequestParser {
     /// The largest bulk argument to accept from now on (`proto-max-bulk-len`, live).
     pub fn set_max_bulk(&mut self, max: u64) {
         self.max_bulk = usize::try_from(max).unwrap_or(usize::MAX);
+    }
+
+    /// Whether the client has yet to authenticate (live, like `set_max_bulk`).
+    pub fn set_unauthenticated(&mut self, yes: bool) {
+        self.unauthenticated = yes;
     }
 
     /// True while a request has been started but not completed.
@@ -118,6 +127,9 @@ impl RequestParser {
                     let n = parse_i64(&rest[1..cr])
                         .filter(|&n| n <= i64::from(i32::MAX))
                         .ok_or(ProtocolError::InvalidMultibulkLength)?;
+                    if n > 10 && self.unauthenticated {
+                        return Err(ProtocolError::UnauthenticatedMultibulkLength);
+                    }
                     self.advance(pos, cr + 2);
                     if n <= 0 {
                         continue;
@@ -167,6 +179,9 @@ impl RequestParser {
                             .filter(|&n| n >= 0 && n as u64 <= self.max_bulk as u64)
                             .ok_or(ProtocolError::InvalidBulkLength)?
                             as usize;
+                        if len > 16384 && self.unauthenticated {
+                            return Err(ProtocolError::UnauthenticatedBulkLength);
+                        }
                         self.advance(pos, cr + 2);
                         self.bulk_len = Some(len);
                         len

@@ -1,0 +1,85 @@
+//! ACL users and authentication: `requirepass`, AUTH as a user, NOPERM for commands and
+//! keys, rules that change under a connected client, DELUSER closing the user's clients,
+//! RESET back to the default user, and the small limits before AUTH.
+
+mod common;
+
+use common::TestServer;
+use spindle::config::Config;
+
+#[test]
+fn requirepass_holds_every_command_but_auth_until_the_password_is_given() {
+    let config = Config::default();
+    config.set("requirepass", "pw").unwrap();
+    let server = TestServer::start_with(config);
+    let mut c = server.connect();
+    assert_eq!(
+        c.cmd_str(&["GET", "x"]),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["AUTH", "nope"]),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    // Before AUTH, a request may not be long: the parser refuses it and closes.
+    let mut big = server.connect();
+    let args: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+    let mut argv = vec!["MSET"];
+    argv.extend(args.iter().map(String::as_str).take(11));
+    assert_eq!(
+        big.cmd_str(&argv),
+        "-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    assert!(big.is_closed());
+    assert_eq!(c.cmd_str(&["AUTH", "pw"]), "+OK\r\n");
+    assert_eq!(c.cmd_str(&["SET", "x", "1"]), "+OK\r\n");
+    // RESET: back to the default user, who needs the password again.
+    assert_eq!(c.cmd_str(&["RESET"]), "+RESET\r\n");
+    assert_eq!(
+        c.cmd_str(&["GET", "x"]),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(c.cmd_str(&["AUTH", "default", "pw"]), "+OK\r\n");
+    assert_eq!(c.cmd_str(&["GET", "x"]), "$1\r\n1\r\n");
+}
+
+#[test]
+fn a_users_rules_bind_its_connections_and_follow_changes() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    assert_eq!(
+        admin.cmd_str(&["ACL", "SETUSER", "app", "on", ">s", "~app:*", "+get", "+set"]),
+        "+OK\r\n"
+    );
+    let mut app = server.connect();
+    assert_eq!(app.cmd_str(&["AUTH", "app", "s"]), "+OK\r\n");
+    assert_eq!(
+        app.cmd_str(&["ACL", "WHOAMI"]),
+        "-NOPERM this user has no permissions to run the 'acl|whoami' command\r\n"
+    );
+    assert_eq!(app.cmd_str(&["SET", "app:1", "v"]), "+OK\r\n");
+    assert_eq!(
+        app.cmd_str(&["SET", "other", "v"]),
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+    );
+    assert_eq!(
+        app.cmd_str(&["DEL", "app:1"]),
+        "-NOPERM this user has no permissions to run the 'del' command\r\n"
+    );
+    // A change applies at the connection's next command.
+    assert_eq!(admin.cmd_str(&["ACL", "SETUSER", "app", "-get"]), "+OK\r\n");
+    assert_eq!(
+        app.cmd_str(&["GET", "app:1"]),
+        "-NOPERM this user has no permissions to run the 'get' command\r\n"
+    );
+    // Each refusal is in the log, newest first.
+    let log = admin.cmd_str(&["ACL", "LOG", "1"]);
+    assert!(
+        log.contains("\r\nget\r\n") && log.contains("\r\napp\r\n"),
+        "{log}"
+    );
+    // Deleting the user closes its connections.
+    assert_eq!(admin.cmd_str(&["ACL", "DELUSER", "app"]), ":1\r\n");
+    assert!(app.is_closed());
+    assert_eq!(admin.cmd_str(&["ACL", "USERS"]), "*1\r\n$7\r\ndefault\r\n");
+}
