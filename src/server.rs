@@ -277,14 +277,9 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                 .stats
                 .net_output
                 .add(crate::state::wake_deferred() as u64);
-            if n > 0 {
-                shared
-                    .stats
-                    .expired_keys
-                    .fetch_add(n as u64, Ordering::Relaxed);
-                if n >= BATCH {
-                    wait = Duration::from_millis(1);
-                }
+            // (The keys it deleted are counted in INFO by their databases.)
+            if n >= BATCH {
+                wait = Duration::from_millis(1);
             }
             shared.stats.sample();
             clock::tick_lru_clock();

@@ -32,7 +32,6 @@ pub struct Stats {
     pub rejected: AtomicU64,
     pub net_input: Counter,
     pub net_output: Counter,
-    pub expired_keys: AtomicU64,
     /// Keys deleted to stay under `maxmemory` (INFO `evicted_keys`).
     pub evicted_keys: AtomicU64,
     pub errors: Counter,
@@ -79,12 +78,7 @@ impl Stats {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        for c in [
-            &self.connections,
-            &self.rejected,
-            &self.expired_keys,
-            &self.evicted_keys,
-        ] {
+        for c in [&self.connections, &self.rejected, &self.evicted_keys] {
             c.store(0, Ordering::Relaxed);
         }
         for c in [

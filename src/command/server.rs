@@ -925,20 +925,26 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         ),
     );
     // Every database at one instant, locked together: a swap or a flush is seen whole.
-    let (mut hits, mut misses) = (0, 0);
+    let (mut hits, mut misses, mut expired) = (0, 0, 0);
     let mut keyspace = String::new();
     let op = ctx.op;
     let per_db: Vec<_> = ctx.read_all(|all| {
         all.iter()
             .map(|ks| {
                 let db: DbRef = Db::new(*ks, op);
-                (ks.hits_misses(), db.len(), db.expires_len())
+                (
+                    ks.hits_misses(),
+                    ks.expired_count(),
+                    db.len(),
+                    db.expires_len(),
+                )
             })
             .collect()
     });
-    for (i, ((h, m), keys, expires)) in per_db.into_iter().enumerate() {
+    for (i, ((h, m), x, keys, expires)) in per_db.into_iter().enumerate() {
         hits += h;
         misses += m;
+        expired += x;
         if keys > 0 {
             let _ = write!(
                 keyspace,
@@ -958,7 +964,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             st.net_input.get(),
             st.net_output.get(),
             st.rejected.load(Ordering::Relaxed),
-            st.expired_keys.load(Ordering::Relaxed),
+            expired,
             st.evicted_keys.load(Ordering::Relaxed),
             st.errors.get(),
         ),

@@ -41,6 +41,9 @@ pub struct Keyspace {
     /// stay with the database slot when its contents are flushed or swapped.
     hits: Counter,
     misses: Counter,
+    /// Keys that expired (INFO `expired_keys`), counted when Redis would count them: when a
+    /// read, a write or active expiry first finds them dead.
+    expired: Counter,
     /// Clients blocked on keys of this database (they stay with the slot too).
     waiting: Queues,
     /// Clients watching keys of this database (WATCH; they stay with the slot too).
@@ -161,6 +164,12 @@ impl Keyspace {
     pub fn reset_stats(&self) {
         self.hits.reset();
         self.misses.reset();
+        self.expired.reset();
+    }
+
+    /// Keys found expired since the last reset.
+    pub fn expired_count(&self) -> u64 {
+        self.expired.get()
     }
 
     /// Keys stored, expired or not (eviction's view: it may take either).
@@ -254,16 +263,23 @@ impl Keyspace {
             match self.data.expires.first() {
                 Some((at, _)) if *at <= now => {
                     if let Some((_, key)) = self.data.expires.pop_first() {
-                        self.data.map.remove(&key);
+                        let fresh = self
+                            .data
+                            .map
+                            .remove(&key)
+                            .is_none_or(|(_, e)| e.value.lru().announce_expiry());
                         self.watched.touch(&key, false);
-                        emit(
-                            &self.sink,
-                            self.index,
-                            notify,
-                            notify::EXPIRED,
-                            "expired",
-                            &key,
-                        );
+                        if fresh {
+                            self.expired.add(1);
+                            emit(
+                                &self.sink,
+                                self.index,
+                                notify,
+                                notify::EXPIRED,
+                                "expired",
+                                &key,
+                            );
+                        }
                         n += 1;
                     }
                 }
@@ -288,13 +304,14 @@ impl Contents {
         Some(e)
     }
 
-    /// Deletes `key` if it has expired at `now`; true if it did.
-    fn reclaim_if_expired(&mut self, key: &[u8], now: i64) -> bool {
+    /// Deletes `key` if it has expired at `now`; its entry if it did.
+    fn reclaim_if_expired(&mut self, key: &[u8], now: i64) -> Option<Entry> {
         let expired = self.map.get(key).is_some_and(|e| e.expired(now));
         if expired {
-            self.remove_raw(key);
+            self.remove_raw(key)
+        } else {
+            None
         }
-        expired
     }
 }
 
@@ -361,6 +378,16 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     /// [`Db::peek`] without a `keymiss` event (Redis's `LOOKUP_NONOTIFY`: OBJECT).
     pub fn peek_quiet(&self, key: &[u8]) -> Option<&Entry> {
         let e = self.live(key);
+        if e.is_none() {
+            // An expired key is gone for Redis the moment a read finds it: its `expired`
+            // event comes now (before `keymiss`); the deletion itself waits for a writer.
+            if let Some(dead) = self.ks.data.map.get(key) {
+                if dead.value.lru().announce_expiry() {
+                    self.ks.expired.add(1);
+                    self.notify(notify::EXPIRED, "expired", key);
+                }
+            }
+        }
         let counter = if e.is_some() {
             &self.ks.hits
         } else {
@@ -506,6 +533,10 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             Lookup::Taken(k, e) => {
                 data.expires.remove(&(e.expire, k));
                 ks.watched.touch(key, false);
+                if !e.value.lru().announce_expiry() {
+                    return None;
+                }
+                ks.expired.add(1);
                 emit(
                     &ks.sink,
                     ks.index,
@@ -625,7 +656,10 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                     // Redis deletes it first, then adds it: two changes for WATCH, and the
                     // events of both.
                     ks.watched.touch(key, false);
-                    event(notify::EXPIRED, "expired");
+                    if e.value.lru().announce_expiry() {
+                        ks.expired.add(1);
+                        event(notify::EXPIRED, "expired");
+                    }
                     event(notify::NEW, "new");
                 }
                 ks.watched.touch(key, true);
@@ -656,9 +690,12 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         let now = self.op.now_ms();
         let data = &mut self.ks.data;
-        if data.remove_raw(key).is_some_and(|e| e.expired(now)) {
+        if let Some(e) = data.remove_raw(key).filter(|e| e.expired(now)) {
             self.ks.watched.touch(key, false);
-            self.notify(notify::EXPIRED, "expired", key);
+            if e.value.lru().announce_expiry() {
+                self.ks.expired.add(1);
+                self.notify(notify::EXPIRED, "expired", key);
+            }
         }
         let data = &mut self.ks.data;
         if entry.expire != 0 {
@@ -676,7 +713,10 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let old = self.ks.data.remove_raw(key)?;
         self.ks.watched.touch(key, false);
         if old.expired(now) {
-            self.notify(notify::EXPIRED, "expired", key);
+            if old.value.lru().announce_expiry() {
+                self.ks.expired.add(1);
+                self.notify(notify::EXPIRED, "expired", key);
+            }
             return None;
         }
         Some(old)
@@ -700,9 +740,12 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     /// WATCH counts as a change and notifications report as `expired`.
     fn reclaim_expired(&mut self, key: &[u8]) {
         let now = self.op.now_ms();
-        if self.ks.data.reclaim_if_expired(key, now) {
+        if let Some(e) = self.ks.data.reclaim_if_expired(key, now) {
             self.ks.watched.touch(key, false);
-            self.notify(notify::EXPIRED, "expired", key);
+            if e.value.lru().announce_expiry() {
+                self.ks.expired.add(1);
+                self.notify(notify::EXPIRED, "expired", key);
+            }
         }
     }
 

@@ -25,6 +25,11 @@ pub enum Value {
 #[derive(Debug)]
 pub struct Lru(AtomicU32);
 
+/// The 24 bits of the LRU clock or LFU counter.
+const CLOCK_MASK: u32 = 0x00ff_ffff;
+/// Set once a dead key's `expired` event has been sent (see `Lru::announce_expiry`).
+const EXPIRY_ANNOUNCED: u32 = 1 << 31;
+
 /// How a key's use is recorded, by `maxmemory-policy`: the LRU clock, or Redis's LFU
 /// counter. Both live in the same 24 bits, as in Redis; switching policies reinterprets them
 /// (which is why Redis warns the data takes time to adjust).
@@ -55,8 +60,10 @@ impl Lru {
         match access {
             Access::Lru => {
                 let now = lru_clock();
-                if self.0.load(Ordering::Relaxed) != now {
-                    self.0.store(now, Ordering::Relaxed);
+                let v = self.0.load(Ordering::Relaxed);
+                if v & CLOCK_MASK != now {
+                    self.0
+                        .store(now | (v & EXPIRY_ANNOUNCED), Ordering::Relaxed);
                 }
             }
             Access::Lfu { log_factor, .. } => {
@@ -78,14 +85,23 @@ impl Lru {
 
     /// Takes over `old`'s use record (Redis keeps the LFU counter of an overwritten key).
     pub fn inherit(&self, old: &Lru) {
-        self.0
-            .store(old.0.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.0.store(
+            old.0.load(Ordering::Relaxed) & CLOCK_MASK,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Marks an expired key's `expired` event as sent; true the first time. A read that
+    /// finds the key expired announces it (it cannot delete it under a read lock) and the
+    /// deletion later stays silent, so the event is sent once, when Redis sends it.
+    pub fn announce_expiry(&self) -> bool {
+        self.0.fetch_or(EXPIRY_ANNOUNCED, Ordering::Relaxed) & EXPIRY_ANNOUNCED == 0
     }
 
     /// Seconds since the value was last used (Redis's `estimateObjectIdleTime`, with the
     /// clock's wrap-around).
     pub fn idle_secs(&self) -> u64 {
-        let (now, then) = (lru_clock(), self.0.load(Ordering::Relaxed));
+        let (now, then) = (lru_clock(), self.0.load(Ordering::Relaxed) & CLOCK_MASK);
         u64::from(if now >= then {
             now - then
         } else {
@@ -96,7 +112,7 @@ impl Lru {
     /// The LFU counter, decayed by the `lfu-decay-time` periods since it last changed
     /// (Redis's `LFUDecrAndReturn`; OBJECT FREQ).
     pub fn lfu_count(&self, access: Access) -> u32 {
-        let v = self.0.load(Ordering::Relaxed);
+        let v = self.0.load(Ordering::Relaxed) & CLOCK_MASK;
         let (then, counter) = (v >> 8 & 0xffff, v & 0xff);
         let Access::Lfu { decay_time, .. } = access else {
             return counter;
