@@ -13,6 +13,7 @@ pub mod described;
 pub mod geo;
 pub mod getkeys;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod keyspec;
 pub mod lists;
@@ -219,6 +220,12 @@ pub static TABLE: &[CommandSpec] = &[
         ],
         ..cmd("pubsub", -2, 0, NOKEYS, "pubsub", Container)
     },
+    // hyperloglog: strings in Redis's HLL format
+    cmd("pfadd", -2, WRITE | DENYOOM | FAST, KEY1, "hyperloglog", Client(hyperloglog::pfadd)),
+    cmd("pfcount", -2, READONLY | MAY_REPLICATE, ALLKEYS, "hyperloglog", Client(hyperloglog::pfcount)),
+    cmd("pfdebug", 3, WRITE | DENYOOM | ADMIN, (2, 2, 1), "hyperloglog", Client(hyperloglog::pfdebug)),
+    cmd("pfmerge", -2, WRITE | DENYOOM, ALLKEYS, "hyperloglog", Client(hyperloglog::pfmerge)),
+    cmd("pfselftest", 1, ADMIN, NOKEYS, "hyperloglog", Client(hyperloglog::pfselftest)),
     // ACL users
     CommandSpec {
         subcommands: &[

@@ -43,7 +43,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("slowlog-", "Spindle has no SLOWLOG yet"),
         ("latency-", "Spindle has no LATENCY monitor yet"),
         ("stream-", "Spindle has no streams yet"),
-        ("hll-", "Spindle has no HyperLogLog yet"),
         ("syslog-", "Spindle logs to standard error only"),
         ("oom-score-adj", "Spindle does not set its OOM score"),
         ("shutdown-on-", "Spindle does not save on shutdown yet"),

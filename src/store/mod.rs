@@ -7,6 +7,7 @@ pub mod dict;
 pub mod evict;
 pub mod glob;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod notify;
 pub mod ostree;
