@@ -117,7 +117,9 @@ fn sort_patterns(
     Ok(())
 }
 
-/// The check before a command runs or is queued, with its NOPERM error and log entry.
+/// The check before a command runs or is queued, with its NOPERM error and log entry (for a
+/// user with restrictions: dispatch skips it for the others).
+#[cold]
 pub fn admit(ctx: &Ctx, code: u32, spec: &CommandSpec, argv: &[Vec<u8>]) -> Result<(), CmdError> {
     let Err((reason, pos)) = check(ctx, code, spec, argv) else {
         return sort_patterns(ctx, code, spec, argv);

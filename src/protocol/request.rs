@@ -127,7 +127,7 @@ impl RequestParser {
                     let n = parse_i64(&rest[1..cr])
                         .filter(|&n| n <= i64::from(i32::MAX))
                         .ok_or(ProtocolError::InvalidMultibulkLength)?;
-                    if n > 10 && self.unauthenticated {
+                    if self.unauthenticated && n > 10 {
                         return Err(ProtocolError::UnauthenticatedMultibulkLength);
                     }
                     self.advance(pos, cr + 2);
@@ -179,7 +179,7 @@ impl RequestParser {
                             .filter(|&n| n >= 0 && n as u64 <= self.max_bulk as u64)
                             .ok_or(ProtocolError::InvalidBulkLength)?
                             as usize;
-                        if len > 16384 && self.unauthenticated {
+                        if self.unauthenticated && len > 16384 {
                             return Err(ProtocolError::UnauthenticatedBulkLength);
                         }
                         self.advance(pos, cr + 2);

@@ -377,17 +377,18 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
 
     /// [`Db::peek`] without a `keymiss` event (Redis's `LOOKUP_NONOTIFY`: OBJECT).
     pub fn peek_quiet(&self, key: &[u8]) -> Option<&Entry> {
-        let e = self.live(key);
-        if e.is_none() {
-            // An expired key is gone for Redis the moment a read finds it: its `expired`
-            // event comes now (before `keymiss`); the deletion itself waits for a writer.
-            if let Some(dead) = self.ks.data.map.get(key) {
-                if dead.value.lru().announce_expiry() {
+        let e = match self.ks.data.map.get(key) {
+            Some(e) if e.expire != 0 && e.expired(self.op.now_ms()) => {
+                // An expired key is gone for Redis the moment a read finds it: its `expired`
+                // event comes now (before `keymiss`); the deletion itself waits for a writer.
+                if e.value.lru().announce_expiry() {
                     self.ks.expired.add(1);
                     self.notify(notify::EXPIRED, "expired", key);
                 }
+                None
             }
-        }
+            e => e,
+        };
         let counter = if e.is_some() {
             &self.ks.hits
         } else {
