@@ -232,17 +232,22 @@ mod tests {
         let shutdown = crate::shutdown::Shutdown::new();
         let pool = Pool::new(shutdown.receiver(), Duration::from_millis(20));
         for round in 0..3 {
-            // All at once: each job holds its thread until every one has started.
-            let barrier = std::sync::Arc::new(std::sync::Barrier::new(JOBS + 1));
+            // All at once: each job holds its thread until every one has started, and until
+            // the count below is taken (a loaded machine may otherwise pause this thread long
+            // enough for the first ones to finish and idle out).
+            let started = std::sync::Arc::new(std::sync::Barrier::new(JOBS + 1));
+            let counted = std::sync::Arc::new(std::sync::Barrier::new(JOBS + 1));
             for _ in 0..JOBS {
-                let b = barrier.clone();
+                let (s, c) = (started.clone(), counted.clone());
                 pool.execute(Box::new(move || {
-                    b.wait();
+                    s.wait();
+                    c.wait();
                 }))
                 .unwrap();
             }
-            barrier.wait();
+            started.wait();
             assert!(pool.threads() >= JOBS, "round {round}: one thread per job");
+            counted.wait();
             let deadline = std::time::Instant::now() + Duration::from_secs(20);
             while pool.threads() > WARM_WORKERS {
                 assert!(
