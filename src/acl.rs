@@ -117,6 +117,24 @@ impl RuleError {
     }
 }
 
+fn trim_bytes<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
+    let start = s.iter().position(|b| !set.contains(b)).unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !set.contains(b))
+        .map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+/// `strerror` of an OS error, without Rust's " (os error N)".
+fn strip_os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 fn has_spaces(s: &[u8]) -> bool {
     s.iter().any(|&c| c.is_ascii_whitespace() || c == 0)
 }
@@ -890,6 +908,129 @@ impl Acl {
             }
         }
         gone
+    }
+
+    /// ACL LOAD (and the `aclfile` at startup), as Redis's `ACLLoadFromFile`: every line
+    /// `user <name> <rule> ...`; all or nothing. The default user keeps its cell (its clients
+    /// stay); every other user is replaced by a new one, and the old ones are returned for
+    /// their clients to be closed. `shown` is the file name the errors give.
+    pub fn load_file(
+        &self,
+        path: &str,
+        pubsub_default_all: bool,
+    ) -> Result<Vec<Arc<UserCell>>, String> {
+        let text = std::fs::read(path).map_err(|e| {
+            format!(
+                "Error loading ACLs, opening file '{path}': {}",
+                strip_os_error(&e)
+            )
+        })?;
+        let mut errors = String::new();
+        let mut loaded: BTreeMap<Vec<u8>, User> = BTreeMap::new();
+        for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+            let line = trim_bytes(raw, b" \t\r\n");
+            let linenum = i + 1;
+            if line.is_empty() {
+                continue;
+            }
+            // Plain single-space splitting, as Redis's sdssplitlen does here.
+            let argv: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+            if argv[0] != b"user" || argv.len() < 2 {
+                errors.push_str(&format!(
+                    "{path}:{linenum} should start with user keyword followed by the username. "
+                ));
+                continue;
+            }
+            let name = argv[1];
+            if has_spaces(name) {
+                errors.push_str(&format!(
+                    "'{path}:{linenum}: username '{}' contains invalid characters. ",
+                    String::from_utf8_lossy(name)
+                ));
+                continue;
+            }
+            if loaded.contains_key(name) {
+                errors.push_str(&format!(
+                    "WARNING: Duplicate user '{}' found on line {linenum}. ",
+                    String::from_utf8_lossy(name)
+                ));
+                continue;
+            }
+            let mut user = User::new(pubsub_default_all);
+            let rules: Vec<Vec<u8>> = argv[2..].iter().map(|a| a.to_vec()).collect();
+            let merged = match merge_selectors(&rules) {
+                Ok(m) => m,
+                Err(_) => {
+                    errors.push_str(&format!(
+                        "{path}:{linenum}: Unmatched parenthesis in selector definition."
+                    ));
+                    Vec::new()
+                }
+            };
+            let mut syntax_error = false;
+            for op in &merged {
+                let op = trim_bytes(op, b"\t\r\n");
+                if let Err(e) = user.apply(op, pubsub_default_all) {
+                    if e == RuleError::Unknown {
+                        errors.push_str(&format!(
+                            "{path}:{linenum}: Error in applying operation '{}': {}. ",
+                            String::from_utf8_lossy(op),
+                            e.text()
+                        ));
+                    } else if !syntax_error {
+                        errors.push_str(&format!("{path}:{linenum}: {}. ", e.text()));
+                        syntax_error = true;
+                    }
+                }
+            }
+            loaded.insert(name.to_vec(), user);
+        }
+        if !errors.is_empty() {
+            errors.push_str("WARNING: ACL errors detected, no change to the previously active ACL rules was performed");
+            return Err(errors);
+        }
+        let mut users = self.users.write();
+        let new_default = loaded.remove(&b"default"[..]).unwrap_or_else(|| {
+            let mut u = User::new(false);
+            for op in ["+@all", "~*", "&*", "on", "nopass"] {
+                let _ = u.apply(op.as_bytes(), false);
+            }
+            u
+        });
+        self.default.replace(new_default);
+        let old = std::mem::take(&mut *users);
+        users.insert(b"default".to_vec(), Arc::clone(&self.default));
+        for (name, user) in loaded {
+            users.insert(name.clone(), Arc::new(UserCell::new(&name, user)));
+        }
+        let replaced: Vec<Arc<UserCell>> = old
+            .into_iter()
+            .filter(|(n, _)| n != b"default")
+            .map(|(_, cell)| {
+                cell.deleted.store(true, Ordering::Release);
+                cell
+            })
+            .collect();
+        Ok(replaced)
+    }
+
+    /// ACL SAVE, as Redis's `ACLSaveToFile`: every user in ACL LIST's form, written to a
+    /// temporary file renamed over `path`.
+    pub fn save_file(&self, path: &str, now_ms: i64) -> std::io::Result<()> {
+        let mut text = String::new();
+        for u in self.users() {
+            text.push_str(&format!(
+                "user {} {}\n",
+                u.name_lossy(),
+                u.read().describe()
+            ));
+        }
+        let tmp = format!("{path}.tmp-{}-{now_ms}", std::process::id());
+        let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
     }
 
     /// AUTH: the user, if the name and password are right and the user is enabled.

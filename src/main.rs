@@ -28,6 +28,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Redis's ACLLoadUsersAtStartup: an `aclfile` that does not load stops the start.
+    let aclfile = cfg.get(config::lookup("aclfile").expect("in the table"));
+    if !aclfile.is_empty() {
+        let all =
+            cfg.get(config::lookup("acl-pubsub-default").expect("in the table")) == "allchannels";
+        if let Err(e) = spindle::acl::Acl::default().load_file(&aclfile, all) {
+            log::error!("Aborting Redis startup because of ACL errors: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let addrs = cfg.bind_addrs();
     let listeners = match spindle::listen::bind_all(&addrs, cfg.port()) {
         Ok(l) if !l.is_empty() => l,

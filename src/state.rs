@@ -246,6 +246,16 @@ impl Shared {
         if let Some(d) = crate::config::lookup("requirepass") {
             acl.set_default_password(config.get(d).as_bytes());
         }
+        // The `aclfile`'s users (the binary checked the file before it started).
+        let aclfile = config.get(crate::config::lookup("aclfile").expect("in the table"));
+        if !aclfile.is_empty() {
+            let all = config
+                .get(crate::config::lookup("acl-pubsub-default").expect("in the table"))
+                == "allchannels";
+            if let Err(e) = acl.load_file(&aclfile, all) {
+                log::warn!("Aborting Redis startup because of ACL errors: {e}");
+            }
+        }
         Shared {
             acl,
             config,

@@ -83,3 +83,53 @@ fn a_users_rules_bind_its_connections_and_follow_changes() {
     assert!(app.is_closed());
     assert_eq!(admin.cmd_str(&["ACL", "USERS"]), "*1\r\n$7\r\ndefault\r\n");
 }
+
+#[test]
+fn the_aclfile_is_loaded_at_start_and_by_acl_load_and_written_by_acl_save() {
+    let dir = std::env::temp_dir().join(format!("spindle-acl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("users.acl");
+    std::fs::write(
+        &path,
+        "user default on nopass ~* &* +@all\nuser alice on >pw ~a:* +get\n",
+    )
+    .unwrap();
+    let config = Config::default();
+    let d = spindle::config::lookup("aclfile").unwrap();
+    config.set_param(d, path.to_str().unwrap(), true).unwrap();
+    let server = TestServer::start_with(config);
+    let mut admin = server.connect();
+    let mut alice = server.connect();
+    assert_eq!(alice.cmd_str(&["AUTH", "alice", "pw"]), "+OK\r\n");
+    assert_eq!(
+        admin.cmd_str(&["ACL", "SETUSER", "bob", "on", "nopass"]),
+        "+OK\r\n"
+    );
+    assert_eq!(admin.cmd_str(&["ACL", "SAVE"]), "+OK\r\n");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        saved.contains("\nuser bob on nopass resetchannels -@all\n"),
+        "{saved}"
+    );
+    // A file with an error changes nothing.
+    std::fs::write(&path, "user carol on +nosuch\n").unwrap();
+    let reply = admin.cmd_str(&["ACL", "LOAD"]);
+    assert!(
+        reply.starts_with("-ERR ") && reply.contains(":1: Error in applying operation '+nosuch'"),
+        "{reply}"
+    );
+    assert_eq!(
+        admin.cmd_str(&["ACL", "USERS"]),
+        "*3\r\n$5\r\nalice\r\n$3\r\nbob\r\n$7\r\ndefault\r\n"
+    );
+    // A good one replaces every user; the replaced users' clients are closed.
+    std::fs::write(&path, "user carol on nopass +@all ~*\n").unwrap();
+    assert_eq!(admin.cmd_str(&["ACL", "LOAD"]), "+OK\r\n");
+    assert_eq!(
+        admin.cmd_str(&["ACL", "USERS"]),
+        "*2\r\n$5\r\ncarol\r\n$7\r\ndefault\r\n"
+    );
+    assert!(alice.is_closed());
+    assert_eq!(admin.cmd_str(&["PING"]), "+PONG\r\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

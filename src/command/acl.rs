@@ -304,10 +304,45 @@ pub fn acl_whoami(ctx: &mut Ctx, _args: &Args) -> CmdResult {
 
 const NO_ACL_FILE: CmdError = err("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.");
 
-/// ACL LOAD / ACL SAVE: Spindle takes no `aclfile` yet, so both answer as Redis does
-/// without one.
-pub fn acl_load_save(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    Err(NO_ACL_FILE)
+fn acl_file(ctx: &Ctx) -> String {
+    ctx.server
+        .config
+        .get(crate::config::lookup("aclfile").expect("in the table"))
+}
+
+/// ACL LOAD: the users of the `aclfile`, all or nothing; the clients of every user replaced
+/// (all but the default one) are closed, as in Redis.
+pub fn acl_load(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let path = acl_file(ctx);
+    if path.is_empty() {
+        return Err(NO_ACL_FILE);
+    }
+    let replaced = ctx
+        .server
+        .acl
+        .load_file(&path, pubsub_default_all(ctx))
+        .map_err(|e| CmdError::msg(format!("ERR {e}")))?;
+    for cell in &replaced {
+        for c in ctx.server.clients.list() {
+            if std::sync::Arc::ptr_eq(&c.user.lock(), cell) {
+                close(ctx, &c);
+            }
+        }
+    }
+    Ok(Reply::ok())
+}
+
+/// ACL SAVE: every user to the `aclfile`.
+pub fn acl_save(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let path = acl_file(ctx);
+    if path.is_empty() {
+        return Err(NO_ACL_FILE);
+    }
+    if let Err(e) = ctx.server.acl.save_file(&path, ctx.op.now_ms()) {
+        log::warn!("Writing ACL file for ACL SAVE: {e}");
+        return Err(err("ERR There was an error trying to save the ACLs. Please check the server logs for more information"));
+    }
+    Ok(Reply::ok())
 }
 
 /// ACL CAT [category]

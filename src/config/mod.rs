@@ -47,7 +47,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("oom-score-adj", "Spindle does not set its OOM score"),
         ("shutdown-on-", "Spindle does not save on shutdown yet"),
         ("lazyfree-", "Spindle frees values in the calling thread"),
-        ("aclfile", "Spindle does not load or save an ACL file yet"),
     ];
     const BY_NAME: &[(&str, &str)] = &[
         ("save", "Spindle does not write RDB snapshots yet"),
