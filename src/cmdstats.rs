@@ -30,8 +30,15 @@ pub fn ticks() -> u64 {
     }
 }
 
-/// [`ticks`] per microsecond, measured once (over 5 ms) on first use.
-fn ticks_per_us() -> f64 {
+/// A duration in [`ticks`] as microseconds.
+#[inline]
+pub fn ticks_to_us(t: u64) -> u64 {
+    (t as f64 / ticks_per_us()) as u64
+}
+
+/// [`ticks`] per microsecond, measured once (over 5 ms) on first use (the server measures it
+/// at start, so no command waits for it).
+pub fn ticks_per_us() -> f64 {
     static RATE: OnceLock<f64> = OnceLock::new();
     *RATE.get_or_init(|| {
         #[allow(clippy::disallowed_methods)] // calibrating a counter against the clock

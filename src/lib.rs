@@ -34,6 +34,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod server;
 pub mod shutdown;
+pub mod slowlog;
 pub mod state;
 pub mod store;
 pub mod tracking;

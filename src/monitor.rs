@@ -91,9 +91,31 @@ fn format_line(from: &ClientInfo, db: usize, argv: &[Vec<u8>], unix_us: i64) -> 
     out
 }
 
-/// The argument positions Redis hides: AUTH's password (and user), HELLO's AUTH pair.
-fn redactions(argv: &[Vec<u8>]) -> Vec<usize> {
+/// The argument positions Redis hides (its `redactClientCommandArgument` calls): AUTH's
+/// password (and user), HELLO's AUTH pair, ACL SETUSER's rules and name, and the values of
+/// CONFIG SET's sensitive parameters.
+pub fn redactions(argv: &[Vec<u8>]) -> Vec<usize> {
     let name = &argv[0];
+    if name.eq_ignore_ascii_case(b"acl")
+        && argv.len() >= 3
+        && argv[1].eq_ignore_ascii_case(b"setuser")
+    {
+        return (2..argv.len()).collect();
+    }
+    if name.eq_ignore_ascii_case(b"config")
+        && argv.len() >= 2
+        && argv[1].eq_ignore_ascii_case(b"set")
+    {
+        return (2..argv.len())
+            .step_by(2)
+            .filter(|&i| {
+                crate::config::lookup(&String::from_utf8_lossy(&argv[i]))
+                    .is_some_and(|d| d.has(crate::config::table::SENSITIVE_CONFIG))
+            })
+            .map(|i| i + 1)
+            .filter(|&i| i < argv.len())
+            .collect();
+    }
     if name.eq_ignore_ascii_case(b"auth") && argv.len() <= 3 {
         return (1..argv.len()).collect();
     }

@@ -87,6 +87,8 @@ pub fn run_on(
         config.set_port(port);
     }
     let shared = Arc::new(Shared::new(config, Arc::clone(&shutdown)));
+    // Calibrates the command clock now, so that no command waits for it (SLOWLOG, INFO).
+    crate::cmdstats::ticks_per_us();
     let pool = Pool::new(shutdown.receiver(), shared.config.worker_idle_timeout());
     let cron = spawn_cron(Arc::clone(&shared), Arc::clone(&pool))?;
     let admit = Arc::new(Admit {

@@ -214,6 +214,8 @@ pub struct Shared {
     pub started_ms: i64,
     /// ACL users and the ACL LOG.
     pub acl: crate::acl::Acl,
+    /// SLOWLOG.
+    pub slowlog: Arc<crate::slowlog::SlowLog>,
     /// The listening sockets (CONFIG SET port/bind rebinds them).
     pub listeners: crate::listen::Listeners,
     /// Connections being served now (admitted, not yet closed).
@@ -258,6 +260,7 @@ impl Shared {
         }
         Shared {
             acl,
+            slowlog: Default::default(),
             config,
             store,
             evictor: Default::default(),
@@ -600,6 +603,8 @@ pub struct ClientState {
     pub user: Arc<crate::acl::UserCell>,
     /// AUTH (or a user without a password) let it in.
     pub authenticated: bool,
+    /// The slow-log entry of the blocking command just parked (see `slowlog::Pending`).
+    pub slow_blocked: Option<Arc<Mutex<crate::slowlog::Pending>>>,
 }
 
 /// A client's channels and shard channels, and its patterns in the order subscribed.
@@ -640,6 +645,7 @@ impl ClientState {
     pub fn new(info: Arc<ClientInfo>) -> Self {
         let user = info.user.lock().clone();
         ClientState {
+            slow_blocked: None,
             authenticated: !user.needs_password(),
             user,
             id: info.id,

@@ -226,6 +226,16 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("pfdebug", 3, WRITE | DENYOOM | ADMIN, (2, 2, 1), "hyperloglog", Client(hyperloglog::pfdebug)),
     cmd("pfmerge", -2, WRITE | DENYOOM, ALLKEYS, "hyperloglog", Client(hyperloglog::pfmerge)),
     cmd("pfselftest", 1, ADMIN, NOKEYS, "hyperloglog", Client(hyperloglog::pfselftest)),
+    // SLOWLOG
+    CommandSpec {
+        subcommands: &[
+            cmd("get", -2, ADMIN | LOADING | STALE, NOKEYS, "server", Client(server::slowlog_get)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "server", Client(server::slowlog_help)),
+            cmd("len", 2, ADMIN | LOADING | STALE, NOKEYS, "server", Client(server::slowlog_len)),
+            cmd("reset", 2, ADMIN | LOADING | STALE, NOKEYS, "server", Client(server::slowlog_reset)),
+        ],
+        ..cmd("slowlog", -2, 0, NOKEYS, "server", Container)
+    },
     // ACL users
     CommandSpec {
         subcommands: &[
@@ -898,6 +908,15 @@ pub fn execute_resolved(
             let result = run(ctx, spec, Args::new(argv), out);
             let ticks = crate::cmdstats::ticks().wrapping_sub(started);
             feed_monitors(ctx, spec, argv);
+            // A tick is at most a microsecond: fewer ticks than the threshold's microseconds
+            // rule the command out without converting.
+            let slower_than = ctx.server.config.slowlog_slower_than();
+            if (slower_than >= 0 && ticks >= slower_than as u64)
+                || ctx.client.slow_blocked.is_some()
+            {
+                slowlog_after(ctx, spec, argv, ticks, slower_than);
+            }
+            ctx.server.slowlog.command_ended(&ctx.server.config);
             let failed = result.is_err() || matches!(result, Ok(Reply::Error(_)));
             ctx.client.cmd_stats.ran(stat, ticks, failed);
             let _ = stats_len;
@@ -949,6 +968,59 @@ fn wait_out_pause(ctx: &Ctx, spec: &CommandSpec) -> bool {
     server.pause.wait(|all| all || may_write, gone, now);
     server.blocked_clients.fetch_sub(1, Ordering::Relaxed);
     !gone()
+}
+
+/// The SLOWLOG's part of dispatch, for a command that may qualify or has parked: logged now,
+/// or (parked) when its wait ends.
+#[inline(never)]
+fn slowlog_after(
+    ctx: &mut Ctx,
+    spec: &CommandSpec,
+    argv: &[Vec<u8>],
+    ticks: u64,
+    slower_than: i64,
+) {
+    let parked = ctx.client.slow_blocked.take();
+    if slower_than < 0 || spec.flags & SKIP_SLOWLOG != 0 {
+        return;
+    }
+    let micros = crate::cmdstats::ticks_to_us(ticks);
+    if micros < slower_than as u64 {
+        return;
+    }
+    match parked {
+        Some(pending) => {
+            #[allow(clippy::disallowed_methods)] // the entry's wall clock
+            let now = crate::store::clock::unix_ms() / 1000;
+            let info = &ctx.client.info;
+            pending.lock().qualify(
+                (
+                    argv.to_vec(),
+                    micros,
+                    info.addr.to_string(),
+                    info.name.lock().clone(),
+                ),
+                &ctx.server.slowlog,
+                now,
+                ctx.server.config.slowlog_max_len(),
+            );
+        }
+        None => slowlog_push(ctx.server, ctx.client, argv, micros),
+    }
+}
+
+/// Adds a command to the SLOWLOG.
+pub fn slowlog_push(server: &Shared, client: &ClientState, argv: &[Vec<u8>], micros: u64) {
+    #[allow(clippy::disallowed_methods)] // the entry's wall-clock time, as Redis's time(NULL)
+    let now = crate::store::clock::unix_ms() / 1000;
+    server.slowlog.push(
+        argv,
+        micros,
+        now,
+        client.info.addr.to_string(),
+        client.info.name.lock().clone(),
+        server.config.slowlog_max_len(),
+    );
 }
 
 /// Shows a command that ran to the clients in MONITOR mode, after it ran, as Redis's `call`
@@ -1172,6 +1244,12 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
     let blocked = std::sync::Arc::clone(&ctx.server.blocked_clients);
     let limit = ctx.client.info.output_limit(&ctx.server.config);
     let suppressed = ctx.client.reply_off || ctx.client.reply_skip;
+    let slow = std::sync::Arc::new(parking_lot::Mutex::new(crate::slowlog::Pending::default()));
+    ctx.client.slow_blocked = Some(std::sync::Arc::clone(&slow));
+    let (slowlog, config) = (
+        std::sync::Arc::clone(&ctx.server.slowlog),
+        std::sync::Arc::clone(&ctx.server.config),
+    );
     let waiter = Waiter::new(
         ctx.client.id,
         ctx.client.db,
@@ -1187,8 +1265,18 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
                     info.send_reply(bytes, limit)
                 }
             }),
-            ended: Box::new(move || {
+            ended: Box::new(move |how| {
                 blocked.fetch_sub(1, Ordering::Relaxed);
+                #[allow(clippy::disallowed_methods)] // the entry's wall clock
+                let now = crate::store::clock::unix_ms() / 1000;
+                use crate::slowlog::End;
+                let end = match how {
+                    crate::store::ready::State::Cancelled => End::Gone,
+                    crate::store::ready::State::TimedOut => End::Here,
+                    _ => End::ByCommand,
+                };
+                slow.lock()
+                    .end(end, &slowlog, now, config.slowlog_max_len());
             }),
             hold: if ctx.client.tracking {
                 let (tracking, info) = (

@@ -1041,3 +1041,58 @@ pub fn command_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
         ],
     ))
 }
+
+// ---- SLOWLOG ----
+
+/// SLOWLOG GET [count]: the newest entries (10 by default, -1 for all).
+pub fn slowlog_get(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.len() > 3 {
+        return Err(super::subcommand_syntax_error(args));
+    }
+    let mut count = 10usize;
+    if args.len() == 3 {
+        let n = crate::protocol::parse_i64(args.get(2))
+            .filter(|&n| n >= -1)
+            .ok_or(err("ERR count should be greater than or equal to -1"))?;
+        count = if n == -1 { usize::MAX } else { n as usize };
+    }
+    Ok(Reply::Array(ctx.server.slowlog.newest(count, |e| {
+        Reply::Array(vec![
+            Reply::Int(e.id as i64),
+            Reply::Int(e.unix_secs),
+            Reply::Int(e.micros as i64),
+            Reply::Array(e.argv.iter().map(|a| Reply::Bulk(a.clone())).collect()),
+            Reply::bulk(e.peer.as_str()),
+            Reply::Bulk(e.name.clone()),
+        ])
+    })))
+}
+
+/// SLOWLOG LEN
+pub fn slowlog_len(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Ok(Reply::Int(ctx.server.slowlog.len() as i64))
+}
+
+/// SLOWLOG RESET
+pub fn slowlog_reset(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    ctx.server.slowlog.reset();
+    Ok(Reply::ok())
+}
+
+/// SLOWLOG HELP
+pub fn slowlog_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    Ok(super::help_reply(
+        args,
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    ))
+}

@@ -40,7 +40,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("auto-aof-", "Spindle has no append-only file yet"),
         ("append", "Spindle has no append-only file yet"),
         ("rdb", "Spindle does not write RDB snapshots yet"),
-        ("slowlog-", "Spindle has no SLOWLOG yet"),
         ("latency-", "Spindle has no LATENCY monitor yet"),
         ("stream-", "Spindle has no streams yet"),
         ("syslog-", "Spindle logs to standard error only"),
@@ -250,6 +249,9 @@ pub struct Config {
     lfu_log_factor: AtomicU32,
     lfu_decay_time: AtomicU32,
     tracking_table_max_keys: AtomicU64,
+    /// `slowlog-log-slower-than` (µs; negative: off) and `slowlog-max-len`.
+    slowlog_slower_than: AtomicI64,
+    slowlog_max_len: AtomicU64,
     hz: AtomicUsize,
     proto_max_bulk_len: AtomicU64,
     client_query_buffer_limit: AtomicU64,
@@ -285,6 +287,8 @@ impl Default for Config {
             lfu_log_factor: AtomicU32::new(10),
             lfu_decay_time: AtomicU32::new(1),
             tracking_table_max_keys: AtomicU64::new(1_000_000),
+            slowlog_slower_than: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicU64::new(128),
             hz: AtomicUsize::new(10),
             proto_max_bulk_len: AtomicU64::new(crate::protocol::PROTO_MAX_BULK_LEN as u64),
             client_query_buffer_limit: AtomicU64::new(crate::protocol::QUERY_BUF_LIMIT as u64),
@@ -357,6 +361,15 @@ impl Config {
     /// limit.
     pub fn tracking_table_max_keys(&self) -> usize {
         size(&self.tracking_table_max_keys)
+    }
+
+    /// `slowlog-log-slower-than`, in microseconds; negative: the slow log is off.
+    pub fn slowlog_slower_than(&self) -> i64 {
+        self.slowlog_slower_than.load(Ordering::Relaxed)
+    }
+
+    pub fn slowlog_max_len(&self) -> usize {
+        size(&self.slowlog_max_len)
     }
 
     pub fn hz(&self) -> usize {
@@ -457,6 +470,8 @@ impl Config {
             "lfu-decay-time" => self.lfu_decay_time.load(Ordering::Relaxed).to_string(),
             "tracking-table-max-keys" => self.tracking_table_max_keys().to_string(),
             "hz" => self.hz().to_string(),
+            "slowlog-log-slower-than" => self.slowlog_slower_than().to_string(),
+            "slowlog-max-len" => self.slowlog_max_len().to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
             "timeout" => self.timeout().to_string(),
@@ -576,6 +591,10 @@ impl Config {
             "lfu-decay-time" => self
                 .lfu_decay_time
                 .store(number() as u32, Ordering::Relaxed),
+            "slowlog-log-slower-than" => self
+                .slowlog_slower_than
+                .store(canonical.parse().unwrap_or(10_000), Ordering::Relaxed),
+            "slowlog-max-len" => self.slowlog_max_len.store(number(), Ordering::Relaxed),
             // Redis's updateHZ: accepted from 0, clamped into 1..=500.
             "hz" => self.hz.store(
                 (number() as usize).clamp(HZ_RANGE.0, HZ_RANGE.1),

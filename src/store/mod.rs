@@ -251,7 +251,7 @@ mod tests {
                         woken.fetch_add(1, Ordering::SeqCst);
                     }),
                     send: Box::new(|_| 0),
-                    ended: Box::new(|| {}),
+                    ended: Box::new(|_| {}),
                     hold: Box::new(|_| {}),
                 },
             )

@@ -60,9 +60,10 @@ pub struct Wake {
     /// Wakes the parked thread; called with the state lock held, while it still waits.
     pub wake: Box<dyn Fn() + Send + Sync>,
     pub send: SendNow,
-    /// Called once, under the state lock, when the wait ends (by whoever ends it): counts
-    /// such as INFO's `blocked_clients` drop before the client can see its reply.
-    pub ended: Box<dyn Fn() + Send + Sync>,
+    /// Called once, under the state lock, when the wait ends (by whoever ends it), with how
+    /// it ended: counts such as INFO's `blocked_clients` drop, and the slow log gets the
+    /// command, before the client can see its reply.
+    pub ended: Box<dyn Fn(&State) + Send + Sync>,
     /// `true` just before it is served, `false` once served (or not after all): what the
     /// serving changes tell this client (client-side caching's invalidations) follows its
     /// reply, as Redis orders them for a client it unblocks.
@@ -139,7 +140,7 @@ impl Waiter {
             return false;
         }
         *state = to;
-        (self.reach.ended)();
+        (self.reach.ended)(&state);
         (self.reach.wake)();
         true
     }
@@ -156,7 +157,7 @@ impl Waiter {
         match serve(&*self.request) {
             Some(reply) => {
                 *state = State::Served { reply, sent: 0 };
-                (self.reach.ended)();
+                (self.reach.ended)(&state);
                 true
             }
             None => {
@@ -171,7 +172,7 @@ impl Waiter {
         let mut state = self.state.lock();
         if *state == State::Waiting {
             *state = to;
-            (self.reach.ended)();
+            (self.reach.ended)(&state);
         }
         state.clone()
     }
