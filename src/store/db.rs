@@ -539,6 +539,11 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             Lookup::Taken(k, e) => {
                 data.expires.remove(&(e.expire, k));
                 ks.watched.touch(key, false);
+                // An expired stream is deleted like any other: its XREADGROUP waiters are told.
+                if matches!(e.value, Value::Stream(..)) && ks.waiting.has_waiters(key) {
+                    ks.waiting.signal(key);
+                    ks.serve_limits = *op.limits();
+                }
                 emit(
                     &ks.sink,
                     ks.index,

@@ -210,19 +210,16 @@ struct Raw {
 }
 
 impl Node {
-    fn new(
-        master_id: StreamId,
-        fields: impl Iterator<Item = (usize, usize)>,
-        pairs: &[Vec<u8>],
-    ) -> Node {
-        let _ = master_id;
+    /// A node whose master ID is `master_id` and whose master fields are those of `pairs`
+    /// (field, value, ...), the entry it is made for.
+    fn new(master_id: StreamId, pairs: &[Vec<u8>]) -> Node {
         let mut buf = Vec::with_capacity(64);
         let n = pairs.len() / 2;
         put_varint(&mut buf, n as u64);
         let mut lp_rest = 6 + 1 + lp_int(n as i64) + lp_int(0);
-        for (f, _) in fields {
-            put_str(&mut buf, &pairs[f]);
-            lp_rest += lp_str(&pairs[f]);
+        for p in pairs.chunks(2) {
+            put_str(&mut buf, &p[0]);
+            lp_rest += lp_str(&p[0]);
         }
         Node {
             entries_at: buf.len() as u32,
@@ -604,8 +601,7 @@ impl Stream {
             }
         }
         if full || self.nodes.is_empty() {
-            let fields = (0..pairs.len() / 2).map(|i| (2 * i, 2 * i + 1));
-            self.nodes.insert(id, Node::new(id, fields, pairs));
+            self.nodes.insert(id, Node::new(id, pairs));
         }
         if let Some(mut tail) = self.nodes.last_entry() {
             let master = *tail.key();
@@ -654,15 +650,6 @@ impl Stream {
         self.range(StreamId::MIN, StreamId::MAX, true)
             .next()
             .map(|i| i.id)
-    }
-
-    /// The first ID in the stream counting tombstones (what Redis rewrites MINID ~ to).
-    pub fn first_id_with_tombstones(&self) -> StreamId {
-        self.nodes
-            .iter()
-            .next()
-            .and_then(|(k, n)| n.raws(*k).first().map(|r| r.id))
-            .unwrap_or(StreamId::MIN)
     }
 
     /// Deletes entry `id`; true if it was there (Redis's `streamDeleteItem`).
