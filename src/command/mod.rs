@@ -1080,10 +1080,14 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
         wait.request,
         Wake {
             wake: Box::new(move || waker.wake()),
-            // Under CLIENT REPLY OFF|SKIP the served reply is dropped: "taken" whole.
+            // Under CLIENT REPLY OFF|SKIP the served reply is dropped: "taken" whole. An
+            // error is left to the client's own thread, which counts it in the error stats
+            // before the client can see it (as Redis counts it when it unblocks the client).
             send: Box::new(move |bytes| {
                 if suppressed {
                     bytes.len()
+                } else if bytes.starts_with(b"-") {
+                    0
                 } else {
                     info.send_reply(bytes, limit)
                 }
