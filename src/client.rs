@@ -412,6 +412,14 @@ fn wait_blocked(stream: &TcpStream, shared: &Shared, state: &mut ClientState) ->
     match end {
         // The serving thread may have written part or all of it already.
         WaitState::Served { mut reply, sent } => {
+            // Served with an error (XREADGROUP's group or stream gone, BLMOVE's WRONGTYPE):
+            // counted as the command's failure, as Redis's updateStatsOnUnblock does.
+            if let Some(text) = reply.strip_prefix(b"-") {
+                let end = text.iter().position(|&b| b == b'\r').unwrap_or(text.len());
+                let e = command::args::CmdError(std::borrow::Cow::Owned(text[..end].to_vec()));
+                command::count_error(shared, &e);
+                command::count_failed_last(shared, state);
+            }
             reply.drain(..sent.min(reply.len()));
             return Some(reply);
         }

@@ -27,6 +27,33 @@ fn numkeys(argv: &[Vec<u8>], at: usize) -> Option<Vec<usize>> {
     (first.checked_add(n)? <= argv.len()).then(|| (first..first + n).collect())
 }
 
+/// The keys of XREAD and XREADGROUP: half of what follows the STREAMS option, found past
+/// the options as Redis's `xreadGetKeys` skips them ("STREAMS" may also name a group or key).
+fn xread_keys(argv: &[Vec<u8>]) -> Option<Vec<usize>> {
+    let mut i = 1;
+    let mut streams = None;
+    while i < argv.len() {
+        let a = argv[i].to_ascii_lowercase();
+        match a.as_slice() {
+            b"block" | b"count" => i += 1,
+            b"group" => i += 2,
+            b"noack" => {}
+            b"streams" => {
+                streams = Some(i);
+                break;
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    let at = streams?;
+    let n = argv.len() - at - 1;
+    if n == 0 || !n.is_multiple_of(2) {
+        return None;
+    }
+    Some((at + 1..at + 1 + n / 2).collect())
+}
+
 /// The positions of the keys in `argv` (`argv[0]` the command name), or `None` if the
 /// arguments do not say (Redis's "Invalid arguments").
 pub fn key_positions(spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<Vec<usize>> {
@@ -76,6 +103,7 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<Vec<usize>>
                 Some(keys)
             }
             "blmpop" | "bzmpop" => numkeys(argv, 2),
+            "xread" | "xreadgroup" => xread_keys(argv),
             _ => numkeys(argv, 1),
         };
     }

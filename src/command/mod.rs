@@ -22,6 +22,7 @@ pub mod random;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -451,6 +452,40 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("bzmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, NOKEYS, "sorted_set", Blocking(zsets::bzmpop)),
     cmd("zrandmember", -2, READONLY, KEY1, "sorted_set", Read(zsets::zrandmember)),
     cmd("zscan", -3, READONLY, KEY1, "sorted_set", Read(zsets::zscan)),
+    // streams
+    cmd("xadd", -5, WRITE | DENYOOM | FAST, KEY1, "stream", Write(streams::xadd)),
+    cmd("xtrim", -4, WRITE, KEY1, "stream", Write(streams::xtrim)),
+    cmd("xdel", -3, WRITE | FAST, KEY1, "stream", Write(streams::xdel)),
+    cmd("xlen", 2, READONLY | FAST, KEY1, "stream", Read(streams::xlen)),
+    cmd("xrange", -4, READONLY, KEY1, "stream", Read(streams::xrange)),
+    cmd("xrevrange", -4, READONLY, KEY1, "stream", Read(streams::xrevrange)),
+    cmd("xsetid", -3, WRITE | DENYOOM | FAST, KEY1, "stream", Write(streams::xsetid)),
+    cmd("xread", -4, READONLY | BLOCKING | MOVABLE_KEYS, NOKEYS, "stream", Blocking(streams::xread)),
+    cmd("xreadgroup", -7, WRITE | BLOCKING | MOVABLE_KEYS, NOKEYS, "stream", Blocking(streams::xreadgroup)),
+    cmd("xack", -4, WRITE | FAST, KEY1, "stream", Write(streams::xack)),
+    cmd("xpending", -3, READONLY, KEY1, "stream", Read(streams::xpending)),
+    cmd("xclaim", -6, WRITE | FAST, KEY1, "stream", Write(streams::xclaim)),
+    cmd("xautoclaim", -6, WRITE | FAST, KEY1, "stream", Write(streams::xautoclaim)),
+    CommandSpec {
+        subcommands: &[
+            cmd("create", -5, WRITE | DENYOOM, (2, 2, 1), "stream", Write(streams::xgroup_create)),
+            cmd("createconsumer", 5, WRITE | DENYOOM, (2, 2, 1), "stream", Write(streams::xgroup_createconsumer)),
+            cmd("delconsumer", 5, WRITE, (2, 2, 1), "stream", Write(streams::xgroup_delconsumer)),
+            cmd("destroy", 4, WRITE, (2, 2, 1), "stream", Write(streams::xgroup_destroy)),
+            cmd("setid", -5, WRITE, (2, 2, 1), "stream", Write(streams::xgroup_setid)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "stream", Read(streams::xgroup_help)),
+        ],
+        ..cmd("xgroup", -2, 0, NOKEYS, "stream", Container)
+    },
+    CommandSpec {
+        subcommands: &[
+            cmd("consumers", 4, READONLY, (2, 2, 1), "stream", Read(streams::xinfo_consumers)),
+            cmd("groups", 3, READONLY, (2, 2, 1), "stream", Read(streams::xinfo_groups)),
+            cmd("stream", -3, READONLY, (2, 2, 1), "stream", Read(streams::xinfo_stream)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "stream", Read(streams::xinfo_help)),
+        ],
+        ..cmd("xinfo", -2, 0, NOKEYS, "stream", Container)
+    },
     // keys
     cmd("del", -2, WRITE, ALLKEYS, "generic", Write(keys::del)),
     cmd("unlink", -2, WRITE | FAST, ALLKEYS, "generic", Write(keys::del)),
@@ -1257,10 +1292,14 @@ fn park(ctx: &mut Ctx, db: &mut DbMut, wait: Wait) -> Reply {
         wait.request,
         Wake {
             wake: Box::new(move || waker.wake()),
-            // Under CLIENT REPLY OFF|SKIP the served reply is dropped: "taken" whole.
+            // Under CLIENT REPLY OFF|SKIP the served reply is dropped: "taken" whole. An
+            // error is left to the client's own thread, which counts it in the error stats
+            // before the client can see it (as Redis counts it when it unblocks the client).
             send: Box::new(move |bytes| {
                 if suppressed {
                     bytes.len()
+                } else if bytes.starts_with(b"-") {
+                    0
                 } else {
                     info.send_reply(bytes, limit)
                 }

@@ -41,7 +41,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("append", "Spindle has no append-only file yet"),
         ("rdb", "Spindle does not write RDB snapshots yet"),
         ("latency-", "Spindle has no LATENCY monitor yet"),
-        ("stream-", "Spindle has no streams yet"),
         ("syslog-", "Spindle logs to standard error only"),
         ("oom-score-adj", "Spindle does not set its OOM score"),
         ("shutdown-on-", "Spindle does not save on shutdown yet"),
@@ -263,6 +262,8 @@ pub struct Config {
     set_max_intset_entries: AtomicU64,
     zset_max_listpack_entries: AtomicU64,
     zset_max_listpack_value: AtomicU64,
+    stream_node_max_entries: AtomicU64,
+    stream_node_max_bytes: AtomicU64,
     /// `notify-keyspace-events`, as flags (see `store::notify`).
     notify_keyspace_events: AtomicU32,
     /// `client-output-buffer-limit`, by class: normal, replica, pubsub.
@@ -300,6 +301,8 @@ impl Default for Config {
             set_max_intset_entries: AtomicU64::new(512),
             zset_max_listpack_entries: AtomicU64::new(128),
             zset_max_listpack_value: AtomicU64::new(64),
+            stream_node_max_entries: AtomicU64::new(100),
+            stream_node_max_bytes: AtomicU64::new(4096),
             output_limits: RwLock::new(DEFAULT_OUTPUT_LIMITS),
             notify_keyspace_events: AtomicU32::new(0),
             values: RwLock::new(BTreeMap::new()),
@@ -419,6 +422,10 @@ impl Config {
             },
             notify: self.notify_keyspace_events(),
             access: self.access(),
+            stream: crate::store::StreamLimits {
+                node_max_entries: self.stream_node_max_entries.load(Ordering::Relaxed),
+                node_max_bytes: self.stream_node_max_bytes.load(Ordering::Relaxed),
+            },
         }
     }
 
@@ -510,6 +517,14 @@ impl Config {
                 .to_string(),
             "zset-max-listpack-value" => self
                 .zset_max_listpack_value
+                .load(Ordering::Relaxed)
+                .to_string(),
+            "stream-node-max-entries" => self
+                .stream_node_max_entries
+                .load(Ordering::Relaxed)
+                .to_string(),
+            "stream-node-max-bytes" => self
+                .stream_node_max_bytes
                 .load(Ordering::Relaxed)
                 .to_string(),
             "dir" => std::env::current_dir()
@@ -605,8 +620,9 @@ impl Config {
                 .client_query_buffer_limit
                 .store(number(), Ordering::Relaxed),
             "timeout" => self.timeout.store(number() as u32, Ordering::Relaxed),
+            // The value as given: CONFIG GET's form hides `n` behind `A`.
             "notify-keyspace-events" => {
-                let flags = crate::store::notify::parse(&canonical).ok_or_else(|| {
+                let flags = crate::store::notify::parse(value).ok_or_else(|| {
                     "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
                 })?;
                 self.notify_keyspace_events.store(flags, Ordering::Relaxed);
@@ -636,6 +652,12 @@ impl Config {
                 .store(number(), Ordering::Relaxed),
             "zset-max-listpack-value" => self
                 .zset_max_listpack_value
+                .store(number(), Ordering::Relaxed),
+            "stream-node-max-entries" => self
+                .stream_node_max_entries
+                .store(number(), Ordering::Relaxed),
+            "stream-node-max-bytes" => self
+                .stream_node_max_bytes
                 .store(number(), Ordering::Relaxed),
             "dir" => std::env::set_current_dir(&canonical).map_err(|e| os_reason(&e))?,
             _ => {

@@ -85,6 +85,8 @@ pub struct Limits {
     pub zset: super::ZSetLimits,
     /// How key use is recorded (`maxmemory-policy`, `lfu-log-factor`, `lfu-decay-time`).
     pub access: super::Access,
+    /// `stream-node-max-entries` / `-bytes`.
+    pub stream: super::StreamLimits,
 }
 
 impl Default for Limits {
@@ -97,6 +99,7 @@ impl Default for Limits {
             set: super::SetLimits::default(),
             zset: super::ZSetLimits::default(),
             access: super::Access::Lru,
+            stream: super::StreamLimits::default(),
         }
     }
 }

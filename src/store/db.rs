@@ -114,6 +114,14 @@ impl Keyspace {
             let map = &self.data.map;
             self.watched.touch_all(|k| map.get(k).is_some(), None);
         }
+        if !self.waiting.is_empty() {
+            // XREADGROUP clients blocked on a stream flushed away are told.
+            let map = &self.data.map;
+            self.waiting.signal_existing(|k| {
+                map.get(k)
+                    .is_some_and(|e| matches!(e.value, Value::Stream(..)))
+            });
+        }
         std::mem::take(&mut self.data)
     }
 
@@ -128,11 +136,31 @@ impl Keyspace {
         }
         touch(&mut self.watched, &self.data, &other.data, now);
         touch(&mut other.watched, &other.data, &self.data, now);
+        // Keys that held a stream before the swap (XREADGROUP clients on them are told if
+        // it is gone), and keys that exist after it (waiters may be served).
+        let streams = |ks: &Keyspace| -> Vec<Box<[u8]>> {
+            if ks.waiting.is_empty() {
+                return Vec::new();
+            }
+            let map = &ks.data.map;
+            let mut held = Vec::new();
+            ks.waiting.for_each_key(|k| {
+                if map
+                    .get(k)
+                    .is_some_and(|e| matches!(e.value, Value::Stream(..)))
+                {
+                    held.push(Box::from(k));
+                }
+            });
+            held
+        };
+        let (mine, theirs) = (streams(self), streams(other));
         std::mem::swap(&mut self.data, &mut other.data);
-        for ks in [self, other] {
+        for (ks, held) in [(self, mine), (other, theirs)] {
             let data = &ks.data;
-            ks.waiting
-                .signal_existing(|k| data.map.get(k).is_some_and(|e| !e.expired(now)));
+            ks.waiting.signal_existing(|k| {
+                data.map.get(k).is_some_and(|e| !e.expired(now)) || held.iter().any(|h| **h == *k)
+            });
         }
     }
 
@@ -433,6 +461,11 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.get(key).map(Value::as_set).transpose()
     }
 
+    /// The stream at `key`.
+    pub fn get_stream(&self, key: &[u8]) -> Result<Option<&super::Stream>, WrongType> {
+        self.get(key).map(Value::as_stream).transpose()
+    }
+
     /// The sorted set at `key`.
     pub fn get_zset(&self, key: &[u8]) -> Result<Option<&super::ZSet>, WrongType> {
         self.get(key).map(Value::as_zset).transpose()
@@ -534,6 +567,11 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             Lookup::Taken(k, e) => {
                 data.expires.remove(&(e.expire, k));
                 ks.watched.touch(key, false);
+                // An expired stream is deleted like any other: its XREADGROUP waiters are told.
+                if matches!(e.value, Value::Stream(..)) && ks.waiting.has_waiters(key) {
+                    ks.waiting.signal(key);
+                    ks.serve_limits = *op.limits();
+                }
                 if !e.value.lru().announce_expiry() {
                     return None;
                 }
@@ -605,6 +643,23 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             .transpose()
     }
 
+    /// Quiet write door, typed.
+    pub fn stream_mut_quiet(
+        &mut self,
+        key: &[u8],
+    ) -> Result<Option<&mut super::Stream>, WrongType> {
+        self.get_mut_quiet(key)
+            .map(Value::as_stream_mut)
+            .transpose()
+    }
+
+    /// Write door, typed: the stream at `key` for modification.
+    pub fn stream_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::Stream>, WrongType> {
+        self.open_mut(key, Some(|v: &Value| v.as_stream().is_ok()))
+            .map(Value::as_stream_mut)
+            .transpose()
+    }
+
     /// Write door, typed: the sorted set at `key` for modification.
     pub fn zset_mut(&mut self, key: &[u8]) -> Result<Option<&mut super::ZSet>, WrongType> {
         self.open_mut(key, Some(|v: &Value| v.as_zset().is_ok()))
@@ -637,6 +692,12 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         }
     }
 
+    /// `key` changed in a way its waiters may care about (Redis's `signalKeyAsReady`): an
+    /// entry added to a stream, a group destroyed, a stream deleted.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        self.signal(key);
+    }
+
     /// Parks `w` in the queue of each of its keys.
     pub fn block(&mut self, w: &Arc<Waiter>) {
         self.ks.waiting.add(w);
@@ -664,6 +725,8 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                     event(notify::NEW, "new");
                 }
                 ks.watched.touch(key, true);
+                // Redis's `dbSetValue`: XREADGROUP clients blocked on a stream overwritten.
+                let was_stream = matches!(e.value, Value::Stream(..));
                 let drop_ttl = !keep_ttl || expired;
                 // Redis's `dbSetValue`: under LFU the key keeps its counter.
                 match self.op.limits().access {
@@ -674,6 +737,9 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                 if drop_ttl && e.expire != 0 {
                     let at = std::mem::take(&mut e.expire);
                     data.expires.remove(&(at, Box::from(key)));
+                }
+                if was_stream {
+                    self.signal(key);
                 }
             }
             None => {
@@ -713,6 +779,9 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let now = self.op.now_ms();
         let old = self.ks.data.remove_raw(key)?;
         self.ks.watched.touch(key, false);
+        if matches!(old.value, Value::Stream(..)) {
+            self.signal(key);
+        }
         if old.expired(now) {
             if old.value.lru().announce_expiry() {
                 self.ks.expired.add(1);
@@ -797,10 +866,9 @@ impl<'a> Db<'a, &'a mut Keyspace> {
                 return served;
             }
             for key in ready {
+                // Every waiter is asked, the key gone or not: an XREADGROUP client is told
+                // its stream no longer exists (the other requests find nothing to serve).
                 for w in self.ks.waiting.waiters(&key) {
-                    if !self.contains(&key) {
-                        break;
-                    }
                     if w.serve_with(|request| request.serve(self, &key)) {
                         self.ks.waiting.remove(&w);
                         served.push(w);

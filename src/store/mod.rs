@@ -14,6 +14,7 @@ pub mod ostree;
 pub mod pack;
 pub mod ready;
 pub mod set;
+pub mod stream;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -29,6 +30,7 @@ pub use db::{Db, DbMut, DbRef, Entry, Keyspace};
 pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use set::{Set, SetLimits};
+pub use stream::{Stream, StreamId, StreamLimits};
 pub use value::{Access, Value, WrongType};
 pub use zset::{ZSet, ZSetLimits};
 
@@ -127,7 +129,8 @@ impl Store {
 
     /// Empties database `index`. The old contents are freed after the lock is released.
     pub fn flush(&self, index: usize) {
-        let old = self.dbs[index].write().take_contents();
+        // Through a write guard: XREADGROUP clients blocked on a stream it held are told.
+        let old = self.write(index).take_contents();
         drop(old);
     }
 

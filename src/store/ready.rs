@@ -1,5 +1,5 @@
 //! "This key may be ready": the wait queues of connections parked in a blocking command
-//! (BLPOP and its family now; BZPOPMIN and XREAD BLOCK later), per database and key.
+//! (BLPOP and its family, BZPOPMIN, XREAD and XREADGROUP BLOCK), per database and key.
 //!
 //! A blocked client is a [`Waiter`] in the queue of every key it waits on, oldest first. A
 //! write that creates one of those keys marks it ready; before the database's write lock is
@@ -229,6 +229,13 @@ impl Queues {
         let keys: Vec<Box<[u8]>> = self.by_key.keys().filter(|k| exists(k)).cloned().collect();
         for k in keys {
             self.signal(&k);
+        }
+    }
+
+    /// Calls `f` with every key someone waits on.
+    pub fn for_each_key(&self, mut f: impl FnMut(&[u8])) {
+        for k in self.by_key.keys() {
+            f(k);
         }
     }
 

@@ -6,6 +6,7 @@ use super::clock::lru_clock;
 use super::hash::Hash;
 use super::list::List;
 use super::set::Set;
+use super::stream::Stream;
 use super::zset::ZSet;
 
 /// A key's value. A string or a packed hash sits inline; a list's deque of nodes is boxed.
@@ -17,6 +18,7 @@ pub enum Value {
     Hash(Hash, Lru),
     Set(Set, Lru),
     ZSet(ZSet, Lru),
+    Stream(Box<Stream>, Lru),
 }
 
 /// When a value was last used, on Redis's LRU clock (seconds, 24 bits). It lives in a value
@@ -192,6 +194,10 @@ impl Value {
         Value::ZSet(z, Lru::now())
     }
 
+    pub fn stream(s: Stream) -> Value {
+        Value::Stream(Box::new(s), Lru::now())
+    }
+
     /// The name `TYPE` replies with.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -200,6 +206,7 @@ impl Value {
             Value::Hash(..) => "hash",
             Value::Set(..) => "set",
             Value::ZSet(..) => "zset",
+            Value::Stream(..) => "stream",
         }
     }
 
@@ -210,7 +217,8 @@ impl Value {
             | Value::List(_, l)
             | Value::Hash(_, l)
             | Value::Set(_, l)
-            | Value::ZSet(_, l) => l,
+            | Value::ZSet(_, l)
+            | Value::Stream(_, l) => l,
         }
     }
 
@@ -222,6 +230,7 @@ impl Value {
             Value::Hash(h, _) => h.heap_bytes(),
             Value::Set(s, _) => s.heap_bytes(),
             Value::ZSet(z, _) => z.heap_bytes(),
+            Value::Stream(s, _) => s.heap_bytes(),
         }
     }
 
@@ -242,6 +251,7 @@ impl Value {
             Value::Hash(h, _) => h.encoding(),
             Value::Set(s, _) => s.encoding(),
             Value::ZSet(z, _) => z.encoding(),
+            Value::Stream(..) => "stream",
         }
     }
 }
@@ -317,6 +327,20 @@ impl Value {
         }
     }
 
+    pub fn as_stream(&self) -> Result<&Stream, WrongType> {
+        match self {
+            Value::Stream(s, _) => Ok(s),
+            _ => Err(WrongType),
+        }
+    }
+
+    pub fn as_stream_mut(&mut self) -> Result<&mut Stream, WrongType> {
+        match self {
+            Value::Stream(s, _) => Ok(s),
+            _ => Err(WrongType),
+        }
+    }
+
     /// A container with nothing in it (such a key must not exist).
     pub fn is_empty_container(&self) -> bool {
         match self {
@@ -325,6 +349,8 @@ impl Value {
             Value::Hash(h, _) => h.is_empty(),
             Value::Set(s, _) => s.is_empty(),
             Value::ZSet(z, _) => z.is_empty(),
+            // An empty stream is a value of its own (its IDs and groups live on).
+            Value::Stream(..) => false,
         }
     }
 }
