@@ -126,15 +126,6 @@ fn trim_bytes<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
     &s[start..end]
 }
 
-/// `strerror` of an OS error, without Rust's " (os error N)".
-fn strip_os_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
 fn has_spaces(s: &[u8]) -> bool {
     s.iter().any(|&c| c.is_ascii_whitespace() || c == 0)
 }
@@ -922,7 +913,7 @@ impl Acl {
         let text = std::fs::read(path).map_err(|e| {
             format!(
                 "Error loading ACLs, opening file '{path}': {}",
-                strip_os_error(&e)
+                crate::os::strerror(&e)
             )
         })?;
         let mut errors = String::new();

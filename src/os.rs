@@ -520,3 +520,12 @@ pub fn random_bytes(buf: &mut [u8]) {
         }
     }
 }
+
+/// An OS error as C's `strerror` words it (Redis's texts), without Rust's " (os error N)".
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

@@ -5,36 +5,10 @@
 #![allow(clippy::disallowed_methods)] // tests measure wall time freely
 
 mod common;
-use common::{encode_cmd, Conn, TestServer};
+use common::{blocked_clients, bulk, encode_cmd, wait_blocked, Conn, TestServer};
 
 use std::thread;
-use std::time::{Duration, Instant};
-
-/// Polls `cond` every 5 ms until it holds; panics with `what` after 10 s.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// INFO's `blocked_clients`.
-fn blocked_clients(c: &mut Conn) -> usize {
-    let info = c.cmd_str(&["INFO", "clients"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("blocked_clients in INFO")
-}
-
-fn wait_blocked(c: &mut Conn, n: usize) {
-    wait_for(&format!("{n} blocked clients"), || blocked_clients(c) == n);
-}
-
-fn bulk(s: &str) -> String {
-    format!("${}\r\n{s}\r\n", s.len())
-}
+use std::time::Duration;
 
 fn pair(k: &str, v: &str) -> String {
     format!("*2\r\n{}{}", bulk(k), bulk(v))

@@ -5,33 +5,23 @@
 #![allow(clippy::disallowed_methods)] // tests measure wall time freely
 
 mod common;
-use common::{Conn, TestServer};
+use common::{blocked_clients, bulk, wait_blocked, Conn, TestServer};
 
 use std::thread;
-use std::time::{Duration, Instant};
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn blocked_clients(c: &mut Conn) -> usize {
-    let info = c.cmd_str(&["INFO", "clients"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("blocked_clients in INFO")
-}
-
-fn wait_blocked(c: &mut Conn, n: usize) {
-    wait_for(&format!("{n} blocked clients"), || blocked_clients(c) == n);
-}
-
-fn bulk(s: &str) -> String {
-    format!("${}\r\n{s}\r\n", s.len())
+/// Sends `XREADGROUP GROUP g c BLOCK 0 STREAMS s >` (to wait on stream `s`).
+fn block_xreadgroup(w: &mut Conn) {
+    w.send_cmd(&[
+        b"XREADGROUP",
+        b"GROUP",
+        b"g",
+        b"c",
+        b"BLOCK",
+        b"0",
+        b"STREAMS",
+        b"s",
+        b">",
+    ]);
 }
 
 /// `[id, [f, v, ...]]`
@@ -231,17 +221,7 @@ fn blocked_xreadgroup_is_served_and_told_when_its_group_or_stream_goes() {
     let mut admin = server.connect();
     let mut w = server.connect();
     admin.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
-    w.send_cmd(&[
-        b"XREADGROUP",
-        b"GROUP",
-        b"g",
-        b"c",
-        b"BLOCK",
-        b"0",
-        b"STREAMS",
-        b"s",
-        b">",
-    ]);
+    block_xreadgroup(&mut w);
     wait_blocked(&mut admin, 1);
     admin.cmd(&["XADD", "s", "1-0", "f", "v"]);
     assert_eq!(read(&mut w), read_reply("s", &[entry("1-0", &["f", "v"])]));
@@ -252,17 +232,7 @@ fn blocked_xreadgroup_is_served_and_told_when_its_group_or_stream_goes() {
             .count(),
         1
     );
-    w.send_cmd(&[
-        b"XREADGROUP",
-        b"GROUP",
-        b"g",
-        b"c",
-        b"BLOCK",
-        b"0",
-        b"STREAMS",
-        b"s",
-        b">",
-    ]);
+    block_xreadgroup(&mut w);
     wait_blocked(&mut admin, 1);
     admin.cmd(&["XGROUP", "DESTROY", "s", "g"]);
     assert_eq!(
@@ -270,17 +240,7 @@ fn blocked_xreadgroup_is_served_and_told_when_its_group_or_stream_goes() {
         "-NOGROUP the consumer group this client was blocked on no longer exists\r\n"
     );
     admin.cmd(&["XGROUP", "CREATE", "s", "g", "$"]);
-    w.send_cmd(&[
-        b"XREADGROUP",
-        b"GROUP",
-        b"g",
-        b"c",
-        b"BLOCK",
-        b"0",
-        b"STREAMS",
-        b"s",
-        b">",
-    ]);
+    block_xreadgroup(&mut w);
     wait_blocked(&mut admin, 1);
     admin.cmd(&["DEL", "s"]);
     assert_eq!(

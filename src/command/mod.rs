@@ -1141,17 +1141,8 @@ fn admit(
         acl::admit(ctx, code, spec, argv).err()
     };
     if let Some(e) = denied {
-        // Redis's rejectCommand: the transaction fails, and a refused EXEC aborts it (in
-        // MULTI or not).
-        transactions::flag(ctx.client);
-        if spec.name == "exec" {
-            transactions::discard_transaction(ctx.server, ctx.client);
-            let text = String::from_utf8_lossy(&e.0);
-            return Err(CmdError::msg(format!(
-                "EXECABORT Transaction discarded because of: {text}"
-            )));
-        }
-        return Err(e);
+        // A refused EXEC aborts the transaction in MULTI or not, as Redis's rejectCommand.
+        return Err(reject(ctx, spec, e));
     }
     // Redis's processCommand evicts before every command when `maxmemory` is set; what
     // is still over the limit then refuses the commands that may grow memory.
@@ -1182,15 +1173,21 @@ fn admit(
     let Some(e) = refused else {
         return Ok(());
     };
+    Err(reject(ctx, spec, e))
+}
+
+/// Redis's `rejectCommand`: the transaction being queued fails, and a refused EXEC discards
+/// it with an EXECABORT naming the reason.
+fn reject(ctx: &mut Ctx, spec: &CommandSpec, e: CmdError) -> CmdError {
     transactions::flag(ctx.client);
-    if spec.name == "exec" {
-        transactions::discard_transaction(ctx.server, ctx.client);
-        let text = String::from_utf8_lossy(&e.0);
-        return Err(CmdError::msg(format!(
-            "EXECABORT Transaction discarded because of: {text}"
-        )));
+    if spec.name != "exec" {
+        return e;
     }
-    Err(e)
+    transactions::discard_transaction(ctx.server, ctx.client);
+    let text = String::from_utf8_lossy(&e.0);
+    CmdError::msg(format!(
+        "EXECABORT Transaction discarded because of: {text}"
+    ))
 }
 
 const OOM: CmdError = args::err("OOM command not allowed when used memory > 'maxmemory'.");

@@ -106,6 +106,34 @@ fn interval(arg: &[u8], missing_seq: u64, start: bool) -> Result<StreamId, CmdEr
     Ok(parse_id_full(arg, missing_seq, false, false)?.0)
 }
 
+/// XCLAIM's and XAUTOCLAIM's claim of pending entry `id` for consumer `cname`, created on
+/// the first claim (`consumer`: `None` before it, then whether it was created): delivered
+/// at `delivery`, its count set to `retry` or, unless JUSTID, one more.
+#[allow(clippy::too_many_arguments)]
+fn claim(
+    g: &mut crate::store::stream::Group,
+    id: StreamId,
+    cname: &[u8],
+    now: i64,
+    delivery: i64,
+    retry: Option<u64>,
+    justid: bool,
+    consumer: &mut Option<bool>,
+) {
+    if consumer.is_none() {
+        *consumer = Some(g.touch_consumer(cname, now));
+    }
+    g.assign(id, cname);
+    if let Some(nack) = g.pel.get_mut(&id) {
+        nack.delivery_time = delivery;
+        match retry {
+            Some(n) => nack.delivery_count = n,
+            None if !justid => nack.delivery_count += 1,
+            None => {}
+        }
+    }
+}
+
 fn id_reply(id: StreamId) -> Reply {
     Reply::Bulk(id.to_bytes())
 }
@@ -1093,8 +1121,7 @@ pub fn xclaim(db: &mut DbMut, args: &Args) -> CmdResult {
         }
     }
     let mut out = Vec::new();
-    let mut consumer_ready = false;
-    let mut created = false;
+    let mut consumer = None;
     for id in ids {
         let exists = s.contains(id);
         let Some(g) = s.groups.get_mut(gname) else {
@@ -1123,19 +1150,8 @@ pub fn xclaim(db: &mut DbMut, args: &Args) -> CmdResult {
         if !fresh && minidle > 0 && now - nack.delivery_time < minidle {
             continue;
         }
-        if !consumer_ready {
-            created = g.touch_consumer(cname, now);
-            consumer_ready = true;
-        }
-        g.assign(id, cname);
-        if let Some(nack) = g.pel.get_mut(&id) {
-            nack.delivery_time = delivery;
-            if retrycount >= 0 {
-                nack.delivery_count = retrycount as u64;
-            } else if !justid {
-                nack.delivery_count += 1;
-            }
-        }
+        let retry = (retrycount >= 0).then_some(retrycount as u64);
+        claim(g, id, cname, now, delivery, retry, justid, &mut consumer);
         out.push(if justid {
             id_reply(id)
         } else {
@@ -1145,7 +1161,7 @@ pub fn xclaim(db: &mut DbMut, args: &Args) -> CmdResult {
             }
         });
     }
-    if created {
+    if consumer == Some(true) {
         db.notify(STREAM, "xgroup-createconsumer", key);
     }
     Ok(Reply::Array(out))
@@ -1185,8 +1201,7 @@ pub fn xautoclaim(db: &mut DbMut, args: &Args) -> CmdResult {
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
     let mut cursor = Some(start);
-    let mut created = false;
-    let mut consumer_ready = false;
+    let mut consumer = None;
     let next_pending = |s: &Stream, from: Option<StreamId>| {
         from.and_then(|f| {
             s.groups
@@ -1221,17 +1236,7 @@ pub fn xautoclaim(db: &mut DbMut, args: &Args) -> CmdResult {
         if minidle > 0 && now - nack.delivery_time < minidle {
             continue;
         }
-        if !consumer_ready {
-            created = g.touch_consumer(cname, now);
-            consumer_ready = true;
-        }
-        g.assign(id, cname);
-        if let Some(nack) = g.pel.get_mut(&id) {
-            nack.delivery_time = now;
-            if !justid {
-                nack.delivery_count += 1;
-            }
-        }
+        claim(g, id, cname, now, now, None, justid, &mut consumer);
         claimed.push(if justid {
             id_reply(id)
         } else {
@@ -1247,7 +1252,7 @@ pub fn xautoclaim(db: &mut DbMut, args: &Args) -> CmdResult {
     } else {
         next_pending(s, cursor).unwrap_or(StreamId::MIN)
     };
-    if created {
+    if consumer == Some(true) {
         db.notify(STREAM, "xgroup-createconsumer", key);
     }
     Ok(Reply::Array(vec![

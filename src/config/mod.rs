@@ -659,7 +659,7 @@ impl Config {
             "stream-node-max-bytes" => self
                 .stream_node_max_bytes
                 .store(number(), Ordering::Relaxed),
-            "dir" => std::env::set_current_dir(&canonical).map_err(|e| os_reason(&e))?,
+            "dir" => std::env::set_current_dir(&canonical).map_err(|e| crate::os::strerror(&e))?,
             _ => {
                 let default = d
                     .default_shown()
@@ -679,15 +679,6 @@ impl Config {
     pub fn set(&self, name: &str, value: &str) -> Result<(), String> {
         let d = lookup(name).ok_or("Unknown option")?;
         self.set_param(d, value, false)
-    }
-}
-
-/// `strerror` of an OS error, without Rust's " (os error N)".
-fn os_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

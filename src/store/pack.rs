@@ -2,7 +2,7 @@
 //! LEB128 length and its bytes, as compact as a listpack entry for short strings.
 
 /// Appends `n` as LEB128 (7 bits a byte, least significant first).
-pub fn put_len(out: &mut Vec<u8>, mut n: usize) {
+pub fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
@@ -12,6 +12,26 @@ pub fn put_len(out: &mut Vec<u8>, mut n: usize) {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// The LEB128 number at `*pos`, moving past it. The buffers are the store's own, written
+/// by `put_varint`, so they are well formed.
+pub fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
+    let (mut n, mut shift) = (0u64, 0);
+    loop {
+        let b = buf[*pos];
+        *pos += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+/// Appends a length as LEB128.
+pub fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_varint(out, n as u64);
 }
 
 /// Bytes `put_len(n)` writes.
@@ -34,16 +54,8 @@ pub fn put_str(out: &mut Vec<u8>, s: &[u8]) {
 /// The length-prefixed string at `pos` and the position after it. The buffer is the store's
 /// own, written by `put_str`, so it is well formed.
 pub fn read_str(buf: &[u8], pos: usize) -> (&[u8], usize) {
-    let (mut len, mut shift, mut p) = (0usize, 0, pos);
-    loop {
-        let b = buf[p];
-        p += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
+    let mut p = pos;
+    let len = get_varint(buf, &mut p) as usize;
     (&buf[p..p + len], p + len)
 }
 

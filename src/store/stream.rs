@@ -102,31 +102,7 @@ const SAME_FIELDS: u8 = 2;
 
 // ---- varints
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// The varint at `*pos`, moving past it. The buffers are the store's own, so well formed.
-fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
-    let (mut n, mut shift) = (0u64, 0);
-    loop {
-        let b = buf[*pos];
-        *pos += 1;
-        n |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return n;
-        }
-        shift += 7;
-    }
-}
+use super::pack::{get_varint, put_varint};
 
 fn get_str<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
     let len = get_varint(buf, pos) as usize;

@@ -353,3 +353,32 @@ pub fn leaves(reply: &[u8]) -> Vec<String> {
     }
     out
 }
+
+/// Polls `cond` every 5 ms until it holds; panics with `what` after 10 s.
+#[allow(clippy::disallowed_methods)] // tests measure wall time freely
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// INFO's `blocked_clients`.
+pub fn blocked_clients(c: &mut Conn) -> usize {
+    let info = c.cmd_str(&["INFO", "clients"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("blocked_clients in INFO")
+}
+
+/// Waits until `n` clients are blocked.
+pub fn wait_blocked(c: &mut Conn, n: usize) {
+    wait_for(&format!("{n} blocked clients"), || blocked_clients(c) == n);
+}
+
+/// A RESP bulk string.
+pub fn bulk(s: &str) -> String {
+    format!("${}\r\n{s}\r\n", s.len())
+}
