@@ -66,13 +66,14 @@ struct KeyPattern {
 }
 
 impl KeyPattern {
-    fn describe(&self) -> String {
-        let prefix = match self.flags {
-            ALL => "~",
-            READ => "%R~",
-            _ => "%W~",
+    /// As Redis's `sdsCatPatternString` writes it (bytes: a pattern need not be UTF-8).
+    fn describe(&self) -> Vec<u8> {
+        let prefix: &[u8] = match self.flags {
+            ALL => b"~",
+            READ => b"%R~",
+            _ => b"%W~",
         };
-        format!("{prefix}{}", String::from_utf8_lossy(&self.pattern))
+        [prefix, &self.pattern].concat()
     }
 }
 
@@ -126,8 +127,10 @@ fn trim_bytes<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
     &s[start..end]
 }
 
+/// Redis's `ACLStringHasSpaces`: C's `isspace` (vertical tab included) or a NUL.
 fn has_spaces(s: &[u8]) -> bool {
-    s.iter().any(|&c| c.is_ascii_whitespace() || c == 0)
+    s.iter()
+        .any(|&c| c.is_ascii_whitespace() || c == 0x0b || c == 0)
 }
 
 impl Selector {
@@ -180,6 +183,9 @@ impl Selector {
 
     /// One rule of a selector (Redis's `ACLSetSelector`).
     fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        if op.is_empty() {
+            return Err(RuleError::Syntax);
+        }
         let is = |s: &str| op.eq_ignore_ascii_case(s.as_bytes());
         if is("allkeys") || op == b"~*" {
             self.all_keys = true;
@@ -224,6 +230,9 @@ impl Selector {
                         _ => return Err(RuleError::Syntax),
                     }
                     offset += 1;
+                }
+                if flags == 0 {
+                    return Err(RuleError::Syntax);
                 }
                 (flags, offset)
             } else {
@@ -356,48 +365,48 @@ impl Selector {
         (on, off)
     }
 
-    fn describe_keys(&self) -> String {
+    fn describe_keys(&self) -> Vec<u8> {
         if self.all_keys {
-            return "~*".into();
+            return b"~*".to_vec();
         }
-        let keys: Vec<String> = self.keys.iter().map(KeyPattern::describe).collect();
-        keys.join(" ")
+        let keys: Vec<Vec<u8>> = self.keys.iter().map(KeyPattern::describe).collect();
+        keys.join(&b' ')
     }
 
-    fn describe_channels(&self) -> String {
+    fn describe_channels(&self) -> Vec<u8> {
         if self.all_channels {
-            return "&*".into();
+            return b"&*".to_vec();
         }
-        let ch: Vec<String> = self
+        let ch: Vec<Vec<u8>> = self
             .channels
             .iter()
-            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+            .map(|c| [&b"&"[..], c].concat())
             .collect();
-        ch.join(" ")
+        ch.join(&b' ')
     }
 
     /// Redis's `ACLDescribeSelector`: keys, channels, commands.
-    fn describe(&self) -> String {
-        let mut out = String::new();
+    fn describe(&self) -> Vec<u8> {
+        let mut out = Vec::new();
         if self.all_keys {
-            out.push_str("~* ");
+            out.extend_from_slice(b"~* ");
         } else {
             for k in &self.keys {
-                out.push_str(&k.describe());
-                out.push(' ');
+                out.extend_from_slice(&k.describe());
+                out.push(b' ');
             }
         }
         if self.all_channels {
-            out.push_str("&* ");
+            out.extend_from_slice(b"&* ");
         } else {
-            out.push_str("resetchannels ");
+            out.extend_from_slice(b"resetchannels ");
             for c in &self.channels {
-                out.push('&');
-                out.push_str(&String::from_utf8_lossy(c));
-                out.push(' ');
+                out.push(b'&');
+                out.extend_from_slice(c);
+                out.push(b' ');
             }
         }
-        out.push_str(&self.describe_commands());
+        out.extend_from_slice(self.describe_commands().as_bytes());
         out
     }
 
@@ -558,11 +567,10 @@ impl User {
                 .ok_or(RuleError::NoSuchPassword)?;
             self.passwords.remove(at);
         } else if op[0] == b'(' && op[op.len() - 1] == b')' {
-            let inner = String::from_utf8_lossy(&op[1..op.len() - 1]).into_owned();
             let mut s = Selector::new(pubsub_default_all);
-            for part in
-                crate::protocol::inline::split_args(inner.as_bytes()).ok_or(RuleError::Syntax)?
-            {
+            // Unbalanced quotes split into nothing, as `sdssplitargs` fails: an empty selector.
+            let parts = crate::protocol::inline::split_args(&op[1..op.len() - 1]);
+            for part in parts.unwrap_or_default() {
                 s.apply(&part)?;
             }
             self.selectors.push(s);
@@ -587,22 +595,24 @@ impl User {
     }
 
     /// Redis's `ACLDescribeUser`: flags, passwords, then the selectors.
-    pub fn describe(&self) -> String {
-        let mut out = String::new();
+    pub fn describe(&self) -> Vec<u8> {
+        let mut out = Vec::new();
         for f in self.flag_names() {
-            out.push_str(f);
-            out.push(' ');
+            out.extend_from_slice(f.as_bytes());
+            out.push(b' ');
         }
         for p in &self.passwords {
-            out.push('#');
-            out.push_str(p);
-            out.push(' ');
+            out.push(b'#');
+            out.extend_from_slice(p.as_bytes());
+            out.push(b' ');
         }
         for (i, s) in self.selectors.iter().enumerate() {
             if i == 0 {
-                out.push_str(&s.describe());
+                out.extend_from_slice(&s.describe());
             } else {
-                out.push_str(&format!(" ({})", s.describe()));
+                out.extend_from_slice(b" (");
+                out.extend_from_slice(&s.describe());
+                out.push(b')');
             }
         }
         out
@@ -674,12 +684,12 @@ impl User {
 
     /// ACL GETUSER's fields beyond flags and passwords: (commands, keys, channels) of a
     /// selector.
-    pub fn selector_fields(&self) -> Vec<[String; 3]> {
+    pub fn selector_fields(&self) -> Vec<[Vec<u8>; 3]> {
         self.selectors
             .iter()
             .map(|s| {
                 [
-                    s.describe_commands(),
+                    s.describe_commands().into_bytes(),
                     s.describe_keys(),
                     s.describe_channels(),
                 ]
@@ -704,16 +714,21 @@ pub struct UserCell {
     open: AtomicBool,
     /// ACL DELUSER removed it: its clients are being closed.
     pub deleted: AtomicBool,
+    /// Off, or with a password: connections of this (default) user must AUTH (Redis's
+    /// `authRequired`, read by dispatch for clients that have not authenticated).
+    requires_auth: AtomicBool,
 }
 
 impl UserCell {
     fn new(name: &[u8], user: User) -> Self {
         let open = user.unrestricted();
+        let requires_auth = !user.nopass || !user.enabled;
         UserCell {
             name: name.to_vec(),
             state: RwLock::new(user),
             open: AtomicBool::new(open),
             deleted: AtomicBool::new(false),
+            requires_auth: AtomicBool::new(requires_auth),
         }
     }
 
@@ -727,8 +742,15 @@ impl UserCell {
 
     fn replace(&self, user: User) {
         let open = user.unrestricted();
+        let requires_auth = !user.nopass || !user.enabled;
         *self.state.write() = user;
         self.open.store(open, Ordering::Release);
+        self.requires_auth.store(requires_auth, Ordering::Release);
+    }
+
+    /// Redis's `authRequired` for a connection that has not authenticated.
+    pub fn requires_auth(&self) -> bool {
+        self.requires_auth.load(Ordering::Acquire)
     }
 
     /// Needs AUTH before its connections may run commands (Redis's `authRequired` on new
@@ -741,6 +763,11 @@ impl UserCell {
     /// Flagged `nopass` (protected mode refuses remote clients while the default user is).
     pub fn nopass(&self) -> bool {
         self.state.read().nopass
+    }
+
+    /// ACL LIST's line: `user <name> <description>`.
+    pub fn list_line(&self) -> Vec<u8> {
+        [&b"user "[..], &self.name, b" ", &self.read().describe()].concat()
     }
 
     pub fn name_lossy(&self) -> String {
@@ -789,16 +816,17 @@ fn merge_selectors(args: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Vec<u8>> {
     let mut out = Vec::new();
     let mut open: Option<(Vec<u8>, usize)> = None;
     for (i, a) in args.iter().enumerate() {
+        // A new `(` without its `)` starts a selector again, even inside an open one.
+        if a.first() == Some(&b'(') && a.last() != Some(&b')') {
+            open = Some((a.clone(), i));
+            continue;
+        }
         if let Some((sel, _)) = open.as_mut() {
             sel.push(b' ');
             sel.extend_from_slice(a);
             if a.last() == Some(&b')') {
                 out.push(open.take().map(|(s, _)| s).unwrap_or_default());
             }
-            continue;
-        }
-        if a.first() == Some(&b'(') && a.last() != Some(&b')') {
-            open = Some((a.clone(), i));
             continue;
         }
         out.push(a.clone());
@@ -814,6 +842,12 @@ fn merge_selectors(args: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Vec<u8>> {
 pub type SubscriberCheck<'a> = &'a dyn Fn(&Arc<UserCell>, &dyn Fn(&[&[u8]], &[&[u8]]) -> bool);
 
 impl Acl {
+    /// Redis's `authRequired` for a connection that has not authenticated: the default user
+    /// is off or has a password now.
+    pub fn default_requires_auth(&self) -> bool {
+        self.default.requires_auth()
+    }
+
     pub fn default_user(&self) -> Arc<UserCell> {
         Arc::clone(&self.default)
     }
@@ -1008,13 +1042,10 @@ impl Acl {
     /// ACL SAVE, as Redis's `ACLSaveToFile`: every user in ACL LIST's form, written to a
     /// temporary file renamed over `path`.
     pub fn save_file(&self, path: &str, now_ms: i64) -> std::io::Result<()> {
-        let mut text = String::new();
+        let mut text = Vec::new();
         for u in self.users() {
-            text.push_str(&format!(
-                "user {} {}\n",
-                u.name_lossy(),
-                u.read().describe()
-            ));
+            text.extend_from_slice(&u.list_line());
+            text.push(b'\n');
         }
         let tmp = format!("{path}.tmp-{}-{now_ms}", std::process::id());
         let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
@@ -1048,6 +1079,8 @@ impl Acl {
 
     /// `requirepass`: the default user's password, or `nopass` for an empty one.
     pub fn set_default_password(&self, password: &[u8]) {
+        // Under the users lock, so that a concurrent ACL SETUSER default is not undone.
+        let _users = self.users.write();
         let mut u = self.default.read().clone();
         let _ = u.apply(b"resetpass", false);
         if password.is_empty() {
@@ -1121,6 +1154,12 @@ impl Acl {
 mod tests {
     use super::*;
 
+    impl User {
+        fn describe_text(&self) -> String {
+            String::from_utf8_lossy(&self.describe()).into_owned()
+        }
+    }
+
     fn user(rules: &[&str]) -> User {
         let mut u = User::new(false);
         for r in rules {
@@ -1131,20 +1170,20 @@ mod tests {
 
     #[test]
     fn descriptions_read_as_redis_writes_them() {
-        assert_eq!(user(&[]).describe(), "off resetchannels -@all");
+        assert_eq!(user(&[]).describe_text(), "off resetchannels -@all");
         assert_eq!(
-            user(&["on", "nopass", "~*", "&*", "+@all"]).describe(),
+            user(&["on", "nopass", "~*", "&*", "+@all"]).describe_text(),
             "on nopass ~* &* +@all"
         );
         assert_eq!(
-            user(&["on", ">secret", "%R~r*", "~k*", "&ch", "+get"]).describe(),
+            user(&["on", ">secret", "%R~r*", "~k*", "&ch", "+get"]).describe_text(),
             format!(
                 "on #{} %R~r* ~k* resetchannels &ch -@all +get",
                 hash_password(b"secret")
             )
         );
         assert_eq!(
-            user(&["+@all", "-get"]).describe(),
+            user(&["+@all", "-get"]).describe_text(),
             "off resetchannels +@all -get"
         );
     }

@@ -213,7 +213,7 @@ fn connection_loop(
         let mut pos = 0;
         loop {
             // AUTH earlier in this batch lifts the limits for the requests after it.
-            parser.set_unauthenticated(!state.authenticated);
+            parser.set_unauthenticated(!state.authenticated && shared.acl.default_requires_auth());
             let (start, held) = (pos, parser.held_bytes());
             match parser.parse(input.pending(), &mut pos) {
                 Ok(Some(argv)) => {

@@ -133,3 +133,55 @@ fn the_aclfile_is_loaded_at_start_and_by_acl_load_and_written_by_acl_save() {
     assert_eq!(admin.cmd_str(&["PING"]), "+PONG\r\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn auth_is_required_only_while_the_default_user_has_a_password() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    assert_eq!(
+        admin.cmd_str(&["CONFIG", "SET", "requirepass", "pw"]),
+        "+OK\r\n"
+    );
+    let mut c = server.connect();
+    assert_eq!(c.cmd_str(&["PING"]), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(
+        admin.cmd_str(&["CONFIG", "SET", "requirepass", ""]),
+        "+OK\r\n"
+    );
+    assert_eq!(c.cmd_str(&["PING"]), "+PONG\r\n");
+    // A CONFIG SET that fails leaves the password as it was.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port().to_string();
+    let reply = admin.cmd_str(&["CONFIG", "SET", "requirepass", "new", "port", &busy]);
+    assert!(reply.starts_with("-ERR CONFIG SET failed"), "{reply}");
+    assert_eq!(server.connect().cmd_str(&["PING"]), "+PONG\r\n");
+    assert!(admin
+        .cmd_str(&["ACL", "LIST"])
+        .contains("user default on nopass"));
+}
+
+#[test]
+fn sort_patterns_are_checked_when_sort_runs_even_inside_exec() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    admin.cmd_str(&["ACL", "SETUSER", "r2", "on", ">p", "+@all", "~*"]);
+    admin.cmd_str(&["SET", "w_1", "x"]);
+    admin.cmd_str(&["RPUSH", "allowed1", "1", "2"]);
+    let mut c = server.connect();
+    assert_eq!(c.cmd_str(&["AUTH", "r2", "p"]), "+OK\r\n");
+    assert_eq!(c.cmd_str(&["MULTI"]), "+OK\r\n");
+    assert_eq!(
+        c.cmd_str(&["SORT", "allowed1", "GET", "w_*"]),
+        "+QUEUED\r\n"
+    );
+    admin.cmd_str(&["ACL", "SETUSER", "r2", "resetkeys", "~allowed*"]);
+    assert_eq!(
+        c.cmd_str(&["EXEC"]),
+        "*1\r\n-ERR GET option of SORT denied due to insufficient ACL permissions.\r\n"
+    );
+    // An unknown option is the syntax error it is, before any pattern.
+    assert_eq!(
+        c.cmd_str(&["SORT", "allowed1", "FOO", "BY", "w_*"]),
+        "-ERR syntax error\r\n"
+    );
+}

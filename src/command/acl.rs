@@ -92,27 +92,35 @@ fn sort_patterns(
     if user.read().may_read_every_key(&req, false) {
         return Ok(());
     }
+    // SORT's own option loop: the first BY with a pattern or GET is refused; an unknown
+    // option stops it (the command's syntax error comes first).
     let mut j = 2;
     while j < argv.len() {
         let a = &argv[j];
-        let more = argv.len() - j - 1;
-        if a.eq_ignore_ascii_case(b"by") && more >= 1 {
+        let left = argv.len() - j - 1;
+        if a.eq_ignore_ascii_case(b"asc")
+            || a.eq_ignore_ascii_case(b"desc")
+            || a.eq_ignore_ascii_case(b"alpha")
+        {
+            j += 1;
+        } else if a.eq_ignore_ascii_case(b"limit") && left >= 2 {
+            j += 3;
+        } else if a.eq_ignore_ascii_case(b"store") && left >= 1 {
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"by") && left >= 1 {
             if argv[j + 1].contains(&b'*') {
                 return Err(err(
                     "ERR BY option of SORT denied due to insufficient ACL permissions.",
                 ));
             }
-            j += 1;
-        } else if a.eq_ignore_ascii_case(b"get") && more >= 1 {
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"get") && left >= 1 {
             return Err(err(
                 "ERR GET option of SORT denied due to insufficient ACL permissions.",
             ));
-        } else if a.eq_ignore_ascii_case(b"limit") && more >= 2 {
-            j += 2;
-        } else if a.eq_ignore_ascii_case(b"store") && more >= 1 {
-            j += 1;
+        } else {
+            return Ok(());
         }
-        j += 1;
     }
     Ok(())
 }
@@ -122,7 +130,11 @@ fn sort_patterns(
 #[cold]
 pub fn admit(ctx: &Ctx, code: u32, spec: &CommandSpec, argv: &[Vec<u8>]) -> Result<(), CmdError> {
     let Err((reason, pos)) = check(ctx, code, spec, argv) else {
-        return sort_patterns(ctx, code, spec, argv);
+        // SORT's patterns are checked when it runs: now, or inside EXEC.
+        if ctx.client.multi.is_none() {
+            return sort_patterns(ctx, code, spec, argv);
+        }
+        return Ok(());
     };
     let context = if ctx.client.multi.is_some() {
         Context::Multi
@@ -157,7 +169,7 @@ pub fn recheck_queued(
     argv: &[Vec<u8>],
 ) -> Result<(), CmdError> {
     let Err((reason, pos)) = check(ctx, code, spec, argv) else {
-        return Ok(());
+        return sort_patterns(ctx, code, spec, argv);
     };
     let object = match reason {
         Denied::Command => acl_commands()[acl_id(code)].name.clone().into_bytes(),
@@ -242,11 +254,11 @@ pub fn acl_getuser(ctx: &mut Ctx, args: &Args) -> CmdResult {
     };
     let u = cell.read();
     let b = |s: &str| Reply::bulk(s);
-    let selector = |f: &[String; 3]| {
+    let selector = |f: &[Vec<u8>; 3]| {
         vec![
-            (b("commands"), b(&f[0])),
-            (b("keys"), b(&f[1])),
-            (b("channels"), b(&f[2])),
+            (b("commands"), Reply::Bulk(f[0].clone())),
+            (b("keys"), Reply::Bulk(f[1].clone())),
+            (b("channels"), Reply::Bulk(f[2].clone())),
         ]
     };
     let fields = u.selector_fields();
@@ -280,7 +292,7 @@ pub fn acl_list(ctx: &mut Ctx, _args: &Args) -> CmdResult {
             .acl
             .users()
             .iter()
-            .map(|u| Reply::bulk(format!("user {} {}", u.name_lossy(), u.read().describe())))
+            .map(|u| Reply::Bulk(u.list_line()))
             .collect(),
     ))
 }

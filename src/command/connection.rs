@@ -53,41 +53,46 @@ pub fn select(ctx: &mut Ctx, args: &Args) -> CmdResult {
 const WRONGPASS: CmdError = err("WRONGPASS invalid username-password pair or user is disabled.");
 
 /// Checks credentials and, if they hold, makes the client run as that user; a failure is
-/// written to the ACL LOG (Redis's `ACLAuthenticateUser`).
-fn authenticate(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> Result<(), CmdError> {
-    match ctx.server.acl.authenticate(user, password) {
-        Some(cell) => {
-            ctx.client.set_user(cell, true);
-            Ok(())
+/// written to the ACL LOG (Redis's `ACLAuthenticateUser`), with the command as sent.
+fn authenticate(ctx: &mut Ctx, user: &[u8], password: &[u8], sent: &[u8]) -> Result<(), CmdError> {
+    if let Some(cell) = ctx.server.acl.authenticate(user, password) {
+        let previous = (
+            std::sync::Arc::clone(&ctx.client.user),
+            ctx.client.authenticated,
+        );
+        ctx.client.set_user(std::sync::Arc::clone(&cell), true);
+        // ACL DELUSER may have removed the user between the check and now, after closing
+        // its clients: this one must not stay in as a user that no longer exists.
+        if !cell.deleted.load(Ordering::Acquire) {
+            return Ok(());
         }
-        None => {
-            let context = if ctx.client.multi.is_some() {
-                crate::acl::Context::Multi
-            } else {
-                crate::acl::Context::Toplevel
-            };
-            super::acl::log_denied(
-                ctx,
-                crate::acl::Denied::Auth,
-                context,
-                b"AUTH".to_vec(),
-                Some(user.to_vec()),
-            );
-            Err(WRONGPASS)
-        }
+        ctx.client.set_user(previous.0, previous.1);
     }
+    let context = if ctx.client.multi.is_some() || ctx.held.is_some() {
+        crate::acl::Context::Multi
+    } else {
+        crate::acl::Context::Toplevel
+    };
+    super::acl::log_denied(
+        ctx,
+        crate::acl::Denied::Auth,
+        context,
+        sent.to_vec(),
+        Some(user.to_vec()),
+    );
+    Err(WRONGPASS)
 }
 
 /// AUTH [username] password
 pub fn auth(ctx: &mut Ctx, args: &Args) -> CmdResult {
     match args.len() {
         2 => {
-            if !ctx.server.acl.default_user().needs_password() {
+            if ctx.server.acl.default_user().nopass() {
                 return Err(err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
             }
-            authenticate(ctx, b"default", args.get(1)).map(|()| Reply::ok())
+            authenticate(ctx, b"default", args.get(1), args.get(0)).map(|()| Reply::ok())
         }
-        3 => authenticate(ctx, args.get(1), args.get(2)).map(|()| Reply::ok()),
+        3 => authenticate(ctx, args.get(1), args.get(2), args.get(0)).map(|()| Reply::ok()),
         _ => Err(SYNTAX),
     }
 }
@@ -115,7 +120,7 @@ pub fn hello(ctx: &mut Ctx, args: &Args) -> CmdResult {
     while j < args.len() {
         let more = args.len() - 1 - j;
         if args.is(j, "AUTH") && more >= 2 {
-            authenticate(ctx, args.get(j + 1), args.get(j + 2))?;
+            authenticate(ctx, args.get(j + 1), args.get(j + 2), args.get(0))?;
             j += 2;
         } else if args.is(j, "SETNAME") && more >= 1 {
             set_name(&ctx.client.info, args.get(j + 1))?;

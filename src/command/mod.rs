@@ -908,14 +908,15 @@ pub fn execute_resolved(
     match resolved {
         Ok((code, spec)) => {
             let (stat, stats_len) = stat_index(code);
+            // Inside EXEC, CLIENT LIST's `cmd` stays `exec`, as in Redis; a refused command is
+            // the client's last one too (the ACL LOG's client info shows it).
+            if ctx.held.is_none() {
+                ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
+            }
             if let Err(e) = admit(ctx, code, spec, argv) {
                 count_error(ctx.server, &e);
                 by_command.record(stat, stats_len, Outcome::Rejected);
                 return e.into();
-            }
-            // Inside EXEC, CLIENT LIST's `cmd` stays `exec`, as in Redis.
-            if ctx.held.is_none() {
-                ctx.client.info.last_cmd.store(code, Ordering::Relaxed);
             }
             if ctx.held.is_none() && !wait_out_pause(ctx, spec) {
                 // Killed (or shut down) while it waited: it does not run.
@@ -1133,7 +1134,10 @@ fn admit(
     }
     // Authentication, then the user's permissions (Redis's order in processCommand).
     // The default user with every permission (the common case) costs one load here.
-    let denied = if !ctx.client.authenticated && spec.flags & NO_AUTH == 0 {
+    let denied = if !ctx.client.authenticated
+        && spec.flags & NO_AUTH == 0
+        && ctx.server.acl.default_requires_auth()
+    {
         Some(NOAUTH)
     } else if ctx.client.user.unrestricted() {
         None

@@ -438,22 +438,17 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
     };
     let mut changed = Vec::new();
-    for (i, (d, _, value)) in pairs.iter().enumerate() {
+    for (i, (d, key, value)) in pairs.iter().enumerate() {
         if let Err(reason) = cfg.set_param(d, value, false) {
             restore(i + 1);
+            // Named as Redis's table names it: an alias is its own entry there.
+            let shown = d.alias.filter(|a| a == key).unwrap_or(d.name);
             return Err(CmdError::msg(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{}') - {reason}",
-                d.name
+                "ERR CONFIG SET failed (possibly related to argument '{shown}') - {reason}"
             )));
         }
         if cfg.get(d) != previous[i] {
             changed.push(d.name);
-        }
-    }
-    // `requirepass` is the default user's password.
-    if changed.contains(&"requirepass") {
-        if let Some(d) = crate::config::lookup("requirepass") {
-            ctx.server.acl.set_default_password(cfg.get(d).as_bytes());
         }
     }
     // The apply step: the listening sockets, once for port and bind together.
@@ -472,6 +467,12 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
                     "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
                 )));
             }
+        }
+    }
+    // `requirepass` is the default user's password: applied once nothing can fail any more.
+    if changed.contains(&"requirepass") {
+        if let Some(d) = crate::config::lookup("requirepass") {
+            ctx.server.acl.set_default_password(cfg.get(d).as_bytes());
         }
     }
     // Redis's updateMaxmemory: a lower limit starts eviction in the background (the cron

@@ -729,7 +729,9 @@ fn special_check(name: &str, v: &str) -> Result<(), String> {
     }
 }
 
-/// Redis's `validateProcTitleTemplate`: `{name}` variables from its list, and `{title}`.
+/// Redis's `validateProcTitleTemplate`: `sdstemplate` must expand it (`{{` is a `{`, every
+/// `{name}` a known variable, none left open) and the result, with an empty title, must not
+/// be empty. The variables Spindle would give a value are the address and the port.
 fn valid_title_template(t: &str) -> bool {
     const VARS: &[&str] = &[
         "title",
@@ -740,18 +742,32 @@ fn valid_title_template(t: &str) -> bool {
         "unixsocket",
         "config-file",
     ];
+    let mut out_len = 0;
     let mut rest = t;
     while let Some(i) = rest.find('{') {
+        out_len += i;
         let after = &rest[i + 1..];
+        if after.is_empty() {
+            return false;
+        }
+        if let Some(quoted) = after.strip_prefix('{') {
+            out_len += 1;
+            rest = quoted;
+            continue;
+        }
         let Some(j) = after.find('}') else {
             return false;
         };
-        if !VARS.contains(&&after[..j]) {
+        let var = &after[..j];
+        if !VARS.contains(&var) {
             return false;
+        }
+        if matches!(var, "listen-addr" | "port" | "tls-port") {
+            out_len += 1;
         }
         rest = &after[j + 1..];
     }
-    !rest.contains('}') && t.contains("{title}")
+    out_len + rest.len() > 0
 }
 
 /// Redis's set functions of the special parameters: the value as CONFIG GET will show it.
