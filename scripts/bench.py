@@ -35,6 +35,9 @@ WORKLOADS = [
     ("c50", "sadd,spop,zadd,zpopmin", ["-c", "50"], 150_000, 0),
     ("c50 P16", "zadd", ["-c", "50", "-P", "16"], 2_000_000, 0),
     ("c50 1M-member zset", "zrangebyscore_limit", ["-c", "50", "-r", "1000000"], 150_000, 0),
+    ("c50", "xadd", ["-c", "50"], 150_000, 0),
+    ("c50 P16", "xadd", ["-c", "50", "-P", "16"], 2_000_000, 0),
+    ("c50 10k-entry stream", "xread_count10", ["-c", "50"], 150_000, 0),
 ]
 # Both servers must admit the 10,000 idle clients plus the benchmark's 1,000.
 MAXCLIENTS = "11000"
@@ -254,6 +257,18 @@ def load_big_zset(server, count=1_000_000):
     return grown / max(n, 1)
 
 
+def load_stream(server, count):
+    """One stream `bigs` of `count` entries of two fields (IDs 1-0, 2-0, ...): resident bytes
+    per entry."""
+    def cmds():
+        for i in range(1, count + 1):
+            yield resp(b"XADD", b"bigs", b"%d-0" % i, b"sensor", b"temp-%d" % (i % 100),
+                       b"reading", b"%d" % (i * 7 % 1000))
+    grown = pipe_load(server, cmds())
+    n = int(server.cli("XLEN", "bigs").strip() or 0)
+    return grown / max(n, 1)
+
+
 def load_zsets(server, count):
     """`count` sorted sets of 10 16-byte members with random scores: bytes per member."""
     import random
@@ -273,6 +288,16 @@ CUSTOM = {
     "zrangebyscore_limit": (
         lambda server: load_big_zset(server),
         ["ZRANGEBYSCORE", "bigz", "__rand_int__", "+inf", "LIMIT", "0", "10"],
+    ),
+    # Appends to one stream with an auto ID, two fields per entry.
+    "xadd": (
+        lambda server: None,
+        ["XADD", "xs", "*", "field1", "__rand_int__", "field2", "value"],
+    ),
+    # Ten entries of a 10,000-entry stream, from an ID in the middle.
+    "xread_count10": (
+        lambda server: load_stream(server, 10_000),
+        ["XREAD", "COUNT", "10", "STREAMS", "bigs", "5000-0"],
     ),
 }
 
@@ -300,6 +325,32 @@ def blpop_latency(server, rounds=2000):
         pusher.recv(16)
     waiter.close()
     pusher.close()
+    samples.sort()
+    return samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+
+
+def xread_block_latency(server, rounds=2000):
+    """Wake-up latency of a client parked in XREAD BLOCK when another adds an entry: (p50,
+    p99) in ms, from the XADD being sent to the entry arriving."""
+    waiter = socket.create_connection(("127.0.0.1", server.port))
+    adder = socket.create_connection(("127.0.0.1", server.port))
+    for s in (waiter, adder):
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    server.cli("DEL", "lats")
+    samples = []
+    for i in range(1, rounds + 1):
+        waiter.sendall(resp(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"lats", b"$"))
+        time.sleep(0.001)  # let it park
+        t0 = time.perf_counter()
+        adder.sendall(resp(b"XADD", b"lats", b"%d-1" % i, b"f", b"v"))
+        want = b"%d-1" % i
+        got = b""
+        while not (want in got and got.endswith(b"$1\r\nv\r\n")):
+            got += waiter.recv(256)
+        samples.append((time.perf_counter() - t0) * 1000)
+        adder.recv(64)
+    waiter.close()
+    adder.close()
     samples.sort()
     return samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
 
@@ -529,11 +580,18 @@ def main():
         per_member = fresh(load_zsets, 100_000)
         print(f"| resident bytes per member, 100,000 sorted sets of 10 16-byte members "
               f"(random scores) | {per_member['spindle']:.1f} | {per_member['redis']:.1f} |")
+        per_entry = fresh(load_stream, 1_000_000)
+        print(f"| resident bytes per entry, one stream of 1,000,000 entries of 2 fields | "
+              f"{per_entry['spindle']:.1f} | {per_entry['redis']:.1f} |")
         print()
         print("| latency | Spindle p50 / p99 ms | Redis p50 / p99 ms |")
         print("|---|---:|---:|")
         lat = {s.name: blpop_latency(s) for s in (spindle, redis)}
         print(f"| BLPOP woken by a push (2,000 rounds, push sent to element received) | "
+              f"{lat['spindle'][0]:.3f} / {lat['spindle'][1]:.3f} | "
+              f"{lat['redis'][0]:.3f} / {lat['redis'][1]:.3f} |")
+        lat = {s.name: xread_block_latency(s) for s in (spindle, redis)}
+        print(f"| XREAD BLOCK woken by an XADD (2,000 rounds, XADD sent to entry received) | "
               f"{lat['spindle'][0]:.3f} / {lat['spindle'][1]:.3f} | "
               f"{lat['redis'][0]:.3f} / {lat['redis'][1]:.3f} |")
     finally:
