@@ -302,57 +302,49 @@ CUSTOM = {
 }
 
 
-def blpop_latency(server, rounds=2000):
-    """Wake-up latency of a client parked in BLPOP when another pushes: (p50, p99) in ms,
-    from the push being sent to the popped element arriving."""
+def wake_latency(server, key, park, wake, arrived, rounds):
+    """Wake-up latency of a client parked in a blocking command when another client's
+    command wakes it: (p50, p99) in ms, from the waking command being sent to the waiter's
+    reply arriving. `park(i)` and `wake(i)` make round i's commands; `arrived(got, i)` says
+    whether the waiter's reply is all in."""
     waiter = socket.create_connection(("127.0.0.1", server.port))
-    pusher = socket.create_connection(("127.0.0.1", server.port))
-    for s in (waiter, pusher):
+    waker = socket.create_connection(("127.0.0.1", server.port))
+    for s in (waiter, waker):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    server.cli("DEL", "latq")
-    blpop, push = resp(b"BLPOP", b"latq", b"0"), resp(b"RPUSH", b"latq", b"x")
-    want = b"*2\r\n$4\r\nlatq\r\n$1\r\nx\r\n"
+    server.cli("DEL", key)
     samples = []
-    for _ in range(rounds):
-        waiter.sendall(blpop)
+    for i in range(1, rounds + 1):
+        waiter.sendall(park(i))
         time.sleep(0.001)  # let it park
         t0 = time.perf_counter()
-        pusher.sendall(push)
+        waker.sendall(wake(i))
         got = b""
-        while len(got) < len(want):
-            got += waiter.recv(64)
+        while not arrived(got, i):
+            got += waiter.recv(256)
         samples.append((time.perf_counter() - t0) * 1000)
-        pusher.recv(16)
+        waker.recv(64)
     waiter.close()
-    pusher.close()
+    waker.close()
     samples.sort()
     return samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+
+
+def blpop_latency(server, rounds=2000):
+    """BLPOP woken by an RPUSH."""
+    want = b"*2\r\n$4\r\nlatq\r\n$1\r\nx\r\n"
+    return wake_latency(server, "latq",
+                        lambda i: resp(b"BLPOP", b"latq", b"0"),
+                        lambda i: resp(b"RPUSH", b"latq", b"x"),
+                        lambda got, i: len(got) >= len(want), rounds)
 
 
 def xread_block_latency(server, rounds=2000):
-    """Wake-up latency of a client parked in XREAD BLOCK when another adds an entry: (p50,
-    p99) in ms, from the XADD being sent to the entry arriving."""
-    waiter = socket.create_connection(("127.0.0.1", server.port))
-    adder = socket.create_connection(("127.0.0.1", server.port))
-    for s in (waiter, adder):
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    server.cli("DEL", "lats")
-    samples = []
-    for i in range(1, rounds + 1):
-        waiter.sendall(resp(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"lats", b"$"))
-        time.sleep(0.001)  # let it park
-        t0 = time.perf_counter()
-        adder.sendall(resp(b"XADD", b"lats", b"%d-1" % i, b"f", b"v"))
-        want = b"%d-1" % i
-        got = b""
-        while not (want in got and got.endswith(b"$1\r\nv\r\n")):
-            got += waiter.recv(256)
-        samples.append((time.perf_counter() - t0) * 1000)
-        adder.recv(64)
-    waiter.close()
-    adder.close()
-    samples.sort()
-    return samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+    """XREAD BLOCK woken by an XADD (the entry's ID and its last value arrived)."""
+    return wake_latency(server, "lats",
+                        lambda i: resp(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"lats", b"$"),
+                        lambda i: resp(b"XADD", b"lats", b"%d-1" % i, b"f", b"v"),
+                        lambda got, i: b"%d-1" % i in got and got.endswith(b"$1\r\nv\r\n"),
+                        rounds)
 
 
 def loadgen(server, *args):
