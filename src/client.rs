@@ -79,6 +79,16 @@ impl InBuf {
     }
 }
 
+/// Redis's refusal of a remote client in protected mode.
+const PROTECTED_MODE_REPLY: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+fn protected_mode(shared: &Shared) -> bool {
+    shared
+        .config
+        .get(crate::config::lookup("protected-mode").expect("in the table"))
+        == "yes"
+}
+
 /// Serves one accepted connection until it closes or the server shuts down.
 pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let stream = Arc::new(stream);
@@ -91,6 +101,14 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         }
     };
     let addr = info.addr;
+    // Protected mode: without a password for the default user, only loopback clients (on
+    // the connection's own thread, so the accept loop makes no extra call per client).
+    if !addr.ip().is_loopback() && shared.acl.default_user().nopass() && protected_mode(shared) {
+        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = (&*stream).write_all(PROTECTED_MODE_REPLY);
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     // Blocks the wake signal for this thread outside its waits, so a wake can only end one.
     let _ = info.waker.set(ThreadWaker::current());
     shared.clients.register(Arc::clone(&info));

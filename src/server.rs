@@ -19,9 +19,6 @@ use crate::store::clock;
 /// The reply to a connection over `maxclients`, before it is closed.
 pub const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
-/// Redis's refusal of a remote client in protected mode.
-const PROTECTED_MODE_REPLY: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
-
 /// Counts one admitted connection until dropped.
 struct Admission(Arc<Shared>);
 
@@ -194,20 +191,6 @@ fn admit(shared: &Arc<Shared>, pool: &Arc<Pool>, stream: TcpStream) {
         if let Err(e) = os::set_keepalive(&stream, keepalive) {
             log::debug!("cannot set TCP keepalive: {e}");
         }
-    }
-    // Protected mode: without a password for the default user, only loopback clients.
-    if shared.acl.default_user().nopass()
-        && stream.peer_addr().is_ok_and(|a| !a.ip().is_loopback())
-        && shared
-            .config
-            .get(crate::config::lookup("protected-mode").expect("in the table"))
-            == "yes"
-    {
-        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        let mut stream = stream;
-        let _ = stream.write_all(PROTECTED_MODE_REPLY);
-        let _ = stream.shutdown(SockShutdown::Both);
-        return;
     }
     let max = shared.config.maxclients();
     if shared.active.fetch_add(1, Ordering::AcqRel) >= max {

@@ -185,3 +185,36 @@ fn sort_patterns_are_checked_when_sort_runs_even_inside_exec() {
         "-ERR syntax error\r\n"
     );
 }
+
+/// This machine's address on its outward interface, if it has one (no packet is sent).
+fn outward_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("10.255.255.255:1").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn protected_mode_turns_away_remote_clients_while_the_default_user_has_no_password() {
+    let Some(ip) = outward_ip() else {
+        eprintln!("protected mode: skipped (no outward interface)");
+        return;
+    };
+    let server = common::BinServer::start(&["--bind", "0.0.0.0"]);
+    let port = server.addr.port();
+    let mut remote = common::Conn::connect((ip, port).into());
+    let reply = remote.read_reply();
+    assert!(
+        reply.starts_with(b"-DENIED Redis is running in protected mode"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    let mut local = common::Conn::connect(([127, 0, 0, 1], port).into());
+    assert_eq!(
+        local.cmd_str(&["CONFIG", "SET", "requirepass", "pw"]),
+        "+OK\r\n"
+    );
+    let mut remote = common::Conn::connect((ip, port).into());
+    assert_eq!(remote.cmd_str(&["AUTH", "pw"]), "+OK\r\n");
+    assert_eq!(remote.cmd_str(&["PING"]), "+PONG\r\n");
+}
