@@ -669,7 +669,7 @@ impl User {
 
     /// Channels and patterns a subscriber may keep after a change: false if one it holds is
     /// no longer allowed.
-    fn allows_subscriptions(&self, channels: &[&[u8]], patterns: &[&[u8]]) -> bool {
+    pub fn allows_subscriptions(&self, channels: &[&[u8]], patterns: &[&[u8]]) -> bool {
         if self.selectors.iter().any(|s| s.all_channels) {
             return true;
         }

@@ -104,6 +104,22 @@ fn subscribe_generic(ctx: &mut Ctx, args: &Args, kind: Kind) -> CmdResult {
             client.info.deliver_own(&frame, &server.config);
         }
     }
+    // An ACL SETUSER may have revoked these channels between this command's permission
+    // check and its registration: checked again now, under the registry lock, so that either
+    // this check or SETUSER's scan of the subscribers sees the other (and the client goes, as
+    // SETUSER would have closed it).
+    if !client.user.unrestricted() {
+        let names: Vec<&[u8]> = args.from(1).iter().map(Vec::as_slice).collect();
+        let allowed = match kind {
+            Kind::Pattern => client.user.read().allows_subscriptions(&[], &names),
+            _ => client.user.read().allows_subscriptions(&names, &[]),
+        };
+        if !allowed {
+            client.close_after_reply = true;
+            client.info.close();
+        }
+    }
+    drop(registry);
     Ok(if in_exec {
         Reply::Raw(encode_all(&replies, client.resp).into())
     } else {
