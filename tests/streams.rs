@@ -348,3 +348,20 @@ fn concurrent_producers_and_group_consumers() {
         .cmd_str(&["XPENDING", "s", "g"])
         .starts_with(&format!("*4\r\n:{total}\r\n")));
 }
+
+#[test]
+fn a_stream_expired_by_active_expiry_tells_its_xreadgroup_waiters() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    let mut w = server.connect();
+    admin.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    block_xreadgroup(&mut w);
+    wait_blocked(&mut admin, 1);
+    // Nobody touches the key again: only the background cycle finds it expired.
+    admin.cmd(&["PEXPIRE", "s", "50"]);
+    assert_eq!(
+        read(&mut w),
+        "-UNBLOCKED the stream key no longer exists\r\n"
+    );
+    assert_eq!(admin.cmd_str(&["EXISTS", "s"]), ":0\r\n");
+}

@@ -291,11 +291,18 @@ impl Keyspace {
             match self.data.expires.first() {
                 Some((at, _)) if *at <= now => {
                     if let Some((_, key)) = self.data.expires.pop_first() {
-                        let fresh = self
-                            .data
-                            .map
-                            .remove(&key)
+                        let removed = self.data.map.remove(&key);
+                        let fresh = removed
+                            .as_ref()
                             .is_none_or(|(_, e)| e.value.lru().announce_expiry());
+                        // A stream's XREADGROUP waiters are told it is gone, as on any delete
+                        // (served when this write lock is released).
+                        let stream = removed
+                            .as_ref()
+                            .is_some_and(|(_, e)| matches!(e.value, Value::Stream(..)));
+                        if stream && self.waiting.has_waiters(&key) {
+                            self.waiting.signal(&key);
+                        }
                         self.watched.touch(&key, false);
                         if fresh {
                             self.expired.add(1);
