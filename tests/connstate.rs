@@ -202,3 +202,55 @@ fn info_counts_pipelined_commands_unblocked_and_protocol_errors() {
         "{stats}"
     );
 }
+
+/// Commands of several clients on one key reach MONITOR in the order they ran: the n-th
+/// INCR shown is the one that got n.
+#[test]
+fn monitor_shows_commands_on_a_database_in_the_order_they_ran() {
+    let server = TestServer::start();
+    let mut monitor = server.connect();
+    assert_eq!(monitor.cmd(&["MONITOR"]), b"+OK\r\n");
+    const EACH: usize = 300;
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let addr = server.addr;
+            thread::spawn(move || {
+                let mut c = Conn::connect(addr);
+                let info = c.cmd_str(&["CLIENT", "INFO"]);
+                let me = info
+                    .split_whitespace()
+                    .find_map(|f| f.strip_prefix("addr="))
+                    .expect("addr")
+                    .to_string();
+                let got: Vec<i64> = (0..EACH)
+                    .map(|_| {
+                        let r = c.cmd_str(&["INCR", "k"]);
+                        r.trim_start_matches(':').trim().parse().expect("integer")
+                    })
+                    .collect();
+                (me, got)
+            })
+        })
+        .collect();
+    let mut by_value = std::collections::HashMap::new();
+    for w in writers {
+        let (me, got) = w.join().expect("writer");
+        for v in got {
+            by_value.insert(v, me.clone());
+        }
+    }
+    let mut n = 0;
+    while n < 3 * EACH {
+        let l = line(&mut monitor);
+        let s = shown(&l);
+        if !s.ends_with("\"INCR\" \"k\"") {
+            continue; // a CLIENT INFO
+        }
+        n += 1;
+        let who = &by_value[&(n as i64)];
+        assert!(
+            s.starts_with(&format!("[0 {who}]")),
+            "INCR number {n} shown as {s}, ran by {who}"
+        );
+    }
+}

@@ -941,9 +941,12 @@ pub fn execute_resolved(
             }
             ctx.server.stats.commands.add(1);
             let started = crate::cmdstats::ticks();
-            let result = run(ctx, spec, Args::new(argv), out);
+            let mut fed = false;
+            let result = run(ctx, spec, Args::new(argv), out, &mut fed);
             let ticks = crate::cmdstats::ticks().wrapping_sub(started);
-            feed_monitors(ctx, spec, argv);
+            if !fed {
+                feed_monitors(ctx, spec, argv);
+            }
             // A tick is at most a microsecond: fewer ticks than the threshold's microseconds
             // rule the command out without converting.
             let slower_than = ctx.server.config.slowlog_slower_than();
@@ -1230,26 +1233,69 @@ pub fn resolve(argv: &[Vec<u8>]) -> Result<(u32, &'static CommandSpec), CmdError
 
 /// Takes the lock the handler kind names and runs it. A panic (a bug) becomes an error reply
 /// for this client only; parking_lot locks are not poisoned, so others go on.
-fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: Args, out: &mut Vec<u8>) -> CmdResult {
+/// Runs the handler under the lock its kind names. A command on one database is shown to
+/// MONITOR before that lock is released, so clients' commands on a database reach the
+/// monitors in the order they ran (`fed` says it was done; others are shown after).
+fn run(
+    ctx: &mut Ctx,
+    spec: &'static CommandSpec,
+    args: Args,
+    out: &mut Vec<u8>,
+    fed: &mut bool,
+) -> CmdResult {
     let mark = out.len();
     let (here, resp) = (ctx.client.db, ctx.client.resp);
+    let server = ctx.server;
+    let monitored = (!server.monitors.is_empty() && spec.flags & (ADMIN | SKIP_MONITOR) == 0)
+        .then(|| std::sync::Arc::clone(&ctx.client.info));
+    let mut show = || {
+        if let Some(info) = &monitored {
+            // The wall clock of the moment it is shown, as Redis's gettimeofday.
+            #[allow(clippy::disallowed_methods)]
+            let now = crate::store::clock::unix_us();
+            server
+                .monitors
+                .feed(info, here, args.from(0), now, &server.config);
+            *fed = true;
+        }
+    };
     let result = catch_unwind(AssertUnwindSafe(|| match spec.handler {
-        Read(f) => ctx.read_db(here, |db| f(db, &args)),
-        ReadInto(f) => ctx.read_db(here, |db| f(db, &args, resp, out).map(|()| Reply::none())),
-        Write(f) => ctx.write_db(here, |db| f(db, &args)),
+        Read(f) => ctx.read_db(here, |db| {
+            let r = f(db, &args);
+            show();
+            r
+        }),
+        ReadInto(f) => ctx.read_db(here, |db| {
+            let r = f(db, &args, resp, out).map(|()| Reply::none());
+            show();
+            r
+        }),
+        Write(f) => ctx.write_db(here, |db| {
+            let r = f(db, &args);
+            show();
+            r
+        }),
         // Inside a transaction a blocking command does not block: it times out at once.
-        Blocking(f) if ctx.held.is_some() => ctx.write_db(here, |db| match f(db, &args, resp)? {
-            Step::Reply(reply) => Ok(reply),
-            Step::Wait(wait) => Ok(wait.in_multi.unwrap_or(wait.on_timeout)),
+        Blocking(f) if ctx.held.is_some() => ctx.write_db(here, |db| {
+            let r = match f(db, &args, resp) {
+                Ok(Step::Reply(reply)) => Ok(reply),
+                Ok(Step::Wait(wait)) => Ok(wait.in_multi.unwrap_or(wait.on_timeout)),
+                Err(e) => Err(e),
+            };
+            show();
+            r
         }),
         Blocking(f) => {
             let (store, op) = (&ctx.server.store, ctx.op);
             let mut guard = store.write(here);
             let mut db = Db::new(&mut *guard, op);
-            match f(&mut db, &args, resp)? {
-                Step::Reply(reply) => Ok(reply),
-                Step::Wait(wait) => Ok(park(ctx, &mut db, wait)),
-            }
+            let r = match f(&mut db, &args, resp) {
+                Ok(Step::Reply(reply)) => Ok(reply),
+                Ok(Step::Wait(wait)) => Ok(park(ctx, &mut db, wait)),
+                Err(e) => Err(e),
+            };
+            show();
+            r
         }
         Client(f) => f(ctx, &args),
         Container => Err(arity_error(args.get(0), spec.name)),
@@ -1413,7 +1459,14 @@ mod tests {
             held: None,
         };
         let argv = vec![b"boom".to_vec()];
-        let err = run(&mut ctx, &BOOM, Args::new(&argv), &mut Vec::new()).unwrap_err();
+        let err = run(
+            &mut ctx,
+            &BOOM,
+            Args::new(&argv),
+            &mut Vec::new(),
+            &mut false,
+        )
+        .unwrap_err();
         assert_eq!(&*err.0, b"ERR internal error while running 'boom'");
         // The store's locks are not poisoned: the next command works.
         let set = [b"set".to_vec(), b"k".to_vec(), b"v".to_vec()];
