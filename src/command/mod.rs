@@ -1244,61 +1244,22 @@ fn run(
     fed: &mut bool,
 ) -> CmdResult {
     let mark = out.len();
-    let (here, resp) = (ctx.client.db, ctx.client.resp);
     let server = ctx.server;
-    let monitored = (!server.monitors.is_empty() && spec.flags & (ADMIN | SKIP_MONITOR) == 0)
-        .then(|| std::sync::Arc::clone(&ctx.client.info));
-    let mut show = || {
-        if let Some(info) = &monitored {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        if server.monitors.is_empty() || spec.flags & (ADMIN | SKIP_MONITOR) != 0 {
+            // The common case: the same code as if MONITOR did not exist.
+            return handle(ctx, spec, &args, out, || {});
+        }
+        let (info, here) = (std::sync::Arc::clone(&ctx.client.info), ctx.client.db);
+        handle(ctx, spec, &args, out, || {
             // The wall clock of the moment it is shown, as Redis's gettimeofday.
             #[allow(clippy::disallowed_methods)]
             let now = crate::store::clock::unix_us();
             server
                 .monitors
-                .feed(info, here, args.from(0), now, &server.config);
+                .feed(&info, here, args.from(0), now, &server.config);
             *fed = true;
-        }
-    };
-    let result = catch_unwind(AssertUnwindSafe(|| match spec.handler {
-        Read(f) => ctx.read_db(here, |db| {
-            let r = f(db, &args);
-            show();
-            r
-        }),
-        ReadInto(f) => ctx.read_db(here, |db| {
-            let r = f(db, &args, resp, out).map(|()| Reply::none());
-            show();
-            r
-        }),
-        Write(f) => ctx.write_db(here, |db| {
-            let r = f(db, &args);
-            show();
-            r
-        }),
-        // Inside a transaction a blocking command does not block: it times out at once.
-        Blocking(f) if ctx.held.is_some() => ctx.write_db(here, |db| {
-            let r = match f(db, &args, resp) {
-                Ok(Step::Reply(reply)) => Ok(reply),
-                Ok(Step::Wait(wait)) => Ok(wait.in_multi.unwrap_or(wait.on_timeout)),
-                Err(e) => Err(e),
-            };
-            show();
-            r
-        }),
-        Blocking(f) => {
-            let (store, op) = (&ctx.server.store, ctx.op);
-            let mut guard = store.write(here);
-            let mut db = Db::new(&mut *guard, op);
-            let r = match f(&mut db, &args, resp) {
-                Ok(Step::Reply(reply)) => Ok(reply),
-                Ok(Step::Wait(wait)) => Ok(park(ctx, &mut db, wait)),
-                Err(e) => Err(e),
-            };
-            show();
-            r
-        }
-        Client(f) => f(ctx, &args),
-        Container => Err(arity_error(args.get(0), spec.name)),
+        })
     }));
     if !matches!(result, Ok(Ok(_))) {
         // Nothing half-written by a failed handler may reach the client.
@@ -1315,6 +1276,59 @@ fn run(
             spec.name
         )))
     })
+}
+
+/// The handler of `spec` under its lock; `show` runs before a database lock is released.
+#[inline(always)]
+fn handle(
+    ctx: &mut Ctx,
+    spec: &'static CommandSpec,
+    args: &Args,
+    out: &mut Vec<u8>,
+    mut show: impl FnMut(),
+) -> CmdResult {
+    let (here, resp) = (ctx.client.db, ctx.client.resp);
+    match spec.handler {
+        Read(f) => ctx.read_db(here, |db| {
+            let r = f(db, args);
+            show();
+            r
+        }),
+        ReadInto(f) => ctx.read_db(here, |db| {
+            let r = f(db, args, resp, out).map(|()| Reply::none());
+            show();
+            r
+        }),
+        Write(f) => ctx.write_db(here, |db| {
+            let r = f(db, args);
+            show();
+            r
+        }),
+        // Inside a transaction a blocking command does not block: it times out at once.
+        Blocking(f) if ctx.held.is_some() => ctx.write_db(here, |db| {
+            let r = match f(db, args, resp) {
+                Ok(Step::Reply(reply)) => Ok(reply),
+                Ok(Step::Wait(wait)) => Ok(wait.in_multi.unwrap_or(wait.on_timeout)),
+                Err(e) => Err(e),
+            };
+            show();
+            r
+        }),
+        Blocking(f) => {
+            let (store, op) = (&ctx.server.store, ctx.op);
+            let mut guard = store.write(here);
+            let mut db = Db::new(&mut *guard, op);
+            let r = match f(&mut db, args, resp) {
+                Ok(Step::Reply(reply)) => Ok(reply),
+                Ok(Step::Wait(wait)) => Ok(park(ctx, &mut db, wait)),
+                Err(e) => Err(e),
+            };
+            show();
+            r
+        }
+        Client(f) => f(ctx, args),
+        Container => Err(arity_error(args.get(0), spec.name)),
+    }
 }
 
 /// Parks the client in the wait queues of `wait`'s keys, under the lock the blocking handler
