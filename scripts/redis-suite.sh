@@ -10,6 +10,8 @@
 #   --floors FILE  lines "UNIT MIN_PASSED" (# comments): CI mode. The run fails only if a unit
 #                  passes fewer tests than its floor (a landing must never lose a test that
 #                  passed before); failures above the floor are listed but do not fail it.
+#                  A unit below its floor runs once more on a fresh server, and the second run
+#                  counts (see the loop below: races between connections in a few tests).
 #   --skip FILE    test names not to run (one a line, # comments): tests that need a family
 #                  Spindle does not have yet, whose failure would leave blocked clients or
 #                  data behind and fail later tests that have nothing to do with it.
@@ -226,9 +228,14 @@ parse() {
 }
 
 for unit in "${units[@]}"; do
+  echo
+  echo "== $unit"
+  # With floors, a unit below its floor runs once more on a fresh server: a few tests send
+  # from several connections without waiting for replies and assume the server serves them
+  # in arrival order, which a thread per connection does not promise; such a race loses a
+  # test now and then. A real regression fails both runs.
+  for try in 1 2; do
     ensure_server
-    echo
-    echo "== $unit"
     tag=$(echo "$unit" | tr '/' '_')
     skipfile=$logdir/$tag.skip
     # runtest takes one skip file: the known-later tests, then any hung ones found below.
@@ -302,6 +309,17 @@ for unit in "${units[@]}"; do
         failures+=("$h"$'\t')
         fail=$((fail + 1))
     done
+    if [ "$try" = 1 ] && [ -n "$floors" ]; then
+        floor=$(floor_of "$unit")
+        if [ -n "$floor" ] && [ "$pass" -lt "$floor" ]; then
+            echo "  $pass passed, below the floor $floor: running $unit once more on a fresh server"
+            stop_server
+            start_server
+            continue
+        fi
+    fi
+    break
+  done
     if [ -n "$aborted" ]; then
         failures+=("(unit aborted: tests after this point did not run)"$'\t'"$aborted"$'\t')
         fail=$((fail + 1))
