@@ -32,6 +32,7 @@ pub mod pause;
 pub mod pool;
 pub mod protocol;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod shutdown;
 pub mod slowlog;

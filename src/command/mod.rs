@@ -19,6 +19,7 @@ pub mod keyspec;
 pub mod lists;
 pub mod pubsub;
 pub mod random;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -563,6 +564,21 @@ pub static TABLE: &[CommandSpec] = &[
             cmd("list", -2, LOADING | STALE, NOKEYS, "server", Client(server::command_list)),
         ],
         ..cmd("command", -1, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(server::command_all))
+    },
+    // scripting
+    cmd("eval", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval)),
+    cmd("evalsha", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha)),
+    cmd("eval_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval_ro)),
+    cmd("evalsha_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha_ro)),
+    CommandSpec {
+        subcommands: &[
+            cmd("exists", -3, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_exists)),
+            cmd("flush", -2, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_flush)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "scripting", Client(scripting::script_help)),
+            cmd("kill", 2, NOSCRIPT | ALLOW_BUSY, NOKEYS, "scripting", Client(scripting::script_kill)),
+            cmd("load", 3, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_load)),
+        ],
+        ..cmd("script", -2, 0, NOKEYS, "scripting", Container)
     },
     CommandSpec {
         subcommands: &[
