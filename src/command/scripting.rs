@@ -96,7 +96,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         }
         String::from_utf8_lossy(given).to_ascii_lowercase()
     } else {
-        match interp.create(args.get(1)) {
+        match server.scripts.create(&mut interp, args.get(1)) {
             Ok(sha) => sha,
             Err(reply) => return Ok(reply),
         }
@@ -113,6 +113,21 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         ));
     }
     let readonly = ro || (!compat && script_flags & sflags::NO_WRITES != 0);
+    // Redis's pre-command OOM state: over `maxmemory` after the eviction dispatch ran.
+    let max = server.config.maxmemory();
+    let oom = max > 0 && crate::alloc::used_memory() as u64 > max;
+    if oom && !compat && script_flags & (sflags::ALLOW_OOM | sflags::NO_WRITES) == 0 {
+        return Err(err(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        ));
+    }
+    let run = Run {
+        readonly,
+        // Deny-oom commands are refused until the script's first write.
+        oom: oom && script_flags & sflags::ALLOW_OOM == 0,
+        resp: Cell::new(2),
+        dirty: Cell::new(false),
+    };
     let lua = &interp.lua;
     let argv = args.from(3);
     let to_table = |items: &[Vec<u8>]| -> mlua::Result<mlua::Table> {
@@ -132,7 +147,6 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         .map_err(internal)?;
 
     let (caller_db, caller_resp) = (ctx.client.db, ctx.client.resp);
-    let script_resp = Cell::new(2u8);
     // Lua's C recursion (nested pcall, metamethods, deep replies) may need more than a
     // worker thread's small stack: the script runs on a stack of its own.
     let outcome = stacker::grow(SCRIPT_STACK, || {
@@ -146,14 +160,14 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
                 };
                 let rest: Vec<Value> = it.collect();
                 match op {
-                    0 | 1 => redis_call(ctx, lua, &rest, op == 1, readonly, script_resp.get()),
+                    0 | 1 => redis_call(ctx, lua, &rest, op == 1, &run),
                     2 => {
                         let three = match rest.first() {
                             Some(Value::Number(n)) => *n as i64 == 3,
                             Some(Value::Integer(n)) => *n == 3,
                             _ => false,
                         };
-                        script_resp.set(if three { 3 } else { 2 });
+                        run.resp.set(if three { 3 } else { 2 });
                         Ok((Value::Nil, false))
                     }
                     3 => Ok((Value::Nil, false)),
@@ -164,18 +178,40 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
             let result = interp.runner.call::<(bool, Value)>(func);
             interp.hooks.raw_set("run", Value::Nil)?;
             let (ok, value) = result?;
-            Ok(if ok {
-                scripting::lua_to_reply(&value, script_resp.get(), caller_resp)
+            // An error already counted (a redis.call error) is not counted again.
+            let counted = match &value {
+                Value::Table(t) => t
+                    .raw_get::<Value>("ignore_error_stats_update")
+                    .is_ok_and(|v| matches!(v, Value::Boolean(true))),
+                _ => false,
+            };
+            let reply = if ok {
+                scripting::lua_to_reply(&value, run.resp.get(), caller_resp)
             } else {
                 failure(&value, &sha)
-            })
+            };
+            Ok((reply, counted))
         })
     });
     ctx.client.resp = caller_resp;
     if ctx.client.db != caller_db {
         ctx.client.select(caller_db);
     }
-    outcome.map_err(internal)
+    match outcome.map_err(internal)? {
+        (Reply::Error(text), false) => Err(CmdError(text)),
+        (reply, _) => Ok(reply),
+    }
+}
+
+/// What a running script may do, for its redis.call checks.
+struct Run {
+    readonly: bool,
+    /// Over `maxmemory` when it started and not `allow-oom`.
+    oom: bool,
+    /// The protocol of its redis.call replies (`redis.setresp`).
+    resp: Cell<u8>,
+    /// It has run a write command.
+    dirty: Cell<bool>,
 }
 
 /// A script that raised an error: its message, with the script and line when known
@@ -239,15 +275,22 @@ fn redis_call(
     lua: &mlua::Lua,
     values: &[Value],
     raise: bool,
-    readonly: bool,
-    resp: u8,
+    run: &Run,
 ) -> mlua::Result<(Value, bool)> {
+    let resp = run.resp.get();
     let argv = match lua_argv(lua, values) {
         Ok(argv) => argv,
         Err(e) => return Ok((e?, raise)),
     };
-    let refuse =
-        |text: &[u8]| -> mlua::Result<(Value, bool)> { Ok((error_table(lua, text)?, raise)) };
+    let server = ctx.server;
+    // A refusal is counted in the error stats here, and flagged so that it is not counted
+    // again as the script's reply.
+    let refuse = |text: &[u8]| -> mlua::Result<(Value, bool)> {
+        let mut full = b"ERR ".to_vec();
+        full.extend_from_slice(text);
+        super::count_error(server, &CmdError(full.into()));
+        Ok((error_table(lua, text)?, raise))
+    };
     let (code, spec) = match super::resolve(&argv) {
         Ok(found) => found,
         Err(_) if super::lookup_code(&argv).is_some() => {
@@ -285,8 +328,19 @@ fn redis_call(
         };
         return refuse(why);
     }
-    if readonly && spec.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+    if run.readonly && spec.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         return refuse(b"Write commands are not allowed from read-only scripts.");
+    }
+    if run.oom && !run.dirty.get() && spec.flags & flags::DENYOOM != 0 {
+        let text = b"OOM command not allowed when used memory > 'maxmemory'.";
+        super::count_error(server, &CmdError(text.to_vec().into()));
+        let mut wire = b"-".to_vec();
+        wire.extend_from_slice(text);
+        wire.extend_from_slice(b"\r\n");
+        return Ok((scripting::resp_to_lua(lua, &wire)?, raise));
+    }
+    if spec.flags & flags::WRITE != 0 {
+        run.dirty.set(true);
     }
     let mut out = Vec::new();
     let keep = ctx.client.resp;
@@ -325,7 +379,7 @@ fn acl_check(ctx: &mut Ctx, lua: &mlua::Lua, values: &[Value]) -> mlua::Result<(
 /// SCRIPT LOAD script
 pub fn script_load(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let mut interp = ctx.server.scripts.lock();
-    match interp.create(args.get(2)) {
+    match ctx.server.scripts.create(&mut interp, args.get(2)) {
         Ok(sha) => Ok(Reply::bulk(sha)),
         Err(reply) => Ok(reply),
     }

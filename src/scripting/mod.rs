@@ -52,6 +52,9 @@ pub struct Interp {
 /// The shared interpreter.
 pub struct Engine {
     interp: Mutex<Interp>,
+    /// How many scripts are cached, for INFO (which may run inside a script, where the
+    /// interpreter's mutex is already held).
+    cached: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Engine {
@@ -64,6 +67,7 @@ impl Engine {
     pub fn new() -> Self {
         Engine {
             interp: Mutex::new(Interp::new().expect("the Lua sandbox loads")),
+            cached: Default::default(),
         }
     }
 
@@ -76,7 +80,21 @@ impl Engine {
     pub fn flush(&self) {
         let fresh = Interp::new().expect("the Lua sandbox loads");
         let old = std::mem::replace(&mut *self.interp.lock(), fresh);
+        self.cached.store(0, std::sync::atomic::Ordering::Relaxed);
         drop(old);
+    }
+
+    /// The number of cached scripts (INFO's `number_of_cached_scripts`).
+    pub fn cached(&self) -> usize {
+        self.cached.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Compiles and caches `body` (see [`Interp::create`]), counting it.
+    pub fn create(&self, interp: &mut Interp, body: &[u8]) -> Result<String, Reply> {
+        let sha = interp.create(body)?;
+        self.cached
+            .store(interp.scripts.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(sha)
     }
 }
 

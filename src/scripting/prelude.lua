@@ -181,7 +181,7 @@ local backing = {}
 for _, k in ipairs({
   'xpcall', 'tostring', 'getfenv', 'next', 'assert', 'tonumber', 'rawequal',
   'collectgarbage', 'getmetatable', 'type', 'select', 'unpack', 'gcinfo', 'pairs',
-  'rawget', 'loadstring', 'ipairs', '_VERSION', 'setfenv', 'load', 'error', 'newproxy',
+  'rawget', 'ipairs', '_VERSION', 'setfenv', 'load', 'error', 'newproxy',
 }) do
   backing[k] = G[k]
 end
@@ -197,6 +197,14 @@ local function caught(ok, ...)
   return false, e
 end
 backing.pcall = function(...) return caught(raw_pcall(...)) end
+-- Precompiled (binary) chunks are refused, as Redis's Lua does.
+local raw_loadstring = loadstring
+backing.loadstring = function(s, name)
+  if type(s) == 'string' and s:sub(1, 1) == '\27' then
+    return nil, 'binary chunks are not allowed'
+  end
+  return raw_loadstring(s, name)
+end
 backing.setmetatable = function(t, mt)
   if protected[t] then error(RO, 0) end
   return raw_setmetatable(t, mt)
