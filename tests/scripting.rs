@@ -232,6 +232,29 @@ fn script_subcommands_and_select() {
     );
 }
 
+#[test]
+fn many_arguments_sorted_sets_and_oom() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    check(
+        &mut c,
+        &[
+            (
+                &["EVAL", "local a = {} for i=1,7999 do a[i] = 'x' end return redis.call('lpush', 'l', unpack(a))", "0"],
+                ":7999\r\n",
+            ),
+            (&["SADD", "s", "c", "a", "b"], ":3\r\n"),
+            (&["EVAL", "return redis.call('sort', 's', 'by', 'nosort')", "0"], "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"),
+            (&["CONFIG", "SET", "maxmemory", "1"], "+OK\r\n"),
+            (&["EVAL", "return redis.call('set', 'x', 'y')", "0"], "-OOM command not allowed when used memory > 'maxmemory'. script: e514266f008fd1635b562f96da6ba0f1e560ff17, on @user_script:1.\r\n"),
+            (&["EVAL", "return redis.call('get', 'x')", "0"], "$-1\r\n"),
+            (&["EVAL", "#!lua\nreturn 1", "0"], "-OOM command not allowed when used memory > 'maxmemory'.\r\n"),
+            (&["EVAL", "#!lua flags=allow-oom\nreturn redis.call('set', 'x', 'y')", "0"], "+OK\r\n"),
+            (&["CONFIG", "SET", "maxmemory", "0"], "+OK\r\n"),
+        ],
+    );
+}
+
 /// Transfers between two keys by read-modify-write scripts while readers check, with one
 /// script each, that the sum never changes.
 #[test]

@@ -903,6 +903,12 @@ pub fn count_failed_last(server: &Shared, client: &ClientState) {
         .record(stat, len, Outcome::FailedLater);
 }
 
+/// Counts command `code` as rejected before it ran (a script's checks of a redis.call).
+pub fn count_rejected(server: &Shared, code: u32) {
+    let (stat, len) = stat_index(code);
+    server.stats.by_command.record(stat, len, Outcome::Rejected);
+}
+
 pub fn count_error(server: &Shared, e: &CmdError) {
     server.stats.errors.add(1);
     server.stats.by_command.error(&e.0);

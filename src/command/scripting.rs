@@ -149,6 +149,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
     let (caller_db, caller_resp) = (ctx.client.db, ctx.client.resp);
     // Lua's C recursion (nested pcall, metamethods, deep replies) may need more than a
     // worker thread's small stack: the script runs on a stack of its own.
+    let running = scripting::Running::start();
     let outcome = stacker::grow(SCRIPT_STACK, || {
         lua.scope(|scope| {
             let hook = scope.create_function_mut(|lua, mv: MultiValue| {
@@ -161,6 +162,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
                 let rest: Vec<Value> = it.collect();
                 match op {
                     0 | 1 => redis_call(ctx, lua, &rest, op == 1, &run),
+                    4 => acl_check(ctx, lua, &rest),
                     2 => {
                         let three = match rest.first() {
                             Some(Value::Number(n)) => *n as i64 == 3,
@@ -170,8 +172,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
                         run.resp.set(if three { 3 } else { 2 });
                         Ok((Value::Nil, false))
                     }
-                    3 => Ok((Value::Nil, false)),
-                    _ => acl_check(ctx, lua, &rest),
+                    _ => Ok((Value::Nil, false)),
                 }
             })?;
             interp.hooks.raw_set("run", hook)?;
@@ -193,6 +194,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
             Ok((reply, counted))
         })
     });
+    drop(running);
     ctx.client.resp = caller_resp;
     if ctx.client.db != caller_db {
         ctx.client.select(caller_db);
@@ -243,19 +245,32 @@ fn failure(value: &Value, sha: &str) -> Reply {
     Reply::Error(scripting::one_line(&msg).into())
 }
 
-/// The arguments of a redis lib call as a command line, or the error table.
-fn lua_argv(lua: &mlua::Lua, values: &[Value]) -> Result<Vec<Vec<u8>>, mlua::Result<Value>> {
-    if values.is_empty() {
+/// The arguments of a redis lib call (their count and a table of them) as a command line, or
+/// the error table.
+fn lua_argv(lua: &mlua::Lua, packed: &[Value]) -> Result<Vec<Vec<u8>>, mlua::Result<Value>> {
+    let count = match packed.first() {
+        Some(Value::Number(n)) => *n as usize,
+        Some(Value::Integer(n)) => *n as usize,
+        _ => 0,
+    };
+    let Some(Value::Table(t)) = packed.get(1) else {
+        return Err(error_table(
+            lua,
+            b"Please specify at least one argument for this redis lib call",
+        ));
+    };
+    if count == 0 {
         return Err(error_table(
             lua,
             b"Please specify at least one argument for this redis lib call",
         ));
     }
-    let mut argv = Vec::with_capacity(values.len());
-    for v in values {
-        match v {
-            Value::Number(n) => argv.push(scripting::format_number(*n)),
-            Value::Integer(n) => argv.push(scripting::format_number(*n as f64)),
+    // One value at a time: each held value takes one of mlua's reference slots.
+    let mut argv = Vec::with_capacity(count.min(1024));
+    for i in 1..=count {
+        match t.raw_get::<Value>(i).unwrap_or(Value::Nil) {
+            Value::Number(n) => argv.push(scripting::format_number(n)),
+            Value::Integer(n) => argv.push(scripting::format_number(n as f64)),
             Value::String(s) => argv.push(s.as_bytes().to_vec()),
             _ => {
                 return Err(error_table(
@@ -299,6 +314,7 @@ fn redis_call(
         Err(_) => return refuse(b"Unknown Redis command called from script"),
     };
     if spec.flags & flags::NOSCRIPT != 0 {
+        super::count_rejected(server, code);
         return refuse(b"This Redis command is not allowed from script");
     }
     if matches!(spec.name, "xread" | "xreadgroup") && blocks(&argv) {
@@ -326,14 +342,17 @@ fn redis_call(
             }
             _ => b"The user executing the script no permissions to access one of the channels used as arguments",
         };
+        super::count_rejected(server, code);
         return refuse(why);
     }
     if run.readonly && spec.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+        super::count_rejected(server, code);
         return refuse(b"Write commands are not allowed from read-only scripts.");
     }
     if run.oom && !run.dirty.get() && spec.flags & flags::DENYOOM != 0 {
         let text = b"OOM command not allowed when used memory > 'maxmemory'.";
         super::count_error(server, &CmdError(text.to_vec().into()));
+        super::count_rejected(server, code);
         let mut wire = b"-".to_vec();
         wire.extend_from_slice(text);
         wire.extend_from_slice(b"\r\n");

@@ -98,6 +98,33 @@ impl Engine {
     }
 }
 
+thread_local! {
+    /// A script runs on this thread (its connection's): commands whose reply must not
+    /// depend on how data is kept (SORT of a set BY a constant) ask [`in_script`].
+    static RUNNING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Is a script running on this thread?
+pub fn in_script() -> bool {
+    RUNNING.with(|r| r.get())
+}
+
+/// Marks this thread as running a script until dropped.
+pub struct Running(());
+
+impl Running {
+    pub fn start() -> Running {
+        RUNNING.with(|r| r.set(true));
+        Running(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(false));
+    }
+}
+
 /// The lowercase hex SHA-1 of `body`.
 pub fn sha1hex(body: &[u8]) -> String {
     let digest = Sha1::digest(body);

@@ -9,6 +9,8 @@
 -- version number, make_raiser (wraps a Lua function returning a value and whether to raise
 -- it into a C function, so that the script's frame stays below it even in a tail call, as
 -- with Redis's C functions). Returns the runner, the backing table of globals.
+-- The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
+-- callback's own arguments are limited in number).
 local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser = ...
 
 local G = _G
@@ -86,13 +88,13 @@ local function fail(text) return {err = text}, true end
 redis.call = make_raiser(function(...)
   local run = hooks.run
   if not run then return fail('ERR redis.call/pcall can only be called inside a script invocation') end
-  return run(1, ...)
+  return run(1, select('#', ...), {...})
 end)
 
 redis.pcall = make_raiser(function(...)
   local run = hooks.run
   if not run then return fail('ERR redis.call/pcall can only be called inside a script invocation') end
-  return run(0, ...)
+  return run(0, select('#', ...), {...})
 end)
 
 redis.sha1hex = make_raiser(function(...)
@@ -163,7 +165,7 @@ end)
 redis.acl_check_cmd = make_raiser(function(...)
   local run = hooks.run
   if not run then return fail('ERR redis.acl_check_cmd can only be called inside a script invocation') end
-  return run(4, ...)
+  return run(4, select('#', ...), {...})
 end)
 
 redis.replicate_commands = function() return true end
