@@ -950,15 +950,18 @@ pub fn execute_resolved(
             }
             if ctx.client.tracking {
                 // Before it reads: see the note in `tracking`.
-                let keys = (spec.flags & (READONLY | PUBSUB) == READONLY)
-                    .then(|| getkeys::key_positions(spec, argv))
-                    .flatten()
-                    .map(|at| {
-                        at.iter()
-                            .filter_map(|&i| argv.get(i))
-                            .map(Vec::as_slice)
-                            .collect()
-                    });
+                // A script's reads remember its declared keys instead (see `scripting`).
+                let keys = (spec.flags & (READONLY | PUBSUB) == READONLY
+                    && !matches!(spec.name, "eval_ro" | "evalsha_ro")
+                    && !crate::scripting::in_script())
+                .then(|| getkeys::key_positions(spec, argv))
+                .flatten()
+                .map(|at| {
+                    at.iter()
+                        .filter_map(|&i| argv.get(i))
+                        .map(Vec::as_slice)
+                        .collect()
+                });
                 ctx.server.tracking.before_command(&ctx.client.info, keys);
             }
             ctx.server.stats.commands.add(1);

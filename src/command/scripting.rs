@@ -121,15 +121,16 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
             "OOM command not allowed when used memory > 'maxmemory'.",
         ));
     }
+    let argv = args.from(3);
     let run = Run {
         readonly,
         // Deny-oom commands are refused until the script's first write.
         oom: oom && script_flags & sflags::ALLOW_OOM == 0,
         resp: Cell::new(2),
         dirty: Cell::new(false),
+        keys: &argv[..numkeys],
     };
     let lua = &interp.lua;
-    let argv = args.from(3);
     let to_table = |items: &[Vec<u8>]| -> mlua::Result<mlua::Table> {
         let t = lua.create_table_with_capacity(items.len(), 0)?;
         for (i, a) in items.iter().enumerate() {
@@ -206,7 +207,10 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
 }
 
 /// What a running script may do, for its redis.call checks.
-struct Run {
+struct Run<'k> {
+    /// The keys it declared (KEYS): a tracking client is told of changes to these once the
+    /// script reads anything, as Redis's `call` remembers the script caller's keys.
+    keys: &'k [Vec<u8>],
     readonly: bool,
     /// Over `maxmemory` when it started and not `allow-oom`.
     oom: bool,
@@ -360,6 +364,12 @@ fn redis_call(
     }
     if spec.flags & flags::WRITE != 0 {
         run.dirty.set(true);
+    }
+    if ctx.client.tracking && spec.flags & (flags::READONLY | flags::PUBSUB) == flags::READONLY {
+        let keys = run.keys.iter().map(Vec::as_slice).collect();
+        ctx.server
+            .tracking
+            .before_command(&ctx.client.info, Some(keys));
     }
     let mut out = Vec::new();
     let keep = ctx.client.resp;
