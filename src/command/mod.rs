@@ -128,6 +128,8 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 17;
     /// Refused while a replica loads its data in the background (Redis 7.0).
     pub const NO_ASYNC_LOADING: u32 = 1 << 18;
+    /// Its keys may be zero in number though it declares them (EVAL's numkeys).
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 19;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -143,6 +145,7 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         // MAY_REPLICATE is not shown (Redis hides it on purpose).
         (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
@@ -566,10 +569,10 @@ pub static TABLE: &[CommandSpec] = &[
         ..cmd("command", -1, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(server::command_all))
     },
     // scripting
-    cmd("eval", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval)),
-    cmd("evalsha", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha)),
-    cmd("eval_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval_ro)),
-    cmd("evalsha_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha_ro)),
+    cmd("eval", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval)),
+    cmd("evalsha", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha)),
+    cmd("eval_ro", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval_ro)),
+    cmd("evalsha_ro", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha_ro)),
     CommandSpec {
         subcommands: &[
             cmd("exists", -3, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_exists)),
