@@ -151,55 +151,63 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
     // Lua's C recursion (nested pcall, metamethods, deep replies) may need more than a
     // worker thread's small stack: the script runs on a stack of its own.
     let running = scripting::Running::start();
-    let outcome = stacker::grow(SCRIPT_STACK, || {
-        lua.scope(|scope| {
-            let hook = scope.create_function_mut(|lua, mv: MultiValue| {
-                let mut it = mv.into_iter();
-                let op = match it.next() {
-                    Some(Value::Number(n)) => n as i64,
-                    Some(Value::Integer(n)) => n,
-                    _ => 0,
-                };
-                let rest: Vec<Value> = it.collect();
-                match op {
-                    0 | 1 => redis_call(ctx, lua, &rest, op == 1, &run),
-                    4 => acl_check(ctx, lua, &rest),
-                    2 => {
-                        let three = match rest.first() {
-                            Some(Value::Number(n)) => *n as i64 == 3,
-                            Some(Value::Integer(n)) => *n == 3,
-                            _ => false,
-                        };
-                        run.resp.set(if three { 3 } else { 2 });
-                        Ok((Value::Nil, false))
+    // A panic (a bug) inside still gives the caller back its database and protocol before
+    // dispatch's guard answers it.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stacker::grow(SCRIPT_STACK, || {
+            lua.scope(|scope| {
+                let hook = scope.create_function_mut(|lua, mv: MultiValue| {
+                    let mut it = mv.into_iter();
+                    let op = match it.next() {
+                        Some(Value::Number(n)) => n as i64,
+                        Some(Value::Integer(n)) => n,
+                        _ => 0,
+                    };
+                    let rest: Vec<Value> = it.collect();
+                    match op {
+                        0 | 1 => redis_call(ctx, lua, &rest, op == 1, &run),
+                        4 => acl_check(ctx, lua, &rest),
+                        2 => {
+                            let three = match rest.first() {
+                                Some(Value::Number(n)) => *n as i64 == 3,
+                                Some(Value::Integer(n)) => *n == 3,
+                                _ => false,
+                            };
+                            run.resp.set(if three { 3 } else { 2 });
+                            Ok((Value::Nil, false))
+                        }
+                        _ => Ok((Value::Nil, false)),
                     }
-                    _ => Ok((Value::Nil, false)),
-                }
-            })?;
-            interp.hooks.raw_set("run", hook)?;
-            let result = interp.runner.call::<(bool, Value)>(func);
-            interp.hooks.raw_set("run", Value::Nil)?;
-            let (ok, value) = result?;
-            // An error already counted (a redis.call error) is not counted again.
-            let counted = match &value {
-                Value::Table(t) => t
-                    .raw_get::<Value>("ignore_error_stats_update")
-                    .is_ok_and(|v| matches!(v, Value::Boolean(true))),
-                _ => false,
-            };
-            let reply = if ok {
-                scripting::lua_to_reply(&value, run.resp.get(), caller_resp)
-            } else {
-                failure(&value, &sha)
-            };
-            Ok((reply, counted))
+                })?;
+                interp.hooks.raw_set("run", hook)?;
+                let result = interp.runner.call::<(bool, Value)>(func);
+                interp.hooks.raw_set("run", Value::Nil)?;
+                let (ok, value) = result?;
+                // An error already counted (a redis.call error) is not counted again.
+                let counted = match &value {
+                    Value::Table(t) => t
+                        .raw_get::<Value>("ignore_error_stats_update")
+                        .is_ok_and(|v| matches!(v, Value::Boolean(true))),
+                    _ => false,
+                };
+                let reply = if ok {
+                    scripting::lua_to_reply(&value, run.resp.get(), caller_resp)
+                } else {
+                    failure(&value, &sha)
+                };
+                Ok((reply, counted))
+            })
         })
-    });
+    }));
     drop(running);
     ctx.client.resp = caller_resp;
     if ctx.client.db != caller_db {
         ctx.client.select(caller_db);
     }
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
     match outcome.map_err(internal)? {
         (Reply::Error(text), false) => Err(CmdError(text)),
         (reply, _) => Ok(reply),
