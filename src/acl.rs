@@ -46,6 +46,8 @@ impl Denied {
 pub enum Context {
     Toplevel,
     Multi,
+    /// A `redis.call` inside a script.
+    Lua,
 }
 
 /// What a command touches, for the check: its id, arguments, keys with their key-spec flags,
@@ -1109,6 +1111,7 @@ impl Acl {
         let context = match context {
             Context::Toplevel => "toplevel",
             Context::Multi => "multi",
+            Context::Lua => "lua",
         };
         let reason = reason.reason();
         let mut log = self.log.lock();

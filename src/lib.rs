@@ -11,6 +11,8 @@
 //!   other threads write to a subscriber without ever waiting on it.
 //! - [`server`], [`pool`], [`shutdown`]: accept loop, bounded worker pool, orderly stop.
 //! - [`config`]: flags and settings.
+//! - [`scripting`]: the Lua interpreter behind EVAL (sandbox, script cache, RESP ⇄ Lua);
+//!   its commands, which run under every database's lock, are in `command::scripting`.
 //!
 //! Tests and embedders start a server in-process with [`server::run`] on a listener bound to
 //! port 0.
@@ -32,6 +34,7 @@ pub mod pause;
 pub mod pool;
 pub mod protocol;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod shutdown;
 pub mod slowlog;

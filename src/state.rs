@@ -193,6 +193,8 @@ impl Clients {
 
 /// Everything the connections share.
 pub struct Shared {
+    /// The Lua interpreter and the script cache (EVAL, SCRIPT).
+    pub scripts: crate::scripting::Engine,
     pub config: Arc<Config>,
     pub store: Store,
     /// What eviction keeps between rounds (`maxmemory-policy`'s candidate pool).
@@ -259,6 +261,7 @@ impl Shared {
             }
         }
         Shared {
+            scripts: crate::scripting::Engine::new(),
             acl,
             slowlog: Default::default(),
             config,

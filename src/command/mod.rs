@@ -19,6 +19,7 @@ pub mod keyspec;
 pub mod lists;
 pub mod pubsub;
 pub mod random;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -127,6 +128,8 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 17;
     /// Refused while a replica loads its data in the background (Redis 7.0).
     pub const NO_ASYNC_LOADING: u32 = 1 << 18;
+    /// Its keys may be zero in number though it declares them (EVAL's numkeys).
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 19;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -142,6 +145,7 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         // MAY_REPLICATE is not shown (Redis hides it on purpose).
         (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
@@ -564,6 +568,21 @@ pub static TABLE: &[CommandSpec] = &[
         ],
         ..cmd("command", -1, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(server::command_all))
     },
+    // scripting
+    cmd("eval", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval)),
+    cmd("evalsha", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha)),
+    cmd("eval_ro", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval_ro)),
+    cmd("evalsha_ro", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha_ro)),
+    CommandSpec {
+        subcommands: &[
+            cmd("exists", -3, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_exists)),
+            cmd("flush", -2, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_flush)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "scripting", Client(scripting::script_help)),
+            cmd("kill", 2, NOSCRIPT | ALLOW_BUSY, NOKEYS, "scripting", Client(scripting::script_kill)),
+            cmd("load", 3, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_load)),
+        ],
+        ..cmd("script", -2, 0, NOKEYS, "scripting", Container)
+    },
     CommandSpec {
         subcommands: &[
             cmd("flush", -2, WRITE | NOSCRIPT, NOKEYS, "scripting", Client(server::function_flush)),
@@ -887,6 +906,12 @@ pub fn count_failed_last(server: &Shared, client: &ClientState) {
         .record(stat, len, Outcome::FailedLater);
 }
 
+/// Counts command `code` as rejected before it ran (a script's checks of a redis.call).
+pub fn count_rejected(server: &Shared, code: u32) {
+    let (stat, len) = stat_index(code);
+    server.stats.by_command.record(stat, len, Outcome::Rejected);
+}
+
 pub fn count_error(server: &Shared, e: &CmdError) {
     server.stats.errors.add(1);
     server.stats.by_command.error(&e.0);
@@ -928,15 +953,18 @@ pub fn execute_resolved(
             }
             if ctx.client.tracking {
                 // Before it reads: see the note in `tracking`.
-                let keys = (spec.flags & (READONLY | PUBSUB) == READONLY)
-                    .then(|| getkeys::key_positions(spec, argv))
-                    .flatten()
-                    .map(|at| {
-                        at.iter()
-                            .filter_map(|&i| argv.get(i))
-                            .map(Vec::as_slice)
-                            .collect()
-                    });
+                // A script's reads remember its declared keys instead (see `scripting`).
+                let keys = (spec.flags & (READONLY | PUBSUB) == READONLY
+                    && !matches!(spec.name, "eval_ro" | "evalsha_ro")
+                    && !crate::scripting::in_script())
+                .then(|| getkeys::key_positions(spec, argv))
+                .flatten()
+                .map(|at| {
+                    at.iter()
+                        .filter_map(|&i| argv.get(i))
+                        .map(Vec::as_slice)
+                        .collect()
+                });
                 ctx.server.tracking.before_command(&ctx.client.info, keys);
             }
             ctx.server.stats.commands.add(1);

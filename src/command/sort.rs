@@ -119,8 +119,12 @@ fn sort_generic<K: std::ops::Deref<Target = Keyspace>>(
         return Err(WRONG_TYPE);
     }
     let (mut dontsort, mut alpha, mut by) = (r.dontsort, r.alpha, r.by);
-    if dontsort && matches!(value, Some(Value::Set(..))) && r.store.is_some() {
-        // A stored set's order must not depend on how it is kept: sort it.
+    if dontsort
+        && matches!(value, Some(Value::Set(..)))
+        && (r.store.is_some() || crate::scripting::in_script())
+    {
+        // A stored set's order, or one a script sees, must not depend on how the set is
+        // kept: sort it.
         dontsort = false;
         alpha = true;
         by = None;

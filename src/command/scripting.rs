@@ -1,0 +1,478 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (Redis's `eval.c`, `script.c`).
+//!
+//! **A script is atomic as EXEC is.** Before it runs, EVAL takes the write lock of every
+//! database, in index order (inside EXEC, the transaction already holds them all), then the
+//! interpreter's mutex; `redis.call` runs each command through the normal dispatch
+//! (`execute_resolved` with those locks held), so WATCH, keyspace events, tracking and the
+//! statistics see it as any other command. A SELECT inside a script changes the database for
+//! the script only; blocking commands do not block.
+
+use std::cell::Cell;
+
+use mlua::{MultiValue, Value};
+
+use super::access::Held;
+use super::args::{err, Args, CmdError, CmdResult};
+use super::{execute_resolved, flags, Ctx};
+use crate::protocol::{encode, Reply};
+use crate::scripting::{self, error_table, flags as sflags};
+
+/// The stack a script runs on: Lua 5.1 bounds its C recursion (200 nested C calls), and
+/// replies nest at most `scripting::MAX_DEPTH` deep.
+const SCRIPT_STACK: usize = 64 << 20;
+
+const NOSCRIPT: CmdError = err("NOSCRIPT No matching script. Please use EVAL.");
+
+/// EVAL script numkeys [key ...] [arg ...]
+pub fn eval(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    eval_generic(ctx, args, false, false)
+}
+
+/// EVALSHA sha1 numkeys [key ...] [arg ...]
+pub fn evalsha(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    eval_generic(ctx, args, true, false)
+}
+
+/// EVAL_RO script numkeys [key ...] [arg ...]
+pub fn eval_ro(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    eval_generic(ctx, args, false, true)
+}
+
+/// EVALSHA_RO sha1 numkeys [key ...] [arg ...]
+pub fn evalsha_ro(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    eval_generic(ctx, args, true, true)
+}
+
+fn eval_generic(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult {
+    let numkeys = args.int(2)?;
+    if numkeys > (args.len() - 3) as i64 {
+        return Err(err(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    if numkeys < 0 {
+        return Err(err("ERR Number of keys can't be negative"));
+    }
+    let numkeys = numkeys as usize;
+    if ctx.held.is_some() {
+        return run(ctx, args, numkeys, by_sha, ro);
+    }
+    let mut guards = ctx.server.store.hold(|_| true);
+    let held: Held = guards.iter_mut().map(|g| g.as_deref_mut()).collect();
+    let out = run_held(ctx, held, args, numkeys, by_sha, ro);
+    // Releasing the locks serves clients blocked on keys the script pushed to.
+    drop(guards);
+    out
+}
+
+/// [`run`] through the locks just taken.
+fn run_held(
+    ctx: &mut Ctx,
+    held: Held,
+    args: &Args,
+    numkeys: usize,
+    by_sha: bool,
+    ro: bool,
+) -> CmdResult {
+    // Shortened to this call (a held lock outlives it), as `Ctx` needs.
+    let mut held: Held<'_> = held;
+    let mut inner = Ctx {
+        server: ctx.server,
+        client: &mut *ctx.client,
+        op: ctx.op,
+        held: Some(&mut held),
+    };
+    run(&mut inner, args, numkeys, by_sha, ro)
+}
+
+/// Under every database lock: finds or compiles the script and runs it.
+fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> CmdResult {
+    let server = ctx.server;
+    let mut interp = server.scripts.lock();
+    let sha = if by_sha {
+        let given = args.get(1);
+        if given.len() != 40 {
+            return Err(NOSCRIPT);
+        }
+        String::from_utf8_lossy(given).to_ascii_lowercase()
+    } else {
+        match server.scripts.create(&mut interp, args.get(1)) {
+            Ok(sha) => sha,
+            Err(reply) => return Ok(reply),
+        }
+    };
+    let Some(&script_flags) = interp.scripts.get(&sha) else {
+        return Err(NOSCRIPT);
+    };
+    let internal = |e: mlua::Error| CmdError::msg(format!("ERR {}", e).replace(['\r', '\n'], " "));
+    let func: mlua::Function = interp.funcs.raw_get(sha.as_str()).map_err(internal)?;
+    let compat = script_flags & sflags::EVAL_COMPAT != 0;
+    if ro && !compat && script_flags & sflags::NO_WRITES == 0 {
+        return Err(err(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    let readonly = ro || (!compat && script_flags & sflags::NO_WRITES != 0);
+    // Redis's pre-command OOM state: over `maxmemory` after the eviction dispatch ran.
+    let max = server.config.maxmemory();
+    let oom = max > 0 && crate::alloc::used_memory() as u64 > max;
+    if oom && !compat && script_flags & (sflags::ALLOW_OOM | sflags::NO_WRITES) == 0 {
+        return Err(err(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        ));
+    }
+    let argv = args.from(3);
+    let run = Run {
+        readonly,
+        // Deny-oom commands are refused until the script's first write.
+        oom: oom && script_flags & sflags::ALLOW_OOM == 0,
+        resp: Cell::new(2),
+        dirty: Cell::new(false),
+        keys: &argv[..numkeys],
+    };
+    let lua = &interp.lua;
+    let to_table = |items: &[Vec<u8>]| -> mlua::Result<mlua::Table> {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, a) in items.iter().enumerate() {
+            t.raw_set(i + 1, lua.create_string(a)?)?;
+        }
+        Ok(t)
+    };
+    interp
+        .backing
+        .raw_set("KEYS", to_table(&argv[..numkeys]).map_err(internal)?)
+        .map_err(internal)?;
+    interp
+        .backing
+        .raw_set("ARGV", to_table(&argv[numkeys..]).map_err(internal)?)
+        .map_err(internal)?;
+
+    let (caller_db, caller_resp) = (ctx.client.db, ctx.client.resp);
+    // Lua's C recursion (nested pcall, metamethods, deep replies) may need more than a
+    // worker thread's small stack: the script runs on a stack of its own.
+    let running = scripting::Running::start();
+    // A panic (a bug) inside still gives the caller back its database and protocol before
+    // dispatch's guard answers it.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stacker::grow(SCRIPT_STACK, || {
+            lua.scope(|scope| {
+                let hook = scope.create_function_mut(|lua, mv: MultiValue| {
+                    let mut it = mv.into_iter();
+                    let op = match it.next() {
+                        Some(Value::Number(n)) => n as i64,
+                        Some(Value::Integer(n)) => n,
+                        _ => 0,
+                    };
+                    let rest: Vec<Value> = it.collect();
+                    match op {
+                        0 | 1 => redis_call(ctx, lua, &rest, op == 1, &run),
+                        4 => acl_check(ctx, lua, &rest),
+                        2 => {
+                            let three = match rest.first() {
+                                Some(Value::Number(n)) => *n as i64 == 3,
+                                Some(Value::Integer(n)) => *n == 3,
+                                _ => false,
+                            };
+                            run.resp.set(if three { 3 } else { 2 });
+                            Ok((Value::Nil, false))
+                        }
+                        _ => Ok((Value::Nil, false)),
+                    }
+                })?;
+                interp.hooks.raw_set("run", hook)?;
+                let result = interp.runner.call::<(bool, Value)>(func);
+                interp.hooks.raw_set("run", Value::Nil)?;
+                let (ok, value) = result?;
+                // An error already counted (a redis.call error) is not counted again.
+                let counted = match &value {
+                    Value::Table(t) => t
+                        .raw_get::<Value>("ignore_error_stats_update")
+                        .is_ok_and(|v| matches!(v, Value::Boolean(true))),
+                    _ => false,
+                };
+                let reply = if ok {
+                    scripting::lua_to_reply(&value, run.resp.get(), caller_resp)
+                } else {
+                    failure(&value, &sha)
+                };
+                Ok((reply, counted))
+            })
+        })
+    }));
+    drop(running);
+    ctx.client.resp = caller_resp;
+    if ctx.client.db != caller_db {
+        ctx.client.select(caller_db);
+    }
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    match outcome.map_err(internal)? {
+        (Reply::Error(text), false) => Err(CmdError(text)),
+        (reply, _) => Ok(reply),
+    }
+}
+
+/// What a running script may do, for its redis.call checks.
+struct Run<'k> {
+    /// The keys it declared (KEYS): a tracking client is told of changes to these once the
+    /// script reads anything, as Redis's `call` remembers the script caller's keys.
+    keys: &'k [Vec<u8>],
+    readonly: bool,
+    /// Over `maxmemory` when it started and not `allow-oom`.
+    oom: bool,
+    /// The protocol of its redis.call replies (`redis.setresp`).
+    resp: Cell<u8>,
+    /// It has run a write command.
+    dirty: Cell<bool>,
+}
+
+/// A script that raised an error: its message, with the script and line when known
+/// (`... script: <sha>, on @user_script:1.`).
+fn failure(value: &Value, sha: &str) -> Reply {
+    let Value::Table(t) = value else {
+        return Reply::Error(
+            format!("ERR Error running script {sha}, execution failure")
+                .into_bytes()
+                .into(),
+        );
+    };
+    let field = |k: &str| -> Option<Vec<u8>> {
+        match t.get::<Value>(k).ok()? {
+            Value::String(s) => Some(s.as_bytes().to_vec()),
+            Value::Number(n) => Some(scripting::format_lua_number(n)),
+            Value::Integer(n) => Some(n.to_string().into_bytes()),
+            _ => None,
+        }
+    };
+    let mut msg = field("err").unwrap_or_default();
+    if let (Some(source), Some(line)) = (field("source"), field("line")) {
+        msg.extend_from_slice(format!(" script: {sha}, on ").as_bytes());
+        msg.extend_from_slice(&source);
+        msg.push(b':');
+        msg.extend_from_slice(&line);
+        msg.push(b'.');
+    }
+    Reply::Error(scripting::one_line(&msg).into())
+}
+
+/// The arguments of a redis lib call (their count and a table of them) as a command line, or
+/// the error table.
+fn lua_argv(lua: &mlua::Lua, packed: &[Value]) -> Result<Vec<Vec<u8>>, mlua::Result<Value>> {
+    let count = match packed.first() {
+        Some(Value::Number(n)) => *n as usize,
+        Some(Value::Integer(n)) => *n as usize,
+        _ => 0,
+    };
+    let Some(Value::Table(t)) = packed.get(1) else {
+        return Err(error_table(
+            lua,
+            b"Please specify at least one argument for this redis lib call",
+        ));
+    };
+    if count == 0 {
+        return Err(error_table(
+            lua,
+            b"Please specify at least one argument for this redis lib call",
+        ));
+    }
+    // One value at a time: each held value takes one of mlua's reference slots.
+    let mut argv = Vec::with_capacity(count.min(1024));
+    for i in 1..=count {
+        match t.raw_get::<Value>(i).unwrap_or(Value::Nil) {
+            Value::Number(n) => argv.push(scripting::format_number(n)),
+            Value::Integer(n) => argv.push(scripting::format_number(n as f64)),
+            Value::String(s) => argv.push(s.as_bytes().to_vec()),
+            _ => {
+                return Err(error_table(
+                    lua,
+                    b"Lua redis lib command arguments must be strings or integers",
+                ))
+            }
+        }
+    }
+    Ok(argv)
+}
+
+/// redis.call / redis.pcall (Redis's `luaRedisGenericCommand` + `scriptCall`): the reply as
+/// a Lua value, and whether to raise it.
+fn redis_call(
+    ctx: &mut Ctx,
+    lua: &mlua::Lua,
+    values: &[Value],
+    raise: bool,
+    run: &Run,
+) -> mlua::Result<(Value, bool)> {
+    let resp = run.resp.get();
+    let argv = match lua_argv(lua, values) {
+        Ok(argv) => argv,
+        Err(e) => return Ok((e?, raise)),
+    };
+    let server = ctx.server;
+    // A refusal is counted in the error stats here, and flagged so that it is not counted
+    // again as the script's reply.
+    let refuse = |text: &[u8]| -> mlua::Result<(Value, bool)> {
+        let mut full = b"ERR ".to_vec();
+        full.extend_from_slice(text);
+        super::count_error(server, &CmdError(full.into()));
+        Ok((error_table(lua, text)?, raise))
+    };
+    let (code, spec) = match super::resolve(&argv) {
+        Ok(found) => found,
+        Err(_) if super::lookup_code(&argv).is_some() => {
+            return refuse(b"Wrong number of args calling Redis command from script")
+        }
+        Err(_) => return refuse(b"Unknown Redis command called from script"),
+    };
+    if spec.flags & flags::NOSCRIPT != 0 {
+        super::count_rejected(server, code);
+        return refuse(b"This Redis command is not allowed from script");
+    }
+    if matches!(spec.name, "xread" | "xreadgroup") && blocks(&argv) {
+        // The command's own refusal (Redis's xreadCommand for a script client).
+        let mut text = b"-ERR ".to_vec();
+        text.extend_from_slice(&argv[0]);
+        text.extend_from_slice(b" command is not allowed with BLOCK option from scripts\r\n");
+        return Ok((scripting::resp_to_lua(lua, &text)?, raise));
+    }
+    if let Err((reason, pos)) = super::acl::check(ctx, code, spec, &argv) {
+        let object = match reason {
+            crate::acl::Denied::Command => super::acl_commands()[super::acl_id(code)]
+                .name
+                .clone()
+                .into_bytes(),
+            _ => argv.get(pos).cloned().unwrap_or_default(),
+        };
+        super::acl::log_denied(ctx, reason, crate::acl::Context::Lua, object, None);
+        let why: &[u8] = match reason {
+            crate::acl::Denied::Command => {
+                b"The user executing the script can't run this command or subcommand"
+            }
+            crate::acl::Denied::Key => {
+                b"The user executing the script no permissions to access one of the keys used as arguments"
+            }
+            _ => b"The user executing the script no permissions to access one of the channels used as arguments",
+        };
+        super::count_rejected(server, code);
+        return refuse(why);
+    }
+    if run.readonly && spec.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+        super::count_rejected(server, code);
+        return refuse(b"Write commands are not allowed from read-only scripts.");
+    }
+    if run.oom && !run.dirty.get() && spec.flags & flags::DENYOOM != 0 {
+        let text = b"OOM command not allowed when used memory > 'maxmemory'.";
+        super::count_error(server, &CmdError(text.to_vec().into()));
+        super::count_rejected(server, code);
+        let mut wire = b"-".to_vec();
+        wire.extend_from_slice(text);
+        wire.extend_from_slice(b"\r\n");
+        return Ok((scripting::resp_to_lua(lua, &wire)?, raise));
+    }
+    if spec.flags & flags::WRITE != 0 {
+        run.dirty.set(true);
+    }
+    if ctx.client.tracking && spec.flags & (flags::READONLY | flags::PUBSUB) == flags::READONLY {
+        let keys = run.keys.iter().map(Vec::as_slice).collect();
+        ctx.server
+            .tracking
+            .before_command(&ctx.client.info, Some(keys));
+    }
+    let mut out = Vec::new();
+    let keep = ctx.client.resp;
+    ctx.client.resp = resp;
+    let reply = execute_resolved(ctx, Ok((code, spec)), &argv, &mut out);
+    encode(&reply, resp, &mut out);
+    ctx.client.resp = keep;
+    let raise = raise && out.first() == Some(&b'-');
+    Ok((scripting::resp_to_lua(lua, &out)?, raise))
+}
+
+/// Does this XREAD / XREADGROUP ask to block (a BLOCK option before STREAMS)?
+fn blocks(argv: &[Vec<u8>]) -> bool {
+    argv.iter()
+        .skip(1)
+        .take_while(|a| !a.eq_ignore_ascii_case(b"streams"))
+        .any(|a| a.eq_ignore_ascii_case(b"block"))
+}
+
+/// redis.acl_check_cmd: may the caller's user run this command?
+fn acl_check(ctx: &mut Ctx, lua: &mlua::Lua, values: &[Value]) -> mlua::Result<(Value, bool)> {
+    let argv = match lua_argv(lua, values) {
+        Ok(argv) => argv,
+        Err(e) => return Ok((e?, true)),
+    };
+    let Some((code, spec)) = super::lookup_code(&argv) else {
+        return Ok((
+            error_table(lua, b"Invalid command passed to redis.acl_check_cmd()")?,
+            true,
+        ));
+    };
+    let allowed = super::acl::check(ctx, code, spec, &argv).is_ok();
+    Ok((Value::Boolean(allowed), false))
+}
+
+/// SCRIPT LOAD script
+pub fn script_load(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let mut interp = ctx.server.scripts.lock();
+    match ctx.server.scripts.create(&mut interp, args.get(2)) {
+        Ok(sha) => Ok(Reply::bulk(sha)),
+        Err(reply) => Ok(reply),
+    }
+}
+
+/// SCRIPT EXISTS sha1 [sha1 ...]
+pub fn script_exists(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let interp = ctx.server.scripts.lock();
+    Ok(Reply::Array(
+        args.from(2)
+            .iter()
+            .map(|sha| {
+                let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+                Reply::Int(i64::from(interp.scripts.contains_key(&sha)))
+            })
+            .collect(),
+    ))
+}
+
+/// SCRIPT FLUSH [ASYNC|SYNC]
+pub fn script_flush(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.len() == 3
+        && !args.get(2).eq_ignore_ascii_case(b"sync")
+        && !args.get(2).eq_ignore_ascii_case(b"async")
+        || args.len() > 3
+    {
+        return Err(err("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
+    }
+    ctx.server.scripts.flush();
+    Ok(Reply::ok())
+}
+
+/// SCRIPT KILL: no script ever runs long enough to be killed yet (no busy scripts).
+pub fn script_kill(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Err(err("NOTBUSY No scripts in execution right now."))
+}
+
+/// SCRIPT HELP
+pub fn script_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    Ok(super::help_reply(
+        args,
+        &[
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed.",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    ))
+}

@@ -1,0 +1,633 @@
+//! The Lua 5.1 interpreter behind EVAL and SCRIPT (Redis's `eval.c` + `script_lua.c`).
+//!
+//! One interpreter serves the whole server, behind a mutex. A script runs while its caller
+//! holds the write lock of every database (see `command::scripting`), so the mutex is only
+//! ever taken after those locks, never before: one lock order. The sandbox (allowed globals,
+//! read-only globals and libraries, the error handler that adds the script's line) is set up
+//! by `prelude.lua`, as Redis's `scriptingInit` does in C.
+
+use std::collections::HashMap;
+
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use parking_lot::{Mutex, MutexGuard};
+use sha1::{Digest, Sha1};
+
+use crate::protocol::Reply;
+
+/// Shebang flags (`#!lua flags=...`), as Redis's `scripts_flags_def`.
+pub mod flags {
+    pub const NO_WRITES: u32 = 1;
+    pub const ALLOW_OOM: u32 = 1 << 1;
+    pub const ALLOW_STALE: u32 = 1 << 2;
+    pub const NO_CLUSTER: u32 = 1 << 3;
+    pub const ALLOW_CROSS_SLOT: u32 = 1 << 4;
+    /// No shebang: a script of before Redis 7.0, run with the old rules.
+    pub const EVAL_COMPAT: u32 = 1 << 31;
+}
+
+const FLAG_NAMES: &[(&str, u32)] = &[
+    ("no-writes", flags::NO_WRITES),
+    ("allow-oom", flags::ALLOW_OOM),
+    ("allow-stale", flags::ALLOW_STALE),
+    ("no-cluster", flags::NO_CLUSTER),
+    ("allow-cross-slot-keys", flags::ALLOW_CROSS_SLOT),
+];
+
+/// The interpreter with its sandbox and the script cache.
+pub struct Interp {
+    pub lua: Lua,
+    /// Where the per-run `run` function (redis.call and friends) is set.
+    pub hooks: Table,
+    /// Runs a script under the error handler.
+    pub runner: Function,
+    /// The globals scripts read (KEYS and ARGV are set here).
+    pub backing: Table,
+    /// The compiled scripts by SHA-1 (in Lua: a handle each would use up mlua's reference
+    /// slots).
+    pub funcs: Table,
+    /// The shebang flags of each cached script, by SHA-1.
+    pub scripts: HashMap<String, u32>,
+}
+
+/// The shared interpreter.
+pub struct Engine {
+    interp: Mutex<Interp>,
+    /// How many scripts are cached, for INFO (which may run inside a script, where the
+    /// interpreter's mutex is already held).
+    cached: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        Engine {
+            interp: Mutex::new(Interp::new().expect("the Lua sandbox loads")),
+            cached: Default::default(),
+        }
+    }
+
+    /// The interpreter. Taken after the database locks, if any (see the module note).
+    pub fn lock(&self) -> MutexGuard<'_, Interp> {
+        self.interp.lock()
+    }
+
+    /// SCRIPT FLUSH: a fresh interpreter, as Redis's `scriptingReset`.
+    pub fn flush(&self) {
+        let fresh = Interp::new().expect("the Lua sandbox loads");
+        let old = std::mem::replace(&mut *self.interp.lock(), fresh);
+        self.cached.store(0, std::sync::atomic::Ordering::Relaxed);
+        drop(old);
+    }
+
+    /// The number of cached scripts (INFO's `number_of_cached_scripts`).
+    pub fn cached(&self) -> usize {
+        self.cached.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Compiles and caches `body` (see [`Interp::create`]), counting it.
+    pub fn create(&self, interp: &mut Interp, body: &[u8]) -> Result<String, Reply> {
+        let sha = interp.create(body)?;
+        self.cached
+            .store(interp.scripts.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(sha)
+    }
+}
+
+thread_local! {
+    /// A script runs on this thread (its connection's): commands whose reply must not
+    /// depend on how data is kept (SORT of a set BY a constant) ask [`in_script`].
+    static RUNNING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Is a script running on this thread?
+pub fn in_script() -> bool {
+    RUNNING.with(|r| r.get())
+}
+
+/// Marks this thread as running a script until dropped.
+pub struct Running(());
+
+impl Running {
+    pub fn start() -> Running {
+        RUNNING.with(|r| r.set(true));
+        Running(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(false));
+    }
+}
+
+/// The lowercase hex SHA-1 of `body`.
+pub fn sha1hex(body: &[u8]) -> String {
+    let digest = Sha1::digest(body);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Interp {
+    fn new() -> mlua::Result<Interp> {
+        // SAFETY: the debug library is loaded only for the error handler, which the prelude
+        // keeps to itself before removing `debug` from the globals scripts see.
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                LuaOptions::default(),
+            )
+        };
+        let hooks = lua.create_table()?;
+        let sha =
+            lua.create_function(|lua, s: mlua::String| lua.create_string(sha1hex(&s.as_bytes())))?;
+        let log = lua.create_function(|_, (level, msg): (i64, mlua::String)| {
+            let msg = String::from_utf8_lossy(&msg.as_bytes()).into_owned();
+            match level {
+                0 => log::debug!("{msg}"),
+                1 => log::info!("{msg}"),
+                2 => log::info!("{msg}"),
+                _ => log::warn!("{msg}"),
+            }
+            Ok(())
+        })?;
+        let make_raiser = lua.create_function(|lua, f: Function| {
+            // SAFETY: pushes one C closure over the one argument exec_raw pushed.
+            unsafe {
+                lua.exec_raw::<Function>(f, |state| mlua::ffi::lua_pushcclosure(state, raiser, 1))
+            }
+        })?;
+        let (major, minor, patch) = version_parts(crate::REDIS_VERSION);
+        let (runner, backing): (Function, Table) = lua
+            .load(include_str!("prelude.lua"))
+            .set_name("=redis_lib")
+            .call((
+                hooks.clone(),
+                sha,
+                log,
+                crate::REDIS_VERSION,
+                (major << 16 | minor << 8 | patch) as f64,
+                make_raiser,
+            ))?;
+        let funcs = lua.create_table()?;
+        Ok(Interp {
+            lua,
+            hooks,
+            runner,
+            backing,
+            funcs,
+            scripts: HashMap::new(),
+        })
+    }
+
+    /// Compiles and caches `body` (Redis's `luaCreateFunction`); its SHA-1, or the error
+    /// reply.
+    pub fn create(&mut self, body: &[u8]) -> Result<String, Reply> {
+        let sha = sha1hex(body);
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags, skip) =
+            shebang(body).map_err(|e| Reply::Error(format!("ERR {e}").into_bytes().into()))?;
+        let func = self
+            .lua
+            .load(&body[skip..])
+            .set_name("@user_script")
+            .into_function()
+            .map_err(|e| {
+                let msg = match e {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => other.to_string(),
+                };
+                Reply::Error(
+                    one_line(
+                        format!("ERR Error compiling script (new function): {msg}").as_bytes(),
+                    )
+                    .into(),
+                )
+            })?;
+        self.funcs
+            .raw_set(sha.as_str(), func)
+            .map_err(|e| Reply::Error(one_line(format!("ERR {e}").as_bytes()).into()))?;
+        self.scripts.insert(sha.clone(), flags);
+        Ok(sha)
+    }
+}
+
+/// The C body of redis.call and the other redis lib functions that raise: calls its upvalue
+/// (a Lua function returning a value and whether to raise it) with its arguments, and
+/// returns the value or raises it. Being a C function, the calling script's frame stays on
+/// the stack even when it is called in a tail position, so the error handler finds the
+/// script's line (`return redis.call(...)`), as with Redis's own C functions.
+unsafe extern "C-unwind" fn raiser(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(state);
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(state, 1);
+    ffi::lua_call(state, n, 2);
+    let raise = ffi::lua_toboolean(state, -1) != 0;
+    ffi::lua_settop(state, -2);
+    if raise {
+        // Nothing with a destructor is alive here: lua_error does not return.
+        ffi::lua_error(state);
+    }
+    1
+}
+
+/// `7.0.15` → (7, 0, 15).
+fn version_parts(v: &str) -> (u32, u32, u32) {
+    let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
+}
+
+/// Redis's `evalExtractShebangFlags`: the flags and the length of the shebang line (its
+/// newline is kept, so line numbers stay the user's).
+pub fn shebang(body: &[u8]) -> Result<(u32, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((flags::EVAL_COMPAT, 0));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
+    let Some(engine) = parts.first() else {
+        return Err("Invalid engine in script shebang".into());
+    };
+    if *engine != "#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {engine}"));
+    }
+    let mut out = 0;
+    for part in &parts[1..] {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(format!("Unknown lua shebang option: {part}"));
+        };
+        if list.is_empty() {
+            continue;
+        }
+        for name in list.split(',') {
+            match FLAG_NAMES.iter().find(|(n, _)| *n == name) {
+                Some((_, f)) => out |= f,
+                None => return Err(format!("Unexpected flag in script shebang: {name}")),
+            }
+        }
+    }
+    Ok((out, end))
+}
+
+/// Newlines would break the protocol: Redis maps them to spaces.
+pub fn one_line(text: &[u8]) -> Vec<u8> {
+    text.iter()
+        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect()
+}
+
+/// An error table as Redis's `luaPushError` builds it (`ERR` prefixed), flagged so that the
+/// error is not counted twice.
+pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    let mut full = b"ERR ".to_vec();
+    full.extend_from_slice(text);
+    t.raw_set("err", lua.create_string(&full)?)?;
+    t.raw_set("ignore_error_stats_update", true)?;
+    Ok(Value::Table(t))
+}
+
+/// `%.17g`, as Redis formats a Lua number given to redis.call.
+pub fn format_number(n: f64) -> Vec<u8> {
+    printf_g(c"%.17g", n)
+}
+
+/// `%.14g`, as Lua 5.1 turns a number into a string.
+pub fn format_lua_number(n: f64) -> Vec<u8> {
+    printf_g(c"%.14g", n)
+}
+
+fn printf_g(format: &std::ffi::CStr, n: f64) -> Vec<u8> {
+    let mut buf = [0u8; 64];
+    // SAFETY: the buffer is large enough for any %.17g and snprintf writes a terminated
+    // string of at most its size.
+    let len = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), format.as_ptr(), n) };
+    buf[..(len.max(0) as usize).min(buf.len() - 1)].to_vec()
+}
+
+/// A reply in RESP (as a command wrote it) as a Lua value (Redis's
+/// `redisProtocolToLuaType`).
+pub fn resp_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Value> {
+    let mut pos = 0;
+    parse(lua, buf, &mut pos)
+}
+
+fn line<'b>(buf: &'b [u8], pos: &mut usize) -> &'b [u8] {
+    let start = *pos;
+    let end = buf[start..]
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(buf.len(), |i| start + i);
+    *pos = (end + 2).min(buf.len());
+    &buf[start..end]
+}
+
+fn number(text: &[u8]) -> i64 {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn parse(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
+    let Some(&kind) = buf.get(*pos) else {
+        return Ok(Value::Nil);
+    };
+    *pos += 1;
+    let head = line(buf, pos);
+    let bulk = |pos: &mut usize, len: i64| -> &[u8] {
+        let start = (*pos).min(buf.len());
+        let end = (start + len.max(0) as usize).min(buf.len());
+        *pos = (end + 2).min(buf.len());
+        &buf[start..end]
+    };
+    let single = |field: &str, v: Value| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        t.raw_set(field, v)?;
+        Ok(Value::Table(t))
+    };
+    match kind {
+        b'+' => single("ok", Value::String(lua.create_string(head)?)),
+        b'-' => {
+            // luaPushErrorBuff: "CODE msg", or "ERR msg" when there is no space.
+            let text = match head.iter().position(|&b| b == b' ') {
+                Some(_) => head.to_vec(),
+                None => [b"ERR ".as_slice(), head].concat(),
+            };
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(&text)?)?;
+            t.raw_set("ignore_error_stats_update", true)?;
+            Ok(Value::Table(t))
+        }
+        b':' => Ok(Value::Number(number(head) as f64)),
+        b'$' => {
+            let len = number(head);
+            if len < 0 {
+                return Ok(Value::Boolean(false));
+            }
+            Ok(Value::String(lua.create_string(bulk(pos, len))?))
+        }
+        b'*' | b'>' => {
+            let len = number(head);
+            if len < 0 {
+                return Ok(Value::Boolean(false));
+            }
+            let t = lua.create_table()?;
+            for i in 1..=len {
+                let v = parse(lua, buf, pos)?;
+                t.raw_set(i, v)?;
+            }
+            Ok(Value::Table(t))
+        }
+        b'%' => {
+            let t = lua.create_table()?;
+            for _ in 0..number(head) {
+                let k = parse(lua, buf, pos)?;
+                let v = parse(lua, buf, pos)?;
+                if !k.is_nil() {
+                    t.raw_set(k, v)?;
+                }
+            }
+            single("map", Value::Table(t))
+        }
+        b'~' => {
+            let t = lua.create_table()?;
+            for _ in 0..number(head) {
+                let k = parse(lua, buf, pos)?;
+                if !k.is_nil() {
+                    t.raw_set(k, true)?;
+                }
+            }
+            single("set", Value::Table(t))
+        }
+        b'|' => {
+            for _ in 0..number(head) {
+                parse(lua, buf, pos)?;
+                parse(lua, buf, pos)?;
+            }
+            parse(lua, buf, pos)
+        }
+        b'_' => Ok(Value::Nil),
+        b'#' => Ok(Value::Boolean(head == b"t")),
+        b',' => {
+            let text = String::from_utf8_lossy(head);
+            let d = match &*text {
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                "nan" | "-nan" => f64::NAN,
+                t => t.parse().unwrap_or(0.0),
+            };
+            single("double", Value::Number(d))
+        }
+        b'(' => single("big_number", Value::String(lua.create_string(head)?)),
+        b'=' => {
+            let body = bulk(pos, number(head));
+            let (format, text) = if body.len() >= 4 {
+                (&body[..3], &body[4..])
+            } else {
+                (&b""[..], body)
+            };
+            let v = lua.create_table()?;
+            v.raw_set("string", lua.create_string(text)?)?;
+            v.raw_set("format", lua.create_string(format)?)?;
+            single("verbatim_string", Value::Table(v))
+        }
+        _ => Ok(Value::Nil),
+    }
+}
+
+/// How deep a reply may nest before "reached lua stack limit". Redis reaches it at 7995
+/// levels (Lua's 8000 stack slots); here each level holds one of mlua's reference slots, of
+/// which there are as many, so the limit is lower.
+pub const MAX_DEPTH: usize = 1000;
+
+/// A Lua value as the reply to the caller (Redis's `luaReplyToRedisReply`). `script_resp`
+/// is the script's protocol (`redis.setresp`), `caller_resp` the client's. Aggregates are
+/// encoded at once for the caller (as Redis writes them), so that a deeply nested reply is
+/// never a deeply nested `Reply`.
+pub fn lua_to_reply(v: &Value, script_resp: u8, caller_resp: u8) -> Reply {
+    match v {
+        Value::Table(t) => match table_kind(t) {
+            Kind::Leaf(Reply::Raw(bytes)) => {
+                let mut out = Vec::new();
+                write_leaf(Reply::Raw(bytes), caller_resp, &mut out);
+                Reply::Raw(out.into())
+            }
+            Kind::Leaf(reply) => reply,
+            _ => {
+                let mut out = Vec::new();
+                write(v, script_resp, caller_resp, 0, &mut out);
+                Reply::Raw(out.into())
+            }
+        },
+        other => scalar(other, script_resp),
+    }
+}
+
+fn bytes_of(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// A value that is not a table.
+fn scalar(v: &Value, script_resp: u8) -> Reply {
+    match v {
+        Value::String(s) => Reply::Bulk(s.as_bytes().to_vec()),
+        Value::Boolean(b) if script_resp == 2 => {
+            if *b {
+                Reply::Int(1)
+            } else {
+                Reply::Nil
+            }
+        }
+        Value::Boolean(b) => Reply::Bool(*b),
+        Value::Integer(n) => Reply::Int(*n),
+        Value::Number(n) => Reply::Int(*n as i64),
+        _ => Reply::Nil,
+    }
+}
+
+/// What a table stands for.
+enum Kind {
+    Leaf(Reply),
+    Map(Table),
+    Set(Table),
+    Array,
+}
+
+fn table_kind(t: &Table) -> Kind {
+    let get = |k: &str| t.raw_get::<Value>(k).unwrap_or(Value::Nil);
+    if let Value::String(_) = get("err") {
+        // luaExtractErrorInformation reads `err` with lua_getfield.
+        let msg = t.get::<Value>("err").ok().as_ref().and_then(bytes_of);
+        return Kind::Leaf(Reply::Error(one_line(&msg.unwrap_or_default()).into()));
+    }
+    if let Some(ok) = bytes_of(&get("ok")) {
+        return Kind::Leaf(Reply::Simple(
+            String::from_utf8_lossy(&one_line(&ok)).into_owned().into(),
+        ));
+    }
+    match get("double") {
+        Value::Number(d) => return Kind::Leaf(Reply::Double(d)),
+        Value::Integer(n) => return Kind::Leaf(Reply::Double(n as f64)),
+        _ => {}
+    }
+    if let Some(big) = bytes_of(&get("big_number")) {
+        let mut out = b"(".to_vec();
+        out.extend_from_slice(&one_line(&big));
+        out.extend_from_slice(b"\r\n");
+        return Kind::Leaf(Reply::Raw(out.into()));
+    }
+    if let Value::Table(v) = get("verbatim_string") {
+        let format = v
+            .raw_get::<Value>("format")
+            .ok()
+            .as_ref()
+            .and_then(bytes_of);
+        let text = v
+            .raw_get::<Value>("string")
+            .ok()
+            .as_ref()
+            .and_then(bytes_of);
+        if let (Some(mut format), Some(text)) = (format, text) {
+            format.resize(3, b' ');
+            let mut out = format!("={}\r\n", text.len() + 4).into_bytes();
+            out.extend_from_slice(&format[..3]);
+            out.push(b':');
+            out.extend_from_slice(&text);
+            out.extend_from_slice(b"\r\n");
+            return Kind::Leaf(Reply::Raw(out.into()));
+        }
+    }
+    if let Value::Table(m) = get("map") {
+        return Kind::Map(m);
+    }
+    if let Value::Table(s) = get("set") {
+        return Kind::Set(s);
+    }
+    Kind::Array
+}
+
+/// Writes a leaf for the caller; RESP3-only kinds become their RESP2 form for a RESP2 caller.
+fn write_leaf(reply: Reply, caller_resp: u8, out: &mut Vec<u8>) {
+    if let Reply::Raw(bytes) = &reply {
+        if caller_resp == 2 {
+            // A big number or verbatim string: a bulk string of its text.
+            let text = match bytes.first() {
+                Some(b'(') => bytes[1..bytes.len() - 2].to_vec(),
+                _ => {
+                    let start = bytes.iter().position(|&b| b == b'\n').map_or(0, |i| i + 5);
+                    bytes[start.min(bytes.len() - 2)..bytes.len() - 2].to_vec()
+                }
+            };
+            crate::protocol::encode(&Reply::Bulk(text), caller_resp, out);
+            return;
+        }
+    }
+    crate::protocol::encode(&reply, caller_resp, out);
+}
+
+fn write(v: &Value, script_resp: u8, caller_resp: u8, depth: usize, out: &mut Vec<u8>) {
+    if depth >= MAX_DEPTH {
+        out.extend_from_slice(b"-ERR reached lua stack limit\r\n");
+        return;
+    }
+    let Value::Table(t) = v else {
+        crate::protocol::encode(&scalar(v, script_resp), caller_resp, out);
+        return;
+    };
+    match table_kind(t) {
+        Kind::Leaf(reply) => write_leaf(reply, caller_resp, out),
+        Kind::Map(m) => {
+            let pairs: Vec<(Value, Value)> = m.pairs().filter_map(Result::ok).collect();
+            let head = if caller_resp == 3 {
+                format!("%{}\r\n", pairs.len())
+            } else {
+                format!("*{}\r\n", pairs.len() * 2)
+            };
+            out.extend_from_slice(head.as_bytes());
+            for (k, v) in &pairs {
+                write(k, script_resp, caller_resp, depth + 1, out);
+                write(v, script_resp, caller_resp, depth + 1, out);
+            }
+        }
+        Kind::Set(s) => {
+            let keys: Vec<Value> = s
+                .pairs::<Value, Value>()
+                .filter_map(Result::ok)
+                .map(|(k, _)| k)
+                .collect();
+            let kind = if caller_resp == 3 { '~' } else { '*' };
+            out.extend_from_slice(format!("{kind}{}\r\n", keys.len()).as_bytes());
+            for k in &keys {
+                write(k, script_resp, caller_resp, depth + 1, out);
+            }
+        }
+        Kind::Array => {
+            let mut len = 0;
+            while !t.raw_get::<Value>(len + 1).unwrap_or(Value::Nil).is_nil() {
+                len += 1;
+            }
+            out.extend_from_slice(format!("*{len}\r\n").as_bytes());
+            for j in 1..=len {
+                let item = t.raw_get::<Value>(j).unwrap_or(Value::Nil);
+                write(&item, script_resp, caller_resp, depth + 1, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+-- Spindle's scripting sandbox, run once per interpreter (chunk name "=redis_lib").
+--
+-- Stock Lua 5.1 has no read-only tables, so Redis 7.0's protection is emulated: the real
+-- globals table stays empty and reads through `backing` (a missing name is an error), every
+-- write to it is refused, and library tables are seen through read-only views. Frames of this
+-- chunk are skipped when an error is given its script line.
+--
+-- Arguments: hooks (the per-run `run` function is set there), sha1hex, log, version,
+-- version number, make_raiser (wraps a Lua function returning a value and whether to raise
+-- it into a C function, so that the script's frame stays below it even in a tail call, as
+-- with Redis's C functions). Returns the runner, the backing table of globals.
+-- The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
+-- callback's own arguments are limited in number).
+local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser = ...
+
+local G = _G
+local error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall =
+    error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall
+local raw_setmetatable, raw_getmetatable = setmetatable, getmetatable
+local floor, ceil, concat = math.floor, math.ceil, table.concat
+local dbg = debug
+
+local RO = 'Attempt to modify a readonly table'
+local protected = raw_setmetatable({}, {__mode = 'k'})
+local views = raw_setmetatable({}, {__mode = 'k'})
+
+local function readonly() error(RO, 2) end
+
+-- A read-only view of `t`; tables read through it are viewed read-only too.
+local freeze
+freeze = function(t)
+  if protected[t] then return t end
+  local v = views[t]
+  if v then return v end
+  v = {}
+  views[t] = v
+  protected[v] = true
+  raw_setmetatable(v, {
+    __index = function(_, k)
+      local x = t[k]
+      if type(x) == 'table' then return freeze(x) end
+      return x
+    end,
+    __newindex = readonly,
+    __metatable = false,
+  })
+  return v
+end
+
+-- Redis's __redis__err__handler: an error becomes {err=...} with the script's line.
+local function handler(err)
+  local level = 2
+  local i = dbg.getinfo(level, 'nSl')
+  if i and i.what == 'C' then
+    level = 3
+    i = dbg.getinfo(level, 'nSl')
+  end
+  while i and i.source == '=redis_lib' do
+    level = level + 1
+    i = dbg.getinfo(level, 'nSl')
+  end
+  if type(err) ~= 'table' then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+
+-- luaPushErrorBuff: "-CODE msg" or "msg" becomes {err="CODE msg"}.
+local function error_table(text)
+  local code, msg = 'ERR', text
+  if text:sub(1, 1) == '-' then
+    msg = text:sub(2)
+    local sp = msg:find(' ', 1, true)
+    if sp then code, msg = msg:sub(1, sp - 1), msg:sub(sp + 1) end
+  end
+  msg = msg:gsub('^[\r\n]+', ''):gsub('[\r\n]+$', '')
+  return {err = code .. ' ' .. msg}
+end
+
+local redis = {}
+
+local function fail(text) return {err = text}, true end
+
+redis.call = make_raiser(function(...)
+  local run = hooks.run
+  if not run then return fail('ERR redis.call/pcall can only be called inside a script invocation') end
+  return run(1, select('#', ...), {...})
+end)
+
+redis.pcall = make_raiser(function(...)
+  local run = hooks.run
+  if not run then return fail('ERR redis.call/pcall can only be called inside a script invocation') end
+  return run(0, select('#', ...), {...})
+end)
+
+redis.sha1hex = make_raiser(function(...)
+  if select('#', ...) ~= 1 then return fail('ERR wrong number of arguments') end
+  local s = ...
+  if type(s) == 'number' then s = tostring(s) end
+  if type(s) ~= 'string' then s = '' end
+  return sha1hex_raw(s), false
+end)
+
+redis.error_reply = function(...)
+  local e = ...
+  if select('#', ...) ~= 1 or (type(e) ~= 'string' and type(e) ~= 'number') then
+    return {err = 'ERR wrong number or type of arguments'}
+  end
+  e = tostring(e)
+  if e:sub(1, 1) ~= '-' then e = '-' .. e end
+  return error_table(e)
+end
+
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or (type(s) ~= 'string' and type(s) ~= 'number') then
+    return {err = 'ERR wrong number or type of arguments'}
+  end
+  return {ok = tostring(s)}
+end
+
+redis.log = make_raiser(function(...)
+  local argc = select('#', ...)
+  if argc < 2 then return fail('ERR redis.log() requires two arguments or more.') end
+  local level = tonumber((...))
+  if level == nil then return fail('ERR First argument must be a number (log level).') end
+  level = level >= 0 and floor(level) or ceil(level)
+  if level < 0 or level > 3 then return fail('ERR Invalid debug level.') end
+  local parts = {}
+  for j = 2, argc do
+    local s = select(j, ...)
+    local t = type(s)
+    if t == 'string' or t == 'number' then parts[#parts + 1] = tostring(s) end
+  end
+  log_raw(level, concat(parts, ' '))
+  return nil, false
+end)
+
+redis.setresp = make_raiser(function(...)
+  local run = hooks.run
+  if not run then return fail('ERR redis.setresp can only be called inside a script invocation') end
+  if select('#', ...) ~= 1 then return fail('ERR redis.setresp() requires one argument.') end
+  local resp = tonumber((...)) or 0
+  resp = resp >= 0 and floor(resp) or ceil(resp)
+  if resp ~= 2 and resp ~= 3 then return fail('ERR RESP version must be 2 or 3.') end
+  return run(2, resp)
+end)
+
+redis.set_repl = make_raiser(function(...)
+  local run = hooks.run
+  if not run then return fail('ERR redis.set_repl can only be called inside a script invocation') end
+  if select('#', ...) ~= 1 then return fail('ERR redis.set_repl() requires two arguments.') end
+  local flags = tonumber((...)) or 0
+  flags = flags >= 0 and floor(flags) or ceil(flags)
+  if flags < 0 or flags > 3 then
+    return fail('ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.')
+  end
+  return run(3, flags)
+end)
+
+redis.acl_check_cmd = make_raiser(function(...)
+  local run = hooks.run
+  if not run then return fail('ERR redis.acl_check_cmd can only be called inside a script invocation') end
+  return run(4, select('#', ...), {...})
+end)
+
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.REDIS_VERSION = version
+redis.REDIS_VERSION_NUM = version_num
+
+-- The globals a script sees (Redis's allow lists; no print, dofile, loadfile, os, io,
+-- package, require, module; debug only for the error handler above).
+local backing = {}
+for _, k in ipairs({
+  'xpcall', 'tostring', 'getfenv', 'next', 'assert', 'tonumber', 'rawequal',
+  'collectgarbage', 'getmetatable', 'type', 'select', 'unpack', 'gcinfo', 'pairs',
+  'rawget', 'ipairs', '_VERSION', 'setfenv', 'load', 'error', 'newproxy',
+}) do
+  backing[k] = G[k]
+end
+-- Redis's luaRedisPcall: an error table with an `err` field is caught as that field.
+local raw_pcall = pcall
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if type(e) == 'table' then
+    local s = e.err
+    if type(s) == 'string' or type(s) == 'number' then e = s end
+  end
+  return false, e
+end
+backing.pcall = function(...) return caught(raw_pcall(...)) end
+-- Precompiled (binary) chunks are refused, as Redis's Lua does.
+local raw_loadstring = loadstring
+backing.loadstring = function(s, name)
+  if type(s) == 'string' and s:sub(1, 1) == '\27' then
+    return nil, 'binary chunks are not allowed'
+  end
+  return raw_loadstring(s, name)
+end
+backing.setmetatable = function(t, mt)
+  if protected[t] then error(RO, 0) end
+  return raw_setmetatable(t, mt)
+end
+backing.rawset = function(t, k, v)
+  if protected[t] then error(RO, 0) end
+  return rawset(t, k, v)
+end
+backing.string = freeze(string)
+backing.math = freeze(math)
+backing.table = freeze(table)
+backing.coroutine = freeze(coroutine)
+backing.redis = freeze(redis)
+backing.__redis__err__handler = handler
+backing._G = G
+raw_getmetatable('').__index = backing.string
+
+local names = {}
+for k in next, G do names[#names + 1] = k end
+for _, k in ipairs(names) do rawset(G, k, nil) end
+
+raw_setmetatable(backing, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+})
+local gmeta = {__index = backing, __newindex = readonly}
+gmeta.__metatable = freeze(gmeta)
+raw_setmetatable(G, gmeta)
+protected[G] = true
+protected[backing] = true
+
+-- Runs a compiled script: true and its result, or false and the error table.
+local function runner(f)
+  return xpcall(f, handler)
+end
+
+return runner, backing

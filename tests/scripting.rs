@@ -1,0 +1,321 @@
+//! EVAL, EVALSHA, EVAL_RO, SCRIPT: the sandbox, error texts, conversions both ways (RESP2
+//! and RESP3) byte for byte as Redis 7.0 answers, and a script's atomicity under concurrency.
+
+mod common;
+use common::{check, Conn, TestServer};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+#[test]
+fn sandbox_and_errors() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    check(
+        &mut c,
+        &[
+            (
+                &["EVAL", "return x", "0"],
+                "-ERR user_script:1: Script attempted to access nonexistent global variable 'x' script: 03c387736bb5cc009ff35151572cee04677aa374, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "x=1", "0"],
+                "-ERR user_script:1: Attempt to modify a readonly table script: 7caf6056913504f0508c65faf2dc3f94ff65bcfd, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "setmetatable(_G, {})", "0"],
+                "-ERR Attempt to modify a readonly table script: 0bf0a51fbb051c942113de0105d3f8e18cdcddb5, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "string.x = 1", "0"],
+                "-ERR user_script:1: Attempt to modify a readonly table script: c3eb0a2a15b3d4790b323c4104029c1ae425a769, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "return type(debug)", "0"],
+                "-ERR user_script:1: Script attempted to access nonexistent global variable 'debug' script: 21bcbd6f0f3639ee18732cb6907e65a4859b9625, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "return loadfile", "0"],
+                "-ERR user_script:1: Script attempted to access nonexistent global variable 'loadfile' script: a08fbe72c95f67027cc9b6349f5d335b598397b7, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "return 1 +", "0"],
+                "-ERR Error compiling script (new function): user_script:1: unexpected symbol near '<eof>'\r\n",
+            ),
+            (
+                &["EVAL", "error('boom')", "0"],
+                "-ERR user_script:1: boom script: 82903a0434f1503e152f89c03c9acd881a0e8150, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "error({err='MY boom'})", "0"],
+                "-MY boom script: 4c2ee35ef37c857625d6ec6d812eab72377cfa97, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "return redis.call('nosuch')", "0"],
+                "-ERR Unknown Redis command called from script script: 206396248e12c6e742fd7296250433c8d7343b74, on @user_script:1.\r\n",
+            ),
+            (&["EVAL", "return redis.pcall('nosuch')", "0"], "-ERR Unknown Redis command called from script\r\n"),
+            (
+                &["EVAL", "return redis.call({})", "0"],
+                "-ERR Lua redis lib command arguments must be strings or integers script: 80747816df1f4411f7c442b928fce6a814214839, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "return redis.call('blpop','k', 0)", "0"],
+                "-ERR This Redis command is not allowed from script script: 735b93d9aa188819d08850791e025868e085436b, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL_RO", "return redis.call('set','k','v')", "0"],
+                "-ERR Write commands are not allowed from read-only scripts. script: d223ed8c7345b684e8ed044ed472601f536fa58b, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "return redis.call('hgetall')", "0"],
+                "-ERR Wrong number of args calling Redis command from script script: ff4ec5df72ce5c7a536cb3832646d6ebd085e00b, on @user_script:1.\r\n",
+            ),
+            (&["EVAL", "return 1", "a"], "-ERR value is not an integer or out of range\r\n"),
+            (&["EVAL", "return 1", "3", "a"], "-ERR Number of keys can't be greater than number of args\r\n"),
+            (&["EVAL", "return 1", "-1"], "-ERR Number of keys can't be negative\r\n"),
+            (&["EVALSHA", "123", "0"], "-NOSCRIPT No matching script. Please use EVAL.\r\n"),
+            (&["EVAL", "local ok, e = pcall(redis.call, 'nosuch'); return e", "0"], "$44\r\nERR Unknown Redis command called from script\r\n"),
+            (&["EVAL", "#!lua flags=bad\nreturn 1", "0"], "-ERR Unexpected flag in script shebang: bad\r\n"),
+            (&["EVAL", "#!python\nreturn 1", "0"], "-ERR Unexpected engine in script shebang: #!python\r\n"),
+            (&["EVAL_RO", "#!lua\nreturn 1", "0"], "-ERR Can not execute a script with write flag using *_ro command.\r\n"),
+            (&["EVAL", "return redis.REDIS_VERSION_NUM", "0"], ":458767\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn conversions() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.cmd(&["HSET", "h", "a", "1"]);
+    check(
+        &mut c,
+        &[
+            (
+                &["EVAL", "return {1,2,3.7,'a',false,true,nil,5}", "0"],
+                "*6\r\n:1\r\n:2\r\n:3\r\n$1\r\na\r\n$-1\r\n:1\r\n",
+            ),
+            (&["EVAL", "return -3.99", "0"], ":-3\r\n"),
+            (&["EVAL", "return {ok='fine'}", "0"], "+fine\r\n"),
+            (&["EVAL", "return {err='x'}", "0"], "-x\r\n"),
+            (
+                &["EVAL", "return redis.error_reply('MY err')", "0"],
+                "-MY err\r\n",
+            ),
+            (
+                &["EVAL", "return redis.error_reply('x')", "0"],
+                "-ERR x\r\n",
+            ),
+            (&["EVAL", "return redis.status_reply('a')", "0"], "+a\r\n"),
+            (&["EVAL", "return {double=3.5}", "0"], "$3\r\n3.5\r\n"),
+            (&["EVAL", "return {big_number='123'}", "0"], "$3\r\n123\r\n"),
+            (
+                &["EVAL", "return {map={a=1}}", "0"],
+                "*2\r\n$1\r\na\r\n:1\r\n",
+            ),
+            (
+                &["EVAL", "return redis.call('get', 'nope')", "0"],
+                "$-1\r\n",
+            ),
+            (
+                &["EVAL", "return redis.call('hgetall', 'h')", "0"],
+                "*2\r\n$1\r\na\r\n$1\r\n1\r\n",
+            ),
+            (
+                &[
+                    "EVAL",
+                    "redis.setresp(3); return redis.call('hgetall', 'h').map.a",
+                    "0",
+                ],
+                "$1\r\n1\r\n",
+            ),
+            (
+                &[
+                    "EVAL",
+                    "redis.setresp(3); return redis.call('get', 'nope') == nil",
+                    "0",
+                ],
+                ":1\r\n",
+            ),
+            (&["EVAL", "redis.setresp(3); return false", "0"], ":0\r\n"),
+            (
+                &[
+                    "EVAL",
+                    "return {KEYS[1], ARGV[1], #KEYS, #ARGV}",
+                    "1",
+                    "k",
+                    "a",
+                ],
+                "*4\r\n$1\r\nk\r\n$1\r\na\r\n:1\r\n:1\r\n",
+            ),
+            (
+                &["EVAL", "return redis.call('set', 'f', 1.5)", "0"],
+                "+OK\r\n",
+            ),
+            (
+                &["EVAL", "return redis.call('get', 'f')", "0"],
+                "$3\r\n1.5\r\n",
+            ),
+            (
+                &[
+                    "EVAL",
+                    "redis.call('set', 'n', 'x'); return redis.pcall('incr', 'n')",
+                    "0",
+                ],
+                "-ERR value is not an integer or out of range\r\n",
+            ),
+            (
+                &["EVAL", "return redis.sha1hex('')", "0"],
+                "$40\r\nda39a3ee5e6b4b0d3255bfef95601890afd80709\r\n",
+            ),
+        ],
+    );
+    // RESP3 caller.
+    c.cmd(&["HELLO", "3"]);
+    check(
+        &mut c,
+        &[
+            (&["EVAL", "redis.setresp(3); return true", "0"], "#t\r\n"),
+            (&["EVAL", "return {double=3.5}", "0"], ",3.5\r\n"),
+            (&["EVAL", "return {big_number='123'}", "0"], "(123\r\n"),
+            (
+                &["EVAL", "return {map={a=1}}", "0"],
+                "%1\r\n$1\r\na\r\n:1\r\n",
+            ),
+            (&["EVAL", "return {set={a=true}}", "0"], "~1\r\n$1\r\na\r\n"),
+            (
+                &[
+                    "EVAL",
+                    "return {verbatim_string={format='txt', string='hi'}}",
+                    "0",
+                ],
+                "=6\r\ntxt:hi\r\n",
+            ),
+            (&["EVAL", "return false", "0"], "_\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn script_subcommands_and_select() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    check(
+        &mut c,
+        &[
+            (&["SCRIPT", "LOAD", "return 'loaded'"], "$40\r\nb534286061d4b9e4026607613b95c06c06015ae8\r\n"),
+            (&["EVALSHA", "B534286061D4B9E4026607613B95C06C06015AE8", "0"], "$6\r\nloaded\r\n"),
+            (&["SCRIPT", "EXISTS", "b534286061d4b9e4026607613b95c06c06015ae8", "ffff"], "*2\r\n:1\r\n:0\r\n"),
+            (&["SCRIPT", "FLUSH", "foo"], "-ERR SCRIPT FLUSH only support SYNC|ASYNC option\r\n"),
+            (&["SCRIPT", "FLUSH", "ASYNC"], "+OK\r\n"),
+            (&["SCRIPT", "EXISTS", "b534286061d4b9e4026607613b95c06c06015ae8"], "*1\r\n:0\r\n"),
+            (&["SCRIPT", "KILL"], "-NOTBUSY No scripts in execution right now.\r\n"),
+            (&["EVAL", "redis.call('select', 1); redis.call('set', 'in1', 'x'); return redis.call('dbsize')", "0"], ":1\r\n"),
+            (&["DBSIZE"], ":0\r\n"),
+            (&["SELECT", "1"], "+OK\r\n"),
+            (&["DBSIZE"], ":1\r\n"),
+        ],
+    );
+    // Inside a transaction.
+    check(
+        &mut c,
+        &[
+            (&["MULTI"], "+OK\r\n"),
+            (
+                &["EVAL", "return redis.call('incr', 'ctr')", "0"],
+                "+QUEUED\r\n",
+            ),
+            (&["EXEC"], "*1\r\n:1\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn many_arguments_sorted_sets_and_oom() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    check(
+        &mut c,
+        &[
+            (
+                &["EVAL", "local a = {} for i=1,7999 do a[i] = 'x' end return redis.call('lpush', 'l', unpack(a))", "0"],
+                ":7999\r\n",
+            ),
+            (&["SADD", "s", "c", "a", "b"], ":3\r\n"),
+            (&["EVAL", "return redis.call('sort', 's', 'by', 'nosort')", "0"], "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"),
+            (&["CONFIG", "SET", "maxmemory", "1"], "+OK\r\n"),
+            (&["EVAL", "return redis.call('set', 'x', 'y')", "0"], "-OOM command not allowed when used memory > 'maxmemory'. script: e514266f008fd1635b562f96da6ba0f1e560ff17, on @user_script:1.\r\n"),
+            (&["EVAL", "return redis.call('get', 'x')", "0"], "$-1\r\n"),
+            (&["EVAL", "#!lua\nreturn 1", "0"], "-OOM command not allowed when used memory > 'maxmemory'.\r\n"),
+            (&["EVAL", "#!lua flags=allow-oom\nreturn redis.call('set', 'x', 'y')", "0"], "+OK\r\n"),
+            (&["CONFIG", "SET", "maxmemory", "0"], "+OK\r\n"),
+        ],
+    );
+}
+
+/// Transfers between two keys by read-modify-write scripts while readers check, with one
+/// script each, that the sum never changes.
+#[test]
+fn scripts_are_atomic() {
+    let server = TestServer::start();
+    let mut setup = server.connect();
+    setup.cmd(&["MSET", "a", "1000", "b", "1000"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let transfer = "local x = tonumber(redis.call('get', KEYS[1])); \
+                    local y = tonumber(redis.call('get', KEYS[2])); \
+                    redis.call('set', KEYS[1], x - ARGV[1]); \
+                    redis.call('set', KEYS[2], y + ARGV[1]); return 1";
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let mut c: Conn = server.connect();
+            thread::spawn(move || {
+                for i in 0..300 {
+                    let (from, to) = if (i + w) % 2 == 0 {
+                        ("a", "b")
+                    } else {
+                        ("b", "a")
+                    };
+                    let amount = ((i * 7 + w) % 13).to_string();
+                    assert_eq!(
+                        c.cmd(&["EVAL", transfer, "2", from, to, &amount]),
+                        b":1\r\n"
+                    );
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = server.connect();
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut seen = 0;
+                while !stop.load(Ordering::Relaxed) || seen == 0 {
+                    let reply = c.cmd(&["MGET", "a", "b"]);
+                    let text = String::from_utf8_lossy(&reply).into_owned();
+                    let sum: i64 = text
+                        .split("\r\n")
+                        .filter_map(|l| l.parse::<i64>().ok())
+                        .sum();
+                    assert_eq!(sum, 2000, "{text}");
+                    seen += 1;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    let reply = setup.cmd(&[
+        "EVAL",
+        "return redis.call('get', 'a') + redis.call('get', 'b')",
+        "0",
+    ]);
+    assert_eq!(reply, b":2000\r\n");
+}
