@@ -198,6 +198,7 @@ fn connection_loop(
                     input.data = Vec::new();
                     out = Vec::new();
                     parser.release();
+                    state.spare_argvs = Vec::new();
                     state.info.qbuf.store(0, Ordering::Relaxed);
                     state.info.qbuf_free.store(0, Ordering::Relaxed);
                     // Until input (or a hangup, or shutdown's) arrives; then the buffers are

@@ -587,6 +587,9 @@ pub struct ClientState {
     pub blocked: Option<Blocked>,
     /// Since MULTI: the commands queued for EXEC.
     pub multi: Option<Multi>,
+    /// Argument vectors of executed transactions, kept for the next one to copy into:
+    /// queueing then allocates nothing (bounded by [`Multi::recycle`]).
+    pub spare_argvs: Vec<Vec<Vec<u8>>>,
     /// The keys WATCHed, by database index.
     pub watching: Vec<(usize, Box<[u8]>)>,
     /// What the client is subscribed to.
@@ -635,6 +638,41 @@ pub struct Multi {
     pub may_write: bool,
 }
 
+impl Multi {
+    /// How many argument vectors a client keeps for its next transaction, and the largest
+    /// argument buffer worth keeping: a few small commands' worth, so an idle client that
+    /// once ran a transaction holds at most a few KB for it.
+    const SPARE_ARGVS: usize = 16;
+    const SPARE_ARG_BYTES: usize = 128;
+
+    /// Hands the queue's argument vectors to `spare`, as many as are small enough to keep.
+    pub fn recycle(self, spare: &mut Vec<Vec<Vec<u8>>>) {
+        for (_, argv) in self.queue {
+            if spare.len() >= Self::SPARE_ARGVS {
+                break;
+            }
+            if argv.len() <= 8 && argv.iter().all(|a| a.capacity() <= Self::SPARE_ARG_BYTES) {
+                spare.push(argv);
+            }
+        }
+    }
+
+    /// A copy of `argv` in a spare vector (reusing its buffers) if there is one.
+    pub fn copy_args(spare: &mut Vec<Vec<Vec<u8>>>, argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let Some(mut v) = spare.pop() else {
+            return argv.to_vec();
+        };
+        v.truncate(argv.len());
+        for (slot, arg) in v.iter_mut().zip(argv) {
+            slot.clear();
+            slot.extend_from_slice(arg);
+        }
+        let have = v.len();
+        v.extend(argv[have..].iter().cloned());
+        v
+    }
+}
+
 /// A blocking command's wait, handed from dispatch to the connection loop.
 pub struct Blocked {
     pub waiter: Arc<Waiter>,
@@ -658,6 +696,7 @@ impl ClientState {
             info,
             blocked: None,
             multi: None,
+            spare_argvs: Vec::new(),
             watching: Vec::new(),
             subscriptions: Subscriptions::default(),
             outbox_active: false,

@@ -62,7 +62,8 @@ pub fn queue(ctx: &mut Ctx, code: u32, spec: &'static CommandSpec, argv: &[Vec<u
     m.denyoom |= spec.flags & super::flags::DENYOOM != 0;
     m.may_write |= spec.flags & (super::flags::WRITE | super::flags::MAY_REPLICATE) != 0;
     m.reaches_beyond |= reaches_beyond(spec);
-    m.queue.push((code, argv.to_vec()));
+    let argv = Multi::copy_args(&mut ctx.client.spare_argvs, argv);
+    m.queue.push((code, argv));
     ctx.client
         .info
         .multi
@@ -79,7 +80,9 @@ pub fn flag(client: &mut ClientState) {
 
 /// Ends the transaction being queued, if any, and forgets every WATCHed key.
 pub fn discard_transaction(server: &Shared, client: &mut ClientState) {
-    client.multi = None;
+    if let Some(m) = client.multi.take() {
+        m.recycle(&mut client.spare_argvs);
+    }
     client.info.multi.store(-1, Ordering::Relaxed);
     unwatch_all(server, client, None);
 }
@@ -119,6 +122,7 @@ pub fn exec(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     );
     // Releasing the locks serves clients blocked on keys the transaction pushed to.
     drop(guards);
+    multi.recycle(&mut ctx.client.spare_argvs);
     ctx.client.info.multi.store(-1, Ordering::Relaxed);
     match out {
         Some(out) => Ok(Reply::Raw(out.into())),

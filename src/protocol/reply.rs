@@ -260,30 +260,58 @@ pub fn bulk(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes a type byte, a decimal number and CRLF without allocating.
+/// Writes a type byte, a decimal number and CRLF without allocating: built on the stack
+/// and appended in one copy (every reply has at least one such header).
 pub fn header(out: &mut Vec<u8>, kind: u8, n: i64) {
-    out.push(kind);
-    push_i64(out, n);
-    out.extend_from_slice(b"\r\n");
+    let mut buf = [0u8; 24];
+    buf[22..].copy_from_slice(b"\r\n");
+    let mut i = digits(&mut buf, 22, n.unsigned_abs());
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    i -= 1;
+    buf[i] = kind;
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Appends the decimal form of `n`.
 pub fn push_i64(out: &mut Vec<u8>, n: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
+    let mut buf = [0u8; 24];
+    let mut i = digits(&mut buf, 24, n.unsigned_abs());
     if n < 0 {
-        out.push(b'-');
+        i -= 1;
+        buf[i] = b'-';
     }
     out.extend_from_slice(&buf[i..]);
+}
+
+/// "00" to "99": two digits per division.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes the digits of `v` so that they end just before `buf[end]`; returns where they
+/// start. `end` leaves room for 20 digits and a sign before them.
+fn digits(buf: &mut [u8; 24], end: usize, mut v: u64) -> usize {
+    let mut i = end;
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    i
 }
 
 /// Formats a double the way Redis does for replies: C's `%.17g`, with `inf`/`-inf`.
@@ -356,6 +384,24 @@ mod tests {
         let mut out = Vec::new();
         encode(r, proto, &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn integers_format_as_decimal_text() {
+        let mut n: i64 = 1;
+        let mut cases = vec![0, i64::MIN, i64::MAX, i64::MIN + 1];
+        for _ in 0..19 {
+            cases.extend([n - 1, n, n + 1, -n, 1 - n]);
+            n = n.saturating_mul(10);
+        }
+        for v in cases {
+            let mut out = Vec::new();
+            push_i64(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
+            out.clear();
+            header(&mut out, b':', v);
+            assert_eq!(out, format!(":{v}\r\n").into_bytes());
+        }
     }
 
     #[test]
