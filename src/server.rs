@@ -96,6 +96,8 @@ pub fn run_on(
     });
     shared.listeners.start(listeners, admit)?;
     shutdown.wait();
+    // A script still running (a signal came) stops at its next check: it holds the locks.
+    shared.script_busy.shutting_down();
 
     shared.listeners.stop();
     pool.drain();

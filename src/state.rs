@@ -195,6 +195,8 @@ impl Clients {
 pub struct Shared {
     /// The Lua interpreter and the script cache (EVAL, SCRIPT).
     pub scripts: crate::scripting::Engine,
+    /// The script running now, if any, and the BUSY state it puts other clients in.
+    pub script_busy: crate::scripting::busy::Busy,
     pub config: Arc<Config>,
     pub store: Store,
     /// What eviction keeps between rounds (`maxmemory-policy`'s candidate pool).
@@ -262,6 +264,7 @@ impl Shared {
         }
         Shared {
             scripts: crate::scripting::Engine::new(),
+            script_busy: Default::default(),
             acl,
             slowlog: Default::default(),
             config,

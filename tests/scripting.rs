@@ -319,3 +319,103 @@ fn scripts_are_atomic() {
     ]);
     assert_eq!(reply, b":2000\r\n");
 }
+
+/// A script past `busy-reply-threshold`: other clients get BUSY (and only `allow-busy`
+/// commands run), SCRIPT KILL stops a script that has not written (even one that catches
+/// errors with pcall), and refuses one that has; the script's client gets Redis's error and
+/// its pipelined command still runs.
+#[test]
+fn busy_scripts_answer_busy_and_can_be_killed() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.cmd(&["CONFIG", "SET", "lua-time-limit", "10"]);
+    check(
+        &mut c,
+        &[(
+            &["SCRIPT", "KILL"],
+            "-NOTBUSY No scripts in execution right now.\r\n",
+        )],
+    );
+    let busy = "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+
+    let mut runner = server.connect();
+    let mut pipeline = common::encode_cmd(&[
+        b"EVAL",
+        b"local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+        b"0",
+    ]);
+    pipeline.extend(common::encode_cmd(&[b"PING"]));
+    runner.send(&pipeline);
+    common::wait_for("the script to be busy", || {
+        c.cmd(&["PING"]) == busy.as_bytes()
+    });
+    check(
+        &mut c,
+        &[
+            (&["GET", "x"], busy),
+            (&["MULTI"], "+OK\r\n"),
+            (&["INCR", "x"], busy),
+            (
+                &["EXEC"],
+                "-EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n",
+            ),
+            (&["SHUTDOWN"], busy),
+            (&["SCRIPT", "KILL"], "+OK\r\n"),
+        ],
+    );
+    assert_eq!(
+        runner.read_reply(),
+        b"-ERR Script killed by user with SCRIPT KILL... script: 7c4647a0ff0df8a94e199764ea04d4f93a1c64b8, on @user_script:1.\r\n"
+    );
+    assert_eq!(runner.read_reply(), b"+PONG\r\n");
+    check(&mut c, &[(&["GET", "x"], "$-1\r\n")]);
+
+    // A script that wrote cannot be killed; one that ends by itself frees everyone, and a
+    // command that arrived before the threshold simply waited for it.
+    c.cmd(&["CONFIG", "SET", "lua-time-limit", "5000"]);
+    runner.send_cmd(&[
+        b"EVAL",
+        b"redis.call('set', 'x', 1) local t = redis.call('time') repeat local n = redis.call('time') until (n[1] - t[1]) * 1000000 + n[2] - t[2] > 300000 return 'done'",
+        b"0",
+    ]);
+    thread::sleep(std::time::Duration::from_millis(50));
+    check(&mut c, &[(&["GET", "x"], "$1\r\n1\r\n")]);
+    assert_eq!(runner.read_reply(), b"$4\r\ndone\r\n");
+
+    c.cmd(&["CONFIG", "SET", "lua-time-limit", "10"]);
+    runner.send_cmd(&[
+        b"EVAL",
+        b"redis.call('set', 'y', 1) while true do end",
+        b"0",
+    ]);
+    common::wait_for("the script to be busy", || {
+        c.cmd(&["PING"]) == busy.as_bytes()
+    });
+    check(
+        &mut c,
+        &[(
+            &["SCRIPT", "KILL"],
+            "-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.\r\n",
+        )],
+    );
+}
+
+/// SHUTDOWN NOSAVE ends the server even beside a script that wrote and never ends.
+#[test]
+fn shutdown_nosave_stops_a_busy_script() {
+    let server = common::BinServer::start(&["--lua-time-limit", "10"]);
+    let mut c = server.connect();
+    let mut runner = server.connect();
+    runner.send_cmd(&[
+        b"EVAL",
+        b"redis.call('set', 'y', 1) while true do end",
+        b"0",
+    ]);
+    let busy = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    common::wait_for("the script to be busy", || c.cmd(&["PING"]) == busy);
+    c.send_cmd(&[b"SHUTDOWN", b"NOSAVE"]);
+    let mut child = server;
+    common::wait_for("the server to exit", || {
+        matches!(child.child.try_wait(), Ok(Some(_)))
+    });
+}

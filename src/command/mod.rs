@@ -594,6 +594,7 @@ pub static TABLE: &[CommandSpec] = &[
 
 const NOKEYS_FLAGS: u32 = 0;
 
+use crate::scripting::busy::Admit;
 pub use crate::state::NO_COMMAND;
 
 /// The store's keyed hash instead of SipHash: command names are a few bytes and not
@@ -1179,9 +1180,22 @@ fn admit(
         // A refused EXEC aborts the transaction in MULTI or not, as Redis's rejectCommand.
         return Err(reject(ctx, spec, e));
     }
-    // Redis's processCommand evicts before every command when `maxmemory` is set; what
-    // is still over the limit then refuses the commands that may grow memory.
+    // A script past `busy-reply-threshold` leaves room only for `allow-busy` commands;
+    // until then, commands wait for it (see `scripting::busy`).
+    let beside_script = match ctx.server.script_busy.admit(
+        ctx.client.id,
+        spec.flags & ALLOW_BUSY != 0,
+        ctx.server.config.busy_reply_threshold(),
+    ) {
+        Admit::Run => false,
+        Admit::Beside => true,
+        Admit::Refuse(busy) => return Err(reject(ctx, spec, args::err(busy))),
+    };
+    // Redis's processCommand evicts before every command when `maxmemory` is set (not
+    // beside a busy script, which holds the data); what is still over the limit then
+    // refuses the commands that may grow memory.
     let out_of_memory = ctx.server.config.maxmemory() > 0
+        && !beside_script
         && crate::evict::perform(ctx.server) == crate::evict::Outcome::Fail;
     let Some(m) = ctx.client.multi.as_ref() else {
         if spec.flags & DENYOOM != 0 && out_of_memory {

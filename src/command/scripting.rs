@@ -151,6 +151,12 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
     // Lua's C recursion (nested pcall, metamethods, deep replies) may need more than a
     // worker thread's small stack: the script runs on a stack of its own.
     let running = scripting::Running::start();
+    // Other clients wait for it, then get BUSY once it passes busy-reply-threshold; the
+    // interpreter's hook stops it on SCRIPT KILL or a shutdown.
+    let _busy = server
+        .script_busy
+        .begin(true, ctx.client.id, server.shutdown.is_triggered());
+    interp.rearm_hook();
     // A panic (a bug) inside still gives the caller back its database and protocol before
     // dispatch's guard answers it.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -372,6 +378,8 @@ fn redis_call(
     }
     if spec.flags & flags::WRITE != 0 {
         run.dirty.set(true);
+        // From now on SCRIPT KILL refuses: the data would be left half-changed.
+        server.script_busy.wrote();
     }
     if ctx.client.tracking && spec.flags & (flags::READONLY | flags::PUBSUB) == flags::READONLY {
         let keys = run.keys.iter().map(Vec::as_slice).collect();
@@ -450,8 +458,11 @@ pub fn script_flush(ctx: &mut Ctx, args: &Args) -> CmdResult {
 }
 
 /// SCRIPT KILL: no script ever runs long enough to be killed yet (no busy scripts).
-pub fn script_kill(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    Err(err("NOTBUSY No scripts in execution right now."))
+pub fn script_kill(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    match ctx.server.script_busy.kill(true) {
+        Ok(()) => Ok(Reply::ok()),
+        Err(e) => Err(err(e)),
+    }
 }
 
 /// SCRIPT HELP

@@ -75,15 +75,31 @@ pub fn shutdown(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if abort {
         return Err(err("ERR No shutdown in progress."));
     }
+    // Beside a busy script only SHUTDOWN NOSAVE goes (Redis's shutdownCommand); it stops
+    // the script, even one that wrote.
+    let busy = &ctx.server.script_busy;
+    if let Some(eval) = busy.timed_out(ctx.server.config.busy_reply_threshold()) {
+        if !nosave {
+            return Err(err(if eval {
+                crate::scripting::busy::BUSY_EVAL
+            } else {
+                crate::scripting::busy::BUSY_FUNCTION
+            }));
+        }
+    }
     log::warn!("User requested shutdown...");
+    busy.shutting_down();
     ctx.server.shutdown.trigger();
     ctx.client.close_after_reply = true;
     Ok(Reply::none())
 }
 
 /// TIME
-pub fn time(ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    let us = ctx.op.now_us();
+pub fn time(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    // The clock now, not the command's instant: a script that polls TIME sees it move, as
+    // in Redis.
+    #[allow(clippy::disallowed_methods)]
+    let us = crate::store::clock::unix_us();
     Ok(Reply::bulks([
         (us / 1_000_000).to_string(),
         (us % 1_000_000).to_string(),

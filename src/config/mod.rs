@@ -57,7 +57,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "no-appendfsync-on-rewrite",
             "Spindle has no append-only file yet",
         ),
-        ("busy-reply-threshold", "Spindle has no scripting yet"),
         (
             "list-compress-depth",
             "Spindle does not compress list nodes",
@@ -251,6 +250,9 @@ pub struct Config {
     /// `slowlog-log-slower-than` (µs; negative: off) and `slowlog-max-len`.
     slowlog_slower_than: AtomicI64,
     slowlog_max_len: AtomicU64,
+    /// `busy-reply-threshold` (`lua-time-limit`), ms: a script running longer makes other
+    /// clients' commands answer BUSY; 0: never.
+    busy_reply_threshold: AtomicU64,
     hz: AtomicUsize,
     proto_max_bulk_len: AtomicU64,
     client_query_buffer_limit: AtomicU64,
@@ -290,6 +292,7 @@ impl Default for Config {
             tracking_table_max_keys: AtomicU64::new(1_000_000),
             slowlog_slower_than: AtomicI64::new(10_000),
             slowlog_max_len: AtomicU64::new(128),
+            busy_reply_threshold: AtomicU64::new(5000),
             hz: AtomicUsize::new(10),
             proto_max_bulk_len: AtomicU64::new(crate::protocol::PROTO_MAX_BULK_LEN as u64),
             client_query_buffer_limit: AtomicU64::new(crate::protocol::QUERY_BUF_LIMIT as u64),
@@ -369,6 +372,11 @@ impl Config {
     /// `slowlog-log-slower-than`, in microseconds; negative: the slow log is off.
     pub fn slowlog_slower_than(&self) -> i64 {
         self.slowlog_slower_than.load(Ordering::Relaxed)
+    }
+
+    /// `busy-reply-threshold` in ms (0: scripts never count as busy).
+    pub fn busy_reply_threshold(&self) -> u64 {
+        self.busy_reply_threshold.load(Ordering::Relaxed)
     }
 
     pub fn slowlog_max_len(&self) -> usize {
@@ -479,6 +487,7 @@ impl Config {
             "hz" => self.hz().to_string(),
             "slowlog-log-slower-than" => self.slowlog_slower_than().to_string(),
             "slowlog-max-len" => self.slowlog_max_len().to_string(),
+            "busy-reply-threshold" => self.busy_reply_threshold().to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
             "timeout" => self.timeout().to_string(),
@@ -610,6 +619,7 @@ impl Config {
                 .slowlog_slower_than
                 .store(canonical.parse().unwrap_or(10_000), Ordering::Relaxed),
             "slowlog-max-len" => self.slowlog_max_len.store(number(), Ordering::Relaxed),
+            "busy-reply-threshold" => self.busy_reply_threshold.store(number(), Ordering::Relaxed),
             // Redis's updateHZ: accepted from 0, clamped into 1..=500.
             "hz" => self.hz.store(
                 (number() as usize).clamp(HZ_RANGE.0, HZ_RANGE.1),

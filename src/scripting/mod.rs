@@ -14,6 +14,8 @@ use sha1::{Digest, Sha1};
 
 use crate::protocol::Reply;
 
+pub mod busy;
+
 /// Shebang flags (`#!lua flags=...`), as Redis's `scripts_flags_def`.
 pub mod flags {
     pub const NO_WRITES: u32 = 1;
@@ -173,14 +175,25 @@ impl Interp {
                 make_raiser,
             ))?;
         let funcs = lua.create_table()?;
-        Ok(Interp {
+        let interp = Interp {
             lua,
             hooks,
             runner,
             backing,
             funcs,
             scripts: HashMap::new(),
-        })
+        };
+        interp.rearm_hook();
+        Ok(interp)
+    }
+
+    /// Sets the busy-script hook to its usual rate (a kill leaves it firing at every line).
+    pub fn rearm_hook(&self) {
+        // SAFETY: the interpreter's own state, not inside a hook (called between scripts).
+        let _ = unsafe {
+            self.lua
+                .exec_raw::<()>((), |state| busy::install_hook(state))
+        };
     }
 
     /// Compiles and caches `body` (Redis's `luaCreateFunction`); its SHA-1, or the error
