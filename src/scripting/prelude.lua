@@ -8,10 +8,11 @@
 -- Arguments: hooks (the per-run `run` function is set there), sha1hex, log, version,
 -- version number, make_raiser (wraps a Lua function returning a value and whether to raise
 -- it into a C function, so that the script's frame stays below it even in a tail call, as
--- with Redis's C functions). Returns the runner, the backing table of globals.
+-- with Redis's C functions), the bundled libraries by name (cjson, cmsgpack, bit, struct,
+-- written in Rust: see clib.rs). Returns the runner, the backing table of globals.
 -- The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
 -- callback's own arguments are limited in number).
-local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser = ...
+local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs = ...
 
 local G = _G
 local error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall =
@@ -220,6 +221,10 @@ backing.math = freeze(math)
 backing.table = freeze(table)
 backing.coroutine = freeze(coroutine)
 backing.redis = freeze(redis)
+backing.cjson = freeze(libs.cjson)
+backing.cmsgpack = freeze(libs.cmsgpack)
+backing.bit = freeze(libs.bit)
+backing.struct = freeze(libs.struct)
 backing.__redis__err__handler = handler
 backing._G = G
 raw_getmetatable('').__index = backing.string
