@@ -72,6 +72,8 @@ unsafe fn pack(l: State) -> c_int {
         // placeholder keeps the stack as high, so its limits strike at the same point.
         ffi::lua_pushnil(l);
     }
+    // Where the C library joins its strings into one.
+    ffi::lua_settop(l, nargs);
     clib::push_bytes(l, buf);
     if buf.capacity() > 1 << 20 {
         *buf = Vec::new();

@@ -26,10 +26,38 @@ lua_fn!(pub open => new);
 /// Pushes the `struct` table.
 unsafe fn new(l: State) -> c_int {
     ffi::lua_createtable(l, 0, 3);
-    clib::new_state(l, Vec::<u8>::new());
-    clib::set_funcs(l, &[(c"pack", pack_fn)], 1);
-    clib::set_funcs(l, &[(c"unpack", unpack_fn), (c"size", size_fn)], 0);
+    clib::set_funcs(
+        l,
+        &[
+            (c"pack", pack_fn),
+            (c"unpack", unpack_fn),
+            (c"size", size_fn),
+        ],
+        0,
+    );
     1
+}
+
+/// Lua 5.1's `luaL_Buffer` (`LUAL_BUFFERSIZE` is glibc's `BUFSIZ`). pack builds its result
+/// in one, as lua-struct does, because the buffer's spills onto the Lua stack are visible: an
+/// argument read past the last one finds them (or the nil mark below them) rather than
+/// nothing, and the error says so.
+#[repr(C)]
+struct LuaBuffer {
+    p: *mut std::ffi::c_char,
+    lvl: c_int,
+    l: State,
+    buffer: [std::ffi::c_char; 8192],
+}
+
+extern "C-unwind" {
+    fn luaL_buffinit(l: State, b: *mut LuaBuffer);
+    fn luaL_addlstring(b: *mut LuaBuffer, s: *const std::ffi::c_char, len: usize);
+    fn luaL_pushresult(b: *mut LuaBuffer);
+}
+
+unsafe fn add(b: *mut LuaBuffer, bytes: &[u8]) {
+    luaL_addlstring(b, bytes.as_ptr().cast(), bytes.len());
 }
 
 /// Byte order and maximum alignment, changed by `>`, `<` and `!` as the format goes.
@@ -132,41 +160,50 @@ unsafe fn control(l: State, opt: u8, fmt: &[u8], i: &mut usize, h: &mut Header) 
 /// struct.pack(fmt, v1, ...)
 unsafe fn pack(l: State) -> c_int {
     let fmt = format_arg(l);
-    let out = clib::upvalue_state::<Vec<u8>>(l);
-    out.clear();
     let mut h = Header::new();
     let mut arg: c_int = 2;
     let mut total: usize = 0;
+    // The mark between the arguments and the buffer's spills.
+    ffi::lua_pushnil(l);
+    let mut buf = std::mem::MaybeUninit::<LuaBuffer>::uninit();
+    let b = buf.as_mut_ptr();
+    luaL_buffinit(l, b);
     let mut i = 0;
     while let Some(&opt) = fmt.get(i) {
         i += 1;
         let mut size = option_size(l, opt, fmt, &mut i);
         let pad = padding(total, &h, opt, size);
         total = total.wrapping_add(pad);
-        out.resize(out.len() + pad, 0);
+        add(b, &[0u8; 32][..pad.min(32)]);
         match opt {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
-                put_integer(l, out, arg, h.little, size);
+                put_integer(l, b, arg, h.little, size);
                 arg += 1;
             }
-            b'x' => out.push(0),
+            b'x' => add(b, &[0]),
             b'f' => {
                 let f = ffi::luaL_checknumber(l, arg) as f32;
                 arg += 1;
-                out.extend_from_slice(&if h.little {
-                    f.to_le_bytes()
-                } else {
-                    f.to_be_bytes()
-                });
+                add(
+                    b,
+                    &if h.little {
+                        f.to_le_bytes()
+                    } else {
+                        f.to_be_bytes()
+                    },
+                );
             }
             b'd' => {
                 let d = ffi::luaL_checknumber(l, arg);
                 arg += 1;
-                out.extend_from_slice(&if h.little {
-                    d.to_le_bytes()
-                } else {
-                    d.to_be_bytes()
-                });
+                add(
+                    b,
+                    &if h.little {
+                        d.to_le_bytes()
+                    } else {
+                        d.to_be_bytes()
+                    },
+                );
             }
             b'c' | b's' => {
                 let s = clib::check_bytes(l, arg);
@@ -178,9 +215,9 @@ unsafe fn pack(l: State) -> c_int {
                     // lua-struct names the argument after the string.
                     clib::arg_error(l, arg, c"string too short");
                 }
-                out.extend_from_slice(&s[..size]);
+                add(b, &s[..size]);
                 if opt == b's' {
-                    out.push(0);
+                    add(b, &[0]);
                     size += 1;
                 }
             }
@@ -188,30 +225,28 @@ unsafe fn pack(l: State) -> c_int {
         }
         total = total.wrapping_add(size);
     }
-    clib::push_bytes(l, out);
-    if out.capacity() > 1 << 20 {
-        *out = Vec::new();
-    }
+    luaL_pushresult(b);
     1
 }
 
 /// An integer of `size` bytes: a negative number as its two's complement, bytes beyond the
 /// eighth zero.
-unsafe fn put_integer(l: State, out: &mut Vec<u8>, arg: c_int, little: bool, size: usize) {
+unsafe fn put_integer(l: State, b: *mut LuaBuffer, arg: c_int, little: bool, size: usize) {
     let n = ffi::luaL_checknumber(l, arg);
-    let mut value = if n < 0.0 {
+    let value = if n < 0.0 {
         clib::c_i64(n) as u64
     } else {
         clib::c_u64(n)
     };
-    let start = out.len();
-    for _ in 0..size {
-        out.push((value & 0xff) as u8);
-        value = value.checked_shr(8).unwrap_or(0);
+    let mut bytes = [0u8; MAX_INT_SIZE as usize];
+    let size = size.min(bytes.len());
+    for (k, byte) in bytes[..size].iter_mut().enumerate() {
+        *byte = value.checked_shr(8 * k as u32).unwrap_or(0) as u8;
     }
     if !little {
-        out[start..].reverse();
+        bytes[..size].reverse();
     }
+    add(b, &bytes[..size]);
 }
 
 fn get_integer(bytes: &[u8], little: bool, signed: bool) -> f64 {
