@@ -27,6 +27,15 @@ local views = raw_setmetatable({}, {__mode = 'k'})
 
 local function readonly() error(RO, 2) end
 
+-- A read-only view of a table holding no tables (the bundled libraries): reads go straight
+-- to it, without a function call, since nothing read through it needs a view of its own.
+local function freeze_flat(t)
+  local v = {}
+  protected[v] = true
+  raw_setmetatable(v, {__index = t, __newindex = readonly, __metatable = false})
+  return v
+end
+
 -- A read-only view of `t`; tables read through it are viewed read-only too.
 local freeze
 freeze = function(t)
@@ -221,10 +230,10 @@ backing.math = freeze(math)
 backing.table = freeze(table)
 backing.coroutine = freeze(coroutine)
 backing.redis = freeze(redis)
-backing.cjson = freeze(libs.cjson)
-backing.cmsgpack = freeze(libs.cmsgpack)
-backing.bit = freeze(libs.bit)
-backing.struct = freeze(libs.struct)
+backing.cjson = freeze_flat(libs.cjson)
+backing.cmsgpack = freeze_flat(libs.cmsgpack)
+backing.bit = freeze_flat(libs.bit)
+backing.struct = freeze_flat(libs.struct)
 backing.__redis__err__handler = handler
 backing._G = G
 raw_getmetatable('').__index = backing.string
