@@ -419,3 +419,134 @@ fn shutdown_nosave_stops_a_busy_script() {
         matches!(child.child.try_wait(), Ok(Some(_)))
     });
 }
+
+/// Sends a command with binary arguments and returns its raw reply.
+fn raw(c: &mut Conn, args: &[&[u8]]) -> Vec<u8> {
+    c.send_cmd(args);
+    c.read_reply()
+}
+
+#[test]
+fn cjson_bytes_and_errors() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    check(
+        &mut c,
+        &[
+            (
+                &["EVAL", "return cjson.encode({1, 'two', {three = 3.5}, cjson.null, true})", "0"],
+                "$33\r\n[1,\"two\",{\"three\":3.5},null,true]\r\n",
+            ),
+            (
+                &["EVAL", "return cjson.encode(cjson.decode(ARGV[1]))", "0", "{\"a\":[1,2,{\"b\":null}],\"c\":\"\\u00e9\"}"],
+                "$31\r\n{\"a\":[1,2,{\"b\":null}],\"c\":\"\u{e9}\"}\r\n",
+            ),
+            (
+                &["EVAL", "return cjson.decode('[1,')", "0"],
+                "-ERR user_script:1: Expected value but found T_END at character 4 script: ad8248c68c719abd59f0dd09dea378bb946e7d3f, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "local t = {} t[1] = t return cjson.encode(t)", "0"],
+                "-ERR user_script:1: Cannot serialise, excessive nesting (1001) script: 576653f0096d47f87063058b9abe9085cdcd4f41, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "cjson.encode = nil", "0"],
+                "-ERR user_script:1: Attempt to modify a readonly table script: ca8772b89bfaafed79b4e978e804ff876bb3abc5, on @user_script:1.\r\n",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn cmsgpack_bytes_and_hostile_input() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let script: &[u8] = b"return cmsgpack.pack({1, 2, 3}, {a = 1}, -1, 2^40, 0.5, 0.1, 'str')";
+    assert_eq!(
+        raw(&mut c, &[b"EVAL", script, b"0"]),
+        b"$36\r\n\x93\x01\x02\x03\x81\xa1a\x01\xff\xcf\x00\x00\x01\x00\x00\x00\x00\x00\xca?\x00\x00\x00\xcb?\xb9\x99\x99\x99\x99\x99\x9a\xa3str\r\n"
+    );
+    let unpack_all: &[u8] = b"return {cmsgpack.unpack(ARGV[1])}";
+    assert_eq!(
+        raw(
+            &mut c,
+            &[
+                b"EVAL",
+                unpack_all,
+                b"0",
+                b"\x93\x01\x02\x03\xcd\x01\x00\xa3abc"
+            ]
+        ),
+        b"*3\r\n*3\r\n:1\r\n:2\r\n:3\r\n:256\r\n$3\r\nabc\r\n"
+    );
+    assert_eq!(
+        raw(
+            &mut c,
+            &[
+                b"EVAL",
+                b"return {cmsgpack.unpack_one(ARGV[1])}",
+                b"0",
+                b"\x01\x02"
+            ]
+        ),
+        b"*2\r\n:1\r\n:1\r\n"
+    );
+    let unpack: &[u8] = b"return cmsgpack.unpack(ARGV[1])";
+    // A header announcing 4 billion elements allocates nothing before the input runs out.
+    assert_eq!(
+        raw(&mut c, &[b"EVAL", unpack, b"0", b"\xdd\xff\xff\xff\xff"]),
+        b"-ERR user_script:1: Missing bytes in input. script: ccee71ef185f5b0f0f4850bba4f08bb564a6f52d, on @user_script:1.\r\n"
+    );
+    assert_eq!(
+        raw(&mut c, &[b"EVAL", unpack, b"0", b"\xc1"]),
+        b"-ERR user_script:1: Bad data format in input. script: ccee71ef185f5b0f0f4850bba4f08bb564a6f52d, on @user_script:1.\r\n"
+    );
+    // Nesting is bounded by the Lua stack, as in Redis.
+    check(
+        &mut c,
+        &[(
+            &["EVAL", "return cmsgpack.unpack(string.rep(string.char(0x91), 100000))", "0"],
+            "-ERR user_script:1: stack overflow (in function mp_decode_to_lua_array) script: fb662eadc21608d1684417e25542be1a5b13659b, on @user_script:1.\r\n",
+        )],
+    );
+    assert_eq!(c.cmd_str(&["PING"]), "+PONG\r\n");
+}
+
+#[test]
+fn bit_and_struct() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    check(
+        &mut c,
+        &[
+            (
+                &["EVAL", "return {bit.band(0xff, 0x0f), bit.tohex(-1), bit.lshift(1, 31), bit.tobit(2^32 + 5), bit.bswap(0x12345678)}", "0"],
+                "*5\r\n:15\r\n$8\r\nffffffff\r\n:-2147483648\r\n:5\r\n:2018915346\r\n",
+            ),
+            (
+                &["EVAL", "return bit.band(1, {})", "0"],
+                "-ERR user_script:1: bad argument #2 to 'band' (number expected, got table) script: 6a05629315079201399701ee15b1ea4d3af587f6, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "return struct.pack('i33', 1)", "0"],
+                "-ERR user_script:1: integral size 33 is larger than limit of 32 script: 0a76c071d82805e752befa6958961c98c39f358f, on @user_script:1.\r\n",
+            ),
+            (
+                &["EVAL", "return struct.unpack('c2000000000', 'abc')", "0"],
+                "-ERR user_script:1: bad argument #2 to 'unpack' (data string too short) script: 81d4914215aad02cbb3d228303aee1e57b8988f3, on @user_script:1.\r\n",
+            ),
+        ],
+    );
+    assert_eq!(
+        raw(
+            &mut c,
+            &[
+                b"EVAL",
+                b"return {struct.pack('>i2<I4', -2, 7), struct.unpack('>h', ARGV[1])}",
+                b"0",
+                b"\xff\xfe"
+            ]
+        ),
+        b"*3\r\n$6\r\n\xff\xfe\x07\x00\x00\x00\r\n:-2\r\n:3\r\n"
+    );
+}

@@ -6,6 +6,12 @@
 //! read-only globals and libraries, the error handler that adds the script's line) is set up
 //! by `prelude.lua`, as Redis's `scriptingInit` does in C.
 
+mod bit;
+mod cjson;
+mod clib;
+mod cmsgpack;
+mod lstruct;
+
 use std::collections::HashMap;
 
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
@@ -162,6 +168,23 @@ impl Interp {
                 lua.exec_raw::<Function>(f, |state| mlua::ffi::lua_pushcclosure(state, raiser, 1))
             }
         })?;
+        // SAFETY: each opener pushes exactly one table; they run as called C functions.
+        let libs = unsafe {
+            lua.exec_raw::<Table>((), |state| {
+                use mlua::ffi;
+                ffi::lua_createtable(state, 0, 4);
+                for (name, open) in [
+                    (c"cjson", cjson::open as clib::CFunction),
+                    (c"cmsgpack", cmsgpack::open),
+                    (c"bit", bit::open),
+                    (c"struct", lstruct::open),
+                ] {
+                    ffi::lua_pushcclosure(state, open, 0);
+                    ffi::lua_call(state, 0, 1);
+                    ffi::lua_setfield(state, -2, name.as_ptr());
+                }
+            })?
+        };
         let (major, minor, patch) = version_parts(crate::REDIS_VERSION);
         let (runner, backing): (Function, Table) = lua
             .load(include_str!("prelude.lua"))
@@ -173,6 +196,7 @@ impl Interp {
                 crate::REDIS_VERSION,
                 (major << 16 | minor << 8 | patch) as f64,
                 make_raiser,
+                libs,
             ))?;
         let funcs = lua.create_table()?;
         let interp = Interp {

@@ -8,10 +8,11 @@
 -- Arguments: hooks (the per-run `run` function is set there), sha1hex, log, version,
 -- version number, make_raiser (wraps a Lua function returning a value and whether to raise
 -- it into a C function, so that the script's frame stays below it even in a tail call, as
--- with Redis's C functions). Returns the runner, the backing table of globals.
+-- with Redis's C functions), the bundled libraries by name (cjson, cmsgpack, bit, struct,
+-- written in Rust: see clib.rs). Returns the runner, the backing table of globals.
 -- The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
 -- callback's own arguments are limited in number).
-local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser = ...
+local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs = ...
 
 local G = _G
 local error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall =
@@ -25,6 +26,15 @@ local protected = raw_setmetatable({}, {__mode = 'k'})
 local views = raw_setmetatable({}, {__mode = 'k'})
 
 local function readonly() error(RO, 2) end
+
+-- A read-only view of a table holding no tables (the bundled libraries): reads go straight
+-- to it, without a function call, since nothing read through it needs a view of its own.
+local function freeze_flat(t)
+  local v = {}
+  protected[v] = true
+  raw_setmetatable(v, {__index = t, __newindex = readonly, __metatable = false})
+  return v
+end
 
 -- A read-only view of `t`; tables read through it are viewed read-only too.
 local freeze
@@ -220,6 +230,10 @@ backing.math = freeze(math)
 backing.table = freeze(table)
 backing.coroutine = freeze(coroutine)
 backing.redis = freeze(redis)
+backing.cjson = freeze_flat(libs.cjson)
+backing.cmsgpack = freeze_flat(libs.cmsgpack)
+backing.bit = freeze_flat(libs.bit)
+backing.struct = freeze_flat(libs.struct)
 backing.__redis__err__handler = handler
 backing._G = G
 raw_getmetatable('').__index = backing.string
