@@ -195,6 +195,8 @@ impl Clients {
 pub struct Shared {
     /// The Lua interpreter and the script cache (EVAL, SCRIPT).
     pub scripts: crate::scripting::Engine,
+    /// FUNCTION libraries (FCALL), in a Lua state of their own.
+    pub functions: crate::scripting::functions::Functions,
     pub config: Arc<Config>,
     pub store: Store,
     /// What eviction keeps between rounds (`maxmemory-policy`'s candidate pool).
@@ -262,6 +264,7 @@ impl Shared {
         }
         Shared {
             scripts: crate::scripting::Engine::new(),
+            functions: Default::default(),
             acl,
             slowlog: Default::default(),
             config,

@@ -10,6 +10,7 @@ pub mod args;
 pub mod bitmaps;
 pub mod connection;
 pub mod described;
+pub mod functions;
 pub mod geo;
 pub mod getkeys;
 pub mod hashes;
@@ -573,6 +574,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("evalsha", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha)),
     cmd("eval_ro", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval_ro)),
     cmd("evalsha_ro", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha_ro)),
+    cmd("fcall", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | NO_MANDATORY_KEYS | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(functions::fcall)),
+    cmd("fcall_ro", -3, NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(functions::fcall_ro)),
     CommandSpec {
         subcommands: &[
             cmd("exists", -3, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_exists)),
@@ -585,8 +588,15 @@ pub static TABLE: &[CommandSpec] = &[
     },
     CommandSpec {
         subcommands: &[
-            cmd("flush", -2, WRITE | NOSCRIPT, NOKEYS, "scripting", Client(server::function_flush)),
-            cmd("list", -2, NOSCRIPT, NOKEYS, "scripting", Client(server::function_list)),
+            cmd("delete", 3, NOSCRIPT | WRITE, NOKEYS, "scripting", Client(functions::function_delete)),
+            cmd("dump", 2, NOSCRIPT, NOKEYS, "scripting", Client(functions::function_dump)),
+            cmd("flush", -2, NOSCRIPT | WRITE, NOKEYS, "scripting", Client(functions::function_flush)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "scripting", Client(functions::function_help)),
+            cmd("kill", 2, NOSCRIPT | ALLOW_BUSY, NOKEYS, "scripting", Client(functions::function_kill)),
+            cmd("list", -2, NOSCRIPT, NOKEYS, "scripting", Client(functions::function_list)),
+            cmd("load", -3, NOSCRIPT | WRITE | DENYOOM, NOKEYS, "scripting", Client(functions::function_load)),
+            cmd("restore", -3, NOSCRIPT | WRITE | DENYOOM, NOKEYS, "scripting", Client(functions::function_restore)),
+            cmd("stats", 2, NOSCRIPT | ALLOW_BUSY, NOKEYS, "scripting", Client(functions::function_stats)),
         ],
         ..cmd("function", -2, 0, NOKEYS, "scripting", Container)
     },
@@ -955,7 +965,7 @@ pub fn execute_resolved(
                 // Before it reads: see the note in `tracking`.
                 // A script's reads remember its declared keys instead (see `scripting`).
                 let keys = (spec.flags & (READONLY | PUBSUB) == READONLY
-                    && !matches!(spec.name, "eval_ro" | "evalsha_ro")
+                    && !matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
                     && !crate::scripting::in_script())
                 .then(|| getkeys::key_positions(spec, argv))
                 .flatten()

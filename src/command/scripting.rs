@@ -140,7 +140,11 @@ pub(super) fn internal(e: mlua::Error) -> CmdError {
 
 /// The checks of a script's flags before it runs (Redis's `scriptPrepareForRun`): whether
 /// it runs read-only, and whether it starts over `maxmemory` without `allow-oom`.
-pub(super) fn check_flags(ctx: &Ctx, script_flags: u32, ro: bool) -> Result<(bool, bool), CmdError> {
+pub(super) fn check_flags(
+    ctx: &Ctx,
+    script_flags: u32,
+    ro: bool,
+) -> Result<(bool, bool), CmdError> {
     let compat = script_flags & sflags::EVAL_COMPAT != 0;
     if ro && !compat && script_flags & sflags::NO_WRITES == 0 {
         return Err(err(

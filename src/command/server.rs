@@ -1,5 +1,5 @@
 //! Server commands: DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, SHUTDOWN, INFO, CONFIG, COMMAND, TIME,
-//! LASTSAVE, DEBUG, FUNCTION.
+//! LASTSAVE, DEBUG.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -122,31 +122,6 @@ pub fn monitor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
 
 /// Redis's refusal of DEBUG under `enable-debug-command no` (its default).
 pub const DEBUG_NOT_ALLOWED: CmdError = err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
-
-/// FUNCTION FLUSH [ASYNC|SYNC]: there are no functions, so there is nothing to remove.
-pub fn function_flush(_ctx: &mut Ctx, args: &Args) -> CmdResult {
-    match args.len() {
-        2 => Ok(Reply::ok()),
-        3 if args.is(2, "ASYNC") || args.is(2, "SYNC") => Ok(Reply::ok()),
-        3 => Err(err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")),
-        _ => Err(super::subcommand_syntax_error(args)),
-    }
-}
-
-/// FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]: no libraries exist.
-pub fn function_list(_ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let mut i = 2;
-    while i < args.len() {
-        if args.is(i, "WITHCODE") {
-            i += 1;
-        } else if args.is(i, "LIBRARYNAME") && i + 1 < args.len() {
-            i += 2;
-        } else {
-            return Err(SYNTAX);
-        }
-    }
-    Ok(Reply::Array(vec![]))
-}
 
 // ---- MEMORY ----
 

@@ -6,6 +6,8 @@
 //! read-only globals and libraries, the error handler that adds the script's line) is set up
 //! by `prelude.lua`, as Redis's `scriptingInit` does in C.
 
+pub mod functions;
+
 use std::collections::HashMap;
 
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
@@ -47,6 +49,9 @@ pub struct Interp {
     pub funcs: Table,
     /// The shebang flags of each cached script, by SHA-1.
     pub scripts: HashMap<String, u32>,
+    /// In the state of FUNCTION libraries: `loading`, `loader` and `call` (see the end of
+    /// `prelude.lua`).
+    pub api: Option<Table>,
 }
 
 /// The shared interpreter.
@@ -66,7 +71,7 @@ impl Default for Engine {
 impl Engine {
     pub fn new() -> Self {
         Engine {
-            interp: Mutex::new(Interp::new().expect("the Lua sandbox loads")),
+            interp: Mutex::new(Interp::new(false).expect("the Lua sandbox loads")),
             cached: Default::default(),
         }
     }
@@ -78,7 +83,7 @@ impl Engine {
 
     /// SCRIPT FLUSH: a fresh interpreter, as Redis's `scriptingReset`.
     pub fn flush(&self) {
-        let fresh = Interp::new().expect("the Lua sandbox loads");
+        let fresh = Interp::new(false).expect("the Lua sandbox loads");
         let old = std::mem::replace(&mut *self.interp.lock(), fresh);
         self.cached.store(0, std::sync::atomic::Ordering::Relaxed);
         drop(old);
@@ -132,7 +137,8 @@ pub fn sha1hex(body: &[u8]) -> String {
 }
 
 impl Interp {
-    fn new() -> mlua::Result<Interp> {
+    /// A fresh interpreter: EVAL's, or with `functions` the one FUNCTION libraries share.
+    pub fn new(functions: bool) -> mlua::Result<Interp> {
         // SAFETY: the debug library is loaded only for the error handler, which the prelude
         // keeps to itself before removing `debug` from the globals scripts see.
         let lua = unsafe {
@@ -161,7 +167,7 @@ impl Interp {
             }
         })?;
         let (major, minor, patch) = version_parts(crate::REDIS_VERSION);
-        let (runner, backing): (Function, Table) = lua
+        let (runner, backing, api): (Function, Table, Option<Table>) = lua
             .load(include_str!("prelude.lua"))
             .set_name("=redis_lib")
             .call((
@@ -171,6 +177,7 @@ impl Interp {
                 crate::REDIS_VERSION,
                 (major << 16 | minor << 8 | patch) as f64,
                 make_raiser,
+                functions,
             ))?;
         let funcs = lua.create_table()?;
         Ok(Interp {
@@ -180,6 +187,7 @@ impl Interp {
             backing,
             funcs,
             scripts: HashMap::new(),
+            api,
         })
     }
 

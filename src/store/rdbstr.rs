@@ -161,7 +161,19 @@ mod tests {
     #[test]
     fn strings_round_trip() {
         let long = b"#!lua name=x\nredis.register_function('f', function() return 1 end)".repeat(3);
-        for s in [&b""[..], b"0", b"-1", b"127", b"128", b"-32768", b"70000", b"-0", b"007", b"12345678901", &long] {
+        for s in [
+            &b""[..],
+            b"0",
+            b"-1",
+            b"127",
+            b"128",
+            b"-32768",
+            b"70000",
+            b"-0",
+            b"007",
+            b"12345678901",
+            &long,
+        ] {
             let mut out = Vec::new();
             save_string(&mut out, s);
             let mut pos = 0;
