@@ -235,7 +235,13 @@ raw_setmetatable(backing, {
   end,
 })
 local gmeta = {__index = backing, __newindex = readonly}
-gmeta.__metatable = freeze(gmeta)
+-- What getmetatable(_G) shows: Redis's own globals metatable (an error function as __index,
+-- read-only), never the real one, whose __index leads to the backing table.
+gmeta.__metatable = freeze({
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+})
 raw_setmetatable(G, gmeta)
 protected[G] = true
 protected[backing] = true
