@@ -22,6 +22,8 @@ pub fn fcall_ro(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 /// Under every database lock: finds the function and runs it with its keys and arguments.
 fn run(ctx: &mut Ctx, args: &Args, ro: bool) -> CmdResult {
+    // Shown before the commands it runs, as Redis does.
+    super::show_to_monitors(ctx, args.all());
     let functions = &ctx.server.functions;
     let libs = functions.lock();
     let Some((_, f)) = libs.current.find(args.get(1)) else {

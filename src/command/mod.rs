@@ -1103,8 +1103,16 @@ pub fn slowlog_push(server: &Shared, client: &ClientState, argv: &[Vec<u8>], mic
 /// Shows a command that ran to the clients in MONITOR mode, after it ran, as Redis's `call`
 /// does (not the administrative ones, nor those flagged `skip_monitor`).
 fn feed_monitors(ctx: &Ctx, spec: &CommandSpec, argv: &[Vec<u8>]) {
+    if spec.flags & (ADMIN | SKIP_MONITOR) != 0 {
+        return;
+    }
+    show_to_monitors(ctx, argv);
+}
+
+/// Shows `argv` to the clients in MONITOR mode now (FCALL, before the commands it runs).
+pub fn show_to_monitors(ctx: &Ctx, argv: &[Vec<u8>]) {
     let monitors = &ctx.server.monitors;
-    if monitors.is_empty() || spec.flags & (ADMIN | SKIP_MONITOR) != 0 {
+    if monitors.is_empty() {
         return;
     }
     // The wall clock of the moment it is shown, as Redis's gettimeofday.
