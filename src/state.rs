@@ -197,6 +197,8 @@ pub struct Shared {
     pub scripts: crate::scripting::Engine,
     /// The script running now, if any, and the BUSY state it puts other clients in.
     pub script_busy: crate::scripting::busy::Busy,
+    /// FUNCTION libraries (FCALL), in a Lua state of their own.
+    pub functions: crate::scripting::functions::Functions,
     pub config: Arc<Config>,
     pub store: Store,
     /// What eviction keeps between rounds (`maxmemory-policy`'s candidate pool).
@@ -265,6 +267,7 @@ impl Shared {
         Shared {
             scripts: crate::scripting::Engine::new(),
             script_busy: Default::default(),
+            functions: Default::default(),
             acl,
             slowlog: Default::default(),
             config,
@@ -639,6 +642,8 @@ pub struct Multi {
     pub denyoom: bool,
     /// A queued command may write (EXEC waits out a CLIENT PAUSE WRITE).
     pub may_write: bool,
+    /// A queued command is a write command (EXEC needs enough good replicas).
+    pub writes: bool,
 }
 
 impl Multi {

@@ -165,9 +165,12 @@ fn getkeys(args: &Args, with_flags: bool) -> CmdResult {
     if (arity > 0 && arity != argc) || argc < -arity {
         return Err(err("ERR Invalid number of arguments specified for command"));
     }
-    let keys = keys_and_flags(spec, &name, argv)
-        .filter(|k| !k.is_empty())
-        .ok_or(err("ERR Invalid arguments specified for command"))?;
+    let keys = match keys_and_flags(spec, &name, argv).filter(|k| !k.is_empty()) {
+        Some(keys) => keys,
+        // EVAL and FCALL with no keys: an empty list, not an error.
+        None if spec.flags & flags::NO_MANDATORY_KEYS != 0 => Vec::new(),
+        None => return Err(err("ERR Invalid arguments specified for command")),
+    };
     Ok(Reply::Array(
         keys.into_iter()
             .map(|(i, f)| {

@@ -10,6 +10,7 @@ pub mod args;
 pub mod bitmaps;
 pub mod connection;
 pub mod described;
+pub mod functions;
 pub mod geo;
 pub mod getkeys;
 pub mod hashes;
@@ -573,6 +574,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("evalsha", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha)),
     cmd("eval_ro", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::eval_ro)),
     cmd("evalsha_ro", -3, NOSCRIPT | NO_MANDATORY_KEYS | SKIP_MONITOR | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(scripting::evalsha_ro)),
+    cmd("fcall", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | NO_MANDATORY_KEYS | STALE | MOVABLE_KEYS, NOKEYS, "scripting", Client(functions::fcall)),
+    cmd("fcall_ro", -3, NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(functions::fcall_ro)),
     CommandSpec {
         subcommands: &[
             cmd("exists", -3, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_exists)),
@@ -585,8 +588,15 @@ pub static TABLE: &[CommandSpec] = &[
     },
     CommandSpec {
         subcommands: &[
-            cmd("flush", -2, WRITE | NOSCRIPT, NOKEYS, "scripting", Client(server::function_flush)),
-            cmd("list", -2, NOSCRIPT, NOKEYS, "scripting", Client(server::function_list)),
+            cmd("delete", 3, NOSCRIPT | WRITE, NOKEYS, "scripting", Client(functions::function_delete)),
+            cmd("dump", 2, NOSCRIPT, NOKEYS, "scripting", Client(functions::function_dump)),
+            cmd("flush", -2, NOSCRIPT | WRITE, NOKEYS, "scripting", Client(functions::function_flush)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "scripting", Client(functions::function_help)),
+            cmd("kill", 2, NOSCRIPT | ALLOW_BUSY, NOKEYS, "scripting", Client(functions::function_kill)),
+            cmd("list", -2, NOSCRIPT, NOKEYS, "scripting", Client(functions::function_list)),
+            cmd("load", -3, NOSCRIPT | WRITE | DENYOOM, NOKEYS, "scripting", Client(functions::function_load)),
+            cmd("restore", -3, NOSCRIPT | WRITE | DENYOOM, NOKEYS, "scripting", Client(functions::function_restore)),
+            cmd("stats", 2, NOSCRIPT | ALLOW_BUSY, NOKEYS, "scripting", Client(functions::function_stats)),
         ],
         ..cmd("function", -2, 0, NOKEYS, "scripting", Container)
     },
@@ -956,7 +966,7 @@ pub fn execute_resolved(
                 // Before it reads: see the note in `tracking`.
                 // A script's reads remember its declared keys instead (see `scripting`).
                 let keys = (spec.flags & (READONLY | PUBSUB) == READONLY
-                    && !matches!(spec.name, "eval_ro" | "evalsha_ro")
+                    && !matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
                     && !crate::scripting::in_script())
                 .then(|| getkeys::key_positions(spec, argv))
                 .flatten()
@@ -1094,8 +1104,16 @@ pub fn slowlog_push(server: &Shared, client: &ClientState, argv: &[Vec<u8>], mic
 /// Shows a command that ran to the clients in MONITOR mode, after it ran, as Redis's `call`
 /// does (not the administrative ones, nor those flagged `skip_monitor`).
 fn feed_monitors(ctx: &Ctx, spec: &CommandSpec, argv: &[Vec<u8>]) {
+    if spec.flags & (ADMIN | SKIP_MONITOR) != 0 {
+        return;
+    }
+    show_to_monitors(ctx, argv);
+}
+
+/// Shows `argv` to the clients in MONITOR mode now (FCALL, before the commands it runs).
+pub fn show_to_monitors(ctx: &Ctx, argv: &[Vec<u8>]) {
     let monitors = &ctx.server.monitors;
-    if monitors.is_empty() || spec.flags & (ADMIN | SKIP_MONITOR) != 0 {
+    if monitors.is_empty() {
         return;
     }
     // The wall clock of the moment it is shown, as Redis's gettimeofday.
@@ -1197,9 +1215,14 @@ fn admit(
     let out_of_memory = ctx.server.config.maxmemory() > 0
         && !beside_script
         && crate::evict::perform(ctx.server) == crate::evict::Outcome::Fail;
+    // Writes need `min-replicas-to-write` good replicas (Spindle has none).
+    let too_few_replicas = ctx.server.config.too_few_replicas();
     let Some(m) = ctx.client.multi.as_ref() else {
         if spec.flags & DENYOOM != 0 && out_of_memory {
             return Err(OOM);
+        }
+        if too_few_replicas && spec.flags & WRITE != 0 {
+            return Err(NOREPLICAS);
         }
         return pubsub_context(ctx, spec);
     };
@@ -1209,9 +1232,15 @@ fn admit(
         // A protected command is refused before it is queued (`enable-debug-command no`).
         Some(server::DEBUG_NOT_ALLOWED)
     } else if spec.name == "exec" {
-        (m.denyoom && out_of_memory).then_some(OOM)
+        if m.denyoom && out_of_memory {
+            Some(OOM)
+        } else {
+            (m.writes && too_few_replicas).then_some(NOREPLICAS)
+        }
     } else if !matches!(spec.name, "discard" | "quit" | "reset") && out_of_memory {
         Some(OOM)
+    } else if too_few_replicas && spec.flags & WRITE != 0 {
+        Some(NOREPLICAS)
     } else {
         None
     };
@@ -1240,6 +1269,7 @@ fn reject(ctx: &mut Ctx, spec: &CommandSpec, e: CmdError) -> CmdError {
 }
 
 const OOM: CmdError = args::err("OOM command not allowed when used memory > 'maxmemory'.");
+pub(crate) const NOREPLICAS: CmdError = args::err("NOREPLICAS Not enough good replicas to write.");
 const NOAUTH: CmdError = args::err("NOAUTH Authentication required.");
 
 /// Finds the row for `argv` (descending into subcommands) and checks its arity.

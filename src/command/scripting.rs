@@ -54,26 +54,25 @@ fn eval_generic(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult
         return Err(err("ERR Number of keys can't be negative"));
     }
     let numkeys = numkeys as usize;
+    under_all_locks(ctx, |ctx| run(ctx, args, numkeys, by_sha, ro))
+}
+
+/// Runs `f` under the write lock of every database, taken in index order (or those of the
+/// transaction around it), as every script runs: the interpreter's mutex comes after.
+pub(super) fn under_all_locks(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx) -> CmdResult) -> CmdResult {
     if ctx.held.is_some() {
-        return run(ctx, args, numkeys, by_sha, ro);
+        return f(ctx);
     }
     let mut guards = ctx.server.store.hold(|_| true);
     let held: Held = guards.iter_mut().map(|g| g.as_deref_mut()).collect();
-    let out = run_held(ctx, held, args, numkeys, by_sha, ro);
+    let out = run_held(ctx, held, f);
     // Releasing the locks serves clients blocked on keys the script pushed to.
     drop(guards);
     out
 }
 
-/// [`run`] through the locks just taken.
-fn run_held(
-    ctx: &mut Ctx,
-    held: Held,
-    args: &Args,
-    numkeys: usize,
-    by_sha: bool,
-    ro: bool,
-) -> CmdResult {
+/// `f` through the locks just taken.
+fn run_held(ctx: &mut Ctx, held: Held, f: impl FnOnce(&mut Ctx) -> CmdResult) -> CmdResult {
     // Shortened to this call (a held lock outlives it), as `Ctx` needs.
     let mut held: Held<'_> = held;
     let mut inner = Ctx {
@@ -82,7 +81,7 @@ fn run_held(
         op: ctx.op,
         held: Some(&mut held),
     };
-    run(&mut inner, args, numkeys, by_sha, ro)
+    f(&mut inner)
 }
 
 /// Under every database lock: finds or compiles the script and runs it.
@@ -104,32 +103,9 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
     let Some(&script_flags) = interp.scripts.get(&sha) else {
         return Err(NOSCRIPT);
     };
-    let internal = |e: mlua::Error| CmdError::msg(format!("ERR {}", e).replace(['\r', '\n'], " "));
     let func: mlua::Function = interp.funcs.raw_get(sha.as_str()).map_err(internal)?;
-    let compat = script_flags & sflags::EVAL_COMPAT != 0;
-    if ro && !compat && script_flags & sflags::NO_WRITES == 0 {
-        return Err(err(
-            "ERR Can not execute a script with write flag using *_ro command.",
-        ));
-    }
-    let readonly = ro || (!compat && script_flags & sflags::NO_WRITES != 0);
-    // Redis's pre-command OOM state: over `maxmemory` after the eviction dispatch ran.
-    let max = server.config.maxmemory();
-    let oom = max > 0 && crate::alloc::used_memory() as u64 > max;
-    if oom && !compat && script_flags & (sflags::ALLOW_OOM | sflags::NO_WRITES) == 0 {
-        return Err(err(
-            "OOM command not allowed when used memory > 'maxmemory'.",
-        ));
-    }
+    let (readonly, oom) = check_flags(ctx, script_flags, ro)?;
     let argv = args.from(3);
-    let run = Run {
-        readonly,
-        // Deny-oom commands are refused until the script's first write.
-        oom: oom && script_flags & sflags::ALLOW_OOM == 0,
-        resp: Cell::new(2),
-        dirty: Cell::new(false),
-        keys: &argv[..numkeys],
-    };
     let lua = &interp.lua;
     let to_table = |items: &[Vec<u8>]| -> mlua::Result<mlua::Table> {
         let t = lua.create_table_with_capacity(items.len(), 0)?;
@@ -146,16 +122,83 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         .backing
         .raw_set("ARGV", to_table(&argv[numkeys..]).map_err(internal)?)
         .map_err(internal)?;
+    let runner = interp.runner.clone();
+    call_script(
+        ctx,
+        &interp,
+        &argv[..numkeys],
+        (readonly, oom),
+        &sha,
+        None,
+        || runner.call::<(bool, Value)>(func),
+    )
+}
 
+/// An interpreter error (a bug or out of memory) as a one-line error reply.
+pub(super) fn internal(e: mlua::Error) -> CmdError {
+    CmdError::msg(format!("ERR {}", e).replace(['\r', '\n'], " "))
+}
+
+/// The checks of a script's flags before it runs (Redis's `scriptPrepareForRun`): whether
+/// it runs read-only, and whether it starts over `maxmemory` without `allow-oom`.
+pub(super) fn check_flags(
+    ctx: &Ctx,
+    script_flags: u32,
+    ro: bool,
+) -> Result<(bool, bool), CmdError> {
+    let compat = script_flags & sflags::EVAL_COMPAT != 0;
+    if ro && !compat && script_flags & sflags::NO_WRITES == 0 {
+        return Err(err(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    if !compat && script_flags & sflags::NO_WRITES == 0 && ctx.server.config.too_few_replicas() {
+        return Err(super::NOREPLICAS);
+    }
+    let readonly = ro || (!compat && script_flags & sflags::NO_WRITES != 0);
+    // Redis's pre-command OOM state: over `maxmemory` after the eviction dispatch ran.
+    let max = ctx.server.config.maxmemory();
+    let oom = max > 0 && crate::alloc::used_memory() as u64 > max;
+    if oom && !compat && script_flags & (sflags::ALLOW_OOM | sflags::NO_WRITES) == 0 {
+        return Err(err(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        ));
+    }
+    // Deny-oom commands are refused until the script's first write.
+    Ok((readonly, oom && script_flags & sflags::ALLOW_OOM == 0))
+}
+
+/// Runs a script (`invoke` calls it under the error handler: true and its value, or false
+/// and the error) with redis.call wired to this client, and turns its result into the
+/// reply. `name` is what errors name it by (a SHA-1, a function's name); `function` is a
+/// function's name and its caller's command (FCALL), for FUNCTION STATS and KILL.
+pub(super) fn call_script(
+    ctx: &mut Ctx,
+    interp: &scripting::Interp,
+    keys: &[Vec<u8>],
+    (readonly, oom): (bool, bool),
+    name: &str,
+    function: Option<crate::scripting::busy::FunctionCall>,
+    invoke: impl FnOnce() -> mlua::Result<(bool, Value)>,
+) -> CmdResult {
+    let run = Run {
+        readonly,
+        oom,
+        resp: Cell::new(2),
+        dirty: Cell::new(false),
+        keys,
+    };
+    let lua = &interp.lua;
     let (caller_db, caller_resp) = (ctx.client.db, ctx.client.resp);
     // Lua's C recursion (nested pcall, metamethods, deep replies) may need more than a
     // worker thread's small stack: the script runs on a stack of its own.
     let running = scripting::Running::start();
     // Other clients wait for it, then get BUSY once it passes busy-reply-threshold; the
     // interpreter's hook stops it on SCRIPT KILL or a shutdown.
+    let server = ctx.server;
     let _busy = server
         .script_busy
-        .begin(true, ctx.client.id, server.shutdown.is_triggered());
+        .begin(function, ctx.client.id, server.shutdown.is_triggered());
     interp.rearm_hook();
     // A panic (a bug) inside still gives the caller back its database and protocol before
     // dispatch's guard answers it.
@@ -186,7 +229,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
                     }
                 })?;
                 interp.hooks.raw_set("run", hook)?;
-                let result = interp.runner.call::<(bool, Value)>(func);
+                let result = invoke();
                 interp.hooks.raw_set("run", Value::Nil)?;
                 let (ok, value) = result?;
                 // An error already counted (a redis.call error) is not counted again.
@@ -199,7 +242,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
                 let reply = if ok {
                     scripting::lua_to_reply(&value, run.resp.get(), caller_resp)
                 } else {
-                    failure(&value, &sha)
+                    failure(&value, name)
                 };
                 Ok((reply, counted))
             })
@@ -373,6 +416,15 @@ fn redis_call(
         super::count_rejected(server, code);
         let mut wire = b"-".to_vec();
         wire.extend_from_slice(text);
+        wire.extend_from_slice(b"\r\n");
+        return Ok((scripting::resp_to_lua(lua, &wire)?, raise));
+    }
+    if spec.flags & flags::WRITE != 0 && !run.dirty.get() && server.config.too_few_replicas() {
+        let text = super::NOREPLICAS.0;
+        super::count_error(server, &super::NOREPLICAS);
+        super::count_rejected(server, code);
+        let mut wire = b"-".to_vec();
+        wire.extend_from_slice(&text);
         wire.extend_from_slice(b"\r\n");
         return Ok((scripting::resp_to_lua(lua, &wire)?, raise));
     }

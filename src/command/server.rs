@@ -1,5 +1,5 @@
 //! Server commands: DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, SHUTDOWN, INFO, CONFIG, COMMAND, TIME,
-//! LASTSAVE, DEBUG, FUNCTION.
+//! LASTSAVE, DEBUG.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -138,31 +138,6 @@ pub fn monitor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
 
 /// Redis's refusal of DEBUG under `enable-debug-command no` (its default).
 pub const DEBUG_NOT_ALLOWED: CmdError = err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
-
-/// FUNCTION FLUSH [ASYNC|SYNC]: there are no functions, so there is nothing to remove.
-pub fn function_flush(_ctx: &mut Ctx, args: &Args) -> CmdResult {
-    match args.len() {
-        2 => Ok(Reply::ok()),
-        3 if args.is(2, "ASYNC") || args.is(2, "SYNC") => Ok(Reply::ok()),
-        3 => Err(err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")),
-        _ => Err(super::subcommand_syntax_error(args)),
-    }
-}
-
-/// FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]: no libraries exist.
-pub fn function_list(_ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let mut i = 2;
-    while i < args.len() {
-        if args.is(i, "WITHCODE") {
-            i += 1;
-        } else if args.is(i, "LIBRARYNAME") && i + 1 < args.len() {
-            i += 2;
-        } else {
-            return Err(SYNTAX);
-        }
-    }
-    Ok(Reply::Array(vec![]))
-}
 
 // ---- MEMORY ----
 
@@ -925,13 +900,16 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     section(
         "Memory",
         format!(
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_not_counted_for_evict:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nnumber_of_cached_scripts:{}\r\n",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_not_counted_for_evict:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{}\r\n",
             human(used),
             human(rss),
             human(peak),
             human(maxmem),
             if used > 0 { rss as f64 / used as f64 } else { 0.0 },
             srv.scripts.cached(),
+            srv.functions.function_count(),
+            srv.functions.library_count(),
+            srv.functions.vm_memory(),
         ),
     );
     section(

@@ -60,6 +60,7 @@ pub fn queue(ctx: &mut Ctx, code: u32, spec: &'static CommandSpec, argv: &[Vec<u
         return Reply::none();
     }
     m.denyoom |= spec.flags & super::flags::DENYOOM != 0;
+    m.writes |= spec.flags & super::flags::WRITE != 0;
     m.may_write |= spec.flags & (super::flags::WRITE | super::flags::MAY_REPLICATE) != 0;
     m.reaches_beyond |= reaches_beyond(spec);
     let argv = Multi::copy_args(&mut ctx.client.spare_argvs, argv);

@@ -31,7 +31,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
     const BY_PREFIX: &[(&str, &str)] = &[
         ("repl-", "Spindle has no replication"),
         ("replica-", "Spindle has no replication"),
-        ("min-replicas-", "Spindle has no replication"),
         ("master", "Spindle has no replication"),
         ("cluster-", "Spindle has no cluster mode"),
         ("tls-", "Spindle has no TLS"),
@@ -253,6 +252,10 @@ pub struct Config {
     /// `busy-reply-threshold` (`lua-time-limit`), ms: a script running longer makes other
     /// clients' commands answer BUSY; 0: never.
     busy_reply_threshold: AtomicU64,
+    /// `min-replicas-to-write` and `min-replicas-max-lag`: with both set, writes need that
+    /// many good replicas, and Spindle (a primary with no replication) has none.
+    min_replicas_to_write: AtomicU64,
+    min_replicas_max_lag: AtomicU64,
     hz: AtomicUsize,
     proto_max_bulk_len: AtomicU64,
     client_query_buffer_limit: AtomicU64,
@@ -293,6 +296,8 @@ impl Default for Config {
             slowlog_slower_than: AtomicI64::new(10_000),
             slowlog_max_len: AtomicU64::new(128),
             busy_reply_threshold: AtomicU64::new(5000),
+            min_replicas_to_write: AtomicU64::new(0),
+            min_replicas_max_lag: AtomicU64::new(10),
             hz: AtomicUsize::new(10),
             proto_max_bulk_len: AtomicU64::new(crate::protocol::PROTO_MAX_BULK_LEN as u64),
             client_query_buffer_limit: AtomicU64::new(crate::protocol::QUERY_BUF_LIMIT as u64),
@@ -372,6 +377,13 @@ impl Config {
     /// `slowlog-log-slower-than`, in microseconds; negative: the slow log is off.
     pub fn slowlog_slower_than(&self) -> i64 {
         self.slowlog_slower_than.load(Ordering::Relaxed)
+    }
+
+    /// Are writes refused for want of good replicas (Redis's `checkGoodReplicasStatus`
+    /// failing)? Spindle has no replicas, so whenever both settings are non-zero.
+    pub fn too_few_replicas(&self) -> bool {
+        self.min_replicas_to_write.load(Ordering::Relaxed) > 0
+            && self.min_replicas_max_lag.load(Ordering::Relaxed) > 0
     }
 
     /// `busy-reply-threshold` in ms (0: scripts never count as busy).
@@ -488,6 +500,14 @@ impl Config {
             "slowlog-log-slower-than" => self.slowlog_slower_than().to_string(),
             "slowlog-max-len" => self.slowlog_max_len().to_string(),
             "busy-reply-threshold" => self.busy_reply_threshold().to_string(),
+            "min-replicas-to-write" => self
+                .min_replicas_to_write
+                .load(Ordering::Relaxed)
+                .to_string(),
+            "min-replicas-max-lag" => self
+                .min_replicas_max_lag
+                .load(Ordering::Relaxed)
+                .to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
             "timeout" => self.timeout().to_string(),
@@ -620,6 +640,10 @@ impl Config {
                 .store(canonical.parse().unwrap_or(10_000), Ordering::Relaxed),
             "slowlog-max-len" => self.slowlog_max_len.store(number(), Ordering::Relaxed),
             "busy-reply-threshold" => self.busy_reply_threshold.store(number(), Ordering::Relaxed),
+            "min-replicas-to-write" => self
+                .min_replicas_to_write
+                .store(number(), Ordering::Relaxed),
+            "min-replicas-max-lag" => self.min_replicas_max_lag.store(number(), Ordering::Relaxed),
             // Redis's updateHZ: accepted from 0, clamped into 1..=500.
             "hz" => self.hz.store(
                 (number() as usize).clamp(HZ_RANGE.0, HZ_RANGE.1),

@@ -32,6 +32,9 @@ pub const BUSY_EVAL: &str =
 pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
+/// A running function's name and its caller's command (for FUNCTION STATS).
+pub type FunctionCall = (Vec<u8>, Vec<Vec<u8>>);
+
 /// The script running now.
 #[derive(Clone, Copy)]
 struct Run {
@@ -60,6 +63,8 @@ pub struct Busy {
     stop: Arc<Stop>,
     /// The script has called a write command: SCRIPT KILL refuses (UNKILLABLE).
     wrote: AtomicBool,
+    /// The running function's name and its caller's command, for FUNCTION STATS.
+    function: Mutex<Option<FunctionCall>>,
 }
 
 /// What [`Busy::admit`] decided.
@@ -86,6 +91,7 @@ pub struct Running<'a> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         STOP.with(|s| s.borrow_mut().take());
+        *self.busy.function.lock() = None;
         let mut current = self.busy.current.lock();
         *current = None;
         self.busy.running.store(false, Ordering::Release);
@@ -96,11 +102,18 @@ impl Drop for Running<'_> {
 }
 
 impl Busy {
-    /// A script of `client` starts (EVAL when `eval`, else FCALL). The caller holds every
-    /// database lock, so no other script can be running.
-    pub fn begin(&self, eval: bool, client: u64, shutting_down: bool) -> Running<'_> {
+    /// A script of `client` starts: EVAL's, or the named function with its caller's command
+    /// (FCALL). The caller holds every database lock, so no other script can be running.
+    pub fn begin(
+        &self,
+        function: Option<FunctionCall>,
+        client: u64,
+        shutting_down: bool,
+    ) -> Running<'_> {
         #[allow(clippy::disallowed_methods)] // how long the script has run: a real clock
         let started = Instant::now();
+        let eval = function.is_none();
+        *self.function.lock() = function;
         *self.current.lock() = Some(Run {
             started,
             eval,
@@ -168,6 +181,21 @@ impl Busy {
                 self.ended.wait(&mut current);
             }
         }
+    }
+
+    /// The running function for FUNCTION STATS: its name, its caller's command and how long
+    /// it has run (ms); BUSY when an EVAL script runs, as Redis answers.
+    #[allow(clippy::disallowed_methods)] // how long the script has run: a real clock
+    pub fn running_function(&self) -> Result<Option<(FunctionCall, u64)>, &'static str> {
+        let current = self.current.lock();
+        let Some(run) = *current else {
+            return Ok(None);
+        };
+        if run.eval {
+            return Err(BUSY_EVAL);
+        }
+        let ms = run.started.elapsed().as_millis() as u64;
+        Ok(self.function.lock().as_ref().map(|call| (call.clone(), ms)))
     }
 
     /// SCRIPT KILL (`eval`) or FUNCTION KILL: Redis's `scriptKill`.
@@ -250,7 +278,7 @@ mod tests {
             Err("NOTBUSY No scripts in execution right now.")
         );
         {
-            let _run = busy.begin(true, 7, false);
+            let _run = busy.begin(None, 7, false);
             assert_eq!(busy.kill(false), Err(BUSY_EVAL));
             assert_eq!(busy.kill(true), Ok(()));
             busy.wrote();
@@ -262,7 +290,7 @@ mod tests {
     #[test]
     fn others_wait_until_the_threshold_then_get_busy() {
         let busy = Busy::default();
-        let _run = busy.begin(false, 1, false);
+        let _run = busy.begin(Some((b"f".to_vec(), vec![])), 1, false);
         assert_eq!(
             busy.admit(1, false, 10),
             Admit::Run,
@@ -278,7 +306,7 @@ mod tests {
     #[test]
     fn a_waiting_command_runs_when_the_script_ends() {
         let busy = Arc::new(Busy::default());
-        let run = busy.begin(true, 1, false);
+        let run = busy.begin(None, 1, false);
         let waiter = {
             let busy = Arc::clone(&busy);
             std::thread::spawn(move || busy.admit(2, false, 60_000))

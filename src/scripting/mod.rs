@@ -10,6 +10,7 @@ mod bit;
 mod cjson;
 mod clib;
 mod cmsgpack;
+pub mod functions;
 mod lstruct;
 
 use std::collections::HashMap;
@@ -55,6 +56,9 @@ pub struct Interp {
     pub funcs: Table,
     /// The shebang flags of each cached script, by SHA-1.
     pub scripts: HashMap<String, u32>,
+    /// In the state of FUNCTION libraries: `loading`, `loader` and `call` (see the end of
+    /// `prelude.lua`).
+    pub api: Option<Table>,
 }
 
 /// The shared interpreter.
@@ -74,7 +78,7 @@ impl Default for Engine {
 impl Engine {
     pub fn new() -> Self {
         Engine {
-            interp: Mutex::new(Interp::new().expect("the Lua sandbox loads")),
+            interp: Mutex::new(Interp::new(false).expect("the Lua sandbox loads")),
             cached: Default::default(),
         }
     }
@@ -86,7 +90,7 @@ impl Engine {
 
     /// SCRIPT FLUSH: a fresh interpreter, as Redis's `scriptingReset`.
     pub fn flush(&self) {
-        let fresh = Interp::new().expect("the Lua sandbox loads");
+        let fresh = Interp::new(false).expect("the Lua sandbox loads");
         let old = std::mem::replace(&mut *self.interp.lock(), fresh);
         self.cached.store(0, std::sync::atomic::Ordering::Relaxed);
         drop(old);
@@ -140,7 +144,8 @@ pub fn sha1hex(body: &[u8]) -> String {
 }
 
 impl Interp {
-    fn new() -> mlua::Result<Interp> {
+    /// A fresh interpreter: EVAL's, or with `functions` the one FUNCTION libraries share.
+    pub fn new(functions: bool) -> mlua::Result<Interp> {
         // SAFETY: the debug library is loaded only for the error handler, which the prelude
         // keeps to itself before removing `debug` from the globals scripts see.
         let lua = unsafe {
@@ -186,7 +191,7 @@ impl Interp {
             })?
         };
         let (major, minor, patch) = version_parts(crate::REDIS_VERSION);
-        let (runner, backing): (Function, Table) = lua
+        let (runner, backing, api): (Function, Table, Option<Table>) = lua
             .load(include_str!("prelude.lua"))
             .set_name("=redis_lib")
             .call((
@@ -197,6 +202,7 @@ impl Interp {
                 (major << 16 | minor << 8 | patch) as f64,
                 make_raiser,
                 libs,
+                functions,
             ))?;
         let funcs = lua.create_table()?;
         let interp = Interp {
@@ -206,6 +212,7 @@ impl Interp {
             backing,
             funcs,
             scripts: HashMap::new(),
+            api,
         };
         interp.rearm_hook();
         Ok(interp)

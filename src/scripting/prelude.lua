@@ -9,16 +9,17 @@
 -- version number, make_raiser (wraps a Lua function returning a value and whether to raise
 -- it into a C function, so that the script's frame stays below it even in a tail call, as
 -- with Redis's C functions), the bundled libraries by name (cjson, cmsgpack, bit, struct,
--- written in Rust: see clib.rs). Returns the runner, the backing table of globals.
--- The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
+-- written in Rust: see clib.rs), functions (true for the state of FUNCTION libraries).
+-- Returns the runner, the backing table of globals and, for functions, the library API (see
+-- the end). The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
 -- callback's own arguments are limited in number).
-local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs = ...
+local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs, functions = ...
 
 local G = _G
 local error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall =
     error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall
 local raw_setmetatable, raw_getmetatable = setmetatable, getmetatable
-local floor, ceil, concat = math.floor, math.ceil, table.concat
+local floor, ceil, concat, lower = math.floor, math.ceil, table.concat, string.lower
 local dbg = debug
 
 local RO = 'Attempt to modify a readonly table'
@@ -248,7 +249,13 @@ raw_setmetatable(backing, {
   end,
 })
 local gmeta = {__index = backing, __newindex = readonly}
-gmeta.__metatable = freeze(gmeta)
+-- What getmetatable(_G) shows: Redis's own globals metatable (an error function as __index,
+-- read-only), never the real one, whose __index leads to the backing table.
+gmeta.__metatable = freeze({
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+})
 raw_setmetatable(G, gmeta)
 protected[G] = true
 protected[backing] = true
@@ -258,4 +265,130 @@ local function runner(f)
   return xpcall(f, handler)
 end
 
-return runner, backing
+if not functions then
+  return runner, backing
+end
+
+-- FUNCTION libraries (Redis's function_lua.c). While a library's body runs (FUNCTION LOAD),
+-- the globals are only `redis` with register_function, log, the log levels and the version;
+-- any other name is an error. Functions then run with the full globals, their keys and
+-- arguments as arguments.
+-- Raised from a metamethod: level 3 is the code that read the name.
+local function missing(k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 3)
+end
+
+local known_flags = {
+  ['no-writes'] = 1, ['allow-oom'] = 2, ['allow-stale'] = 4, ['no-cluster'] = 8,
+  ['allow-cross-slot-keys'] = 16,
+}
+
+-- The flags of a `flags` table as bits, or nil for one Redis does not know.
+local function read_flags(t)
+  local bits, j = 0, 1
+  while true do
+    local f = t[j]
+    if f == nil then return bits end
+    local tf = type(f)
+    if tf ~= 'string' and tf ~= 'number' then return nil end
+    local bit = known_flags[lower(tostring(f))]
+    if not bit then return nil end
+    if floor(bits / bit) % 2 == 0 then bits = bits + bit end
+    j = j + 1
+  end
+end
+
+local function is_text(v)
+  local t = type(v)
+  return t == 'string' or t == 'number'
+end
+
+-- Redis's luaRegisterFunctionReadArgs: name, callback, description, flags, or an error.
+local function register_args(...)
+  local argc = select('#', ...)
+  if argc < 1 or argc > 2 then
+    return nil, 'wrong number of arguments to redis.register_function'
+  end
+  if argc == 2 then
+    local name, callback = ...
+    if not is_text(name) then return nil, 'first argument to redis.register_function must be a string' end
+    if type(callback) ~= 'function' then
+      return nil, 'second argument to redis.register_function must be a function'
+    end
+    return tostring(name), callback, nil, 0
+  end
+  local t = ...
+  if type(t) ~= 'table' then
+    return nil, 'calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).'
+  end
+  local name, callback, desc, bits
+  for k, v in next, t do
+    if not is_text(k) then return nil, 'named argument key given to redis.register_function is not a string' end
+    k = lower(tostring(k))
+    if k == 'function_name' then
+      if not is_text(v) then return nil, 'function_name argument given to redis.register_function must be a string' end
+      name = tostring(v)
+    elseif k == 'description' then
+      if not is_text(v) then return nil, 'description argument given to redis.register_function must be a string' end
+      desc = tostring(v)
+    elseif k == 'callback' then
+      if type(v) ~= 'function' then return nil, 'callback argument given to redis.register_function must be a function' end
+      callback = v
+    elseif k == 'flags' then
+      if type(v) ~= 'table' then
+        return nil, 'flags argument to redis.register_function must be a table representing function flags'
+      end
+      bits = read_flags(v)
+      if not bits then return nil, 'unknown flag given' end
+    else
+      return nil, 'unknown argument given to redis.register_function'
+    end
+  end
+  if not name then return nil, 'redis.register_function must get a function name argument' end
+  if not callback then return nil, 'redis.register_function must get a callback argument' end
+  return name, callback, desc, bits or 0
+end
+
+local lib = {}
+lib.register_function = make_raiser(function(...)
+  local register = hooks.register
+  if not register then
+    return fail('ERR redis.register_function can only be called on FUNCTION LOAD command')
+  end
+  local name, callback, desc, bits = register_args(...)
+  if not name then return fail('ERR ' .. callback) end
+  return register(name, callback, desc, bits)
+end)
+lib.log = redis.log
+lib.LOG_DEBUG, lib.LOG_VERBOSE, lib.LOG_NOTICE, lib.LOG_WARNING = 0, 1, 2, 3
+lib.REDIS_VERSION = version
+lib.REDIS_VERSION_NUM = version_num
+local lib_view = raw_setmetatable({}, {
+  __index = function(_, k)
+    local v = lib[k]
+    if v == nil then missing(k) end
+    return v
+  end,
+  __newindex = readonly,
+  __metatable = false,
+})
+protected[lib_view] = true
+local load_globals = raw_setmetatable({redis = lib_view}, {__index = function(_, k) missing(k) end})
+protected[load_globals] = true
+
+-- Switches the globals between the load-time API (true) and the full one.
+local function loading(on)
+  if on then gmeta.__index = load_globals else gmeta.__index = backing end
+end
+
+-- Runs a library's body (no error handler, as Redis's lua_pcall at load).
+local function loader(f)
+  return raw_pcall(f)
+end
+
+-- Runs a function with its keys and arguments under the error handler.
+local function call(f, keys, args)
+  return xpcall(function() return f(keys, args) end, handler)
+end
+
+return runner, backing, {loading = loading, loader = loader, call = call}

@@ -2,6 +2,7 @@
 //! clients or replies.
 
 pub mod clock;
+pub mod crc64;
 pub mod db;
 pub mod dict;
 pub mod evict;
@@ -9,9 +10,11 @@ pub mod glob;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod lzf;
 pub mod notify;
 pub mod ostree;
 pub mod pack;
+pub mod rdbstr;
 pub mod ready;
 pub mod set;
 pub mod stream;
