@@ -550,3 +550,25 @@ fn bit_and_struct() {
         b"*3\r\n$6\r\n\xff\xfe\x07\x00\x00\x00\r\n:-2\r\n:3\r\n"
     );
 }
+
+/// math.random is Redis's: one rand48 generator from its fixed start, so a fresh server's
+/// first numbers are redis-server 7.0.15's first numbers, and FCALL draws from it too.
+#[test]
+fn math_random_follows_redis_sequence() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    check(
+        &mut c,
+        &[
+            (
+                &["EVAL", "return {tostring(math.random()), math.random(10), math.random(5,100)}", "0"],
+                "*3\r\n$16\r\n0.39646477363839\r\n:9\r\n:38\r\n",
+            ),
+            (
+                &["FUNCTION", "LOAD", "#!lua name=r\nredis.register_function('r', function() return tostring(math.random()) end)"],
+                "$1\r\nr\r\n",
+            ),
+            (&["FCALL", "r", "0"], "$16\r\n0.44658343468168\r\n"),
+        ],
+    );
+}

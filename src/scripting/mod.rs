@@ -12,6 +12,7 @@ mod clib;
 mod cmsgpack;
 pub mod functions;
 mod lstruct;
+mod rand48;
 
 use std::collections::HashMap;
 
@@ -173,6 +174,8 @@ impl Interp {
                 lua.exec_raw::<Function>(f, |state| mlua::ffi::lua_pushcclosure(state, raiser, 1))
             }
         })?;
+        // SAFETY: `math` was opened above; this only replaces two of its fields.
+        unsafe { lua.exec_raw::<()>((), |state| rand48::install(state)) }?;
         // SAFETY: each opener pushes exactly one table; they run as called C functions.
         let libs = unsafe {
             lua.exec_raw::<Table>((), |state| {
