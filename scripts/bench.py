@@ -3,6 +3,7 @@
 (examples/ceiling.rs) on free ports, alternates redis-benchmark runs, and prints a table of
 medians. Figures only: nothing here asserts a speed."""
 import argparse
+import hashlib
 import os
 import re
 import resource
@@ -38,6 +39,9 @@ WORKLOADS = [
     ("c50", "xadd", ["-c", "50"], 150_000, 0),
     ("c50 P16", "xadd", ["-c", "50", "-P", "16"], 2_000_000, 0),
     ("c50 10k-entry stream", "xread_count10", ["-c", "50"], 150_000, 0),
+    ("c50 3-command script", "evalsha", ["-c", "50"], 150_000, 0),
+    ("c50 3-command function", "fcall", ["-c", "50"], 150_000, 0),
+    ("c50 BullMQ-style", "cmsgpack_roundtrip", ["-c", "50"], 150_000, 0),
 ]
 # Both servers must admit the 10,000 idle clients plus the benchmark's 1,000.
 MAXCLIENTS = "11000"
@@ -281,6 +285,16 @@ def load_zsets(server, count):
     return grown / max(n * 10, 1)
 
 
+# A 3-command script (EVALSHA and FCALL rows): a counter, a write and a read back.
+SCRIPT3 = ("redis.call('incr', KEYS[1]) redis.call('set', KEYS[2], ARGV[1]) "
+           "return redis.call('get', KEYS[2])")
+SCRIPT3_SHA = hashlib.sha1(SCRIPT3.encode()).hexdigest()
+# BullMQ-style options: packed with cmsgpack into a hash field, read back and unpacked.
+MSGPACK = ("local o = {delay = 5, attempts = 3, backoff = {type = 'exponential', delay = 1000}, "
+           "jobId = ARGV[1], removeOnComplete = true} "
+           "redis.call('hset', KEYS[1], 'opts', cmsgpack.pack(o)) "
+           "return cmsgpack.unpack(redis.call('hget', KEYS[1], 'opts')).attempts")
+MSGPACK_SHA = hashlib.sha1(MSGPACK.encode()).hexdigest()
 # Workloads of our own: name -> (loader run once per server, redis-benchmark command). The
 # ZRANGEBYSCORE row seeks to a random score in a 1,000,000-member set and reads 10 members:
 # O(log n) when the start is found by a descent, not by a walk.
@@ -298,6 +312,20 @@ CUSTOM = {
     "xread_count10": (
         lambda server: load_stream(server, 10_000),
         ["XREAD", "COUNT", "10", "STREAMS", "bigs", "5000-0"],
+    ),
+    "evalsha": (
+        lambda server: server.cli("SCRIPT", "LOAD", SCRIPT3),
+        ["EVALSHA", SCRIPT3_SHA, "2", "counter", "value", "__rand_int__"],
+    ),
+    "fcall": (
+        lambda server: server.cli("FUNCTION", "LOAD", "REPLACE",
+                                  "#!lua name=bench\nredis.register_function('three', "
+                                  "function(KEYS, ARGV) " + SCRIPT3 + " end)"),
+        ["FCALL", "three", "2", "counter", "value", "__rand_int__"],
+    ),
+    "cmsgpack_roundtrip": (
+        lambda server: server.cli("SCRIPT", "LOAD", MSGPACK),
+        ["EVALSHA", MSGPACK_SHA, "1", "job", "__rand_int__"],
     ),
 }
 
@@ -448,7 +476,8 @@ def main():
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--memory-only", action="store_true",
                     help="skip the throughput workloads: memory and latency rows only")
-    ap.add_argument("--only", help="run only the workloads whose label contains this text")
+    ap.add_argument("--only", help="run only the workloads whose label or test contains one of "
+                    "these comma-separated texts")
     ap.add_argument("--pubsub-only", action="store_true",
                     help="only the transactions and pub/sub rows")
     ap.add_argument("--throughput-only", action="store_true",
@@ -461,7 +490,8 @@ def main():
         print(f"# open-files limit {hard}: the 10k-idle workload is skipped", file=sys.stderr)
         workloads = [w for w in WORKLOADS if not w[4]]
     if args.only:
-        workloads = [w for w in workloads if args.only in w[0] or args.only in w[1]]
+        wanted = args.only.split(",")
+        workloads = [w for w in workloads if any(t in w[0] or t in w[1] for t in wanted)]
     if args.memory_only or args.pubsub_only:
         workloads = []
 

@@ -46,10 +46,11 @@ impl Monitors {
         self.count.load(Ordering::Acquire) == 0
     }
 
-    /// Shows a command run by `from` in database `db` at `unix_us` to every monitor.
+    /// Shows a command run by `from` (none: a script) in database `db` at `unix_us` to every
+    /// monitor.
     pub fn feed(
         &self,
-        from: &ClientInfo,
+        from: Option<&ClientInfo>,
         db: usize,
         argv: &[Vec<u8>],
         unix_us: i64,
@@ -67,14 +68,12 @@ impl Monitors {
 
 /// One MONITOR line, with AUTH's and HELLO ... AUTH's credentials redacted as Redis redacts
 /// them.
-fn format_line(from: &ClientInfo, db: usize, argv: &[Vec<u8>], unix_us: i64) -> Vec<u8> {
-    let mut out = format!(
-        "+{}.{:06} [{} {}] ",
-        unix_us.div_euclid(1_000_000),
-        unix_us.rem_euclid(1_000_000),
-        db,
-        from.addr
-    )
+fn format_line(from: Option<&ClientInfo>, db: usize, argv: &[Vec<u8>], unix_us: i64) -> Vec<u8> {
+    let (secs, micros) = (unix_us.div_euclid(1_000_000), unix_us.rem_euclid(1_000_000));
+    let mut out = match from {
+        Some(c) => format!("+{secs}.{micros:06} [{db} {}] ", c.addr),
+        None => format!("+{secs}.{micros:06} [{db} lua] "),
+    }
     .into_bytes();
     let redacted = redactions(argv);
     for (i, arg) in argv.iter().enumerate() {

@@ -593,6 +593,8 @@ pub struct ClientState {
     pub blocked: Option<Blocked>,
     /// Since MULTI: the commands queued for EXEC.
     pub multi: Option<Multi>,
+    /// A script of this client is running: the commands it calls reach MONITOR as `lua`'s.
+    pub in_script: bool,
     /// Argument vectors of executed transactions, kept for the next one to copy into:
     /// queueing then allocates nothing (bounded by [`Multi::recycle`]).
     pub spare_argvs: Vec<Vec<Vec<u8>>>,
@@ -704,6 +706,7 @@ impl ClientState {
             info,
             blocked: None,
             multi: None,
+            in_script: false,
             spare_argvs: Vec::new(),
             watching: Vec::new(),
             subscriptions: Subscriptions::default(),

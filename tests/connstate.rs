@@ -254,3 +254,45 @@ fn monitor_shows_commands_on_a_database_in_the_order_they_ran() {
         );
     }
 }
+
+/// EVAL and FCALL reach MONITOR before the commands they run (even when refused), and those
+/// commands show as `lua`'s, as Redis shows them.
+#[test]
+fn monitor_shows_scripts_then_their_commands_as_lua() {
+    let server = TestServer::start();
+    let mut monitor = server.connect();
+    assert_eq!(monitor.cmd(&["MONITOR"]), b"+OK\r\n");
+    let mut c = server.connect();
+    let info = c.cmd_str(&["CLIENT", "INFO"]);
+    let me = info
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("addr="))
+        .expect("addr")
+        .to_string();
+    c.cmd(&[
+        "EVAL",
+        "redis.call('set','k','1') return redis.pcall('get','k')",
+        "1",
+        "k",
+    ]);
+    c.cmd(&["EVALSHA", "abc", "0"]);
+    c.cmd(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=m\nredis.register_function('f', function(keys) return redis.call('incr', keys[1]) end)",
+    ]);
+    c.cmd(&["FCALL", "f", "1", "n"]);
+    let want = [
+        format!("[0 {me}] \"CLIENT\" \"INFO\""),
+        format!("[0 {me}] \"EVAL\" \"redis.call('set','k','1') return redis.pcall('get','k')\" \"1\" \"k\""),
+        "[0 lua] \"set\" \"k\" \"1\"".to_string(),
+        "[0 lua] \"get\" \"k\"".to_string(),
+        format!("[0 {me}] \"EVALSHA\" \"abc\" \"0\""),
+        format!("[0 {me}] \"FUNCTION\" \"LOAD\" \"#!lua name=m\\nredis.register_function('f', function(keys) return redis.call('incr', keys[1]) end)\""),
+        format!("[0 {me}] \"FCALL\" \"f\" \"1\" \"n\""),
+        "[0 lua] \"incr\" \"n\"".to_string(),
+    ];
+    for w in want {
+        assert_eq!(shown(&line(&mut monitor)), w);
+    }
+}

@@ -1110,7 +1110,8 @@ fn feed_monitors(ctx: &Ctx, spec: &CommandSpec, argv: &[Vec<u8>]) {
     show_to_monitors(ctx, argv);
 }
 
-/// Shows `argv` to the clients in MONITOR mode now (FCALL, before the commands it runs).
+/// Shows `argv` to the clients in MONITOR mode now (EVAL and FCALL, before the commands they
+/// run).
 pub fn show_to_monitors(ctx: &Ctx, argv: &[Vec<u8>]) {
     let monitors = &ctx.server.monitors;
     if monitors.is_empty() {
@@ -1120,7 +1121,7 @@ pub fn show_to_monitors(ctx: &Ctx, argv: &[Vec<u8>]) {
     #[allow(clippy::disallowed_methods)]
     let now = crate::store::clock::unix_us();
     monitors.feed(
-        &ctx.client.info,
+        (!ctx.client.in_script).then_some(&*ctx.client.info),
         ctx.client.db,
         argv,
         now,
@@ -1323,13 +1324,18 @@ fn run(
             return handle(ctx, spec, &args, out, || {});
         }
         let (info, here) = (std::sync::Arc::clone(&ctx.client.info), ctx.client.db);
+        let script = ctx.client.in_script;
         handle(ctx, spec, &args, out, || {
             // The wall clock of the moment it is shown, as Redis's gettimeofday.
             #[allow(clippy::disallowed_methods)]
             let now = crate::store::clock::unix_us();
-            server
-                .monitors
-                .feed(&info, here, args.from(0), now, &server.config);
+            server.monitors.feed(
+                (!script).then_some(&*info),
+                here,
+                args.from(0),
+                now,
+                &server.config,
+            );
             *fed = true;
         })
     }));

@@ -44,6 +44,8 @@ pub fn evalsha_ro(ctx: &mut Ctx, args: &Args) -> CmdResult {
 }
 
 fn eval_generic(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult {
+    // Shown before the commands it runs (and even when refused), as Redis does.
+    super::show_to_monitors(ctx, args.all());
     let numkeys = args.int(2)?;
     if numkeys > (args.len() - 3) as i64 {
         return Err(err(
@@ -193,6 +195,7 @@ pub(super) fn call_script(
     // Lua's C recursion (nested pcall, metamethods, deep replies) may need more than a
     // worker thread's small stack: the script runs on a stack of its own.
     let running = scripting::Running::start();
+    ctx.client.in_script = true;
     // Other clients wait for it, then get BUSY once it passes busy-reply-threshold; the
     // interpreter's hook stops it on SCRIPT KILL or a shutdown.
     let server = ctx.server;
@@ -249,6 +252,7 @@ pub(super) fn call_script(
         })
     }));
     drop(running);
+    ctx.client.in_script = false;
     ctx.client.resp = caller_resp;
     if ctx.client.db != caller_db {
         ctx.client.select(caller_db);
