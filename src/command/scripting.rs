@@ -17,10 +17,6 @@ use super::{execute_resolved, flags, Ctx};
 use crate::protocol::{encode, Reply};
 use crate::scripting::{self, error_table, flags as sflags};
 
-/// The stack a script runs on: Lua 5.1 bounds its C recursion (200 nested C calls), and
-/// replies nest at most `scripting::MAX_DEPTH` deep.
-const SCRIPT_STACK: usize = 64 << 20;
-
 const NOSCRIPT: CmdError = err("NOSCRIPT No matching script. Please use EVAL.");
 
 /// EVAL script numkeys [key ...] [arg ...]
@@ -192,8 +188,7 @@ pub(super) fn call_script(
     };
     let lua = &interp.lua;
     let (caller_db, caller_resp) = (ctx.client.db, ctx.client.resp);
-    // Lua's C recursion (nested pcall, metamethods, deep replies) may need more than a
-    // worker thread's small stack: the script runs on a stack of its own.
+    // The script runs on a stack of its own (see `scripting::stack`).
     let running = scripting::Running::start();
     ctx.client.in_script = true;
     // Other clients wait for it, then get BUSY once it passes busy-reply-threshold; the
@@ -206,7 +201,7 @@ pub(super) fn call_script(
     // A panic (a bug) inside still gives the caller back its database and protocol before
     // dispatch's guard answers it.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        stacker::grow(SCRIPT_STACK, || {
+        scripting::stack::run(|| {
             lua.scope(|scope| {
                 let hook = scope.create_function_mut(|lua, mv: MultiValue| {
                     let mut it = mv.into_iter();

@@ -13,6 +13,7 @@ mod cmsgpack;
 pub mod functions;
 mod lstruct;
 mod rand48;
+pub mod stack;
 
 use std::collections::HashMap;
 
