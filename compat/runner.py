@@ -30,6 +30,8 @@ command says otherwise. Directives modify only the NEXT command (several may be 
                     (SCAN's [cursor, [keys]])
     #!sort-pairs    the reply is a flat array of name/value pairs (RESP2 CONFIG GET):
                     compare with the pairs sorted
+    #!sort-deep     sort the elements of every aggregate at every depth (a map's pairs):
+                    FUNCTION LIST, whose functions in a library are in Redis's dict order
     #!approx N      both replies are integers (:) that may differ by at most N
     #!ttl           same as `#!approx 1` (TTL, EXPIRETIME)
     #!ignore        send it to both, require only the same RESP type (first byte of reply)
@@ -316,6 +318,15 @@ def canon_sort_inner(node):
     return node.attr + node.header + b"".join(canon_sorted(c) for c in node.children)
 
 
+def canon_sort_deep(node):
+    if node.children is None:
+        return node.raw
+    kids = [canon_sort_deep(c) for c in node.children]
+    if node.kind == b"%":
+        kids = [kids[i] + kids[i + 1] for i in range(0, len(kids) - 1, 2)]
+    return node.attr + node.header + b"".join(sorted(kids))
+
+
 def canon_sort_pairs(node):
     if node.children is None or len(node.children) % 2:
         return node.raw
@@ -352,6 +363,8 @@ def compare(a, b, mods):
         return canon_sort_inner(a) == canon_sort_inner(b), "inner aggregates sorted"
     if "sort-pairs" in mods:
         return canon_sort_pairs(a) == canon_sort_pairs(b), "pairs sorted"
+    if "sort-deep" in mods:
+        return canon_sort_deep(a) == canon_sort_deep(b), "aggregates sorted at every depth"
     return a.raw == b.raw, None
 
 
@@ -572,7 +585,7 @@ class Runner:
         name, rest = parts[0], parts[1:]
         if name == "sleep":
             time.sleep(int(rest[0]) / 1000.0)
-        elif name in ("sort", "sort-inner", "sort-pairs", "ignore"):
+        elif name in ("sort", "sort-inner", "sort-pairs", "sort-deep", "ignore"):
             mods[name] = True
         elif name == "ttl":
             mods["approx"] = 1

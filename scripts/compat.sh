@@ -13,9 +13,11 @@
 #   compat/runner.py        compat/cases/*.txt, byte-for-byte replies vs redis-server
 #   compat/clients.sh       redis-cli --pipe / stdin / -x, redis-benchmark
 #   compat/test_redispy.py  with the newest redis-py (protocol=2 and 3) and with redis-py 5.x
-# Needs redis-server/redis-cli/redis-benchmark (installed with apt-get when missing), python3
-# with venv, cargo. Python packages go into target/compat-venv*, pinned by
-# compat/requirements-*.txt. Exits non-zero if anything failed.
+#   compat/bullmq/          BullMQ (npm; Lua scripts by EVALSHA) runs jobs end to end
+# Needs redis-server/redis-cli/redis-benchmark and node/npm (installed with apt-get when
+# missing), python3 with venv, cargo. Python packages go into target/compat-venv*, pinned by
+# compat/requirements-*.txt; node packages into compat/bullmq/node_modules, pinned by
+# compat/bullmq/package-lock.json. Exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,7 +27,7 @@ cases=()
 for arg in "$@"; do
   case "$arg" in
     --self-check) self_check=1 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) cases+=("$arg") ;;
   esac
 done
@@ -82,6 +84,24 @@ venv_5=$root/target/compat-venv-redis5
 mkdir -p target
 make_venv "$venv_new" compat/requirements-latest.txt || die "could not set up $venv_new"
 make_venv "$venv_5" compat/requirements-redis5.txt || die "could not set up $venv_5"
+
+# ---- node packages for the BullMQ suite (compat/bullmq/node_modules, from the lock file only)
+if [ ${#cases[@]} -eq 0 ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "installing nodejs npm with apt-get"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null \
+      || die "apt-get install nodejs npm failed"
+  fi
+  log "node $(node --version)"
+  # npm ci empties node_modules first, so the marker is copied in after it succeeds; no
+  # install scripts run (msgpackr's optional native addon is not needed: it falls back to JS).
+  if ! cmp -s compat/bullmq/package-lock.json compat/bullmq/node_modules/.installed-package-lock.json; then
+    (cd compat/bullmq && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) \
+      || die "npm ci in compat/bullmq failed"
+    cp compat/bullmq/package-lock.json compat/bullmq/node_modules/.installed-package-lock.json
+  fi
+fi
 
 # ---- spindle
 if [ $self_check -eq 0 ]; then
@@ -186,6 +206,8 @@ if [ ${#cases[@]} -eq 0 ]; then
   suite "redis-py (newest)" "$venv_new/bin/python" compat/test_redispy.py \
     --port "$target_port" --protocol 2 --protocol 3
   suite "redis-py 5.x" "$venv_5/bin/python" compat/test_redispy.py --port "$target_port"
+  # The script bounds itself to 60 s; timeout is the backstop if node itself hangs.
+  suite "bullmq" timeout 90 node compat/bullmq/test_bullmq.mjs 127.0.0.1 "$target_port"
 fi
 if [ $self_check -eq 0 ] && ! kill -0 "$spindle_pid" 2>/dev/null; then
   echo "compat: spindle is no longer running; its log:"
