@@ -572,3 +572,28 @@ fn math_random_follows_redis_sequence() {
         ],
     );
 }
+
+/// A script sent while another runs waits for it at the scripts' gate, and once the running
+/// one passes busy-reply-threshold gets BUSY, as a command waiting in Redis's event loop
+/// does; after SCRIPT KILL scripts run again.
+#[test]
+fn a_waiting_script_gets_busy_at_the_threshold() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.cmd(&["CONFIG", "SET", "lua-time-limit", "1000"]);
+    let mut runner = server.connect();
+    let mut second = server.connect();
+    runner.send_cmd(&[b"EVAL", b"while true do end", b"0"]);
+    // Well before the threshold: the runner's script has started.
+    thread::sleep(std::time::Duration::from_millis(150));
+    second.send_cmd(&[b"EVAL", b"return 1", b"0"]);
+    assert_eq!(
+        second.read_reply(),
+        b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    check(&mut c, &[(&["SCRIPT", "KILL"], "+OK\r\n")]);
+    assert!(runner
+        .read_reply()
+        .starts_with(b"-ERR Script killed by user"));
+    check(&mut second, &[(&["EVAL", "return 1", "0"], ":1\r\n")]);
+}

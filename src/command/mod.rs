@@ -1204,6 +1204,7 @@ fn admit(
     let beside_script = match ctx.server.script_busy.admit(
         ctx.client.id,
         spec.flags & ALLOW_BUSY != 0,
+        is_script(spec),
         ctx.server.config.busy_reply_threshold(),
     ) {
         Admit::Run => false,
@@ -1253,6 +1254,12 @@ fn admit(
         return Ok(());
     };
     Err(reject(ctx, spec, e))
+}
+
+/// Does `spec` run a script (EVAL and FCALL, and their variants)? They wait for a running
+/// script at its gate (`scripting::busy::Busy::enter`).
+fn is_script(spec: &CommandSpec) -> bool {
+    spec.group == "scripting" && (spec.name.starts_with("eval") || spec.name.starts_with("fcall"))
 }
 
 /// Redis's `rejectCommand`: the transaction being queued fails, and a refused EXEC discards

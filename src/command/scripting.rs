@@ -61,6 +61,10 @@ pub(super) fn under_all_locks(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx) -> CmdResu
     if ctx.held.is_some() {
         return f(ctx);
     }
+    // Scripts queue at the gate first, one at a time (see `Busy::enter`); inside EXEC the
+    // transaction's locks already exclude everyone.
+    let threshold = ctx.server.config.busy_reply_threshold();
+    let _gate = ctx.server.script_busy.enter(threshold).map_err(err)?;
     let mut guards = ctx.server.store.hold(|_| true);
     let held: Held = guards.iter_mut().map(|g| g.as_deref_mut()).collect();
     let out = run_held(ctx, held, f);

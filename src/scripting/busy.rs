@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// How often (in Lua VM instructions) a running script checks whether it must stop, as
 /// Redis's count hook.
@@ -65,6 +65,10 @@ pub struct Busy {
     wrote: AtomicBool,
     /// The running function's name and its caller's command, for FUNCTION STATS.
     function: Mutex<Option<FunctionCall>>,
+    /// Taken by a script before it takes the databases' locks ([`Busy::enter`]), so that
+    /// scripts queue on one lock, woken one at a time, instead of all of them contending
+    /// for every database's lock and all waking when one ends.
+    gate: Mutex<()>,
 }
 
 /// What [`Busy::admit`] decided.
@@ -149,9 +153,9 @@ impl Busy {
     }
 
     /// Before a command of `client` runs: waits while a script runs and has not yet passed
-    /// `threshold_ms` (Redis serves nobody then), then decides. The fast path is one atomic
-    /// load.
-    pub fn admit(&self, client: u64, allow_busy: bool, threshold_ms: u64) -> Admit {
+    /// `threshold_ms` (Redis serves nobody then), then decides. A script (`script`) does not
+    /// wait here but at the gate ([`Busy::enter`]). The fast path is one atomic load.
+    pub fn admit(&self, client: u64, allow_busy: bool, script: bool, threshold_ms: u64) -> Admit {
         if !self.running.load(Ordering::Acquire) {
             return Admit::Run;
         }
@@ -170,15 +174,46 @@ impl Busy {
                 if now >= deadline {
                     return if allow_busy {
                         Admit::Beside
-                    } else if run.eval {
-                        Admit::Refuse(BUSY_EVAL)
                     } else {
-                        Admit::Refuse(BUSY_FUNCTION)
+                        Admit::Refuse(busy_text(run.eval))
                     };
                 }
+                if script {
+                    return Admit::Run;
+                }
                 self.ended.wait_until(&mut current, deadline);
+            } else if script {
+                return Admit::Run;
             } else {
                 self.ended.wait(&mut current);
+            }
+        }
+    }
+
+    /// A script (not inside EXEC) waits here for the one running, before taking the
+    /// databases' locks; past `threshold_ms` of the running one, it gets BUSY instead.
+    pub fn enter(&self, threshold_ms: u64) -> Result<MutexGuard<'_, ()>, &'static str> {
+        loop {
+            if let Some(gate) = self.gate.try_lock() {
+                return Ok(gate);
+            }
+            let run = *self.current.lock();
+            let wait = match run {
+                Some(run) if threshold_ms > 0 => run.started + Duration::from_millis(threshold_ms),
+                Some(_) => {
+                    // No threshold: a script is never busy; wait it out.
+                    return Ok(self.gate.lock());
+                }
+                // The holder has not started its script yet (it waits for a database lock):
+                // look again soon, in case it starts one that runs past the threshold.
+                #[allow(clippy::disallowed_methods)] // a real-time wait
+                None => Instant::now() + Duration::from_millis(10),
+            };
+            if let Some(gate) = self.gate.try_lock_until(wait) {
+                return Ok(gate);
+            }
+            if let Some(eval) = self.timed_out(threshold_ms) {
+                return Err(busy_text(eval));
             }
         }
     }
@@ -215,6 +250,15 @@ impl Busy {
         }
         self.stop.killed.store(true, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// The BUSY reply for a running EVAL script (`eval`) or function.
+fn busy_text(eval: bool) -> &'static str {
+    if eval {
+        BUSY_EVAL
+    } else {
+        BUSY_FUNCTION
     }
 }
 
@@ -284,7 +328,7 @@ mod tests {
             busy.wrote();
             assert!(busy.kill(true).unwrap_err().starts_with("UNKILLABLE"));
         }
-        assert_eq!(busy.admit(8, false, 10), Admit::Run);
+        assert_eq!(busy.admit(8, false, false, 10), Admit::Run);
     }
 
     #[test]
@@ -292,14 +336,17 @@ mod tests {
         let busy = Busy::default();
         let _run = busy.begin(Some((b"f".to_vec(), vec![])), 1, false);
         assert_eq!(
-            busy.admit(1, false, 10),
+            busy.admit(1, false, false, 10),
             Admit::Run,
             "the script's own client"
         );
         let t0 = Instant::now();
-        assert_eq!(busy.admit(2, false, 30), Admit::Refuse(BUSY_FUNCTION));
+        assert_eq!(
+            busy.admit(2, false, false, 30),
+            Admit::Refuse(BUSY_FUNCTION)
+        );
         assert!(t0.elapsed() >= Duration::from_millis(25));
-        assert_eq!(busy.admit(2, true, 30), Admit::Beside);
+        assert_eq!(busy.admit(2, true, false, 30), Admit::Beside);
         assert_eq!(busy.timed_out(30), Some(false));
     }
 
@@ -309,7 +356,7 @@ mod tests {
         let run = busy.begin(None, 1, false);
         let waiter = {
             let busy = Arc::clone(&busy);
-            std::thread::spawn(move || busy.admit(2, false, 60_000))
+            std::thread::spawn(move || busy.admit(2, false, false, 60_000))
         };
         std::thread::sleep(Duration::from_millis(20));
         drop(run);
