@@ -17,6 +17,15 @@ fn line(c: &mut Conn) -> String {
     text.trim_end().to_string()
 }
 
+/// The connection's address as the server sees it (CLIENT INFO's `addr`).
+fn addr_of(c: &mut Conn) -> String {
+    let info = c.cmd_str(&["CLIENT", "INFO"]);
+    info.split_whitespace()
+        .find_map(|f| f.strip_prefix("addr="))
+        .expect("addr")
+        .to_string()
+}
+
 /// The part of a MONITOR line after its timestamp: `[db addr] "arg" ...`.
 fn shown(line: &str) -> &str {
     line.split_once(' ')
@@ -216,12 +225,7 @@ fn monitor_shows_commands_on_a_database_in_the_order_they_ran() {
             let addr = server.addr;
             thread::spawn(move || {
                 let mut c = Conn::connect(addr);
-                let info = c.cmd_str(&["CLIENT", "INFO"]);
-                let me = info
-                    .split_whitespace()
-                    .find_map(|f| f.strip_prefix("addr="))
-                    .expect("addr")
-                    .to_string();
+                let me = addr_of(&mut c);
                 let got: Vec<i64> = (0..EACH)
                     .map(|_| {
                         let r = c.cmd_str(&["INCR", "k"]);
@@ -263,12 +267,7 @@ fn monitor_shows_scripts_then_their_commands_as_lua() {
     let mut monitor = server.connect();
     assert_eq!(monitor.cmd(&["MONITOR"]), b"+OK\r\n");
     let mut c = server.connect();
-    let info = c.cmd_str(&["CLIENT", "INFO"]);
-    let me = info
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("addr="))
-        .expect("addr")
-        .to_string();
+    let me = addr_of(&mut c);
     c.cmd(&[
         "EVAL",
         "redis.call('set','k','1') return redis.pcall('get','k')",

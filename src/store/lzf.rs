@@ -101,30 +101,16 @@ pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
             if out.len() >= limit {
                 return None;
             }
-            lit += 1;
-            out.push(input[ip]);
+            push_literal(&mut out, &mut ctrl, &mut lit, input[ip]);
             ip += 1;
-            if lit == MAX_LIT {
-                out[ctrl] = (lit - 1) as u8;
-                lit = 0;
-                ctrl = out.len();
-                out.push(0);
-            }
         }
     }
     if out.len() + 3 > limit {
         return None;
     }
     while ip < len {
-        lit += 1;
-        out.push(input[ip]);
+        push_literal(&mut out, &mut ctrl, &mut lit, input[ip]);
         ip += 1;
-        if lit == MAX_LIT {
-            out[ctrl] = (lit - 1) as u8;
-            lit = 0;
-            ctrl = out.len();
-            out.push(0);
-        }
     }
     out[ctrl] = (lit as u8).wrapping_sub(1);
     if lit == 0 {
@@ -168,6 +154,19 @@ pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
         }
     }
     (out.len() == len).then_some(out)
+}
+
+/// Appends one literal byte to the run whose length byte is at `ctrl`, starting a new run
+/// when this one is full.
+fn push_literal(out: &mut Vec<u8>, ctrl: &mut usize, lit: &mut usize, byte: u8) {
+    *lit += 1;
+    out.push(byte);
+    if *lit == MAX_LIT {
+        out[*ctrl] = (*lit - 1) as u8;
+        *lit = 0;
+        *ctrl = out.len();
+        out.push(0);
+    }
 }
 
 #[cfg(test)]
