@@ -262,6 +262,10 @@ fn busy_text(eval: bool) -> &'static str {
     }
 }
 
+/// How many times a stop switched a state's hook to every line: an interpreter whose count
+/// differs from this re-installs its hook before its next script (`Interp::rearm_hook`).
+pub static SWITCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Installs [`hook`] on `state` (again after a kill switched it to every line).
 ///
 /// # Safety
@@ -293,6 +297,7 @@ unsafe extern "C-unwind" fn hook(state: *mut mlua::ffi::lua_State, ar: *mut mlua
     // SAFETY: a hook may reset the hook, ask about the function it runs in, and raise;
     // nothing with a destructor is alive here (the closure above has returned), so
     // lua_error's longjmp skips no drop.
+    SWITCHES.fetch_add(1, Ordering::Relaxed);
     unsafe {
         ffi::lua_sethook(state, Some(hook), ffi::LUA_MASKLINE, 0);
         // Raised in the script's own code, as Redis's (whose library is C) always is: the

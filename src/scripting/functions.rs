@@ -402,7 +402,9 @@ impl Libraries {
             result
         });
         if timeout {
+            // The load-time hook replaced the busy-script one: put it back.
             lua.remove_hook();
+            interp.install_hook();
         }
         let lib = Library {
             name: name.to_vec(),

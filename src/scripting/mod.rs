@@ -61,6 +61,8 @@ pub struct Interp {
     /// In the state of FUNCTION libraries: `loading`, `loader` and `call` (see the end of
     /// `prelude.lua`).
     pub api: Option<Table>,
+    /// `busy::SWITCHES` when the hook was last installed here.
+    hooked_at: std::cell::Cell<u64>,
 }
 
 /// The shared interpreter.
@@ -217,13 +219,24 @@ impl Interp {
             funcs,
             scripts: HashMap::new(),
             api,
+            hooked_at: std::cell::Cell::new(0),
         };
-        interp.rearm_hook();
+        interp.install_hook();
         Ok(interp)
     }
 
-    /// Sets the busy-script hook to its usual rate (a kill leaves it firing at every line).
+    /// Sets the busy-script hook back to its usual rate if a stop may have left it firing at
+    /// every line (mlua's raw call costs ~900 instructions, saved on every other script).
     pub fn rearm_hook(&self) {
+        if self.hooked_at.get() != busy::SWITCHES.load(std::sync::atomic::Ordering::Relaxed) {
+            self.install_hook();
+        }
+    }
+
+    /// Installs the busy-script hook at its usual rate.
+    pub fn install_hook(&self) {
+        self.hooked_at
+            .set(busy::SWITCHES.load(std::sync::atomic::Ordering::Relaxed));
         // SAFETY: the interpreter's own state, not inside a hook (called between scripts).
         let _ = unsafe {
             self.lua
