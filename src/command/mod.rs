@@ -1204,7 +1204,7 @@ fn admit(
     let beside_script = match ctx.server.script_busy.admit(
         ctx.client.id,
         spec.flags & ALLOW_BUSY != 0,
-        is_script(spec),
+        || is_script(spec),
         ctx.server.config.busy_reply_threshold(),
     ) {
         Admit::Run => false,
@@ -1218,12 +1218,12 @@ fn admit(
         && !beside_script
         && crate::evict::perform(ctx.server) == crate::evict::Outcome::Fail;
     // Writes need `min-replicas-to-write` good replicas (Spindle has none).
-    let too_few_replicas = ctx.server.config.too_few_replicas();
+    let too_few_replicas = || ctx.server.config.too_few_replicas();
     let Some(m) = ctx.client.multi.as_ref() else {
         if spec.flags & DENYOOM != 0 && out_of_memory {
             return Err(OOM);
         }
-        if too_few_replicas && spec.flags & WRITE != 0 {
+        if spec.flags & WRITE != 0 && too_few_replicas() {
             return Err(NOREPLICAS);
         }
         return pubsub_context(ctx, spec);
@@ -1237,11 +1237,11 @@ fn admit(
         if m.denyoom && out_of_memory {
             Some(OOM)
         } else {
-            (m.writes && too_few_replicas).then_some(NOREPLICAS)
+            (m.writes && too_few_replicas()).then_some(NOREPLICAS)
         }
     } else if !matches!(spec.name, "discard" | "quit" | "reset") && out_of_memory {
         Some(OOM)
-    } else if too_few_replicas && spec.flags & WRITE != 0 {
+    } else if spec.flags & WRITE != 0 && too_few_replicas() {
         Some(NOREPLICAS)
     } else {
         None

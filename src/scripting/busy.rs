@@ -155,10 +155,17 @@ impl Busy {
     /// Before a command of `client` runs: waits while a script runs and has not yet passed
     /// `threshold_ms` (Redis serves nobody then), then decides. A script (`script`) does not
     /// wait here but at the gate ([`Busy::enter`]). The fast path is one atomic load.
-    pub fn admit(&self, client: u64, allow_busy: bool, script: bool, threshold_ms: u64) -> Admit {
+    pub fn admit(
+        &self,
+        client: u64,
+        allow_busy: bool,
+        script: impl FnOnce() -> bool,
+        threshold_ms: u64,
+    ) -> Admit {
         if !self.running.load(Ordering::Acquire) {
             return Admit::Run;
         }
+        let script = script();
         let mut current = self.current.lock();
         loop {
             let Some(run) = *current else {
@@ -333,7 +340,7 @@ mod tests {
             busy.wrote();
             assert!(busy.kill(true).unwrap_err().starts_with("UNKILLABLE"));
         }
-        assert_eq!(busy.admit(8, false, false, 10), Admit::Run);
+        assert_eq!(busy.admit(8, false, || false, 10), Admit::Run);
     }
 
     #[test]
@@ -341,17 +348,17 @@ mod tests {
         let busy = Busy::default();
         let _run = busy.begin(Some((b"f".to_vec(), vec![])), 1, false);
         assert_eq!(
-            busy.admit(1, false, false, 10),
+            busy.admit(1, false, || false, 10),
             Admit::Run,
             "the script's own client"
         );
         let t0 = Instant::now();
         assert_eq!(
-            busy.admit(2, false, false, 30),
+            busy.admit(2, false, || false, 30),
             Admit::Refuse(BUSY_FUNCTION)
         );
         assert!(t0.elapsed() >= Duration::from_millis(25));
-        assert_eq!(busy.admit(2, true, false, 30), Admit::Beside);
+        assert_eq!(busy.admit(2, true, || false, 30), Admit::Beside);
         assert_eq!(busy.timed_out(30), Some(false));
     }
 
@@ -361,7 +368,7 @@ mod tests {
         let run = busy.begin(None, 1, false);
         let waiter = {
             let busy = Arc::clone(&busy);
-            std::thread::spawn(move || busy.admit(2, false, false, 60_000))
+            std::thread::spawn(move || busy.admit(2, false, || false, 60_000))
         };
         std::thread::sleep(Duration::from_millis(20));
         drop(run);
