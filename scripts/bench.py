@@ -367,9 +367,13 @@ def blpop_latency(server, rounds=2000):
 
 
 def xread_block_latency(server, rounds=2000):
-    """XREAD BLOCK woken by an XADD (the entry's ID and its last value arrived)."""
+    """XREAD BLOCK woken by an XADD (the entry's ID and its last value arrived). The reader
+    asks for what follows the previous round's entry, not `$`: with a thread per connection
+    the XADD may run before the XREAD (the 1 ms head start is not a promise), and `$` would
+    then wait for an entry that never comes."""
     return wake_latency(server, "lats",
-                        lambda i: resp(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"lats", b"$"),
+                        lambda i: resp(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"lats",
+                                       b"%d-1" % (i - 1)),
                         lambda i: resp(b"XADD", b"lats", b"%d-1" % i, b"f", b"v"),
                         lambda got, i: b"%d-1" % i in got and got.endswith(b"$1\r\nv\r\n"),
                         rounds)
