@@ -3,7 +3,7 @@
 #![allow(clippy::disallowed_methods)] // tests measure wall time freely
 
 mod common;
-use common::{encode_cmd, BinServer, Conn, TestServer};
+use common::{bulk_bytes as bulk, encode_cmd, BinServer, Conn, TestServer};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,13 +15,6 @@ use std::time::{Duration, Instant};
 use spindle::config::Config;
 
 const MAX_CLIENTS: &[u8] = b"-ERR max number of clients reached\r\n";
-
-fn bulk(bytes: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", bytes.len()).into_bytes();
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 /// A small deterministic PRNG (xorshift64*), so failures can be replayed.
 struct Rng(u64);

@@ -3,7 +3,7 @@
 //! byte as Redis 7.0 answers.
 
 mod common;
-use common::{check, Conn, TestServer};
+use common::{bulk_bytes as bulk, check, Conn, TestServer};
 
 const LIB: &str =
     "#!lua name=lib1\nredis.register_function('f1', function(keys, args) return {keys, args} end)";
@@ -113,13 +113,6 @@ fn runtime_rules_and_flags() {
 /// LZF-compressed in the payload).
 const REDIS_CODE: &[u8] = b"#!lua name=restored\nredis.register_function('rf', function() return 'restored, restored, restored, restored times three' end)\nredis.register_function('rf2', function() return 'restored, restored, restored, restored times three' end)\n";
 const REDIS_DUMP: &[u8] = b"\xf5\xc3@j@\xe9\x13#!lua name=restored\n \x03\x1ais.register_function('rf', \xe0\x00\x0e\x09) return '\xc09\x00, \x11\x80C\xe0\x0b\x09\x11 times three' end)\xe0\x13i\x002\xe0Dj\x01)\n\n\x00\x00+\xe5\x09\xa4\xbe\x11v";
-
-fn bulk(bytes: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", bytes.len()).into_bytes();
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 #[test]
 fn dump_and_restore_in_redis_format() {

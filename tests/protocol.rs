@@ -4,7 +4,7 @@
 //! error texts differ by design).
 
 mod common;
-use common::{encode_cmd, Conn, TestServer};
+use common::{bulk_bytes as bulk, encode_cmd, Conn, TestServer};
 
 use std::io::Write;
 
@@ -17,14 +17,6 @@ fn expect_error_and_close(server: &TestServer, input: &[u8], reply: &[u8]) {
         "connection should be closed after {:?}",
         String::from_utf8_lossy(&input[..input.len().min(40)])
     );
-}
-
-/// `$len\r\nbytes\r\n`
-fn bulk(bytes: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", bytes.len()).into_bytes();
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

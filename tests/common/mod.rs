@@ -382,3 +382,11 @@ pub fn wait_blocked(c: &mut Conn, n: usize) {
 pub fn bulk(s: &str) -> String {
     format!("${}\r\n{s}\r\n", s.len())
 }
+
+/// A RESP bulk string of any bytes.
+pub fn bulk_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", bytes.len()).into_bytes();
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+    out
+}
