@@ -270,6 +270,14 @@ impl<'a> Cursor<'a> {
         out.copy_from_slice(s);
         Ok(out)
     }
+
+    /// A big-endian length of `width` bytes (1, 2 or 4), as str, array and map headers hold.
+    fn len(&mut self, width: usize) -> Result<usize, Stop> {
+        Ok(self
+            .take(width)?
+            .iter()
+            .fold(0usize, |n, &b| n << 8 | b as usize))
+    }
 }
 
 /// cmsgpack.unpack(s): every value in `s`.
@@ -368,34 +376,19 @@ unsafe fn decode_value(l: State, c: &mut Cursor) -> Result<(), Stop> {
         0xca => ffi::lua_pushnumber(l, f32::from_be_bytes(c.be()?) as f64),
         0xcb => ffi::lua_pushnumber(l, f64::from_be_bytes(c.be()?)),
         0xa0..=0xbf => push_str(l, c, (tag & 0x1f) as usize)?,
-        0xd9 => {
-            let n = c.be::<1>()?[0] as usize;
-            push_str(l, c, n)?;
-        }
-        0xda => {
-            let n = u16::from_be_bytes(c.be()?) as usize;
-            push_str(l, c, n)?;
-        }
-        0xdb => {
-            let n = u32::from_be_bytes(c.be()?) as usize;
+        // str 8/16/32, array 16/32, map 16/32: a 1-, 2- or 4-byte length first.
+        0xd9..=0xdb => {
+            let n = c.len(1 << (tag - 0xd9))?;
             push_str(l, c, n)?;
         }
         0x90..=0x9f => decode_array(l, c, (tag & 0xf) as usize)?,
-        0xdc => {
-            let n = u16::from_be_bytes(c.be()?) as usize;
-            decode_array(l, c, n)?;
-        }
-        0xdd => {
-            let n = u32::from_be_bytes(c.be()?) as usize;
+        0xdc | 0xdd => {
+            let n = c.len(2 << (tag - 0xdc))?;
             decode_array(l, c, n)?;
         }
         0x80..=0x8f => decode_map(l, c, (tag & 0xf) as usize)?,
-        0xde => {
-            let n = u16::from_be_bytes(c.be()?) as usize;
-            decode_map(l, c, n)?;
-        }
-        0xdf => {
-            let n = u32::from_be_bytes(c.be()?) as usize;
+        0xde | 0xdf => {
+            let n = c.len(2 << (tag - 0xde))?;
             decode_map(l, c, n)?;
         }
         _ => return Err(Stop::BadFormat),
