@@ -13,6 +13,7 @@
 #   compat/runner.py        compat/cases/*.txt, byte-for-byte replies vs redis-server
 #   compat/clients.sh       redis-cli --pipe / stdin / -x, redis-benchmark
 #   compat/test_redispy.py  with the newest redis-py (protocol=2 and 3) and with redis-py 5.x
+#   compat/test_dump.py     DUMP payloads of every type and encoding restored across servers
 #   compat/bullmq/          BullMQ (npm; Lua scripts by EVALSHA) runs jobs end to end
 # Needs redis-server/redis-cli/redis-benchmark and node/npm (installed with apt-get when
 # missing), python3 with venv, cargo. Python packages go into target/compat-venv*, pinned by
@@ -206,6 +207,8 @@ if [ ${#cases[@]} -eq 0 ]; then
   suite "redis-py (newest)" "$venv_new/bin/python" compat/test_redispy.py \
     --port "$target_port" --protocol 2 --protocol 3
   suite "redis-py 5.x" "$venv_5/bin/python" compat/test_redispy.py --port "$target_port"
+  suite "DUMP/RESTORE interchange" "$venv_new/bin/python" compat/test_dump.py \
+    --redis "127.0.0.1:$redis_port" --spindle "127.0.0.1:$target_port"
   # The script bounds itself to 60 s; timeout is the backstop if node itself hangs.
   suite "bullmq" timeout 90 node compat/bullmq/test_bullmq.mjs 127.0.0.1 "$target_port"
 fi

@@ -11,6 +11,7 @@
 //!   other threads write to a subscriber without ever waiting on it.
 //! - [`server`], [`pool`], [`shutdown`]: accept loop, bounded worker pool, orderly stop.
 //! - [`config`]: flags and settings.
+//! - [`persistence`]: values in Redis's RDB encodings (DUMP, RESTORE).
 //! - [`scripting`]: the Lua interpreter behind EVAL (sandbox, script cache, RESP ⇄ Lua);
 //!   its commands, which run under every database's lock, are in `command::scripting`.
 //!
@@ -31,6 +32,7 @@ pub mod monitor;
 pub mod os;
 pub mod outbox;
 pub mod pause;
+pub mod persistence;
 pub mod pool;
 pub mod protocol;
 pub mod pubsub;

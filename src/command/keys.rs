@@ -2,9 +2,10 @@
 
 use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX};
 use super::Ctx;
+use crate::persistence::object;
 use crate::protocol::Reply;
 use crate::store::notify::GENERIC;
-use crate::store::{glob, Access, DbMut, DbRef, Entry};
+use crate::store::{glob, rdbstr, Access, DbMut, DbRef, Entry};
 
 const SAME_OBJECT: CmdError = err("ERR source and destination objects are the same");
 
@@ -474,6 +475,100 @@ pub fn persist(db: &mut DbMut, args: &Args) -> CmdResult {
         db.notify(GENERIC, "persist", key);
     }
     Ok(Reply::Int(i64::from(done)))
+}
+
+/// DUMP key: the value in Redis's RDB encoding, with the RDB version and a CRC-64.
+pub fn dump(db: &DbRef, args: &Args) -> CmdResult {
+    let Some(e) = db.entry(args.get(1)) else {
+        return Ok(Reply::Nil);
+    };
+    let limits = db.op().limits();
+    let mut out = Vec::new();
+    object::save(
+        &mut out,
+        &e.value,
+        object::SaveOptions {
+            compress: limits.rdb_compression,
+            list_fill: limits.list_fill,
+        },
+    );
+    rdbstr::seal(&mut out);
+    Ok(Reply::Bulk(out))
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]
+pub fn restore(db: &mut DbMut, args: &Args) -> CmdResult {
+    let key = args.get(1);
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
+    let mut i = 4;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        if args.is(i, "REPLACE") {
+            replace = true;
+        } else if args.is(i, "ABSTTL") {
+            absttl = true;
+        } else if args.is(i, "IDLETIME") && more && freq.is_none() {
+            let v = args.int(i + 1)?;
+            if v < 0 {
+                return Err(err("ERR Invalid IDLETIME value, must be >= 0"));
+            }
+            idle = Some(v);
+            i += 1;
+        } else if args.is(i, "FREQ") && more && idle.is_none() {
+            let v = args.int(i + 1)?;
+            if !(0..=255).contains(&v) {
+                return Err(err("ERR Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+            freq = Some(v);
+            i += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 1;
+    }
+    if !replace && db.contains(key) {
+        return Err(err("BUSYKEY Target key name already exists."));
+    }
+    let mut ttl = args.int(2)?;
+    if ttl < 0 {
+        return Err(err("ERR Invalid TTL value, must be >= 0"));
+    }
+    let Some(body) = rdbstr::unseal(args.get(3)) else {
+        return Err(err("ERR DUMP payload version or checksum are wrong"));
+    };
+    let limits = *db.op().limits();
+    let value = match body.split_first() {
+        Some((&t, _)) => object::load(t, body, &mut 1, &limits).ok(),
+        None => None,
+    }
+    .ok_or(err("ERR Bad data format"))?;
+    let deleted = replace && db.remove(key).is_some();
+    if ttl != 0 && !absttl {
+        ttl = ttl.saturating_add(db.now_ms());
+    }
+    if ttl != 0 && ttl <= db.now_ms() {
+        if deleted {
+            db.notify(GENERIC, "del", key);
+        }
+        return Ok(Reply::ok());
+    }
+    value.lru().init(limits.access);
+    match limits.access {
+        Access::Lfu { .. } => {
+            if let Some(f) = freq {
+                value.lru().set_freq(f as u8);
+            }
+        }
+        Access::Lru => {
+            if let Some(s) = idle {
+                value.lru().set_idle(s as u64);
+            }
+        }
+    }
+    db.insert_entry(key, Entry { value, expire: ttl });
+    db.notify(GENERIC, "restore", key);
+    Ok(Reply::ok())
 }
 
 #[cfg(test)]

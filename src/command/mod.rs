@@ -502,6 +502,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("randomkey", 1, READONLY, NOKEYS, "generic", Read(keys::randomkey)),
     cmd("rename", 3, WRITE, (1, 2, 1), "generic", Write(keys::rename)),
     cmd("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", Write(keys::renamenx)),
+    cmd("dump", 2, READONLY, (1, 1, 1), "generic", Read(keys::dump)),
+    cmd("restore", -4, WRITE | DENYOOM, (1, 1, 1), "generic", Write(keys::restore)),
     cmd("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", Client(keys::copy)),
     cmd("move", 3, WRITE | FAST, KEY1, "generic", Client(keys::move_)),
     cmd("expire", -3, WRITE | FAST, KEY1, "generic", Write(keys::expire)),

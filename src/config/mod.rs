@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{
-    AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    AtomicBool, AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 
 use crate::store::evict::Policy;
@@ -22,12 +22,19 @@ pub mod table;
 pub use table::lookup;
 use table::{Described, Type, IMMUTABLE_CONFIG, MULTI_ARG_CONFIG};
 
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
 /// Redis's `CONFIG_MIN_HZ` / `CONFIG_MAX_HZ`: `hz` is clamped to them.
 const HZ_RANGE: (usize, usize) = (1, 500);
 
 /// Parameters Redis has that Spindle takes, stores and reports but does not act on yet, with
 /// why; setting one to anything but its default logs a warning saying so.
 pub fn inert(name: &str) -> Option<&'static str> {
+    if name == "rdbcompression" {
+        return None;
+    }
     const BY_PREFIX: &[(&str, &str)] = &[
         ("repl-", "Spindle has no replication"),
         ("replica-", "Spindle has no replication"),
@@ -76,7 +83,10 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "proc-title-template",
             "Spindle does not set its process title",
         ),
-        ("sanitize-dump-payload", "Spindle has no RESTORE yet"),
+        (
+            "sanitize-dump-payload",
+            "Spindle checks every RESTORE payload in full, as with yes",
+        ),
         ("propagation-error-behavior", "Spindle has no replication"),
         ("replicaof", "Spindle has no replication"),
         ("slave-announce-ip", "Spindle has no replication"),
@@ -269,6 +279,7 @@ pub struct Config {
     zset_max_listpack_value: AtomicU64,
     stream_node_max_entries: AtomicU64,
     stream_node_max_bytes: AtomicU64,
+    rdbcompression: AtomicBool,
     /// `notify-keyspace-events`, as flags (see `store::notify`).
     notify_keyspace_events: AtomicU32,
     /// `client-output-buffer-limit`, by class: normal, replica, pubsub.
@@ -311,6 +322,7 @@ impl Default for Config {
             zset_max_listpack_value: AtomicU64::new(64),
             stream_node_max_entries: AtomicU64::new(100),
             stream_node_max_bytes: AtomicU64::new(4096),
+            rdbcompression: AtomicBool::new(true),
             output_limits: RwLock::new(DEFAULT_OUTPUT_LIMITS),
             notify_keyspace_events: AtomicU32::new(0),
             values: RwLock::new(BTreeMap::new()),
@@ -446,6 +458,7 @@ impl Config {
                 node_max_entries: self.stream_node_max_entries.load(Ordering::Relaxed),
                 node_max_bytes: self.stream_node_max_bytes.load(Ordering::Relaxed),
             },
+            rdb_compression: self.rdbcompression.load(Ordering::Relaxed),
         }
     }
 
@@ -511,6 +524,7 @@ impl Config {
             "proto-max-bulk-len" => self.proto_max_bulk_len().to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit().to_string(),
             "timeout" => self.timeout().to_string(),
+            "rdbcompression" => yes_no(self.rdbcompression.load(Ordering::Relaxed)),
             "tcp-keepalive" => self.tcp_keepalive().to_string(),
             "notify-keyspace-events" => {
                 crate::store::notify::to_string(self.notify_keyspace_events())
@@ -654,6 +668,9 @@ impl Config {
                 .client_query_buffer_limit
                 .store(number(), Ordering::Relaxed),
             "timeout" => self.timeout.store(number() as u32, Ordering::Relaxed),
+            "rdbcompression" => self
+                .rdbcompression
+                .store(canonical == "yes", Ordering::Relaxed),
             // The value as given: CONFIG GET's form hides `n` behind `A`.
             "notify-keyspace-events" => {
                 let flags = crate::store::notify::parse(value).ok_or_else(|| {

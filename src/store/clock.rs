@@ -87,6 +87,8 @@ pub struct Limits {
     pub access: super::Access,
     /// `stream-node-max-entries` / `-bytes`.
     pub stream: super::StreamLimits,
+    /// `rdbcompression`: LZF for long strings in DUMP payloads and RDB files.
+    pub rdb_compression: bool,
 }
 
 impl Default for Limits {
@@ -100,6 +102,7 @@ impl Default for Limits {
             zset: super::ZSetLimits::default(),
             access: super::Access::Lru,
             stream: super::StreamLimits::default(),
+            rdb_compression: true,
         }
     }
 }

@@ -121,7 +121,8 @@ pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
 
 /// Decompresses `input` into exactly `len` bytes; `None` if the data is corrupt.
 pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(len.min(1 << 30));
+    // The claimed length is the sender's word: room grows with what the input really makes.
+    let mut out = Vec::with_capacity(len.min(input.len().saturating_mul(4)));
     let mut ip = 0;
     while ip < input.len() {
         let c = usize::from(input[ip]);

@@ -10,6 +10,7 @@ pub mod glob;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod listpack;
 pub mod lzf;
 pub mod notify;
 pub mod ostree;

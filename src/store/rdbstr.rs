@@ -29,8 +29,13 @@ pub fn save_len(out: &mut Vec<u8>, len: u64) {
     }
 }
 
-/// Appends a string.
+/// Appends a string, LZF-compressed where that pays.
 pub fn save_string(out: &mut Vec<u8>, s: &[u8]) {
+    save_string_with(out, s, true);
+}
+
+/// Appends a string; `compress` is `rdbcompression`.
+pub fn save_string_with(out: &mut Vec<u8>, s: &[u8], compress: bool) {
     if s.len() <= 11 {
         if let Some(v) = canonical_int(s) {
             if let Ok(v) = i8::try_from(v) {
@@ -49,7 +54,7 @@ pub fn save_string(out: &mut Vec<u8>, s: &[u8]) {
             }
         }
     }
-    if s.len() > 20 {
+    if compress && s.len() > 20 {
         if let Some(packed) = lzf::compress(s, s.len() - 4) {
             out.push(0xc0 | ENC_LZF);
             save_len(out, packed.len() as u64);

@@ -936,6 +936,151 @@ fn radix_count(keys: &[[u8; 16]], depth: usize) -> usize {
     1 + below(keys, depth)
 }
 
+// ---- RDB: nodes as Redis's listpacks
+
+use super::listpack::{Elem, LpWriter};
+
+/// Why a stream read from RDB is refused.
+pub type Corrupt = &'static str;
+
+impl Stream {
+    /// Each node as RDB stores it: its master ID and a Redis listpack of the master entry
+    /// (live count, deleted count, master fields, 0) followed by every entry, deleted ones
+    /// included (flags, ID deltas from the master, values or fields and values, lp-count).
+    pub fn rdb_nodes(&self) -> impl Iterator<Item = (StreamId, Vec<u8>)> + '_ {
+        self.nodes.iter().map(|(&master, node)| {
+            let mut lp = LpWriter::new();
+            lp.push_int(i64::from(node.live));
+            lp.push_int(i64::from(node.deleted));
+            lp.push_int(node.master_count() as i64);
+            for f in node.master_fields() {
+                lp.push(f);
+            }
+            lp.push_int(0);
+            for raw in node.raws(master) {
+                lp.push_int(i64::from(raw.flags));
+                lp.push_int(raw.id.ms.wrapping_sub(master.ms) as i64);
+                lp.push_int(raw.id.seq.wrapping_sub(master.seq) as i64);
+                let pairs = node.pairs(&raw);
+                if raw.flags & SAME_FIELDS != 0 {
+                    for (_, v) in &pairs {
+                        lp.push(v);
+                    }
+                    lp.push_int(pairs.len() as i64 + 3);
+                } else {
+                    lp.push_int(pairs.len() as i64);
+                    for (f, v) in &pairs {
+                        lp.push(f);
+                        lp.push(v);
+                    }
+                    lp.push_int(2 * pairs.len() as i64 + 4);
+                }
+            }
+            (master, lp.finish())
+        })
+    }
+
+    /// Adds a node read from RDB (the inverse of [`Stream::rdb_nodes`]). Nodes must come in
+    /// order, each entry after the previous one; the counts in the master entry and each
+    /// entry's lp-count must agree with what is there.
+    pub fn push_rdb_node(&mut self, master: StreamId, lp: &[Elem<'_>]) -> Result<(), Corrupt> {
+        const BAD: Corrupt = "Stream listpack integrity check failed.";
+        let mut it = lp.iter().copied();
+        let int = |it: &mut dyn Iterator<Item = Elem<'_>>| match it.next() {
+            Some(Elem::Int(v)) => Ok(v),
+            _ => Err(BAD),
+        };
+        let live = int(&mut it)?;
+        let deleted = int(&mut it)?;
+        let nfields = usize::try_from(int(&mut it)?).map_err(|_| BAD)?;
+        if nfields > lp.len() {
+            return Err(BAD);
+        }
+        let mut fields = Vec::with_capacity(2 * nfields);
+        for _ in 0..nfields {
+            fields.push(it.next().ok_or(BAD)?.to_vec());
+            fields.push(Vec::new());
+        }
+        if int(&mut it)? != 0 {
+            return Err(BAD);
+        }
+        if let Some((_, last)) = self.nodes.last_key_value() {
+            if master <= last.last {
+                return Err("Listpack re-added with existing key");
+            }
+        }
+        let mut node = Node::new(master, &fields);
+        let mut prev: Option<StreamId> = None;
+        let mut dead = Vec::new();
+        while let Some(flags) = it.next() {
+            let Elem::Int(flags) = flags else {
+                return Err(BAD);
+            };
+            let ms = master.ms.wrapping_add(int(&mut it)? as u64);
+            let seq = master.seq.wrapping_add(int(&mut it)? as u64);
+            let id = StreamId::new(ms, seq);
+            if id < master || prev.is_some_and(|p| id <= p) {
+                return Err(BAD);
+            }
+            prev = Some(id);
+            let mut pairs = Vec::new();
+            let count = if flags & i64::from(SAME_FIELDS) != 0 {
+                for f in fields.chunks(2) {
+                    pairs.push(f[0].clone());
+                    pairs.push(it.next().ok_or(BAD)?.to_vec());
+                }
+                nfields as i64 + 3
+            } else {
+                let n = usize::try_from(int(&mut it)?).map_err(|_| BAD)?;
+                if n > lp.len() {
+                    return Err(BAD);
+                }
+                for _ in 0..2 * n {
+                    pairs.push(it.next().ok_or(BAD)?.to_vec());
+                }
+                2 * n as i64 + 4
+            };
+            if int(&mut it)? != count || flags & !i64::from(DELETED | SAME_FIELDS) != 0 {
+                return Err(BAD);
+            }
+            let at = node.buf.len();
+            node.push(master, id, &pairs);
+            if flags & i64::from(DELETED) != 0 {
+                dead.push(at);
+            }
+        }
+        if prev.is_none() {
+            return Err("Empty listpack inside stream");
+        }
+        for at in dead {
+            node.mark_deleted(at);
+        }
+        if i64::from(node.live) != live || i64::from(node.deleted) != deleted {
+            return Err(BAD);
+        }
+        if node.live > 0 {
+            self.len += u64::from(node.live);
+            self.nodes.insert(master, node);
+        }
+        Ok(())
+    }
+
+    /// The ID of the last entry in a node, deleted or not (RDB loading checks the stream's
+    /// `last_id` is not below it).
+    pub fn last_node_id(&self) -> Option<StreamId> {
+        self.nodes.last_key_value().map(|(_, n)| n.last)
+    }
+
+    /// Sets the entry count read from RDB; refused if it is not the count of live entries.
+    pub fn check_rdb_len(&self, len: u64) -> Result<(), Corrupt> {
+        if len == self.len {
+            Ok(())
+        } else {
+            Err("Stream length inconsistent with rax entries")
+        }
+    }
+}
+
 /// An iterator over a range of entries (see [`Stream::range`]).
 pub struct Range<'a> {
     stream: &'a Stream,

@@ -93,6 +93,20 @@ impl Lru {
         );
     }
 
+    /// RESTORE ... IDLETIME: last used `secs` seconds ago (Redis's `objectSetLRUOrLFU`).
+    pub fn set_idle(&self, secs: u64) {
+        let max = i64::from(super::clock::LRU_CLOCK_MAX);
+        let idle = i64::try_from(secs).unwrap_or(i64::MAX);
+        let abs = (i64::from(lru_clock()) - idle).rem_euclid(max);
+        self.0.store(abs as u32, Ordering::Relaxed);
+    }
+
+    /// RESTORE ... FREQ: the LFU counter, as of now.
+    pub fn set_freq(&self, freq: u8) {
+        self.0
+            .store((lfu_minutes() << 8) | u32::from(freq), Ordering::Relaxed);
+    }
+
     /// Marks an expired key's `expired` event as sent; true the first time. A read that
     /// finds the key expired announces it (it cannot delete it under a read lock) and the
     /// deletion later stays silent, so the event is sent once, when Redis sends it.

@@ -1,0 +1,4 @@
+//! Persistence: Redis's RDB encodings of values (DUMP/RESTORE today; snapshot files and
+//! the append-only file build on them).
+
+pub mod object;
