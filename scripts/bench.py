@@ -502,7 +502,7 @@ def main():
     rp, sp, cp = free_port(), free_port(), free_port()
     redis = Server("redis", ["redis-server", "--port", str(rp), "--save", "", "--appendonly", "no",
                              "--maxclients", MAXCLIENTS], rp)
-    spindle = Server("spindle", [SPINDLE, "--port", str(sp), "--maxclients", MAXCLIENTS], sp)
+    spindle = Server("spindle", [SPINDLE, "--port", str(sp), "--save", "", "--maxclients", MAXCLIENTS], sp)
     ceiling = Server("ceiling", [CEILING, str(cp)], cp)
     servers = [spindle, redis, ceiling]
     print(f"# redis-benchmark, {args.rounds} rounds alternating, medians; "
@@ -578,7 +578,7 @@ def main():
         # hands back out, which would make the next row's RSS delta meaningless.
         def fresh(load, *load_args):
             out = {}
-            for name, argv in (("spindle", [SPINDLE]), ("redis", ["redis-server", "--save", "",
+            for name, argv in (("spindle", [SPINDLE, "--save", ""]), ("redis", ["redis-server", "--save", "",
                                                                   "--appendonly", "no"])):
                 port = free_port()
                 server = Server(name, argv + ["--port", str(port)], port)

@@ -14,6 +14,7 @@
 #   compat/clients.sh       redis-cli --pipe / stdin / -x, redis-benchmark
 #   compat/test_redispy.py  with the newest redis-py (protocol=2 and 3) and with redis-py 5.x
 #   compat/test_dump.py     DUMP payloads of every type and encoding restored across servers
+#   compat/test_rdb.py      dump.rdb files crossing between redis-server and Spindle both ways
 #   compat/bullmq/          BullMQ (npm; Lua scripts by EVALSHA) runs jobs end to end
 # Needs redis-server/redis-cli/redis-benchmark and node/npm (installed with apt-get when
 # missing), python3 with venv, cargo. Python packages go into target/compat-venv*, pinned by
@@ -154,7 +155,8 @@ if [ $self_check -eq 1 ]; then
   target_port=$redis_port
 else
   : >"$tmp/spindle.log"
-  RUST_LOG=info ./target/release/spindle --port 0 2>"$tmp/spindle.log" &
+  mkdir -p "$tmp/spindle"
+  RUST_LOG=info ./target/release/spindle --port 0 --save '' --dir "$tmp/spindle" 2>"$tmp/spindle.log" &
   spindle_pid=$!
   pids+=($spindle_pid)
   target_port=
@@ -209,6 +211,8 @@ if [ ${#cases[@]} -eq 0 ]; then
   suite "redis-py 5.x" "$venv_5/bin/python" compat/test_redispy.py --port "$target_port"
   suite "DUMP/RESTORE interchange" "$venv_new/bin/python" compat/test_dump.py \
     --redis "127.0.0.1:$redis_port" --spindle "127.0.0.1:$target_port"
+  if [ $self_check -eq 1 ]; then rdb_target=$(command -v redis-server); else rdb_target=target/release/spindle; fi
+  suite "RDB interchange" timeout 300 "$venv_new/bin/python" compat/test_rdb.py --spindle "$rdb_target"
   # The script bounds itself to 60 s; timeout is the backstop if node itself hangs.
   suite "bullmq" timeout 90 node compat/bullmq/test_bullmq.mjs 127.0.0.1 "$target_port"
 fi

@@ -138,7 +138,8 @@ trap cleanup EXIT
 trap on_signal INT TERM
 
 start_server() {
-    "$bin" --port 0 2>"$logdir/server.log" &
+    mkdir -p "$logdir/data"
+    "$bin" --port 0 --dir "$logdir/data" 2>"$logdir/server.log" &
     pid=$!
     port=
     for _ in $(seq 1 100); do

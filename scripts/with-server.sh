@@ -6,9 +6,10 @@
 set -euo pipefail
 bin=$1; shift
 log=$(mktemp)
-"$bin" --port 0 2>"$log" &
+dir=$(mktemp -d)
+"$bin" --port 0 --save '' --dir "$dir" 2>"$log" &
 pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$log" "$dir"; }
 trap cleanup EXIT
 port=
 for _ in $(seq 1 100); do

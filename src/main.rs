@@ -77,10 +77,10 @@ fn main() -> ExitCode {
         Ok(mut signals) => {
             let sd = shutdown.clone();
             std::thread::spawn(move || {
-                if let Some(sig) = signals.forever().next() {
+                for sig in signals.forever() {
                     let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-                    log::warn!("Received {name}, scheduling shutdown...");
-                    sd.trigger();
+                    log::warn!("Received {name} scheduling shutdown...");
+                    sd.request();
                 }
             });
         }

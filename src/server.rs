@@ -94,7 +94,21 @@ pub fn run_on(
         spare: Mutex::new(SpareFd::new()),
         errors: Mutex::new(AcceptErrors::default()),
     });
+    // The snapshot in `dir` loads while clients are served `-LOADING` (only commands flagged
+    // `loading` run meanwhile); a file that does not load stops the server.
+    let load = shared.snapshots.begin_loading(&shared.config);
     shared.listeners.start(listeners, admit)?;
+    if load {
+        let sh = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("spindle-load".into())
+            .spawn(move || {
+                if let Err(e) = load_snapshot(&sh) {
+                    log::error!("{e}");
+                    std::process::exit(1);
+                }
+            })?;
+    }
     shutdown.wait();
     // A script still running (a signal came) stops at its next check: it holds the locks.
     shared.script_busy.shutting_down();
@@ -109,6 +123,30 @@ pub fn run_on(
     }
     let _ = cron.join();
     Ok(())
+}
+
+/// Loads `dir/dbfilename` and the function libraries it holds.
+fn load_snapshot(shared: &Shared) -> Result<(), String> {
+    let Some(loaded) = shared.snapshots.load_file(&shared.store, &shared.config)? else {
+        return Ok(());
+    };
+    if loaded.functions.is_empty() {
+        return Ok(());
+    }
+    let mut payload = loaded.functions;
+    crate::store::rdbstr::seal(&mut payload);
+    let mut libs = shared.functions.lock();
+    let restored = libs.restore(
+        &payload,
+        crate::scripting::functions::RestorePolicy::Replace,
+    );
+    shared.functions.counted(&libs);
+    restored.map_err(|e| {
+        format!(
+            "Failed loading the functions of the RDB file: {}",
+            String::from_utf8_lossy(&e)
+        )
+    })
 }
 
 /// Accepts one waiting connection and turns it away with the maxclients error; false if
@@ -270,6 +308,35 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             }
             shared.stats.sample();
             clock::tick_lru_clock();
+            // A signal's shutdown: the final save first, as `shutdown-on-sigterm` says.
+            if shared.shutdown.take_request() {
+                let how = crate::config::lookup("shutdown-on-sigterm")
+                    .map(|d| shared.config.get(d))
+                    .unwrap_or_default();
+                let has = |w: &str| how.split(' ').any(|x| x == w);
+                match crate::command::server::prepare_shutdown(
+                    &shared,
+                    has("save"),
+                    has("nosave"),
+                    has("force"),
+                ) {
+                    Ok(()) => shared.shutdown.trigger(),
+                    Err(_) => log::warn!(
+                        "SIGTERM received but errors trying to shut down the server, check the logs for more information"
+                    ),
+                }
+            }
+            // Save points, and a BGSAVE scheduled while another ran.
+            let dirty = shared.stats.dirty.get();
+            if shared.snapshots.due(&shared.config, dirty, clock::unix_ms()) {
+                log::info!(
+                    "{} changes since the last save. Saving...",
+                    shared.snapshots.changes_since_save(dirty)
+                );
+                if let Err(e) = shared.snapshots.bgsave(&shared.snapshot_job()) {
+                    log::warn!("BGSAVE from the cron failed: {e}");
+                }
+            }
             crate::evict::resume(&shared);
             if shared.evicting.load(Ordering::Relaxed) {
                 // Still over the limit: go on soon, as Redis's eviction time event does.

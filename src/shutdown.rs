@@ -9,6 +9,8 @@ use parking_lot::Mutex;
 
 pub struct Shutdown {
     flag: AtomicBool,
+    /// A signal asked for a shutdown; the cron thread prepares it (the final save) first.
+    requested: AtomicBool,
     tx: Mutex<Option<Sender<()>>>,
     rx: Receiver<()>,
 }
@@ -18,6 +20,7 @@ impl Shutdown {
         let (tx, rx) = crossbeam_channel::bounded(0);
         Arc::new(Shutdown {
             flag: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
             tx: Mutex::new(Some(tx)),
             rx,
         })
@@ -27,6 +30,17 @@ impl Shutdown {
     pub fn trigger(&self) {
         self.flag.store(true, Ordering::SeqCst);
         self.tx.lock().take();
+    }
+
+    /// Asks for a shutdown that saves first as configured (SIGTERM, SIGINT); the server's
+    /// cron thread takes the request.
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes a pending request, if any.
+    pub fn take_request(&self) -> bool {
+        self.requested.swap(false, Ordering::SeqCst)
     }
 
     pub fn is_triggered(&self) -> bool {

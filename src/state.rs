@@ -228,8 +228,8 @@ pub struct Shared {
     pub active: AtomicUsize,
     /// Clients parked in a blocking command (INFO `blocked_clients`).
     pub blocked_clients: Arc<AtomicUsize>,
-    /// Unix ms of the last successful save (LASTSAVE); the start time until one happens.
-    pub last_save: AtomicI64,
+    /// SAVE, BGSAVE, the save points and the startup load (LASTSAVE, INFO persistence).
+    pub snapshots: Arc<crate::persistence::snapshot::Snapshots>,
     /// A random 40-hex-digit id of this run (INFO `run_id`).
     pub run_id: String,
 }
@@ -285,10 +285,24 @@ impl Shared {
             listeners: Default::default(),
             active: AtomicUsize::new(0),
             blocked_clients: Arc::new(AtomicUsize::new(0)),
-            last_save: AtomicI64::new(clock::unix_ms()),
+            snapshots: Arc::new(crate::persistence::snapshot::Snapshots::new(
+                clock::unix_ms(),
+            )),
             run_id: (0..5)
                 .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))
                 .collect(),
+        }
+    }
+}
+
+impl Shared {
+    /// What a snapshot needs, gathered now: the function libraries and the write counter.
+    pub fn snapshot_job(&self) -> crate::persistence::snapshot::Job<'_> {
+        crate::persistence::snapshot::Job {
+            store: &self.store,
+            config: &self.config,
+            functions: self.functions.lock().records(),
+            dirty: self.stats.dirty.get(),
         }
     }
 }

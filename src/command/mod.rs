@@ -535,6 +535,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY, NOKEYS, "server", Client(server::shutdown)),
     cmd("info", -1, LOADING | STALE | SENTINEL, NOKEYS, "server", Client(server::info)),
     cmd("time", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::time)),
+    cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", Client(server::save)),
+    cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", Client(server::bgsave)),
     cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::debug)),
     cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::monitor)),
@@ -1201,6 +1203,10 @@ fn admit(
         // A refused EXEC aborts the transaction in MULTI or not, as Redis's rejectCommand.
         return Err(reject(ctx, spec, e));
     }
+    // The startup load: only commands flagged `loading` run meanwhile.
+    if ctx.server.snapshots.loading() && spec.flags & LOADING == 0 {
+        return Err(reject(ctx, spec, LOADING_ERR));
+    }
     // A script past `busy-reply-threshold` leaves room only for `allow-busy` commands;
     // until then, commands wait for it (see `scripting::busy`).
     let beside_script = match ctx.server.script_busy.admit(
@@ -1219,14 +1225,26 @@ fn admit(
     let out_of_memory = ctx.server.config.maxmemory() > 0
         && !beside_script
         && crate::evict::perform(ctx.server) == crate::evict::Outcome::Fail;
-    // Writes need `min-replicas-to-write` good replicas (Spindle has none).
+    // Writes are refused after a failed BGSAVE (`stop-writes-on-bgsave-error`, PING too, as
+    // in Redis), and without `min-replicas-to-write` good replicas (Spindle has none).
+    let misconf = || ctx.server.snapshots.refuses_writes(&ctx.server.config);
     let too_few_replicas = || ctx.server.config.too_few_replicas();
+    let write_refused = |write: bool, ping: bool| -> Option<CmdError> {
+        if (write || ping) && misconf() {
+            Some(MISCONF)
+        } else if write && too_few_replicas() {
+            Some(NOREPLICAS)
+        } else {
+            None
+        }
+    };
+    let (write, ping) = (spec.flags & WRITE != 0, spec.name == "ping");
     let Some(m) = ctx.client.multi.as_ref() else {
         if spec.flags & DENYOOM != 0 && out_of_memory {
             return Err(OOM);
         }
-        if spec.flags & WRITE != 0 && too_few_replicas() {
-            return Err(NOREPLICAS);
+        if let Some(e) = write_refused(write, ping) {
+            return Err(e);
         }
         return pubsub_context(ctx, spec);
     };
@@ -1239,14 +1257,12 @@ fn admit(
         if m.denyoom && out_of_memory {
             Some(OOM)
         } else {
-            (m.writes && too_few_replicas()).then_some(NOREPLICAS)
+            write_refused(m.writes, false)
         }
     } else if !matches!(spec.name, "discard" | "quit" | "reset") && out_of_memory {
         Some(OOM)
-    } else if spec.flags & WRITE != 0 && too_few_replicas() {
-        Some(NOREPLICAS)
     } else {
-        None
+        write_refused(write, ping)
     };
     let refused = match refused {
         Some(e) => Some(e),
@@ -1279,6 +1295,8 @@ fn reject(ctx: &mut Ctx, spec: &CommandSpec, e: CmdError) -> CmdError {
 }
 
 const OOM: CmdError = args::err("OOM command not allowed when used memory > 'maxmemory'.");
+const LOADING_ERR: CmdError = args::err("LOADING Redis is loading the dataset in memory");
+pub(crate) const MISCONF: CmdError = args::err("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.");
 pub(crate) const NOREPLICAS: CmdError = args::err("NOREPLICAS Not enough good replicas to write.");
 const NOAUTH: CmdError = args::err("NOAUTH Authentication required.");
 

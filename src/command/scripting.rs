@@ -154,8 +154,13 @@ pub(super) fn check_flags(
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
-    if !compat && script_flags & sflags::NO_WRITES == 0 && ctx.server.config.too_few_replicas() {
-        return Err(super::NOREPLICAS);
+    if !compat && script_flags & sflags::NO_WRITES == 0 {
+        if ctx.server.snapshots.refuses_writes(&ctx.server.config) {
+            return Err(super::MISCONF);
+        }
+        if ctx.server.config.too_few_replicas() {
+            return Err(super::NOREPLICAS);
+        }
     }
     let readonly = ro || (!compat && script_flags & sflags::NO_WRITES != 0);
     // Redis's pre-command OOM state: over `maxmemory` after the eviction dispatch ran.
@@ -422,9 +427,18 @@ fn redis_call(
         wire.extend_from_slice(b"\r\n");
         return Ok((scripting::resp_to_lua(lua, &wire)?, raise));
     }
-    if spec.flags & flags::WRITE != 0 && !run.dirty.get() && server.config.too_few_replicas() {
-        let text = super::NOREPLICAS.0;
-        super::count_error(server, &super::NOREPLICAS);
+    let refusal = if spec.flags & flags::WRITE == 0 {
+        None
+    } else if server.snapshots.refuses_writes(&server.config) {
+        Some(super::MISCONF)
+    } else if !run.dirty.get() && server.config.too_few_replicas() {
+        Some(super::NOREPLICAS)
+    } else {
+        None
+    };
+    if let Some(refused) = refusal {
+        let text = refused.0.clone();
+        super::count_error(server, &refused);
         super::count_rejected(server, code);
         let mut wire = b"-".to_vec();
         wire.extend_from_slice(&text);

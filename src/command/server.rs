@@ -57,7 +57,7 @@ pub fn swapdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the server stops; the caller gets no reply.
 pub fn shutdown(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let (mut save, mut nosave, mut abort) = (false, false, false);
+    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
     for i in 1..args.len() {
         if args.is(i, "NOSAVE") {
             nosave = true;
@@ -65,7 +65,9 @@ pub fn shutdown(ctx: &mut Ctx, args: &Args) -> CmdResult {
             save = true;
         } else if args.is(i, "ABORT") {
             abort = true;
-        } else if !(args.is(i, "NOW") || args.is(i, "FORCE")) {
+        } else if args.is(i, "FORCE") {
+            force = true;
+        } else if !args.is(i, "NOW") {
             return Err(SYNTAX);
         }
     }
@@ -88,10 +90,36 @@ pub fn shutdown(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
     }
     log::warn!("User requested shutdown...");
+    prepare_shutdown(ctx.server, save, nosave, force)?;
     busy.shutting_down();
     ctx.server.shutdown.trigger();
     ctx.client.close_after_reply = true;
     Ok(Reply::none())
+}
+
+/// Redis's `prepareForShutdown`: a running BGSAVE is killed, and the final snapshot is
+/// written when save points are set (or `save`), unless `nosave`. A failed save stops the
+/// shutdown unless `force`.
+pub fn prepare_shutdown(
+    server: &crate::state::Shared,
+    save: bool,
+    nosave: bool,
+    force: bool,
+) -> Result<(), CmdError> {
+    let snaps = &server.snapshots;
+    snaps.kill_child(&server.config);
+    let points = !crate::persistence::snapshot::save_points(&server.config).is_empty();
+    if !nosave && (save || points) {
+        log::info!("Saving the final RDB snapshot before exiting.");
+        if snaps.save(&server.snapshot_job()).is_err() {
+            if !force {
+                log::warn!("Error trying to save the DB, can't exit.");
+                return Err(err("ERR Errors trying to SHUTDOWN. Check logs."));
+            }
+            log::warn!("Error trying to save the DB. Exit anyway.");
+        }
+    }
+    Ok(())
 }
 
 /// TIME
@@ -106,11 +134,38 @@ pub fn time(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
     ]))
 }
 
+/// SAVE: the snapshot written in this thread, every database locked for reading meanwhile
+/// (readers go on; writers wait).
+pub fn save(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let job = ctx.server.snapshot_job();
+    match ctx.server.snapshots.save(&job) {
+        Ok(()) => Ok(Reply::ok()),
+        Err(e) => Err(CmdError::msg(e)),
+    }
+}
+
+/// BGSAVE [SCHEDULE]: a forked child writes the snapshot (see `persistence::snapshot`).
+pub fn bgsave(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.len() > 2 || (args.len() == 2 && !args.is(1, "SCHEDULE")) {
+        return Err(SYNTAX);
+    }
+    let snaps = &ctx.server.snapshots;
+    if snaps.in_progress() {
+        return Err(err("ERR Background save already in progress"));
+    }
+    if ctx.held.is_some() {
+        // Inside EXEC the transaction holds the databases: the cron starts it after.
+        snaps.schedule();
+        return Ok(Reply::simple("Background saving scheduled"));
+    }
+    let job = ctx.server.snapshot_job();
+    snaps.bgsave(&job).map_err(err)?;
+    Ok(Reply::simple("Background saving started"))
+}
+
 /// LASTSAVE
 pub fn lastsave(ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    Ok(Reply::Int(
-        ctx.server.last_save.load(Ordering::Relaxed) / 1000,
-    ))
+    Ok(Reply::Int(ctx.server.snapshots.last_save_ms() / 1000))
 }
 
 /// DEBUG ...: refused, as Redis 7.0 refuses it by default (`enable-debug-command no`).
@@ -914,11 +969,8 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     );
     section(
         "Persistence",
-        format!(
-            "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
-            st.dirty.get(),
-            srv.last_save.load(Ordering::Relaxed) / 1000
-        ),
+        srv.snapshots.info(st.dirty.get())
+            + "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
     );
     // Every database at one instant, locked together: a swap or a flush is seen whole.
     let (mut hits, mut misses, mut expired) = (0, 0, 0);

@@ -32,7 +32,10 @@ const HZ_RANGE: (usize, usize) = (1, 500);
 /// Parameters Redis has that Spindle takes, stores and reports but does not act on yet, with
 /// why; setting one to anything but its default logs a warning saying so.
 pub fn inert(name: &str) -> Option<&'static str> {
-    if name == "rdbcompression" {
+    if matches!(
+        name,
+        "rdbcompression" | "rdbchecksum" | "shutdown-on-sigterm"
+    ) {
         return None;
     }
     const BY_PREFIX: &[(&str, &str)] = &[
@@ -45,20 +48,18 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("aof-", "Spindle has no append-only file yet"),
         ("auto-aof-", "Spindle has no append-only file yet"),
         ("append", "Spindle has no append-only file yet"),
-        ("rdb", "Spindle does not write RDB snapshots yet"),
+        ("rdb-del-sync-files", "Spindle has no replication"),
+        (
+            "rdb-save-incremental-fsync",
+            "Spindle fsyncs a snapshot once, at its end",
+        ),
         ("latency-", "Spindle has no LATENCY monitor yet"),
         ("syslog-", "Spindle logs to standard error only"),
         ("oom-score-adj", "Spindle does not set its OOM score"),
-        ("shutdown-on-", "Spindle does not save on shutdown yet"),
+        ("shutdown-on-sigint", "Spindle treats SIGINT as SIGTERM"),
         ("lazyfree-", "Spindle frees values in the calling thread"),
     ];
     const BY_NAME: &[(&str, &str)] = &[
-        ("save", "Spindle does not write RDB snapshots yet"),
-        ("dbfilename", "Spindle does not write RDB snapshots yet"),
-        (
-            "stop-writes-on-bgsave-error",
-            "Spindle does not write RDB snapshots yet",
-        ),
         (
             "no-appendfsync-on-rewrite",
             "Spindle has no append-only file yet",
@@ -736,8 +737,7 @@ impl Config {
 /// The default of a special parameter, as CONFIG GET shows it.
 fn special_default(name: &str) -> &'static str {
     match name {
-        // Spindle writes no snapshots yet (Redis: "3600 1 300 100 60 10000").
-        "save" => "",
+        "save" => "3600 1 300 100 60 10000",
         "oom-score-adj-values" => "0 200 800",
         "latency-tracking-info-percentiles" => "50 99 99.9",
         _ => "",

@@ -2,3 +2,5 @@
 //! the append-only file build on them).
 
 pub mod object;
+pub mod rdb;
+pub mod snapshot;

@@ -66,16 +66,35 @@ pub struct SaveOptions {
 
 // ---- writing
 
-/// Appends `v`'s type byte and encoding.
+/// Appends `v`'s type byte and encoding (a DUMP payload's body).
 pub fn save(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
+    out.push(type_byte(v));
+    save_body(out, v, opts);
+}
+
+/// The RDB type `v` is written as (see [`save_body`]).
+pub fn type_byte(v: &Value) -> u8 {
+    match v {
+        Value::Str(..) => TYPE_STRING,
+        Value::List(..) => TYPE_LIST_QUICKLIST_2,
+        Value::Hash(h, _) if h.is_table() => TYPE_HASH,
+        Value::Hash(..) => TYPE_HASH_LISTPACK,
+        Value::Set(s, _) if s.is_intset() => TYPE_SET_INTSET,
+        Value::Set(..) => TYPE_SET,
+        Value::ZSet(z, _) if z.is_big() => TYPE_ZSET_2,
+        Value::ZSet(..) => TYPE_ZSET_LISTPACK,
+        Value::Stream(..) => TYPE_STREAM_LISTPACKS_2,
+    }
+}
+
+/// Appends `v`'s encoding, in the type [`type_byte`] names.
+pub fn save_body(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
     let string = |out: &mut Vec<u8>, s: &[u8]| save_string_with(out, s, opts.compress);
     match v {
         Value::Str(s, _) => {
-            out.push(TYPE_STRING);
             string(out, s);
         }
         Value::List(l, _) => {
-            out.push(TYPE_LIST_QUICKLIST_2);
             let nodes = list_nodes(l, opts.list_fill);
             save_len(out, nodes.len() as u64);
             for lp in nodes {
@@ -85,14 +104,12 @@ pub fn save(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
         }
         Value::Hash(h, _) => {
             if h.is_table() {
-                out.push(TYPE_HASH);
                 save_len(out, h.len() as u64);
                 for (f, v) in h.iter() {
                     string(out, f);
                     string(out, v);
                 }
             } else {
-                out.push(TYPE_HASH_LISTPACK);
                 let mut lp = LpWriter::new();
                 for (f, v) in h.iter() {
                     lp.push(f);
@@ -103,14 +120,12 @@ pub fn save(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
         }
         Value::Set(s, _) => {
             if s.is_intset() {
-                out.push(TYPE_SET_INTSET);
                 let members: Vec<i64> = s
                     .iter()
                     .filter_map(|m| crate::protocol::parse_i64(&m))
                     .collect();
                 string(out, &listpack::intset_write(&members));
             } else {
-                out.push(TYPE_SET);
                 save_len(out, s.len() as u64);
                 for m in s.iter() {
                     string(out, &m);
@@ -121,14 +136,12 @@ pub fn save(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
             if z.is_big() {
                 // Highest first, as Redis walks its skiplist from the tail, so that loading
                 // inserts each element at the head.
-                out.push(TYPE_ZSET_2);
                 save_len(out, z.len() as u64);
                 for (m, score) in z.range(z.len().saturating_sub(1), true) {
                     string(out, m);
                     out.extend_from_slice(&score.to_le_bytes());
                 }
             } else {
-                out.push(TYPE_ZSET_LISTPACK);
                 let mut lp = LpWriter::new();
                 for (m, score) in z.iter() {
                     lp.push(m);
@@ -138,7 +151,6 @@ pub fn save(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
             }
         }
         Value::Stream(s, _) => {
-            out.push(TYPE_STREAM_LISTPACKS_2);
             save_stream(out, s, opts);
         }
     }

@@ -458,12 +458,18 @@ impl Libraries {
     /// FUNCTION DUMP: every library as Redis's payload (an RDB function record each, then
     /// the RDB version and the CRC-64).
     pub fn dump(&self) -> Vec<u8> {
+        let mut out = self.records();
+        rdbstr::seal(&mut out);
+        out
+    }
+
+    /// Every library as an RDB function record (what RDB files and FUNCTION DUMP hold).
+    pub fn records(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for lib in self.current.libraries.values() {
             out.push(OPCODE_FUNCTION2);
             rdbstr::save_string(&mut out, &lib.code);
         }
-        rdbstr::seal(&mut out);
         out
     }
 

@@ -23,7 +23,13 @@ impl TestServer {
         Self::start_with(Config::default())
     }
 
+    /// `config` with persistence kept out of the way: no save points, and a snapshot file
+    /// name nothing writes, so a `dump.rdb` left in the working directory is not loaded.
     pub fn start_with(config: Config) -> Self {
+        config.set("save", "").expect("save");
+        config
+            .set("dbfilename", "spindle-in-process-tests.rdb")
+            .expect("dbfilename");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let shutdown = Shutdown::new();
@@ -63,11 +69,32 @@ pub struct BinServer {
     pub addr: SocketAddr,
     /// Number of lines the server has logged so far.
     pub log_lines: Arc<std::sync::atomic::AtomicUsize>,
+    /// Its working directory (removed on drop if it made it).
+    pub dir: std::path::PathBuf,
+    owns_dir: bool,
 }
+
+static NEXT_DIR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl BinServer {
     pub fn start(extra: &[&str]) -> Self {
         Self::spawn(Command::new(env!("CARGO_BIN_EXE_spindle")), extra)
+    }
+
+    /// Started in `dir` (kept after it stops: the caller's), as a server that persists there.
+    pub fn start_in(dir: &std::path::Path, extra: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle"));
+        cmd.arg("--dir").arg(dir);
+        let mut s = Self::spawn(cmd, extra);
+        let _ = std::fs::remove_dir_all(&s.dir);
+        s.dir = dir.to_path_buf();
+        s.owns_dir = false;
+        s
+    }
+
+    /// Waits for the process to exit (after SHUTDOWN); its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        self.child.wait().ok().and_then(|s| s.code())
     }
 
     /// Starts the binary with an open-files limit of `nofile` (soft and hard). As root, it
@@ -97,7 +124,15 @@ impl BinServer {
     }
 
     fn spawn(mut cmd: Command, extra: &[&str]) -> Self {
+        // Its own empty directory: no snapshot is loaded, and none is left behind.
+        let dir = std::env::temp_dir().join(format!(
+            "spindle-test-{}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("test directory");
         let mut child = cmd
+            .current_dir(&dir)
             .args(["--port", "0"])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -131,6 +166,8 @@ impl BinServer {
             child,
             addr,
             log_lines,
+            dir,
+            owns_dir: true,
         }
     }
 
@@ -155,6 +192,9 @@ impl Drop for BinServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

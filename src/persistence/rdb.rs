@@ -1,0 +1,300 @@
+//! RDB files as Redis 7.0 writes and reads them (version 10): the `REDIS0010` magic, aux
+//! fields, function libraries, then each database's keys (`SELECTDB`, `RESIZEDB`, expiry
+//! in ms, LRU idle time or LFU counter, the value in [`super::object`]'s encoding), `EOF`
+//! and a CRC-64 of everything before it.
+//!
+//! Reading accepts every version Redis 7.0 reads (1 to 10). A file is read whole or not at
+//! all: any error names the byte offset it was found at.
+
+use std::io::{self, Write};
+
+use super::object::{self, LoadError, SaveOptions};
+use crate::store::clock::Limits;
+use crate::store::crc64::crc64;
+use crate::store::rdbstr::{load_len, load_string, save_len, save_string_with, RDB_VERSION};
+use crate::store::{Entry, Value};
+
+pub const OPCODE_FUNCTION2: u8 = 245;
+const OPCODE_FUNCTION: u8 = 246;
+const OPCODE_MODULE_AUX: u8 = 247;
+const OPCODE_IDLE: u8 = 248;
+const OPCODE_FREQ: u8 = 249;
+const OPCODE_AUX: u8 = 250;
+const OPCODE_RESIZEDB: u8 = 251;
+const OPCODE_EXPIRETIME_MS: u8 = 252;
+const OPCODE_EXPIRETIME: u8 = 253;
+const OPCODE_SELECTDB: u8 = 254;
+const OPCODE_EOF: u8 = 255;
+
+/// How a key's use is recorded in the file, by `maxmemory-policy` (Redis writes the LRU idle
+/// time under an LRU policy, the LFU counter under an LFU one, neither otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    None,
+    Idle,
+    Freq,
+}
+
+/// Writes an RDB file to `w` as it goes, keeping the running CRC-64.
+pub struct Writer<W: Write> {
+    w: W,
+    buf: Vec<u8>,
+    crc: u64,
+    checksum: bool,
+    opts: SaveOptions,
+}
+
+impl<W: Write> Writer<W> {
+    /// Starts a file: the magic and the aux fields.
+    pub fn new(w: W, opts: SaveOptions, checksum: bool, aux: &[(&str, String)]) -> Writer<W> {
+        let mut wr = Writer {
+            w,
+            buf: Vec::with_capacity(1 << 16),
+            crc: 0,
+            checksum,
+            opts,
+        };
+        wr.buf
+            .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
+        for (k, v) in aux {
+            wr.buf.push(OPCODE_AUX);
+            save_string_with(&mut wr.buf, k.as_bytes(), opts.compress);
+            save_string_with(&mut wr.buf, v.as_bytes(), opts.compress);
+        }
+        wr
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        if self.checksum {
+            self.crc = crc64(self.crc, &self.buf);
+        }
+        self.w.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn maybe_spill(&mut self) -> io::Result<()> {
+        if self.buf.len() >= 1 << 16 {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Function libraries: Redis's `FUNCTION2` records, already encoded (what
+    /// `FUNCTION DUMP` holds before its footer).
+    pub fn functions(&mut self, records: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(records);
+        self.maybe_spill()
+    }
+
+    /// Starts database `index`, which holds `keys` keys, `expires` of them with a TTL.
+    pub fn select_db(&mut self, index: usize, keys: usize, expires: usize) -> io::Result<()> {
+        self.buf.push(OPCODE_SELECTDB);
+        save_len(&mut self.buf, index as u64);
+        self.buf.push(OPCODE_RESIZEDB);
+        save_len(&mut self.buf, keys as u64);
+        save_len(&mut self.buf, expires as u64);
+        self.maybe_spill()
+    }
+
+    /// One key.
+    pub fn key(
+        &mut self,
+        key: &[u8],
+        e: &Entry,
+        key_use: KeyUse,
+        access: crate::store::Access,
+    ) -> io::Result<()> {
+        if e.expire != 0 {
+            self.buf.push(OPCODE_EXPIRETIME_MS);
+            self.buf.extend_from_slice(&e.expire.to_le_bytes());
+        }
+        match key_use {
+            KeyUse::None => {}
+            KeyUse::Idle => {
+                self.buf.push(OPCODE_IDLE);
+                save_len(&mut self.buf, e.value.lru().idle_secs());
+            }
+            KeyUse::Freq => {
+                self.buf.push(OPCODE_FREQ);
+                self.buf
+                    .push(e.value.lru().lfu_count(access).min(255) as u8);
+            }
+        }
+        self.buf.push(object::type_byte(&e.value));
+        save_string_with(&mut self.buf, key, self.opts.compress);
+        object::save_body(&mut self.buf, &e.value, self.opts);
+        self.maybe_spill()
+    }
+
+    /// Ends the file: `EOF` and the checksum (0 with `rdbchecksum no`). Returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.buf.push(OPCODE_EOF);
+        self.spill()?;
+        let crc = if self.checksum { self.crc } else { 0 };
+        self.w.write_all(&crc.to_le_bytes())?;
+        Ok(self.w)
+    }
+}
+
+/// A file that could not be read: what, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdbError {
+    pub offset: usize,
+    pub reason: String,
+}
+
+/// What a file held besides keys.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The function records (`FUNCTION2`), encoded as `FUNCTION RESTORE` reads them.
+    pub functions: Vec<u8>,
+    /// Keys read, and keys skipped (already expired, or empty).
+    pub keys: u64,
+    pub expired: u64,
+    pub aux: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A key as read: its database, name, value, expiry (Unix ms, 0: none) and use.
+pub struct LoadedKey {
+    pub db: usize,
+    pub key: Vec<u8>,
+    pub value: Value,
+    pub expire: i64,
+    pub idle: Option<u64>,
+    pub freq: Option<u8>,
+}
+
+/// Reads a whole RDB file. Keys already expired at `now_ms` are dropped, as a primary does;
+/// `sink` takes every other key (and may refuse it, which stops the load).
+pub fn load(
+    buf: &[u8],
+    databases: usize,
+    limits: &Limits,
+    now_ms: i64,
+    check_crc: bool,
+    mut sink: impl FnMut(LoadedKey) -> Result<(), String>,
+) -> Result<Loaded, RdbError> {
+    let fail = |offset: usize, reason: &str| RdbError {
+        offset,
+        reason: reason.to_string(),
+    };
+    let short = |pos: usize| fail(pos, "Unexpected EOF reading RDB file");
+    if buf.len() < 9 || &buf[..5] != b"REDIS" {
+        return Err(fail(0, "Wrong signature trying to load DB from file"));
+    }
+    let version: u32 = std::str::from_utf8(&buf[5..9])
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if !(1..=u32::from(RDB_VERSION)).contains(&version) {
+        return Err(fail(
+            5,
+            &format!("Can't handle RDB format version {version}"),
+        ));
+    }
+    let mut pos = 9usize;
+    let mut out = Loaded::default();
+    let (mut db, mut expire, mut idle, mut freq) = (0usize, 0i64, None, None);
+    loop {
+        let at = pos;
+        let op = *buf.get(pos).ok_or_else(|| short(pos))?;
+        pos += 1;
+        match op {
+            OPCODE_EXPIRETIME => {
+                let b = buf.get(pos..pos + 4).ok_or_else(|| short(pos))?;
+                expire = i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])) * 1000;
+                pos += 4;
+            }
+            OPCODE_EXPIRETIME_MS => {
+                let b = buf.get(pos..pos + 8).ok_or_else(|| short(pos))?;
+                expire = i64::from_le_bytes(b.try_into().map_err(|_| short(pos))?);
+                pos += 8;
+            }
+            OPCODE_FREQ => {
+                freq = Some(*buf.get(pos).ok_or_else(|| short(pos))?);
+                pos += 1;
+            }
+            OPCODE_IDLE => idle = Some(load_len(buf, &mut pos).ok_or_else(|| short(pos))?),
+            OPCODE_EOF => {
+                if version >= 5 {
+                    let b = buf.get(pos..pos + 8).ok_or_else(|| short(pos))?;
+                    let stored = u64::from_le_bytes(b.try_into().map_err(|_| short(pos))?);
+                    if check_crc && stored != 0 && stored != crc64(0, &buf[..pos]) {
+                        return Err(fail(pos, "Wrong RDB checksum"));
+                    }
+                }
+                return Ok(out);
+            }
+            OPCODE_SELECTDB => {
+                let n = load_len(buf, &mut pos).ok_or_else(|| short(pos))?;
+                db = usize::try_from(n).unwrap_or(usize::MAX);
+                if db >= databases {
+                    return Err(fail(
+                        at,
+                        &format!(
+                            "FATAL: Data file was created with a Redis server configured to \
+                             handle more than {databases} databases."
+                        ),
+                    ));
+                }
+            }
+            OPCODE_RESIZEDB => {
+                load_len(buf, &mut pos).ok_or_else(|| short(pos))?;
+                load_len(buf, &mut pos).ok_or_else(|| short(pos))?;
+            }
+            OPCODE_AUX => {
+                let k = load_string(buf, &mut pos).ok_or_else(|| short(pos))?;
+                let v = load_string(buf, &mut pos).ok_or_else(|| short(pos))?;
+                out.aux.push((k, v));
+            }
+            OPCODE_MODULE_AUX => {
+                return Err(fail(
+                    at,
+                    "The RDB file contains AUX module data I can't load: no matching module",
+                ))
+            }
+            OPCODE_FUNCTION => {
+                return Err(fail(at, "Pre-release function format not supported."));
+            }
+            OPCODE_FUNCTION2 => {
+                let start = pos;
+                load_string(buf, &mut pos).ok_or_else(|| short(pos))?;
+                out.functions.push(OPCODE_FUNCTION2);
+                out.functions.extend_from_slice(&buf[start..pos]);
+            }
+            t => {
+                let key = load_string(buf, &mut pos).ok_or_else(|| short(pos))?;
+                let value_at = pos;
+                match object::load(t, buf, &mut pos, limits) {
+                    Ok(value) => {
+                        if expire != 0 && expire < now_ms {
+                            out.expired += 1;
+                        } else {
+                            out.keys += 1;
+                            sink(LoadedKey {
+                                db,
+                                key,
+                                value,
+                                expire,
+                                idle,
+                                freq,
+                            })
+                            .map_err(|e| fail(at, &e))?;
+                        }
+                    }
+                    Err(LoadError::Empty) => {}
+                    Err(LoadError::Corrupt(why)) => {
+                        return Err(fail(
+                            value_at,
+                            &format!("{why} (key '{}', type {t})", String::from_utf8_lossy(&key)),
+                        ))
+                    }
+                }
+                expire = 0;
+                idle = None;
+                freq = None;
+            }
+        }
+    }
+}
