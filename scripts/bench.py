@@ -474,6 +474,82 @@ def fmt_ratio(a, b):
     return f"{a / b:.2f}" if b else "-"
 
 
+def persistence_rows(gb):
+    """Snapshots of about `gb` GB of data on each server: the longest a writer waits while
+    BGSAVE starts (the fork), how long the BGSAVE and a SAVE take, the file size, and how
+    long a restart takes to load the file."""
+    import shutil
+    import socket as sk
+    import tempfile
+    keys = int(gb * 6_000_000)
+    print()
+    print(f"| snapshots, {keys:,} keys of 100-byte values | Spindle | Redis |")
+    print("|---|---:|---:|")
+    rows = {}
+    for name, binary in (("spindle", SPINDLE), ("redis", "redis-server")):
+        d = tempfile.mkdtemp(prefix="bench-rdb-")
+        port = free_port()
+        argv = [binary, "--port", str(port), "--save", "", "--dir", d]
+        if name == "redis":
+            argv += ["--appendonly", "no"]
+        server = Server(name, argv, port)
+        try:
+            script = ("for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do "
+                      "redis.call('SET', 'key:' .. i, string.rep('v', 92) .. string.format('%08d', i)) end")
+            for start in range(0, keys, 500_000):
+                server.cli("EVAL", script, "0", str(start), str(min(start + 500_000, keys) - 1))
+            rss = rss_bytes(server.proc.pid)
+            # A writer's round trips while BGSAVE starts: the worst is the fork's pause.
+            stop = threading.Event()
+            worst = [0.0]
+
+            def writer():
+                c = sk.create_connection(("127.0.0.1", port))
+                c.setsockopt(sk.IPPROTO_TCP, sk.TCP_NODELAY, 1)
+                while not stop.is_set():
+                    t = time.perf_counter()
+                    c.sendall(b"*3\r\n$3\r\nSET\r\n$5\r\nprobe\r\n$1\r\nx\r\n")
+                    c.recv(64)
+                    worst[0] = max(worst[0], time.perf_counter() - t)
+                c.close()
+
+            th = threading.Thread(target=writer)
+            th.start()
+            time.sleep(0.5)
+            worst[0] = 0.0
+            t0 = time.perf_counter()
+            server.cli("BGSAVE")
+            while "rdb_bgsave_in_progress:1" in server.cli("INFO", "persistence") or \
+                    time.perf_counter() - t0 < 0.2:
+                time.sleep(0.05)
+            bgsave_s = time.perf_counter() - t0
+            stop.set()
+            th.join()
+            pause_ms = worst[0] * 1000
+            t0 = time.perf_counter()
+            server.cli("SAVE")
+            save_s = time.perf_counter() - t0
+            size = os.path.getsize(os.path.join(d, "dump.rdb"))
+            server.cli("SHUTDOWN", "NOSAVE")
+            server.proc.wait(30)
+            t0 = time.perf_counter()
+            server = Server(name, argv, port)
+            while "loading:0" not in server.cli("INFO", "persistence"):
+                time.sleep(0.01)
+            load_s = time.perf_counter() - t0
+            rows[name] = (rss, pause_ms, bgsave_s, save_s, size, load_s)
+        finally:
+            server.stop()
+            shutil.rmtree(d, ignore_errors=True)
+    s_, r_ = rows["spindle"], rows["redis"]
+    print(f"| resident memory before saving | {s_[0] / 2**20:.0f} MB | {r_[0] / 2**20:.0f} MB |")
+    print(f"| longest SET round trip while BGSAVE starts (fork) | {s_[1]:.1f} ms | {r_[1]:.1f} ms |")
+    print(f"| BGSAVE, start to end | {s_[2]:.2f} s | {r_[2]:.2f} s |")
+    print(f"| SAVE | {s_[3]:.2f} s | {r_[3]:.2f} s |")
+    print(f"| dump.rdb size | {s_[4] / 2**20:.0f} MB | {r_[4] / 2**20:.0f} MB |")
+    print(f"| restart: start to loading:0 | {s_[5]:.2f} s | {r_[5]:.2f} s |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -484,9 +560,16 @@ def main():
                     "these comma-separated texts")
     ap.add_argument("--pubsub-only", action="store_true",
                     help="only the transactions and pub/sub rows")
+    ap.add_argument("--persistence-only", action="store_true",
+                    help="only the snapshot rows (BGSAVE pause, SAVE, load time)")
+    ap.add_argument("--persist-gb", type=float, default=1.0,
+                    help="data size for the snapshot rows, in GB of RDB payload (default 1)")
     ap.add_argument("--throughput-only", action="store_true",
                     help="only the redis-benchmark workloads (no pub/sub, memory or latency rows)")
     args = ap.parse_args()
+    if args.persistence_only:
+        persistence_rows(args.persist_gb)
+        return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     workloads = WORKLOADS
@@ -620,6 +703,7 @@ def main():
         print(f"| XREAD BLOCK woken by an XADD (2,000 rounds, XADD sent to entry received) | "
               f"{lat['spindle'][0]:.3f} / {lat['spindle'][1]:.3f} | "
               f"{lat['redis'][0]:.3f} / {lat['redis'][1]:.3f} |")
+        persistence_rows(args.persist_gb)
     finally:
         for s in servers:
             s.stop()

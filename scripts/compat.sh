@@ -156,7 +156,7 @@ if [ $self_check -eq 1 ]; then
 else
   : >"$tmp/spindle.log"
   mkdir -p "$tmp/spindle"
-  RUST_LOG=info ./target/release/spindle --port 0 --save '' --dir "$tmp/spindle" 2>"$tmp/spindle.log" &
+  RUST_LOG=info ./target/release/spindle --port 0 --save '' --dir "$tmp/spindle" >"$tmp/spindle.log" 2>&1 &
   spindle_pid=$!
   pids+=($spindle_pid)
   target_port=

@@ -139,7 +139,7 @@ trap on_signal INT TERM
 
 start_server() {
     mkdir -p "$logdir/data"
-    "$bin" --port 0 --dir "$logdir/data" 2>"$logdir/server.log" &
+    "$bin" --port 0 --dir "$logdir/data" >"$logdir/server.log" 2>&1 &
     pid=$!
     port=
     for _ in $(seq 1 100); do

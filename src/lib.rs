@@ -28,6 +28,7 @@ pub mod counter;
 pub mod evict;
 pub mod geohash;
 pub mod listen;
+pub mod logging;
 pub mod monitor;
 pub mod os;
 pub mod outbox;

@@ -8,8 +8,8 @@ use spindle::config::{self, Cli};
 use spindle::{os, server, shutdown::Shutdown};
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cfg = match config::parse_args(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cfg = match config::parse_args(args.clone()) {
         Ok(Cli::Run(cfg)) => *cfg,
         Ok(Cli::Help) => {
             println!("{}", config::USAGE);
@@ -24,10 +24,32 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("spindle: {e}");
+            // redis-server's fatal block (or the file it could not open), then exit 1.
+            eprintln!("{}", e.trim_end_matches('\n'));
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = spindle::logging::init(&cfg) {
+        eprintln!("{}", e.trim_end_matches('\n'));
+        return ExitCode::from(1);
+    }
+    log::warn!("oO0OoO0OoO0Oo Spindle is starting oO0OoO0OoO0Oo");
+    log::warn!(
+        "Spindle version={} (redis_version={}), bits=64, pid={}, just started",
+        spindle::VERSION,
+        spindle::REDIS_VERSION,
+        std::process::id()
+    );
+    if args.first().is_some_and(|a| !a.starts_with('-')) {
+        log::warn!("Configuration loaded");
+    } else {
+        log::warn!(
+            "Warning: no config file specified, using the default config. In order to specify a config file use spindle /path/to/redis.conf"
+        );
+    }
+    for w in cfg.inert_warnings() {
+        log::warn!("{w}");
+    }
     // Redis's ACLLoadUsersAtStartup: an `aclfile` that does not load stops the start.
     let aclfile = cfg.get(config::lookup("aclfile").expect("in the table"));
     if !aclfile.is_empty() {
@@ -46,11 +68,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         Err(e) => {
-            log::error!(
-                "could not listen on {}:{}: {e}",
+            log::warn!(
+                "Warning: Could not create server TCP listening socket {}:{}: bind: {e}",
                 addrs.join(" "),
                 cfg.port()
             );
+            log::error!("Failed listening on port {} (tcp), aborting.", cfg.port());
             eprintln!(
                 "spindle: could not listen on {}:{}: {e}",
                 addrs.join(" "),
@@ -93,6 +116,14 @@ fn main() -> ExitCode {
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(" ");
+    log::info!(
+        target: spindle::logging::RAW,
+        "Spindle {} (Redis {} compatible) 64 bit, running in standalone mode, Port: {}, PID: {}",
+        spindle::VERSION,
+        spindle::REDIS_VERSION,
+        cfg.port(),
+        std::process::id()
+    );
     log::info!(
         "Spindle {} (redis {}) listening on {addr}, pid {}, maxclients {}",
         spindle::VERSION,

@@ -97,7 +97,9 @@ pub fn run_on(
     // The snapshot in `dir` loads while clients are served `-LOADING` (only commands flagged
     // `loading` run meanwhile); a file that does not load stops the server.
     let load = shared.snapshots.begin_loading(&shared.config);
+    log::warn!("Server initialized");
     shared.listeners.start(listeners, admit)?;
+    // Ready once the data is in (clients that come earlier get -LOADING).
     if load {
         let sh = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -107,7 +109,10 @@ pub fn run_on(
                     log::error!("{e}");
                     std::process::exit(1);
                 }
+                log::info!("Ready to accept connections tcp");
             })?;
+    } else {
+        log::info!("Ready to accept connections tcp");
     }
     shutdown.wait();
     // A script still running (a signal came) stops at its next check: it holds the locks.

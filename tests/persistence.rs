@@ -202,7 +202,7 @@ fn a_damaged_file_stops_the_start() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let log = String::from_utf8_lossy(&out.stderr);
+    let log = String::from_utf8_lossy(&out.stdout);
     assert!(
         log.contains(&*path.to_string_lossy()) && log.contains("at offset"),
         "{log}"

@@ -18,6 +18,20 @@ pub fn dbsize(db: &DbRef, _args: &Args) -> CmdResult {
 pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
     flush_mode(args)?;
     ctx.flush_all();
+    // Redis's flushAllDataAndResetRDB: a running BGSAVE is dropped and, with save points,
+    // the empty data set is saved at once (the writes since the last save stay counted).
+    let server = ctx.server;
+    server.snapshots.kill_child(&server.config);
+    if !crate::persistence::snapshot::save_points(&server.config).is_empty() {
+        if ctx.held.is_some() {
+            // Inside EXEC the transaction holds the databases: the cron saves after it.
+            server.snapshots.schedule();
+        } else {
+            let mut job = server.snapshot_job();
+            job.dirty = server.snapshots.dirty_saved();
+            let _ = server.snapshots.save(&job);
+        }
+    }
     Ok(Reply::ok())
 }
 

@@ -17,6 +17,7 @@ pub const DEFAULT_PORT: u16 = 6379;
 pub const DEFAULT_DATABASES: usize = 16;
 
 pub mod described;
+pub mod file;
 pub mod table;
 
 pub use table::lookup;
@@ -54,7 +55,7 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "Spindle fsyncs a snapshot once, at its end",
         ),
         ("latency-", "Spindle has no LATENCY monitor yet"),
-        ("syslog-", "Spindle logs to standard error only"),
+        ("syslog-", "Spindle logs to standard output or logfile only"),
         ("oom-score-adj", "Spindle does not set its OOM score"),
         ("shutdown-on-sigint", "Spindle treats SIGINT as SIGTERM"),
         ("lazyfree-", "Spindle frees values in the calling thread"),
@@ -115,7 +116,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("bgsave_cpulist", "Spindle does not pin its threads"),
         ("supervised", "Spindle does not notify a supervisor yet"),
         ("pidfile", "Spindle writes no pid file yet"),
-        ("logfile", "Spindle logs to standard error only"),
         ("unixsocket", "Spindle listens on TCP only yet"),
         ("unixsocketperm", "Spindle listens on TCP only yet"),
         ("daemonize", "Spindle does not daemonize yet"),
@@ -132,7 +132,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "maxmemory-clients",
             "Spindle does not evict clients for memory",
         ),
-        ("loglevel", "Spindle's log level follows RUST_LOG"),
     ];
     BY_NAME
         .iter()
@@ -716,7 +715,7 @@ impl Config {
                 let default = d
                     .default_shown()
                     .unwrap_or_else(|| special_default(name).into());
-                if canonical != default {
+                if !startup && canonical != default {
                     if let Some(why) = inert(name) {
                         log::warn!("{name} is set to '{canonical}', but {why}: it has no effect");
                     }
@@ -725,6 +724,24 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// What the startup log warns about: each parameter Spindle takes but does not act on
+    /// that is set away from its default, and why it has no effect.
+    pub fn inert_warnings(&self) -> Vec<String> {
+        let values = self.values.read();
+        values
+            .iter()
+            .filter_map(|(name, v)| {
+                let d = lookup(name)?;
+                let default = d
+                    .default_shown()
+                    .unwrap_or_else(|| special_default(name).into());
+                let why = inert(name)?;
+                (*v != default)
+                    .then(|| format!("{name} is set to '{v}', but {why}: it has no effect"))
+            })
+            .collect()
     }
 
     /// `set_param` by name (tests, and the command line).
@@ -952,83 +969,39 @@ pub enum Cli {
 }
 
 pub const USAGE: &str = "\
-Usage: spindle [OPTIONS]
+Usage: spindle [/path/to/redis.conf] [options] [-]
+       spindle - (read config from stdin)
+       spindle -v or --version
+       spindle -h or --help
 
-A Redis-compatible in-memory data server.
-
-Options:
-  --port N          TCP port to listen on (default 6379; 0 picks a free one)
-  --bind ADDR...    addresses to listen on (default 127.0.0.1; '-' before one: optional)
-  --maxclients N    connections served at once (default 10000)
-  --databases N     number of databases (default 16)
-  --timeout S       close clients idle for S seconds (default 0: never)
-  --tcp-keepalive S TCP keepalive interval in seconds (default 300; 0: off)
-  --NAME VALUE...   any other parameter of redis-server 7.0 (hz, maxmemory, save, ...)
+Any redis-server 7.0 directive is an option: --port 7000, --save 900 1 --save 300 10,
+--bind 127.0.0.1 ::1, --dir /var/lib/spindle, --databases 16, --maxclients 10000 ...
+Options are appended to the config file's lines, as redis-server does. Spindle's own:
   --worker-idle-ms N  idle worker threads beyond a warm pool exit after N ms (default 10000)
-  -h, --help        print this help
-  -v, --version     print the version
 
-Logging follows RUST_LOG (default: info).";
+Examples:
+       spindle (run the server with default config)
+       spindle /etc/redis/redis.conf
+       spindle --port 7777
+       spindle /etc/myredis.conf --loglevel verbose -
+       spindle /etc/myredis.conf --loglevel verbose
 
-/// Parses `redis-server`-style arguments: `--name value...` for any parameter of the table
-/// (the first value is taken whatever it looks like; more follow until an argument starting
-/// with `--`), also `--name=value`, plus Spindle's own `--worker-idle-ms`.
+Logging follows loglevel and logfile (RUST_LOG, when set, overrides loglevel).";
+
+/// Parses `redis-server`'s command line: `[config-file] [--name value ...] [-]`, or `-v` /
+/// `--version` / `-h` / `--help` alone (see [`file`]). The error is the whole text to print
+/// before exiting with status 1.
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String> {
-    let mut cfg = Config::default();
     let args: Vec<String> = args.into_iter().collect();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        i += 1;
-        match arg.as_str() {
+    if args.len() == 1 {
+        match args[0].as_str() {
             "-h" | "--help" => return Ok(Cli::Help),
             "-v" | "--version" => return Ok(Cli::Version),
             _ => {}
         }
-        let Some(flag) = arg.strip_prefix("--") else {
-            return Err(format!("unknown argument '{arg}' (try --help)"));
-        };
-        let (name, mut values) = match flag.split_once('=') {
-            Some((n, v)) => (n, vec![v.to_string()]),
-            None => (flag, Vec::new()),
-        };
-        if values.is_empty() {
-            if let Some(v) = args.get(i) {
-                values.push(v.clone());
-                i += 1;
-                while let Some(v) = args.get(i).filter(|v| !v.starts_with("--")) {
-                    values.push(v.clone());
-                    i += 1;
-                }
-            }
-        }
-        if name == "worker-idle-ms" {
-            let v = values.first().ok_or("--worker-idle-ms needs a value")?;
-            cfg.worker_idle = v
-                .parse()
-                .map(Duration::from_millis)
-                .map_err(|_| format!("invalid worker-idle-ms '{v}'"))?;
-            continue;
-        }
-        let d = lookup(name).ok_or_else(|| format!("unknown option '--{name}' (try --help)"))?;
-        if values.is_empty() && !d.has(MULTI_ARG_CONFIG) {
-            return Err(format!("'{name}': wrong number of arguments"));
-        }
-        if values.len() > 1 && !d.has(MULTI_ARG_CONFIG) {
-            return Err(format!("'{name}': wrong number of arguments"));
-        }
-        let value = values.join(" ");
-        if d.name == "databases" {
-            let n = d
-                .parse(&value)
-                .map_err(|e| format!("invalid {name} '{value}': {e}"))?;
-            cfg.databases = n.parse().unwrap_or(DEFAULT_DATABASES);
-            continue;
-        }
-        cfg.set_param(d, &value, true)
-            .map_err(|e| format!("invalid {name} '{value}': {e}"))?;
     }
-    Ok(Cli::Run(Box::new(cfg)))
+    let cl = file::command_line(&args);
+    Ok(Cli::Run(Box::new(file::load(&cl)?)))
 }
 
 #[cfg(test)]
@@ -1044,7 +1017,7 @@ mod tests {
 
     #[test]
     fn flags() {
-        let c = run(&["--port", "7000", "--bind", "0.0.0.0", "--maxclients=5"]).unwrap();
+        let c = run(&["--port", "7000", "--bind", "0.0.0.0", "--maxclients", "5"]).unwrap();
         assert_eq!(
             (c.port(), c.bind_addrs(), c.maxclients()),
             (7000, vec!["0.0.0.0".to_string()], 5)
@@ -1052,7 +1025,13 @@ mod tests {
         assert!(run(&["--port", "x"]).is_err());
         assert!(run(&["--port"]).is_err());
         assert!(run(&["--maxclients", "0"]).is_err());
-        assert!(run(&["--nope"]).is_err());
+        assert!(run(&["--nope", "1"]).is_err());
+        assert_eq!(
+            run(&["--save", "900", "1", "--save", "60", "5"])
+                .unwrap()
+                .get(lookup("save").unwrap()),
+            "900 1 60 5"
+        );
         assert!(matches!(
             parse_args(vec!["--help".to_string()]),
             Ok(Cli::Help)

@@ -99,6 +99,11 @@ impl Snapshots {
         self.child.lock().is_some()
     }
 
+    /// The write counter as of the last successful save.
+    pub fn dirty_saved(&self) -> u64 {
+        self.dirty_saved.load(Ordering::Relaxed)
+    }
+
     /// Writes since the last successful save (`rdb_changes_since_last_save`).
     pub fn changes_since_save(&self, dirty: u64) -> u64 {
         dirty.saturating_sub(self.dirty_saved.load(Ordering::Relaxed))
@@ -183,13 +188,15 @@ impl Snapshots {
 
     /// BGSAVE: forks a child that writes the file; returns at once. `Err` if one is running.
     pub fn bgsave(self: &Arc<Self>, job: &Job<'_>) -> Result<(), &'static str> {
+        let target = Target::of(job.config);
+        // The databases first, then the child slot: the order FLUSHALL inside EXEC (which
+        // holds the databases and kills a child) takes them in too.
+        let guards = job.store.read_all();
         let mut child = self.child.lock();
         if child.is_some() {
             return Err("ERR Background save already in progress");
         }
         self.last_try_ms.store(clock::unix_ms(), Ordering::Relaxed);
-        let target = Target::of(job.config);
-        let guards = job.store.read_all();
         let started = Instant::now();
         // SAFETY: the child runs only `child_main`, which writes a file through memory it
         // inherited and leaves with `_exit`; it takes no lock that another thread could have
@@ -439,6 +446,13 @@ pub fn save_points(config: &Config) -> Vec<(u64, u64)> {
 
 /// The child's whole life: write, rename, report by exit code.
 fn child_main(guards: &[RwLockReadGuard<'_, Keyspace>], target: &Target, functions: &[u8]) -> i32 {
+    // The parent's handlers would report a signal sent to the child to the parent's own
+    // signal thread: the child takes the default actions.
+    // SAFETY: resetting dispositions to the default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let tmp = target.dir.join(format!("temp-{pid}.rdb"));

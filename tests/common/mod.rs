@@ -72,6 +72,7 @@ pub struct BinServer {
     /// Its working directory (removed on drop if it made it).
     pub dir: std::path::PathBuf,
     owns_dir: bool,
+    log: Arc<std::sync::Mutex<String>>,
 }
 
 static NEXT_DIR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -79,6 +80,18 @@ static NEXT_DIR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize
 impl BinServer {
     pub fn start(extra: &[&str]) -> Self {
         Self::spawn(Command::new(env!("CARGO_BIN_EXE_spindle")), extra)
+    }
+
+    /// Started with the config file `path` first on its command line, then `extra`.
+    pub fn start_with_file(path: &std::path::Path, extra: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle"));
+        cmd.arg(path);
+        Self::spawn(cmd, extra)
+    }
+
+    /// Everything it has logged so far (the first megabyte).
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// Started in `dir` (kept after it stops: the caller's), as a server that persists there.
@@ -136,14 +149,21 @@ impl BinServer {
             .args(["--port", "0"])
             .args(extra)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("spawn spindle");
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
+        // The log goes to standard output, as redis-server's does.
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
         let addr = loop {
-            let line = lines.next().expect("banner").expect("stderr");
+            let line = lines.next().expect("banner").expect("log");
+            {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
             if let Some(rest) = line.split("listening on ").nth(1) {
                 break rest
                     .split(',')
@@ -154,12 +174,19 @@ impl BinServer {
                     .expect("address in banner");
             }
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
+        // Keep draining the log so the server never blocks on a full pipe.
         let log_lines = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = Arc::clone(&log_lines);
+        let keep = Arc::clone(&log);
         std::thread::spawn(move || {
-            for _ in lines {
+            for line in lines.map_while(Result::ok) {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut l = keep.lock().unwrap();
+                // Bounded: a long test keeps the start of its log.
+                if l.len() < 1 << 20 {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
             }
         });
         BinServer {
@@ -168,6 +195,7 @@ impl BinServer {
             log_lines,
             dir,
             owns_dir: true,
+            log,
         }
     }
 
