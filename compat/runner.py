@@ -618,7 +618,8 @@ def start_redis(binary, tmp):
     d = tempfile.mkdtemp(dir=tmp)
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--daemonize", "no", "--dir", d, "--logfile", os.path.join(d, "redis.log")],
+         "no", "--daemonize", "no", "--enable-debug-command", "yes", "--dir", d,
+         "--logfile", os.path.join(d, "redis.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
     while time.time() < deadline:

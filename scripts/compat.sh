@@ -141,7 +141,7 @@ start_redis() {
   local port dir
   port=$(free_port)
   dir=$(mktemp -d "$tmp/redis.XXXX")
-  redis-server --port "$port" --save '' --appendonly no --daemonize no \
+  redis-server --port "$port" --save '' --appendonly no --daemonize no --enable-debug-command yes \
     --bind 127.0.0.1 --dir "$dir" --logfile "$dir/redis.log" >/dev/null 2>&1 &
   pids+=($!)
   wait_ping "$port" $! redis-server "$dir/redis.log"
@@ -156,7 +156,7 @@ if [ $self_check -eq 1 ]; then
 else
   : >"$tmp/spindle.log"
   mkdir -p "$tmp/spindle"
-  RUST_LOG=info ./target/release/spindle --port 0 --save '' --dir "$tmp/spindle" >"$tmp/spindle.log" 2>&1 &
+  RUST_LOG=info ./target/release/spindle --port 0 --save '' --enable-debug-command yes --dir "$tmp/spindle" >"$tmp/spindle.log" 2>&1 &
   spindle_pid=$!
   pids+=($spindle_pid)
   target_port=

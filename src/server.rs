@@ -132,7 +132,10 @@ pub fn run_on(
 
 /// Loads `dir/dbfilename` and the function libraries it holds.
 fn load_snapshot(shared: &Shared) -> Result<(), String> {
-    let Some(loaded) = shared.snapshots.load_file(&shared.store, &shared.config)? else {
+    let Some(loaded) = shared
+        .snapshots
+        .load_file(&shared.store, &shared.config, false)?
+    else {
         return Ok(());
     };
     if loaded.functions.is_empty() {
@@ -279,6 +282,24 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
         .name("spindle-cron".into())
         .spawn(move || loop {
             let hz = shared.config.hz().max(1) as u64;
+            // A signal's shutdown: the final save first, as `shutdown-on-sigterm` says.
+            if shared.shutdown.take_request() {
+                let how = crate::config::lookup("shutdown-on-sigterm")
+                    .map(|d| shared.config.get(d))
+                    .unwrap_or_default();
+                let has = |w: &str| how.split(' ').any(|x| x == w);
+                match crate::command::server::prepare_shutdown(
+                    &shared,
+                    has("save"),
+                    has("nosave"),
+                    has("force"),
+                ) {
+                    Ok(()) => shared.shutdown.trigger(),
+                    Err(_) => log::warn!(
+                        "SIGTERM received but errors trying to shut down the server, check the logs for more information"
+                    ),
+                }
+            }
             // Redis's clientsCronHandleTimeout: idle clients closed after `timeout` seconds.
             let timeout = shared.config.timeout();
             if timeout > 0 && last_reap.elapsed() >= Duration::from_secs(1) {
@@ -291,8 +312,17 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                 }
             }
             let mut wait = Duration::from_millis(1000 / hz);
-            // No active expiry while clients are paused (Redis's rule).
-            let paused = shared.pause.in_force(clock::unix_ms()).is_some();
+            // DEBUG PAUSE-CRON 1: nothing periodic runs until it is lifted.
+            if shared.cron_paused.load(Ordering::Relaxed) {
+                if stop.recv_timeout(wait).is_err_and(|e| e.is_disconnected()) {
+                    return;
+                }
+                continue;
+            }
+            // No active expiry while clients are paused (Redis's rule), or once DEBUG
+            // SET-ACTIVE-EXPIRE 0 turned it off.
+            let paused = shared.pause.in_force(clock::unix_ms()).is_some()
+                || !shared.active_expire.load(Ordering::Relaxed);
             let n = if paused {
                 0
             } else {
@@ -313,24 +343,6 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             }
             shared.stats.sample();
             clock::tick_lru_clock();
-            // A signal's shutdown: the final save first, as `shutdown-on-sigterm` says.
-            if shared.shutdown.take_request() {
-                let how = crate::config::lookup("shutdown-on-sigterm")
-                    .map(|d| shared.config.get(d))
-                    .unwrap_or_default();
-                let has = |w: &str| how.split(' ').any(|x| x == w);
-                match crate::command::server::prepare_shutdown(
-                    &shared,
-                    has("save"),
-                    has("nosave"),
-                    has("force"),
-                ) {
-                    Ok(()) => shared.shutdown.trigger(),
-                    Err(_) => log::warn!(
-                        "SIGTERM received but errors trying to shut down the server, check the logs for more information"
-                    ),
-                }
-            }
             // Save points, and a BGSAVE scheduled while another ran.
             let dirty = shared.stats.dirty.get();
             if shared.snapshots.due(&shared.config, dirty, clock::unix_ms()) {

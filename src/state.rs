@@ -228,6 +228,10 @@ pub struct Shared {
     pub active: AtomicUsize,
     /// Clients parked in a blocking command (INFO `blocked_clients`).
     pub blocked_clients: Arc<AtomicUsize>,
+    /// Active expiry runs (DEBUG SET-ACTIVE-EXPIRE 0 stops it), and the cron is paused
+    /// (DEBUG PAUSE-CRON 1).
+    pub active_expire: std::sync::atomic::AtomicBool,
+    pub cron_paused: std::sync::atomic::AtomicBool,
     /// SAVE, BGSAVE, the save points and the startup load (LASTSAVE, INFO persistence).
     pub snapshots: Arc<crate::persistence::snapshot::Snapshots>,
     /// A random 40-hex-digit id of this run (INFO `run_id`).
@@ -285,6 +289,8 @@ impl Shared {
             listeners: Default::default(),
             active: AtomicUsize::new(0),
             blocked_clients: Arc::new(AtomicUsize::new(0)),
+            active_expire: std::sync::atomic::AtomicBool::new(true),
+            cron_paused: std::sync::atomic::AtomicBool::new(false),
             snapshots: Arc::new(crate::persistence::snapshot::Snapshots::new(
                 clock::unix_ms(),
             )),

@@ -9,6 +9,7 @@ pub mod acl;
 pub mod args;
 pub mod bitmaps;
 pub mod connection;
+pub mod debug;
 pub mod described;
 pub mod functions;
 pub mod geo;
@@ -538,7 +539,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", Client(server::save)),
     cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", Client(server::bgsave)),
     cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
-    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::debug)),
+    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(debug::debug)),
     cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::monitor)),
     CommandSpec {
         subcommands: &[
@@ -1250,9 +1251,9 @@ fn admit(
     };
     let refused = if spec.flags & NO_MULTI != 0 {
         Some(args::err("ERR Command not allowed inside a transaction"))
-    } else if spec.name == "debug" {
+    } else if spec.name == "debug" && !debug::allowed(ctx) {
         // A protected command is refused before it is queued (`enable-debug-command no`).
-        Some(server::DEBUG_NOT_ALLOWED)
+        Some(debug::NOT_ALLOWED)
     } else if spec.name == "exec" {
         if m.denyoom && out_of_memory {
             Some(OOM)

@@ -182,11 +182,6 @@ pub fn lastsave(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     Ok(Reply::Int(ctx.server.snapshots.last_save_ms() / 1000))
 }
 
-/// DEBUG ...: refused, as Redis 7.0 refuses it by default (`enable-debug-command no`).
-pub fn debug(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    Err(DEBUG_NOT_ALLOWED)
-}
-
 /// MONITOR: from now on the client sees every command the server runs.
 pub fn monitor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     if ctx.held.is_some() {
@@ -204,9 +199,6 @@ pub fn monitor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
     ctx.server.monitors.add(&info, &ok, &ctx.server.config);
     Ok(Reply::none())
 }
-
-/// Redis's refusal of DEBUG under `enable-debug-command no` (its default).
-pub const DEBUG_NOT_ALLOWED: CmdError = err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
 
 // ---- MEMORY ----
 

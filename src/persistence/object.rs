@@ -159,7 +159,7 @@ pub fn save_body(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
 /// Cuts a list into listpacks as Redis's quicklist fills its nodes when elements are pushed
 /// at the tail (`_quicklistNodeAllowInsert`), so that a list built by RPUSH dumps as Redis
 /// dumps it.
-fn list_nodes(l: &List, fill: i64) -> Vec<Vec<u8>> {
+pub fn list_nodes(l: &List, fill: i64) -> Vec<Vec<u8>> {
     const LEVELS: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
     const SAFETY: usize = 8192;
     let fits = |lp: &LpWriter, len: usize| {

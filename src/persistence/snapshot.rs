@@ -314,7 +314,12 @@ impl Snapshots {
 
     /// Loads `dir/dbfilename` into `store` if it exists, taking each database's write lock
     /// for batches of keys; `loading` is cleared at the end.
-    pub fn load_file(&self, store: &Store, config: &Config) -> Result<Option<rdb::Loaded>, String> {
+    pub fn load_file(
+        &self,
+        store: &Store,
+        config: &Config,
+        merge: bool,
+    ) -> Result<Option<rdb::Loaded>, String> {
         let target = Target::of(config);
         let path = target.dir.join(&target.file);
         let data = match std::fs::read(&path) {
@@ -336,7 +341,8 @@ impl Snapshots {
             store.len(),
             &limits,
             now,
-            setting(config, "rdbchecksum") == "yes",
+            setting(config, "rdbchecksum") == "yes"
+                && !crate::store::rdbstr::SKIP_CHECKSUM.load(Ordering::Relaxed),
             |k| {
                 // The lock is let go every 1024 keys, so INFO and the like get through.
                 batch += 1;
@@ -348,7 +354,7 @@ impl Snapshots {
                     return Err("no database".into());
                 };
                 let mut db = Db::new(&mut **guard, &op);
-                if db.contains(&k.key) {
+                if !merge && db.contains(&k.key) {
                     return Err(format!(
                         "Duplicated key '{}' found in RDB file",
                         String::from_utf8_lossy(&k.key)

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod crc64;
 pub mod db;
 pub mod dict;
+pub mod digest;
 pub mod evict;
 pub mod glob;
 pub mod hash;

@@ -93,6 +93,11 @@ impl Lru {
         );
     }
 
+    /// The 24 bits as stored (DEBUG OBJECT's `lru`).
+    pub fn raw(&self) -> u32 {
+        self.0.load(Ordering::Relaxed) & CLOCK_MASK
+    }
+
     /// RESTORE ... IDLETIME: last used `secs` seconds ago (Redis's `objectSetLRUOrLFU`).
     pub fn set_idle(&self, secs: u64) {
         let max = i64::from(super::clock::LRU_CLOCK_MAX);
