@@ -2,7 +2,7 @@
 PORT ?= 6379
 CARGO ?= cargo
 
-.PHONY: run build release test unit smoke lint fmt compat redis-suite bench clean
+.PHONY: run build release test unit smoke lint fmt compat redis-suite redis-suite-binary bench clean
 
 run: release
 	./target/release/spindle --port $(PORT)
@@ -35,6 +35,13 @@ compat:
 ## .ci/redis-suite-floors; the suite is fetched from Debian's source package when absent.
 redis-suite: release
 	SPINDLE_BIN=./target/release/spindle bash scripts/redis-suite.sh --floors .ci/redis-suite-floors --skip .ci/redis-suite-skip \
+		$${REDIS_SRC:-$$(bash scripts/redis-src.sh)}
+
+## The same suite in its normal mode, with Spindle as src/redis-server: the harness starts its
+## own servers from per-test config files (units and floors in .ci/redis-suite-binary-floors).
+redis-suite-binary: release
+	SPINDLE_BIN=./target/release/spindle bash scripts/redis-suite.sh --binary \
+		--floors .ci/redis-suite-binary-floors --skip .ci/redis-suite-skip --skip .ci/redis-suite-binary-skip \
 		$${REDIS_SRC:-$$(bash scripts/redis-src.sh)}
 
 lint:

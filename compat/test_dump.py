@@ -121,6 +121,24 @@ def read(r, key):
     return t, v, r.object("encoding", key)
 
 
+class Tally:
+    """Counts checks; prints each failure, and `N passed, M failed` at the end."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, ok, what):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL:", what)
+
+    def report(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--redis", required=True)
@@ -134,15 +152,8 @@ def main():
     servers = {"redis": conn(a.redis), "spindle": conn(a.spindle)}
     for r in servers.values():
         r.flushall()
-    passed = failed = 0
-
-    def check(ok, what):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL:", what)
+    tally = Tally()
+    check = tally.check
 
     for kind in KINDS:
         payloads = {}
@@ -173,8 +184,7 @@ def main():
             check(read(src, "back:" + kind) == want,
                   "%s: %s -> %s -> %s: contents differ" % (kind, frm, to, frm))
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.report()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dump import KINDS, build, read  # noqa: E402
+from test_dump import KINDS, Tally, build, read  # noqa: E402
 
 LIBRARY = "#!lua name=rdblib\nredis.register_function('rdbf', function() return 'from rdb' end)"
 
@@ -101,15 +101,8 @@ def main():
     ap.add_argument("--check-rdb", default="redis-check-rdb")
     a = ap.parse_args()
     spindle_bin = os.path.abspath(a.spindle)
-    passed = failed = 0
-
-    def check(ok, what):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL:", what)
+    tally = Tally()
+    check = tally.check
 
     tmp = tempfile.mkdtemp(prefix="spindle-rdb-")
     servers = []
@@ -159,8 +152,7 @@ def main():
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.report()
 
 
 if __name__ == "__main__":

@@ -12,9 +12,16 @@
 #                  passed before); failures above the floor are listed but do not fail it.
 #                  A unit below its floor runs once more on a fresh server, and the second run
 #                  counts (see the loop below: races between connections in a few tests).
-#   --skip FILE    test names not to run (one a line, # comments): tests that need a family
+#   --skip FILE    test names not to run (one a line, # comments; the option may be given
+#                  more than once): tests that need a family
 #                  Spindle does not have yet, whose failure would leave blocked clients or
 #                  data behind and fail later tests that have nothing to do with it.
+#   --binary       the suite's normal mode: Spindle is the tree's src/redis-server and the
+#                  harness starts its own servers with per-test configs (redis-cli,
+#                  redis-benchmark, redis-check-aof and redis-check-rdb come from Debian's
+#                  redis-tools). Tags -needs:repl -repl. Without it: external mode against one
+#                  Spindle (--host/--port, --ignore-encoding --ignore-digest, tags
+#                  -needs:repl -needs:debug).
 #
 # Nothing from the Redis checkout is built: against an external server (--host) the harness spawns
 # no redis-server, and these units call no compiled helper (redis-cli, redis-benchmark). Only tclsh
@@ -52,17 +59,22 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 floors=
 skiplist=
+binary=0
 while [ $# -gt 0 ]; do
     case "$1" in
+        --binary)
+            binary=1
+            shift
+            ;;
         --floors)
             floors=${2:?--floors needs a file}
             shift 2
             [ -r "$floors" ] || { echo "redis-suite: cannot read $floors" >&2; exit 2; }
             ;;
         --skip)
-            skiplist=${2:?--skip needs a file}
+            [ -r "${2:?--skip needs a file}" ] || { echo "redis-suite: cannot read $2" >&2; exit 2; }
+            skiplist="$skiplist $2"
             shift 2
-            [ -r "$skiplist" ] || { echo "redis-suite: cannot read $skiplist" >&2; exit 2; }
             ;;
         *) break ;;
     esac
@@ -124,6 +136,19 @@ else
     keep_logs=0
 fi
 
+# Normal mode: a tree of our own holding the suite, with Spindle as src/redis-server.
+tree=$src
+if [ "$binary" = 1 ]; then
+    tree=$logdir/tree
+    mkdir -p "$tree/src"
+    cp -r "$src/tests" "$src/runtest" "$tree/"
+    ln -sf "$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")" "$tree/src/redis-server"
+    for t in redis-cli redis-benchmark redis-check-aof redis-check-rdb; do
+        p=$(command -v "$t") || { echo "redis-suite: $t not found (apt-get install redis-tools)" >&2; exit 2; }
+        ln -sf "$p" "$tree/src/$t"
+    done
+fi
+
 pid=
 cleanup() {
     stop_server
@@ -138,6 +163,7 @@ trap cleanup EXIT
 trap on_signal INT TERM
 
 start_server() {
+    [ "$binary" = 1 ] && return 0
     mkdir -p "$logdir/data"
     "$bin" --port 0 --dir "$logdir/data" >"$logdir/server.log" 2>&1 &
     pid=$!
@@ -154,6 +180,7 @@ start_server() {
 }
 
 stop_server() {
+    [ "$binary" = 1 ] && return 0
     [ -n "$pid" ] || return 0
     kill "$pid" 2>/dev/null
     for _ in $(seq 1 50); do
@@ -167,6 +194,7 @@ stop_server() {
 
 # The server is restarted if a unit kills it, so the next unit still gets one.
 ensure_server() {
+    [ "$binary" = 1 ] && return 0
     if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
         if [ -n "$pid" ]; then
             echo "  (server died; log tail follows; restarting)"
@@ -178,7 +206,14 @@ ensure_server() {
 }
 
 start_server
-echo "spindle: $bin on 127.0.0.1:$port; redis tests: $src"
+if [ "$binary" = 1 ]; then
+    echo "spindle: $bin as $tree/src/redis-server (the suite's normal mode); redis tests: $src"
+    mode_args=(--tags "-needs:repl -repl")
+else
+    echo "spindle: $bin on 127.0.0.1:$port; redis tests: $src"
+    mode_args=(--host 127.0.0.1 --port "$port" --ignore-encoding --ignore-digest
+        --tags "-needs:repl -needs:debug")
+fi
 
 total_pass=0
 total_fail=0
@@ -241,7 +276,8 @@ for unit in "${units[@]}"; do
     skipfile=$logdir/$tag.skip
     # runtest takes one skip file: the known-later tests, then any hung ones found below.
     if [ -n "$skiplist" ]; then
-        grep -v '^#' "$skiplist" | grep -v '^$' >"$skipfile" || :
+        # shellcheck disable=SC2086 # several files, none with a blank in its name
+        cat $skiplist | grep -v '^#' | grep -v '^$' >"$skipfile" || :
     else
         : >"$skipfile"
     fi
@@ -255,10 +291,9 @@ for unit in "${units[@]}"; do
         [ -s "$skipfile" ] && skipargs=(--skipfile "$skipfile")
         # In the background so that a signal to this script is handled at once (see on_signal);
         # timeout runs runtest in a process group of its own and signals all of it.
-        (cd "$src" && exec timeout -k 10 "$unit_timeout" "${runtest[@]}" \
-            --host 127.0.0.1 --port "$port" --single "$unit" \
+        (cd "$tree" && exec timeout -k 10 "$unit_timeout" "${runtest[@]}" \
+            "${mode_args[@]}" --single "$unit" \
             --clients 1 --timeout "$test_timeout" --durable \
-            --ignore-encoding --ignore-digest --tags "-needs:repl -needs:debug" \
             "${skipargs[@]}" "${extra_args[@]}") >"$log" 2>&1 </dev/null &
         runner=$!
         wait "$runner"
@@ -294,7 +329,7 @@ for unit in "${units[@]}"; do
         echo "  run $attempt stopped early: $stopped"
         sed -n '/^\[exception\]/,/^ *The End/p' "$log" | head -n 15 | sed 's/^/    /'
         if [ -n "$newhang" ]; then
-            where=$(grep -nF -- "$newhang" "$src/tests/$unit.tcl" 2>/dev/null | head -n1 | cut -d: -f1)
+            where=$(grep -nF -- "$newhang" "$tree/tests/$unit.tcl" 2>/dev/null | head -n1 | cut -d: -f1)
             hung+=("$newhang"$'\t'"hung: no progress for ${test_timeout}s (tests/$unit.tcl:${where:-?})")
             printf '%s\n' "$newhang" >>"$skipfile"
             # The server may be stuck too: give the rerun a fresh one.

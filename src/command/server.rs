@@ -19,7 +19,7 @@ pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
     flush_mode(args)?;
     ctx.flush_all();
     // Redis's flushAllDataAndResetRDB: a running BGSAVE is dropped and, with save points,
-    // the empty data set is saved at once (the writes since the last save stay counted).
+    // the empty data set is saved at once.
     let server = ctx.server;
     server.snapshots.kill_child(&server.config);
     if !crate::persistence::snapshot::save_points(&server.config).is_empty() {
@@ -27,8 +27,10 @@ pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
             // Inside EXEC the transaction holds the databases: the cron saves after it.
             server.snapshots.schedule();
         } else {
+            // As in Redis 7.0.15 the save resets the change counter, FLUSHALL's own
+            // change (counted once this returns) included.
             let mut job = server.snapshot_job();
-            job.dirty = server.snapshots.dirty_saved();
+            job.dirty += 1;
             let _ = server.snapshots.save(&job);
         }
     }

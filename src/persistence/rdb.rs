@@ -221,7 +221,7 @@ pub fn load(
                     let b = buf.get(pos..pos + 8).ok_or_else(|| short(pos))?;
                     let stored = u64::from_le_bytes(b.try_into().map_err(|_| short(pos))?);
                     if check_crc && stored != 0 && stored != crc64(0, &buf[..pos]) {
-                        return Err(fail(pos, "Wrong RDB checksum"));
+                        return Err(fail(pos, "RDB CRC error"));
                     }
                 }
                 return Ok(out);

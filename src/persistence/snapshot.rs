@@ -99,11 +99,6 @@ impl Snapshots {
         self.child.lock().is_some()
     }
 
-    /// The write counter as of the last successful save.
-    pub fn dirty_saved(&self) -> u64 {
-        self.dirty_saved.load(Ordering::Relaxed)
-    }
-
     /// Writes since the last successful save (`rdb_changes_since_last_save`).
     pub fn changes_since_save(&self, dirty: u64) -> u64 {
         dirty.saturating_sub(self.dirty_saved.load(Ordering::Relaxed))
@@ -498,11 +493,12 @@ fn write_file(
     let op = Op::new(crate::store::Limits::default());
     for (i, g) in guards.iter().enumerate() {
         let db = Db::new(&**g, &op);
-        if db.is_empty() {
+        let (keys, expires) = db.stored_len();
+        if keys == 0 {
             continue;
         }
-        w.select_db(i, db.len(), db.expires_len())?;
-        for (key, e) in db.iter() {
+        w.select_db(i, keys, expires)?;
+        for (key, e) in db.iter_stored() {
             w.key(key, e, target.key_use, target.access)?;
             if target.key_delay_us > 0 {
                 std::thread::sleep(std::time::Duration::from_micros(target.key_delay_us));

@@ -511,6 +511,17 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     }
 
     /// Every live key with its entry.
+    /// Every key still in the map, expired ones not yet reclaimed included, as Redis's
+    /// snapshots hold them (a loader drops those past their time).
+    pub fn iter_stored(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.ks.data.map.iter().map(|n| (&*n.key, &n.value))
+    }
+
+    /// Keys in the map, expired ones not yet reclaimed included, and those with a TTL.
+    pub fn stored_len(&self) -> (usize, usize) {
+        (self.ks.data.map.len(), self.ks.data.expires.len())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         let now = self.op.now_ms();
         self.ks

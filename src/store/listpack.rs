@@ -126,7 +126,9 @@ impl LpWriter {
     }
 }
 
-fn backlen_size(l: usize) -> usize {
+/// Bytes of a listpack entry's back-length for an entry of `l` bytes (Redis's
+/// `lpEncodeBacklen`).
+pub fn backlen_size(l: usize) -> usize {
     match l {
         0..=127 => 1,
         128..=16382 => 2,

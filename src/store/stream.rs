@@ -120,13 +120,7 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
 
 /// A listpack element's back-length bytes for an encoding of `l` bytes.
 fn lp_backlen(l: u64) -> u64 {
-    match l {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    }
+    super::listpack::backlen_size(usize::try_from(l).unwrap_or(usize::MAX)) as u64
 }
 
 /// Bytes of an integer element.
