@@ -107,6 +107,7 @@ pub fn run_on(
             .spawn(move || {
                 if let Err(e) = load_snapshot(&sh) {
                     log::error!("{e}");
+                    log::error!("Terminating server after rdb file reading failure.");
                     std::process::exit(1);
                 }
                 log::info!("Ready to accept connections tcp");

@@ -538,11 +538,24 @@ pub fn restore(db: &mut DbMut, args: &Args) -> CmdResult {
         return Err(err("ERR DUMP payload version or checksum are wrong"));
     };
     let limits = *db.op().limits();
-    let value = match body.split_first() {
-        Some((&t, _)) => object::load(t, body, &mut 1, &limits).ok(),
-        None => None,
-    }
-    .ok_or(err("ERR Bad data format"))?;
+    let mut pos = 1;
+    let loaded = match body.first() {
+        Some(&t) => object::load(t, body, &mut pos, &limits),
+        None => Err(object::LoadError::Corrupt(
+            "Unexpected EOF reading RDB file",
+        )),
+    };
+    let value = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            // Redis's rdbReportCorruptRDB: the reason goes to the log, the client gets the
+            // generic error.
+            if let object::LoadError::Corrupt(why) = e {
+                log::warn!("Internal error in RDB reading offset {pos}, RESTORE -> {why}");
+            }
+            return Err(err("ERR Bad data format"));
+        }
+    };
     let deleted = replace && db.remove(key).is_some();
     if ttl != 0 && !absttl {
         ttl = ttl.saturating_add(db.now_ms());

@@ -416,6 +416,7 @@ pub fn load(t: u8, buf: &[u8], pos: &mut usize, limits: &Limits) -> Load<Value> 
         TYPE_HASH_ZIPMAP => {
             let blob = string(buf, pos)?;
             let pairs = listpack::zipmap_read(&blob)
+                .filter(|p| !p.is_empty())
                 .ok_or(LoadError::Corrupt("Zipmap integrity check failed."))?;
             let mut h = Hash::new();
             for (f, v) in pairs {

@@ -152,6 +152,7 @@ pub struct Loaded {
     /// Keys read, and keys skipped (already expired, or empty).
     pub keys: u64,
     pub expired: u64,
+    pub empty: u64,
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -283,7 +284,13 @@ pub fn load(
                             .map_err(|e| fail(at, &e))?;
                         }
                     }
-                    Err(LoadError::Empty) => {}
+                    Err(LoadError::Empty) => {
+                        log::warn!(
+                            "rdbLoadObject skipping empty key: {}",
+                            String::from_utf8_lossy(&key)
+                        );
+                        out.empty += 1;
+                    }
                     Err(LoadError::Corrupt(why)) => {
                         return Err(fail(
                             value_at,

@@ -378,6 +378,12 @@ impl Snapshots {
                 self.loaded_keys.store(loaded.keys, Ordering::Relaxed);
                 self.loaded_expired.store(loaded.expired, Ordering::Relaxed);
                 log::info!(
+                    "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+                    loaded.keys,
+                    loaded.expired,
+                    loaded.empty
+                );
+                log::info!(
                     "DB loaded from disk: {:.3} seconds",
                     started.elapsed().as_secs_f64()
                 );
