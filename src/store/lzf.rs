@@ -19,12 +19,36 @@ fn idx(h: u32) -> usize {
 /// Compresses `input` into at most `limit` bytes; `None` when it does not fit (Redis then
 /// stores the string as it is).
 pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
+    // The hash table is the thread's own, kept zeroed between calls: a fresh 256 KB table
+    // per string would cost far more than compressing a short one (an RDB holds millions).
+    thread_local! {
+        static TABLE: std::cell::RefCell<(Vec<u32>, Vec<usize>)> =
+            std::cell::RefCell::new((vec![0u32; HSIZE], Vec::new()));
+    }
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        let (table, touched) = &mut *t;
+        let out = compress_with(table, touched, input, limit);
+        for &slot in touched.iter() {
+            table[slot] = 0;
+        }
+        touched.clear();
+        out
+    })
+}
+
+/// [`compress`] with a zeroed `table`, noting in `touched` every slot it sets.
+fn compress_with(
+    table: &mut [u32],
+    touched: &mut Vec<usize>,
+    input: &[u8],
+    limit: usize,
+) -> Option<Vec<u8>> {
     let len = input.len();
     if len == 0 || limit == 0 {
         return None;
     }
     // Positions + 1 (0: empty slot).
-    let mut table = vec![0u32; HSIZE];
     let mut out: Vec<u8> = Vec::with_capacity(limit);
     // The literal run being written: its control byte's index and its length.
     let mut ctrl = 0usize;
@@ -38,6 +62,7 @@ pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
         let slot = idx(hval);
         let prev = table[slot] as usize;
         table[slot] = ip as u32 + 1;
+        touched.push(slot);
         let found = prev.checked_sub(1).filter(|&r| {
             r > 0 && r < ip && ip - r - 1 < MAX_OFF && input[r..r + 3] == input[ip..ip + 3]
         });
@@ -95,6 +120,7 @@ pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
             for _ in 0..2 {
                 hval = (hval << 8) | u32::from(input[ip + 2]);
                 table[idx(hval)] = ip as u32 + 1;
+                touched.push(idx(hval));
                 ip += 1;
             }
         } else {
