@@ -8,7 +8,11 @@ use spindle::config::{self, Cli};
 use spindle::{os, server, shutdown::Shutdown};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments that are not UTF-8 are taken as their lossy text rather than a panic.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let cfg = match config::parse_args(args.clone()) {
         Ok(Cli::Run(cfg)) => *cfg,
         Ok(Cli::Help) => {

@@ -208,3 +208,35 @@ fn a_damaged_file_stops_the_start() {
         "{log}"
     );
 }
+
+#[test]
+fn concurrent_saves_leave_a_whole_file() {
+    let dir = TempDir::new("concurrent-saves");
+    let mut s = BinServer::start_in(&dir.0, &["--save", ""]);
+    let mut c = s.connect();
+    for i in 0..500 {
+        c.send_cmd(&[b"SET", format!("k{i}").as_bytes(), &[b'x'; 100]]);
+    }
+    for _ in 0..500 {
+        c.read_reply();
+    }
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = s.connect();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    assert_eq!(c.cmd_str(&["SAVE"]), "+OK\r\n");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    c.send_cmd(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert_eq!(s.wait_exit(), Some(0));
+    let s = BinServer::start_in(&dir.0, &["--save", ""]);
+    let mut c = s.connect();
+    wait_for("the load", || info_field(&mut c, "loading") == "0");
+    check(&mut c, &[(&["DBSIZE"], ":500\r\n")]);
+}

@@ -45,7 +45,7 @@ fn atoi(s: &[u8]) -> i64 {
             a.wrapping_mul(10).wrapping_add(i64::from(d - b'0'))
         });
     if neg {
-        -n
+        n.wrapping_neg()
     } else {
         n
     }
@@ -239,11 +239,18 @@ fn reload(ctx: &mut Ctx, args: &Args) -> CmdResult {
         return Err(err("ERR DEBUG RELOAD is not allowed inside a transaction"));
     }
     let server = ctx.server;
+    if server.snapshots.loading() {
+        return Err(err("ERR Error trying to load the RDB dump"));
+    }
     if save && server.snapshots.save(&server.snapshot_job()).is_err() {
         return Err(err("ERR"));
     }
     if flush {
-        server.store.flush_all();
+        // Redis's emptyData: the keys and the function libraries.
+        ctx.flush_all();
+        let mut libs = server.functions.lock();
+        libs.flush();
+        server.functions.counted(&libs);
     }
     let failed = err("ERR Error trying to load the RDB dump");
     let loaded = server

@@ -21,7 +21,7 @@ pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
     // Redis's flushAllDataAndResetRDB: a running BGSAVE is dropped and, with save points,
     // the empty data set is saved at once.
     let server = ctx.server;
-    server.snapshots.kill_child(&server.config);
+    server.snapshots.kill_child();
     if !crate::persistence::snapshot::save_points(&server.config).is_empty() {
         if ctx.held.is_some() {
             // Inside EXEC the transaction holds the databases: the cron saves after it.
@@ -123,7 +123,9 @@ pub fn prepare_shutdown(
     force: bool,
 ) -> Result<(), CmdError> {
     let snaps = &server.snapshots;
-    snaps.kill_child(&server.config);
+    snaps.kill_child();
+    // A half-loaded data set is never saved over the file it came from (Redis's rule).
+    let nosave = nosave || snaps.loading();
     let points = !crate::persistence::snapshot::save_points(&server.config).is_empty();
     if !nosave && (save || points) {
         log::info!("Saving the final RDB snapshot before exiting.");

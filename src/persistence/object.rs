@@ -264,11 +264,13 @@ fn le_i64(buf: &[u8], pos: &mut usize) -> Load<i64> {
     Ok(i64::from_le_bytes(b.try_into().map_err(|_| SHORT)?))
 }
 
-/// A count read from the data, never trusted for more room than the data could fill.
+/// Room for a count read from the data: never more than the data could fill, and at most
+/// 64K up front (more comes as elements really arrive).
 fn capacity(n: u64, buf: &[u8], pos: usize) -> usize {
     usize::try_from(n)
         .unwrap_or(usize::MAX)
         .min(buf.len().saturating_sub(pos))
+        .min(1 << 16)
 }
 
 /// Reads a value of type `t` (its type byte already read) at `*pos`, in the forms `limits`
@@ -548,6 +550,9 @@ fn load_stream(v2: bool, buf: &[u8], pos: &mut usize) -> Load<Stream> {
         s.first_id = load_id(buf, pos)?;
         s.max_deleted_id = load_id(buf, pos)?;
         s.entries_added = len(buf, pos)?;
+        if s.entries_added < s.len() || s.entries_added > i64::MAX as u64 {
+            return Err(corrupt("Stream entries-added below its length"));
+        }
     } else {
         s.max_deleted_id = StreamId::MIN;
         s.entries_added = s.len();
@@ -562,6 +567,10 @@ fn load_stream(v2: bool, buf: &[u8], pos: &mut usize) -> Load<Stream> {
         } else {
             s.estimate_distance(last_id)
         };
+        // The counters later arithmetic relies on: -1 (unknown) or within what was added.
+        if entries_read < -1 || entries_read > s.entries_added as i64 {
+            return Err(corrupt("Stream consumer group entries-read out of range"));
+        }
         if s.groups.contains_key(name.as_slice()) {
             return Err(corrupt("Duplicated consumer group name"));
         }
@@ -571,6 +580,9 @@ fn load_stream(v2: bool, buf: &[u8], pos: &mut usize) -> Load<Stream> {
             let id = load_raw_id(buf, pos)?;
             let delivery_time = le_i64(buf, pos)?;
             let delivery_count = len(buf, pos)?;
+            if delivery_count > i64::MAX as u64 {
+                return Err(corrupt("Stream PEL delivery count out of range"));
+            }
             let nack = Nack {
                 delivery_time,
                 delivery_count,
@@ -582,7 +594,7 @@ fn load_stream(v2: bool, buf: &[u8], pos: &mut usize) -> Load<Stream> {
                 ));
             }
         }
-        let mut owned = 0usize;
+        let mut owned = HashSet::new();
         let consumers = len(buf, pos)?;
         for _ in 0..consumers {
             let cname = string(buf, pos)?;
@@ -597,6 +609,9 @@ fn load_stream(v2: bool, buf: &[u8], pos: &mut usize) -> Load<Stream> {
                 let Some(nack) = g.pel.get_mut(&id) else {
                     return Err(corrupt("Consumer entry not found in group global PEL"));
                 };
+                if !owned.insert(id) {
+                    return Err(corrupt("Stream PEL entry owned by two consumers"));
+                }
                 nack.consumer = Box::from(cname.as_slice());
                 let c = g.consumers.get_mut(cname.as_slice()).ok_or(SHORT)?;
                 if !c.pel.insert(id) {
@@ -604,10 +619,9 @@ fn load_stream(v2: bool, buf: &[u8], pos: &mut usize) -> Load<Stream> {
                         "Duplicated consumer PEL entry  loading a stream consumer group",
                     ));
                 }
-                owned += 1;
             }
         }
-        if owned != g.pel.len() {
+        if owned.len() != g.pel.len() {
             return Err(corrupt("Stream CG PEL entry without consumer"));
         }
         s.groups.insert(Box::from(name.as_slice()), g);
@@ -793,6 +807,52 @@ mod tests {
                 let _ = load(bad[0], &bad, &mut 1, &limits);
             }
             let _ = load(out[0], &out[..i], &mut 1, &limits);
+        }
+    }
+
+    #[test]
+    fn inconsistent_streams_are_refused() {
+        let mut st = Stream::new();
+        for i in 1..=3u64 {
+            st.append(
+                StreamId::new(i, 0),
+                &[b"f".to_vec(), b"v".to_vec()],
+                StreamLimits::default(),
+            )
+            .unwrap();
+        }
+        st.entries_added = 3;
+        // As built, it loads.
+        let mut out = Vec::new();
+        save(&mut out, &Value::stream(st.clone()), OPTS);
+        assert!(load(out[0], &out, &mut 1, &Limits::default()).is_ok());
+        let id = StreamId::new(1, 0);
+        let nack = Nack {
+            delivery_time: 1,
+            delivery_count: 1,
+            consumer: Box::from(&b"a"[..]),
+        };
+        // One pending entry claimed by two consumers.
+        let mut g = Group::new(StreamId::new(1, 0), 1);
+        g.pel.insert(id, nack.clone());
+        g.pel.insert(StreamId::new(2, 0), nack);
+        for c in [&b"a"[..], b"b"] {
+            g.touch_consumer(c, 0);
+            g.consumers.get_mut(c).unwrap().pel.insert(id);
+        }
+        let mut two = st.clone();
+        two.groups.insert(Box::from(&b"g"[..]), g);
+        // A read counter past what was ever added.
+        let mut far = st.clone();
+        far.groups
+            .insert(Box::from(&b"g"[..]), Group::new(StreamId::new(1, 0), 99));
+        for bad in [two, far] {
+            let mut out = Vec::new();
+            save(&mut out, &Value::stream(bad), OPTS);
+            assert!(matches!(
+                load(out[0], &out, &mut 1, &Limits::default()),
+                Err(LoadError::Corrupt(_))
+            ));
         }
     }
 

@@ -44,11 +44,15 @@ struct Child {
     pid: libc::pid_t,
     dirty: u64,
     started: Instant,
+    /// Killed on purpose (SHUTDOWN, FLUSHALL): its end is not a failed save.
+    killed: bool,
 }
 
 /// Snapshot state (INFO persistence, LASTSAVE, the save points' clock).
 pub struct Snapshots {
     child: Mutex<Option<Child>>,
+    /// Foreground saves one at a time: they share the temporary file and its rename.
+    saving: Mutex<()>,
     /// Unix ms of the last successful save; the start time until one happens.
     last_save_ms: AtomicI64,
     /// The write counter as of the last successful save.
@@ -74,6 +78,7 @@ impl Snapshots {
     pub fn new(now_ms: i64) -> Snapshots {
         Snapshots {
             child: Mutex::new(None),
+            saving: Mutex::new(()),
             last_save_ms: AtomicI64::new(now_ms),
             dirty_saved: AtomicU64::new(0),
             last_bgsave_ok: AtomicBool::new(true),
@@ -144,6 +149,7 @@ impl Snapshots {
         if self.in_progress() {
             return Err("ERR Background save already in progress".into());
         }
+        let _one = self.saving.lock();
         let guards = job.store.read_all();
         let target = Target::of(job.config);
         let tmp = target.dir.join(format!("temp-{}.rdb", std::process::id()));
@@ -198,7 +204,16 @@ impl Snapshots {
         // held at the fork (the database guards are this thread's own).
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            let code = child_main(&guards, &target, &job.functions);
+            // A panic must end the child here, not unwind into the parent's code (where it
+            // would go on serving a copy of the client).
+            std::panic::set_hook(Box::new(|_| {
+                // SAFETY: leaves the child at once, without touching anything shared.
+                unsafe { libc::_exit(1) }
+            }));
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                child_main(&guards, &target, &job.functions)
+            }))
+            .unwrap_or(1);
             // SAFETY: ends the child without running the parent's destructors or atexit.
             unsafe { libc::_exit(code) };
         }
@@ -217,6 +232,7 @@ impl Snapshots {
             pid,
             dirty: job.dirty,
             started,
+            killed: false,
         });
         drop(child);
         let me = Arc::clone(self);
@@ -230,30 +246,46 @@ impl Snapshots {
         Ok(())
     }
 
-    /// Waits for the child `pid` and records how it ended.
+    /// Waits for the child `pid` and records how it ended. Only this thread reaps it.
     fn wait_child(&self, pid: libc::pid_t, dir: &Path) {
         let mut status: libc::c_int = 0;
-        // SAFETY: waits for our own child; `status` is a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        let Some(child) = self.child.lock().take() else {
+        let r = loop {
+            // SAFETY: waits for our own child; `status` is a valid out-pointer.
+            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+            if r == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break r;
+        };
+        let mut slot = self.child.lock();
+        if slot.as_ref().map(|c| c.pid) != Some(pid) {
+            return;
+        }
+        let Some(child) = slot.take() else {
             return;
         };
+        drop(slot);
         let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
         self.last_bgsave_secs
             .store(child.started.elapsed().as_secs() as i64, Ordering::Relaxed);
         if ok {
             log::info!("Background saving terminated with success");
             self.saved(child.dirty);
+            return;
+        }
+        let _ = std::fs::remove_file(dir.join(format!("temp-{pid}.rdb")));
+        if libc::WIFSIGNALED(status) {
+            log::warn!(
+                "Background saving terminated by signal {}",
+                libc::WTERMSIG(status)
+            );
         } else {
-            if libc::WIFSIGNALED(status) {
-                log::warn!(
-                    "Background saving terminated by signal {}",
-                    libc::WTERMSIG(status)
-                );
-            } else {
-                log::warn!("Background saving error");
-            }
-            let _ = std::fs::remove_file(dir.join(format!("temp-{pid}.rdb")));
+            log::warn!("Background saving error");
+        }
+        // Killed on purpose (SIGUSR1, as Redis kills its own child) is not a failure.
+        let by_us =
+            child.killed || (libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGUSR1);
+        if !by_us {
             self.last_bgsave_ok.store(false, Ordering::Relaxed);
         }
     }
@@ -263,19 +295,24 @@ impl Snapshots {
         self.scheduled.store(true, Ordering::Relaxed);
     }
 
-    /// Kills a running child (SHUTDOWN, FLUSHALL) and removes its temporary file.
-    pub fn kill_child(&self, config: &Config) {
-        let child = self.child.lock().take();
-        if let Some(c) = child {
-            // SAFETY: signals and reaps our own child.
-            unsafe {
-                libc::kill(c.pid, libc::SIGUSR1);
-                let mut status = 0;
-                libc::waitpid(c.pid, &mut status, 0);
-            }
-            let dir = Target::of(config).dir;
-            let _ = std::fs::remove_file(dir.join(format!("temp-{}.rdb", c.pid)));
+    /// Kills a running child (SHUTDOWN, FLUSHALL); its waiter reaps it and removes its
+    /// temporary file. Returns once it is gone (a killed child ends at once), so that a
+    /// save can follow.
+    pub fn kill_child(&self) {
+        {
+            let mut slot = self.child.lock();
+            let Some(c) = slot.as_mut() else {
+                return;
+            };
+            c.killed = true;
             log::info!("Killing running BGSAVE child: {}", c.pid);
+            // SAFETY: signals our own child. Its waiter reaps it just before clearing the
+            // slot; only a pid reused in that instant could be hit.
+            unsafe { libc::kill(c.pid, libc::SIGUSR1) };
+        }
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while self.in_progress() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 

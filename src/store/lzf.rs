@@ -29,10 +29,16 @@ pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
         let mut t = t.borrow_mut();
         let (table, touched) = &mut *t;
         let out = compress_with(table, touched, input, limit);
-        for &slot in touched.iter() {
-            table[slot] = 0;
+        if touched.len() > HSIZE / 4 {
+            // A long input set most of the table: clear it whole, and give the list back.
+            table.fill(0);
+            *touched = Vec::new();
+        } else {
+            for &slot in touched.iter() {
+                table[slot] = 0;
+            }
+            touched.clear();
         }
-        touched.clear();
         out
     })
 }
@@ -62,7 +68,9 @@ fn compress_with(
         let slot = idx(hval);
         let prev = table[slot] as usize;
         table[slot] = ip as u32 + 1;
-        touched.push(slot);
+        if touched.len() <= HSIZE / 4 {
+            touched.push(slot);
+        }
         let found = prev.checked_sub(1).filter(|&r| {
             r > 0 && r < ip && ip - r - 1 < MAX_OFF && input[r..r + 3] == input[ip..ip + 3]
         });
@@ -120,7 +128,9 @@ fn compress_with(
             for _ in 0..2 {
                 hval = (hval << 8) | u32::from(input[ip + 2]);
                 table[idx(hval)] = ip as u32 + 1;
-                touched.push(idx(hval));
+                if touched.len() <= HSIZE / 4 {
+                    touched.push(idx(hval));
+                }
                 ip += 1;
             }
         } else {

@@ -229,9 +229,31 @@ impl Node {
 
     /// Appends entry `id` (greater than every ID in the node).
     fn push(&mut self, master: StreamId, id: StreamId, pairs: &[Vec<u8>]) {
-        let same = self.same_fields(pairs);
         let n = pairs.len() / 2;
-        let mut add = Vec::with_capacity(8 + pairs.iter().map(|p| p.len() + 2).sum::<usize>());
+        if self.same_fields(pairs) {
+            self.push_items(
+                master,
+                id,
+                true,
+                n,
+                pairs.chunks(2).map(|p| p[1].as_slice()),
+            );
+        } else {
+            self.push_items(master, id, false, n, pairs.iter().map(Vec::as_slice));
+        }
+    }
+
+    /// Appends entry `id` with `n` pairs: `items` are the values when it has the master
+    /// fields (`same`), else field, value, field, value...
+    fn push_items<'a>(
+        &mut self,
+        master: StreamId,
+        id: StreamId,
+        same: bool,
+        n: usize,
+        items: impl Iterator<Item = &'a [u8]> + Clone,
+    ) {
+        let mut add = Vec::with_capacity(8 + items.clone().map(|p| p.len() + 2).sum::<usize>());
         add.push(if same { SAME_FIELDS } else { 0 });
         let ms_delta = id.ms - self.last.ms;
         put_varint(&mut add, ms_delta);
@@ -246,22 +268,15 @@ impl Node {
         let mut lp = lp_int(if same { 2 } else { 0 })
             + lp_int(id.ms.wrapping_sub(master.ms) as i64)
             + lp_int(id.seq.wrapping_sub(master.seq) as i64);
-        if same {
-            for p in pairs.chunks(2) {
-                put_str(&mut add, &p[1]);
-                lp += lp_str(&p[1]);
-            }
-            lp += lp_int(n as i64 + 3);
-        } else {
+        if !same {
             put_varint(&mut add, n as u64);
             lp += lp_int(n as i64);
-            for p in pairs.chunks(2) {
-                put_str(&mut add, &p[0]);
-                put_str(&mut add, &p[1]);
-                lp += lp_str(&p[0]) + lp_str(&p[1]);
-            }
-            lp += lp_int(2 * n as i64 + 4);
         }
+        for x in items {
+            put_str(&mut add, x);
+            lp += lp_str(x);
+        }
+        lp += lp_int(if same { n as i64 + 3 } else { 2 * n as i64 + 4 });
         // Only the tail node grows: doubling costs at most one node's slack per stream.
         if self.buf.capacity() - self.buf.len() < add.len() {
             self.buf.reserve(add.len().max(self.buf.len()));
@@ -1017,28 +1032,30 @@ impl Stream {
                 return Err(BAD);
             }
             prev = Some(id);
-            let mut pairs = Vec::new();
-            let count = if flags & i64::from(SAME_FIELDS) != 0 {
-                for f in fields.chunks(2) {
-                    pairs.push(f[0].clone());
-                    pairs.push(it.next().ok_or(BAD)?.to_vec());
-                }
-                nfields as i64 + 3
+            // The values (same fields as the master entry) or the fields and values, as the
+            // listpack has them: nothing copied per entry but integers written out.
+            let same = flags & i64::from(SAME_FIELDS) != 0;
+            let n = if same {
+                nfields
             } else {
-                let n = usize::try_from(int(&mut it)?).map_err(|_| BAD)?;
-                if n > lp.len() {
-                    return Err(BAD);
-                }
-                for _ in 0..2 * n {
-                    pairs.push(it.next().ok_or(BAD)?.to_vec());
-                }
-                2 * n as i64 + 4
+                usize::try_from(int(&mut it)?).map_err(|_| BAD)?
             };
+            if n > lp.len() {
+                return Err(BAD);
+            }
+            let mut items: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(2 * n);
+            for _ in 0..if same { n } else { 2 * n } {
+                items.push(match it.next().ok_or(BAD)? {
+                    Elem::Str(s) => std::borrow::Cow::Borrowed(s),
+                    e => std::borrow::Cow::Owned(e.to_vec()),
+                });
+            }
+            let count = if same { n as i64 + 3 } else { 2 * n as i64 + 4 };
             if int(&mut it)? != count || flags & !i64::from(DELETED | SAME_FIELDS) != 0 {
                 return Err(BAD);
             }
             let at = node.buf.len();
-            node.push(master, id, &pairs);
+            node.push_items(master, id, same, n, items.iter().map(|c| c.as_ref()));
             if flags & i64::from(DELETED) != 0 {
                 dead.push(at);
             }
