@@ -37,6 +37,12 @@ fn main() -> ExitCode {
         eprintln!("{}", e.trim_end_matches('\n'));
         return ExitCode::from(1);
     }
+    // Detached before any thread starts, as redis-server does.
+    let setting = |name: &str| cfg.get(config::lookup(name).expect("in the table"));
+    let background = setting("daemonize") == "yes";
+    if background {
+        os::daemonize();
+    }
     log::warn!("oO0OoO0OoO0Oo Spindle is starting oO0OoO0OoO0Oo");
     log::warn!(
         "Spindle version={} (redis_version={}), bits=64, pid={}, just started",
@@ -53,6 +59,12 @@ fn main() -> ExitCode {
     }
     for w in cfg.inert_warnings() {
         log::warn!("{w}");
+    }
+    // Redis's createPidFile (once listening): with `daemonize yes` and no `pidfile`, its
+    // default path.
+    let mut pidfile = setting("pidfile");
+    if background && pidfile.is_empty() {
+        pidfile = "/var/run/redis.pid".into();
     }
     // Redis's ACLLoadUsersAtStartup: an `aclfile` that does not load stops the start.
     let aclfile = cfg.get(config::lookup("aclfile").expect("in the table"));
@@ -86,6 +98,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if !pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
+            log::warn!("Failed to write PID file: {e}");
+        }
+    }
     os::disable_thp();
     let clients = os::adjust_open_files_limit(cfg.maxclients());
     if clients != cfg.maxclients() {
@@ -139,6 +156,10 @@ fn main() -> ExitCode {
     if let Err(e) = server::run_on(listeners, cfg, shutdown) {
         log::error!("server error: {e}");
         return ExitCode::from(1);
+    }
+    if !pidfile.is_empty() {
+        log::info!("Removing the pid file.");
+        let _ = std::fs::remove_file(&pidfile);
     }
     log::info!("Spindle is now ready to exit, bye bye...");
     ExitCode::SUCCESS

@@ -529,3 +529,28 @@ pub fn strerror(e: &std::io::Error) -> String {
         None => s,
     }
 }
+
+/// Redis's `daemonize`: the parent exits, the child leaves its session and its terminal, and
+/// standard input, output and error go to /dev/null. Call it before any thread starts (a
+/// fork keeps only the calling thread).
+pub fn daemonize() {
+    // SAFETY: no other thread exists yet; the parent leaves with `_exit` at once, and the
+    // child only calls setsid, open, dup2 and close.
+    unsafe {
+        match libc::fork() {
+            -1 => return,
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR, 0);
+        if fd != -1 {
+            libc::dup2(fd, libc::STDIN_FILENO);
+            libc::dup2(fd, libc::STDOUT_FILENO);
+            libc::dup2(fd, libc::STDERR_FILENO);
+            if fd > libc::STDERR_FILENO {
+                libc::close(fd);
+            }
+        }
+    }
+}

@@ -266,3 +266,52 @@ fn debians_redis_conf_starts_it() {
     assert!(got.contains("supervised"), "{got}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn daemonize_detaches_and_keeps_a_pid_file() {
+    let dir = std::env::temp_dir().join(format!("spindle-daemon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("spindle.pid");
+    let logfile = dir.join("spindle.log");
+    let status = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args(["--port", "0", "--save", "", "--daemonize", "yes"])
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .arg("--logfile")
+        .arg(&logfile)
+        .arg("--dir")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run spindle");
+    // The launcher returns at once; the server goes on in the background.
+    assert!(status.success());
+    let mut addr = None;
+    common::wait_for("the daemon's banner in its log file", || {
+        let log = std::fs::read_to_string(&logfile).unwrap_or_default();
+        addr = log
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok());
+        addr.is_some() && pidfile.exists()
+    });
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: probes the process with signal 0.
+    assert_eq!(
+        unsafe { libc::kill(pid, 0) },
+        0,
+        "the pid file names a live process"
+    );
+    let mut c = Conn::connect(addr.unwrap());
+    c.expect(b"PING\r\n", b"+PONG\r\n");
+    c.send(b"SHUTDOWN NOSAVE\r\n");
+    common::wait_for("the pid file to go", || !pidfile.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
