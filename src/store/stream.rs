@@ -590,7 +590,22 @@ impl Stream {
         }
         if let Some(mut tail) = self.nodes.last_entry() {
             let master = *tail.key();
-            tail.get_mut().push(master, id, pairs);
+            let node = tail.get_mut();
+            node.push(master, id, pairs);
+            // Eight entries in, a node that will likely fill up gets the room its entries
+            // will take, in one step: doubling to the end and trimming when the next node
+            // opens would leave each node's last doubling behind as a hole in the heap.
+            let n = u64::from(node.live + node.deleted);
+            if n == 8 && limits.node_max_entries > 8 {
+                let per_entry = (node.buf.len() - node.entries_at as usize) / 8;
+                let want = node.entries_at as usize
+                    + per_entry * limits.node_max_entries.min(1 << 16) as usize;
+                let cap = (max_bytes as usize).saturating_mul(2).max(node.buf.len());
+                let want = want.min(cap);
+                if want > node.buf.capacity() {
+                    node.buf.reserve_exact(want - node.buf.len());
+                }
+            }
         }
         self.len += 1;
         self.entries_added += 1;
@@ -1070,6 +1085,7 @@ impl Stream {
             return Err(BAD);
         }
         if node.live > 0 {
+            node.buf.shrink_to_fit();
             self.len += u64::from(node.live);
             self.nodes.insert(master, node);
         }
