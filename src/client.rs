@@ -503,6 +503,9 @@ fn emit(
     info: &ClientInfo,
     active: bool,
 ) -> io::Result<()> {
+    // A reply leaves only once the records of the writes it acknowledges are written (or,
+    // under `appendfsync always`, on disk).
+    shared.aof.before_reply();
     if !active {
         return flush(stream, out, shared, info);
     }

@@ -96,7 +96,15 @@ pub fn run_on(
     });
     // The snapshot in `dir` loads while clients are served `-LOADING` (only commands flagged
     // `loading` run meanwhile); a file that does not load stops the server.
-    let load = shared.snapshots.begin_loading(&shared.config);
+    // With `appendonly yes` the append-only file is the data (as in Redis), and it is
+    // always opened at start (a first base is written if there is none).
+    let aof = crate::persistence::snapshot::setting(&shared.config, "appendonly") == "yes";
+    let load = if aof {
+        shared.snapshots.set_loading(true);
+        true
+    } else {
+        shared.snapshots.begin_loading(&shared.config)
+    };
     log::warn!("Server initialized");
     shared.listeners.start(listeners, admit)?;
     // Ready once the data is in (clients that come earlier get -LOADING).
@@ -105,7 +113,12 @@ pub fn run_on(
         std::thread::Builder::new()
             .name("spindle-load".into())
             .spawn(move || {
-                if let Err(e) = load_snapshot(&sh) {
+                if aof {
+                    if let Err(e) = load_aof(&sh) {
+                        log::error!("{e}");
+                        std::process::exit(1);
+                    }
+                } else if let Err(e) = load_snapshot(&sh) {
                     log::error!("{e}");
                     log::error!("Terminating server after rdb file reading failure.");
                     std::process::exit(1);
@@ -131,6 +144,62 @@ pub fn run_on(
     Ok(())
 }
 
+/// Loads the append-only file (its base and incremental files, through a client without a
+/// connection, as Redis's fake AOF client), then opens it for appending.
+#[allow(clippy::disallowed_methods)] // the load's duration, for the log
+pub fn load_aof(shared: &Shared) -> Result<(), String> {
+    let started = Instant::now();
+    let info = Arc::new(crate::state::ClientInfo::detached(
+        u64::MAX,
+        shared.acl.default_user(),
+    ));
+    let mut client = crate::state::ClientState::new(info);
+    let mut run = |argv: &[Vec<u8>]| crate::command::replay(shared, &mut client, argv);
+    let load_rdb = |data: &[u8]| -> Result<usize, String> {
+        let loaded =
+            crate::persistence::snapshot::load_bytes(&shared.store, &shared.config, data, false)
+                .map_err(|e| format!("{} at offset {}", e.reason, e.offset))?;
+        let end = loaded.end;
+        restore_functions(shared, loaded.functions)?;
+        Ok(end)
+    };
+    let functions = shared.functions.lock().records();
+    let out = shared.aof.start(
+        &shared.store,
+        &shared.config,
+        &functions,
+        load_rdb,
+        &mut run,
+    );
+    shared.snapshots.set_loading(false);
+    if let crate::persistence::aof::Loaded::Done(_) = out? {
+        log::info!(
+            "DB loaded from append only file: {:.3} seconds",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// DEBUG LOADAOF: the append-only files read back into the (emptied) store.
+pub fn reload_aof(shared: &Shared) -> Result<(), String> {
+    let info = Arc::new(crate::state::ClientInfo::detached(
+        u64::MAX,
+        shared.acl.default_user(),
+    ));
+    let mut client = crate::state::ClientState::new(info);
+    let mut run = |argv: &[Vec<u8>]| crate::command::replay(shared, &mut client, argv);
+    let load_rdb = |data: &[u8]| -> Result<usize, String> {
+        let loaded =
+            crate::persistence::snapshot::load_bytes(&shared.store, &shared.config, data, false)
+                .map_err(|e| format!("{} at offset {}", e.reason, e.offset))?;
+        let end = loaded.end;
+        restore_functions(shared, loaded.functions)?;
+        Ok(end)
+    };
+    shared.aof.reload(&shared.config, load_rdb, &mut run)
+}
+
 /// Loads `dir/dbfilename` and the function libraries it holds.
 fn load_snapshot(shared: &Shared) -> Result<(), String> {
     let Some(loaded) = shared
@@ -139,10 +208,15 @@ fn load_snapshot(shared: &Shared) -> Result<(), String> {
     else {
         return Ok(());
     };
-    if loaded.functions.is_empty() {
+    restore_functions(shared, loaded.functions)
+}
+
+/// Installs the function libraries a snapshot held (`FUNCTION RESTORE ... REPLACE`).
+fn restore_functions(shared: &Shared, records: Vec<u8>) -> Result<(), String> {
+    if records.is_empty() {
         return Ok(());
     }
-    let mut payload = loaded.functions;
+    let mut payload = records;
     crate::store::rdbstr::seal(&mut payload);
     let mut libs = shared.functions.lock();
     let restored = libs.restore(
@@ -355,6 +429,10 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                     log::warn!("BGSAVE from the cron failed: {e}");
                 }
             }
+            // The append-only file: everysec's fsync, a failed write retried, rewrites.
+            shared.aof.cron(&shared.store, &shared.config, || {
+                shared.functions.lock().records()
+            });
             crate::evict::resume(&shared);
             if shared.evicting.load(Ordering::Relaxed) {
                 // Still over the limit: go on soon, as Redis's eviction time event does.

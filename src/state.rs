@@ -234,6 +234,8 @@ pub struct Shared {
     pub cron_paused: std::sync::atomic::AtomicBool,
     /// SAVE, BGSAVE, the save points and the startup load (LASTSAVE, INFO persistence).
     pub snapshots: Arc<crate::persistence::snapshot::Snapshots>,
+    /// The append-only file (every database records its changes there while it is on).
+    pub aof: Arc<crate::persistence::aof::Aof>,
     /// A random 40-hex-digit id of this run (INFO `run_id`).
     pub run_id: String,
 }
@@ -254,6 +256,9 @@ impl Shared {
             pubsub: Arc::clone(&pubsub),
             config: Arc::clone(&config),
         }));
+        let aof = Arc::new(crate::persistence::aof::Aof::default());
+        aof.refresh(&config);
+        store.set_feed(Arc::clone(&aof) as Arc<dyn crate::store::feed::Feed>);
         let acl = crate::acl::Acl::default();
         if let Some(d) = crate::config::lookup("requirepass") {
             acl.set_default_password(config.get(d).as_bytes());
@@ -294,6 +299,7 @@ impl Shared {
             snapshots: Arc::new(crate::persistence::snapshot::Snapshots::new(
                 clock::unix_ms(),
             )),
+            aof,
             run_id: (0..5)
                 .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))
                 .collect(),
@@ -368,8 +374,9 @@ pub struct ClientInfo {
     /// DELUSER); the owner keeps its own copy in `ClientState::user`.
     pub user: Mutex<Arc<crate::acl::UserCell>>,
     /// Shared with the worker (`&TcpStream` reads and writes), so each connection holds one
-    /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`.
-    stream: Arc<TcpStream>,
+    /// descriptor, not two: ten thousand clients must fit a 20k `ulimit -n`. `None` for
+    /// the client that replays the append-only file, which has no connection.
+    stream: Option<Arc<TcpStream>>,
 }
 
 impl ClientInfo {
@@ -410,8 +417,47 @@ impl ClientInfo {
             qbuf_free: AtomicUsize::new(0),
             argv_mem: AtomicUsize::new(0),
             user: Mutex::new(user),
-            stream: Arc::clone(stream),
+            stream: Some(Arc::clone(stream)),
         })
+    }
+
+    /// A client without a connection (Redis's fake AOF client): it replays the append-only
+    /// file's commands, and nothing it is sent goes anywhere.
+    #[allow(clippy::disallowed_methods)] // its creation time: bookkeeping, not a command
+    pub fn detached(id: u64, user: Arc<crate::acl::UserCell>) -> Self {
+        let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        ClientInfo {
+            id,
+            addr: nowhere,
+            laddr: nowhere,
+            fd: -1,
+            created_ms: clock::unix_ms(),
+            last_active_ms: AtomicI64::new(clock::unix_ms()),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            name: Mutex::new(Vec::new()),
+            lib_name: Mutex::new(Vec::new()),
+            lib_ver: Mutex::new(Vec::new()),
+            last_cmd: AtomicU32::new(NO_COMMAND),
+            no_evict: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            running: Mutex::new(()),
+            blocked: Mutex::new(None),
+            blocked_with_timeout: AtomicBool::new(false),
+            multi: AtomicI64::new(-1),
+            watch_flag: WatchFlag::new(),
+            outbox: Outbox::default(),
+            subs: Default::default(),
+            monitor: AtomicBool::new(false),
+            tracking: Mutex::new(Default::default()),
+            waker: std::sync::OnceLock::new(),
+            outbox_wanted: AtomicBool::new(false),
+            qbuf: AtomicUsize::new(0),
+            qbuf_free: AtomicUsize::new(0),
+            argv_mem: AtomicUsize::new(0),
+            user: Mutex::new(user),
+            stream: None,
+        }
     }
 
     /// Records an interaction now (CLIENT LIST `idle`, the `timeout` reaper), on the cron's
@@ -426,7 +472,9 @@ impl ClientInfo {
     /// Ends the connection from outside (CLIENT KILL, forced shutdown), without waiting.
     pub fn close(&self) {
         self.killed.store(true, Ordering::SeqCst);
-        let _ = self.stream.shutdown(SockShutdown::Both);
+        if let Some(s) = &self.stream {
+            let _ = s.shutdown(SockShutdown::Both);
+        }
     }
 
     /// Holds this client's command slot while one of its commands runs; `None` once it has
@@ -468,11 +516,14 @@ impl ClientInfo {
         #[cfg(unix)]
         {
             use std::os::fd::AsRawFd;
+            let Some(stream) = &self.stream else {
+                return bytes.len();
+            };
             // SAFETY: `bytes` is a live buffer of that length; the socket is this client's,
             // open while `self` lives.
             let n = unsafe {
                 libc::send(
-                    self.stream.as_raw_fd(),
+                    stream.as_raw_fd(),
                     bytes.as_ptr().cast(),
                     bytes.len(),
                     libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
@@ -579,7 +630,9 @@ impl ClientInfo {
 
     /// Wakes a blocked read with end-of-stream; replies can still be written.
     pub fn close_read(&self) {
-        let _ = self.stream.shutdown(SockShutdown::Read);
+        if let Some(s) = &self.stream {
+            let _ = s.shutdown(SockShutdown::Read);
+        }
     }
 }
 

@@ -36,12 +36,22 @@ impl Ctx<'_> {
     /// blocked on keys it made ready are served) when `f` returns; under EXEC, at its end.
     pub fn write_db<R>(&mut self, i: usize, f: impl FnOnce(&mut DbMut) -> R) -> R {
         let op = self.op;
+        let here = self.client.db;
+        let aof = &self.server.aof;
+        let run = |db: &mut DbMut| {
+            let before = db.changes();
+            let r = f(db);
+            if db.changes() != before && !db.propagated() {
+                super::propagate::client_write(aof, here);
+            }
+            r
+        };
         match self.held.as_deref_mut() {
             Some(held) => match held.get_mut(i).and_then(Option::as_deref_mut) {
-                Some(ks) => f(&mut Db::new(ks, op)),
+                Some(ks) => run(&mut Db::new(ks, op)),
                 None => not_held(i),
             },
-            None => f(&mut Db::new(&mut *self.server.store.write(i), op)),
+            None => run(&mut Db::new(&mut *self.server.store.write(i), op)),
         }
     }
 
@@ -53,14 +63,24 @@ impl Ctx<'_> {
         f: impl FnOnce(&mut DbMut, &mut DbMut) -> R,
     ) -> R {
         let op = self.op;
+        let here = self.client.db;
+        let aof = &self.server.aof;
+        let run = |x: &mut DbMut, y: &mut DbMut| {
+            let before = (x.changes(), y.changes());
+            let r = f(x, y);
+            if (x.changes(), y.changes()) != before {
+                super::propagate::client_write(aof, here);
+            }
+            r
+        };
         match self.held.as_deref_mut() {
             Some(held) => {
                 let (x, y) = two(held, a, b);
-                f(&mut Db::new(x, op), &mut Db::new(y, op))
+                run(&mut Db::new(x, op), &mut Db::new(y, op))
             }
             None => {
                 let (mut x, mut y) = self.server.store.write_pair(a, b);
-                f(&mut Db::new(&mut *x, op), &mut Db::new(&mut *y, op))
+                run(&mut Db::new(&mut *x, op), &mut Db::new(&mut *y, op))
             }
         }
     }
@@ -87,12 +107,17 @@ impl Ctx<'_> {
     /// Empties database `i` (FLUSHDB). On its own, the old keys are freed after the lock is
     /// released.
     pub fn flush_db(&mut self, i: usize) {
+        let (here, aof) = (self.client.db, &self.server.aof);
+        let record = || super::propagate::client_write(aof, here);
         match self.held.as_deref_mut() {
             Some(held) => match held.get_mut(i).and_then(Option::as_deref_mut) {
-                Some(ks) => drop(ks.take_contents()),
+                Some(ks) => {
+                    drop(ks.take_contents());
+                    record();
+                }
                 None => not_held(i),
             },
-            None => self.server.store.flush(i),
+            None => self.server.store.flush_then(i, record),
         }
         // After the keys are gone: a client reading meanwhile is told after its reply.
         self.server.tracking.flush();
@@ -106,8 +131,14 @@ impl Ctx<'_> {
                     let ks = ks.as_deref_mut().unwrap_or_else(|| not_held(i));
                     drop(ks.take_contents());
                 }
+                super::propagate::client_write(&self.server.aof, self.client.db);
             }
-            None => self.server.store.flush_all(),
+            None => {
+                let (here, aof) = (self.client.db, &self.server.aof);
+                self.server
+                    .store
+                    .flush_all_then(|| super::propagate::client_write(aof, here))
+            }
         }
         self.server.tracking.flush();
     }
@@ -115,13 +146,16 @@ impl Ctx<'_> {
     /// Exchanges the contents of databases `a` and `b` (SWAPDB).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         let now = self.op.now_ms();
+        let (here, aof) = (self.client.db, &self.server.aof);
+        let record = || super::propagate::client_write(aof, here);
         match self.held.as_deref_mut() {
             Some(held) if a != b => {
                 let (x, y) = two(held, a, b);
                 x.swap_contents(y, now);
+                record();
             }
-            Some(_) => {}
-            None => self.server.store.swap(a, b, now),
+            Some(_) => record(),
+            None => self.server.store.swap_then(a, b, now, record),
         }
     }
 }

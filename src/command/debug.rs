@@ -95,6 +95,7 @@ pub fn debug(ctx: &mut Ctx, args: &Args) -> CmdResult {
             ))
         }
         ("reload", _) => reload(ctx, args),
+        ("loadaof", 2) => loadaof(ctx),
         ("object", 3) => object_info(ctx, args.get(2)),
         ("populate", 3..=5) => populate(ctx, args),
         ("sleep", 3) => {
@@ -220,6 +221,27 @@ fn help(args: &Args) -> Reply {
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: the snapshot written, the data emptied and read
 /// back through the RDB code.
+/// DEBUG LOADAOF: the append-only file is flushed, the data emptied and the file read back
+/// (Redis exits if it does not load; so does Spindle).
+fn loadaof(ctx: &mut Ctx) -> CmdResult {
+    if ctx.held.is_some() {
+        return Err(err("ERR DEBUG LOADAOF is not allowed inside a transaction"));
+    }
+    let server = ctx.server;
+    ctx.flush_all();
+    {
+        let mut libs = server.functions.lock();
+        libs.flush();
+        server.functions.counted(&libs);
+    }
+    if let Err(e) = crate::server::reload_aof(server) {
+        log::warn!("{e}");
+        std::process::exit(1);
+    }
+    log::warn!("Append Only File loaded by DEBUG LOADAOF");
+    Ok(Reply::ok())
+}
+
 fn reload(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let (mut merge, mut flush, mut save) = (false, true, true);
     for i in 2..args.len() {

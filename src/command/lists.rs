@@ -449,12 +449,14 @@ impl Request for PopRequest {
             return None;
         }
         let reply = match self.count {
-            Some(n) => Reply::Array(vec![
-                Reply::bulk(key),
-                Reply::bulks(pop_n(db, key, self.end, n)),
-            ]),
+            Some(n) => {
+                let popped = pop_n(db, key, self.end, n);
+                record_pop(db, key, self.end, popped.len(), true);
+                Reply::Array(vec![Reply::bulk(key), Reply::bulks(popped)])
+            }
             None => {
                 let v = pop_n(db, key, self.end, 1).pop()?;
+                record_pop(db, key, self.end, 1, false);
                 Reply::Array(vec![Reply::bulk(key), Reply::Bulk(v)])
             }
         };
@@ -478,8 +480,13 @@ impl Request for MoveRequest {
             return None;
         }
         // A destination of another type ends the wait with WRONGTYPE; the element stays.
-        let reply =
-            lmove_generic(db, key, &self.dst, self.from, self.to).unwrap_or_else(Reply::from);
+        let reply = match lmove_generic(db, key, &self.dst, self.from, self.to) {
+            Ok(r) => {
+                record_move(db, key, &self.dst, self.from, self.to);
+                r
+            }
+            Err(e) => Reply::from(e),
+        };
         let mut out = Vec::new();
         encode(&reply, self.proto, &mut out);
         Some(out)
@@ -488,6 +495,32 @@ impl Request for MoveRequest {
 
 fn boxed_keys(keys: &[Vec<u8>]) -> Vec<Box<[u8]>> {
     keys.iter().map(|k| k.clone().into_boxed_slice()).collect()
+}
+
+/// What a blocking pop records for the append-only file: the plain pop it amounted to.
+fn record_pop(db: &DbMut, key: &[u8], end: End, popped: usize, counted: bool) {
+    let cmd: &[u8] = if matches!(end, End::Left) {
+        b"LPOP"
+    } else {
+        b"RPOP"
+    };
+    if counted {
+        db.propagate(&[cmd, key, popped.to_string().as_bytes()]);
+    } else {
+        db.propagate(&[cmd, key]);
+    }
+}
+
+/// What a blocking move records: the LMOVE it amounted to.
+fn record_move(db: &DbMut, src: &[u8], dst: &[u8], from: End, to: End) {
+    let side = |e: End| -> &'static [u8] {
+        if matches!(e, End::Left) {
+            b"LEFT"
+        } else {
+            b"RIGHT"
+        }
+    };
+    db.propagate(&[b"LMOVE", src, dst, side(from), side(to)]);
 }
 
 /// The body of BLPOP, BRPOP and BLMPOP: pop at once if a list has elements, else wait.
@@ -502,6 +535,7 @@ fn blocking_pop(
     for key in keys {
         if db.list_mut(key)?.is_some() {
             let popped = pop_n(db, key, end, count.unwrap_or(1));
+            record_pop(db, key, end, popped.len(), count.is_some());
             let reply = match count {
                 Some(_) => Reply::Array(vec![Reply::Bulk(key.clone()), Reply::bulks(popped)]),
                 None => {
@@ -553,7 +587,9 @@ fn blocking_move(
 ) -> Result<Step, CmdError> {
     let (src, dst) = (args.get(1), args.get(2));
     if db.list_mut(src)?.is_some() {
-        return lmove_generic(db, src, dst, from, to).map(Step::Reply);
+        let r = lmove_generic(db, src, dst, from, to)?;
+        record_move(db, src, dst, from, to);
+        return Ok(Step::Reply(r));
     }
     Ok(Step::Wait(Wait {
         keys: vec![Box::from(src)],

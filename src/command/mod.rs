@@ -19,6 +19,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod keyspec;
 pub mod lists;
+pub mod propagate;
 pub mod pubsub;
 pub mod random;
 pub mod scripting;
@@ -538,6 +539,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("time", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::time)),
     cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", Client(server::save)),
     cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", Client(server::bgsave)),
+    cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, "server", Client(server::bgrewriteaof)),
     cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(debug::debug)),
     cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::monitor)),
@@ -933,6 +935,40 @@ pub fn count_error(server: &Shared, e: &CmdError) {
     server.stats.by_command.error(&e.0);
 }
 
+/// FUNCTION LOAD, DELETE, FLUSH and RESTORE.
+fn is_function_change(spec: &CommandSpec) -> bool {
+    matches!(spec.name, "load" | "delete" | "flush" | "restore")
+        && spec.flags & NOSCRIPT != 0
+        && matches!(spec.handler, Client(_))
+        && spec.group == "scripting"
+}
+
+/// Runs one command read from the append-only file, as Redis's fake AOF client does: no
+/// permission, loading or memory checks, no reply, never blocking (every database lock is
+/// held, as inside EXEC). An unknown command, or one with the wrong number of arguments,
+/// is an error: the file is not what Spindle or Redis writes.
+pub fn replay(server: &Shared, client: &mut ClientState, argv: &[Vec<u8>]) -> Result<(), String> {
+    let (_, spec) = resolve(argv).map_err(|_| {
+        format!(
+            "Unknown command '{}'",
+            String::from_utf8_lossy(argv.first().map_or(&b""[..], |a| a))
+        )
+    })?;
+    #[allow(clippy::disallowed_methods)] // each replayed command has its own instant
+    let op = Op::new(server.config.limits());
+    let mut guards = server.store.hold(|_| true);
+    let mut held: access::Held = guards.iter_mut().map(|g| g.as_deref_mut()).collect();
+    let mut ctx = Ctx {
+        server,
+        client,
+        op: &op,
+        held: Some(&mut held),
+    };
+    let mut fed = true;
+    let _ = run(&mut ctx, spec, Args::new(argv), &mut Vec::new(), &mut fed);
+    Ok(())
+}
+
 /// Runs one request within an operation that may span several (a transaction, a script).
 pub fn execute_in(ctx: &mut Ctx, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
     execute_resolved(ctx, resolve(argv), argv, out)
@@ -1229,10 +1265,14 @@ fn admit(
     // Writes are refused after a failed BGSAVE (`stop-writes-on-bgsave-error`, PING too, as
     // in Redis), and without `min-replicas-to-write` good replicas (Spindle has none).
     let misconf = || ctx.server.snapshots.refuses_writes(&ctx.server.config);
+    // A failed write to the append-only file refuses writes until one succeeds.
+    let aof_failed = ctx.server.aof.refuses_writes();
     let too_few_replicas = || ctx.server.config.too_few_replicas();
     let write_refused = |write: bool, ping: bool| -> Option<CmdError> {
         if (write || ping) && misconf() {
             Some(MISCONF)
+        } else if let (true, Some(e)) = (write || ping, &aof_failed) {
+            Some(CmdError::msg(e.clone()))
         } else if write && too_few_replicas() {
             Some(NOREPLICAS)
         } else {
@@ -1406,17 +1446,21 @@ fn handle(
             r
         }),
         Write(f) => ctx.write_db(here, |db| {
+            let before = db.changes();
             let r = f(db, args);
+            propagate::after(db, spec.name, args, before, r.as_ref().ok());
             show();
             r
         }),
         // Inside a transaction a blocking command does not block: it times out at once.
         Blocking(f) if ctx.held.is_some() => ctx.write_db(here, |db| {
+            let before = db.changes();
             let r = match f(db, args, resp) {
                 Ok(Step::Reply(reply)) => Ok(reply),
                 Ok(Step::Wait(wait)) => Ok(wait.in_multi.unwrap_or(wait.on_timeout)),
                 Err(e) => Err(e),
             };
+            propagate::after(db, spec.name, args, before, r.as_ref().ok());
             show();
             r
         }),
@@ -1424,12 +1468,25 @@ fn handle(
             let (store, op) = (&ctx.server.store, ctx.op);
             let mut guard = store.write(here);
             let mut db = Db::new(&mut *guard, op);
+            let before = db.changes();
             let r = match f(&mut db, args, resp) {
-                Ok(Step::Reply(reply)) => Ok(reply),
+                Ok(Step::Reply(reply)) => {
+                    propagate::after(&db, spec.name, args, before, Some(&reply));
+                    Ok(reply)
+                }
                 Ok(Step::Wait(wait)) => Ok(park(ctx, &mut db, wait)),
                 Err(e) => Err(e),
             };
             show();
+            r
+        }
+        Client(f) if spec.flags & WRITE != 0 => {
+            let aof = std::sync::Arc::clone(&ctx.server.aof);
+            let r = propagate::as_client_write(&aof, args.from(0), || f(ctx, args));
+            // The function libraries live beside the databases: no lock orders their record.
+            if r.is_ok() && is_function_change(spec) {
+                propagate::client_write(&aof, ctx.client.db);
+            }
             r
         }
         Client(f) => f(ctx, args),

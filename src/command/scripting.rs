@@ -66,8 +66,12 @@ pub(super) fn under_all_locks(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx) -> CmdResu
     let threshold = ctx.server.config.busy_reply_threshold();
     let _gate = ctx.server.script_busy.enter(threshold).map_err(err)?;
     let mut guards = ctx.server.store.hold(|_| true);
+    let aof = std::sync::Arc::clone(&ctx.server.aof);
+    // The script's effects go to the append-only file together, as MULTI ... EXEC.
+    let batch = aof.batch();
     let held: Held = guards.iter_mut().map(|g| g.as_deref_mut()).collect();
     let out = run_held(ctx, held, f);
+    drop(batch);
     // Releasing the locks serves clients blocked on keys the script pushed to.
     drop(guards);
     out

@@ -124,6 +124,11 @@ pub fn prepare_shutdown(
 ) -> Result<(), CmdError> {
     let snaps = &server.snapshots;
     snaps.kill_child();
+    // Everything the append-only file buffered goes to disk (Redis's flushAppendOnlyFile
+    // and fsync at exit).
+    if !snaps.loading() {
+        server.aof.flush_all();
+    }
     // A half-loaded data set is never saved over the file it came from (Redis's rule).
     let nosave = nosave || snaps.loading();
     let points = !crate::persistence::snapshot::save_points(&server.config).is_empty();
@@ -171,6 +176,13 @@ pub fn bgsave(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if snaps.in_progress() {
         return Err(err("ERR Background save already in progress"));
     }
+    if ctx.server.aof.rewriting() {
+        if args.len() == 2 {
+            snaps.schedule();
+            return Ok(Reply::simple("Background saving scheduled"));
+        }
+        return Err(err("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."));
+    }
     if ctx.held.is_some() {
         // Inside EXEC the transaction holds the databases: the cron starts it after.
         snaps.schedule();
@@ -179,6 +191,44 @@ pub fn bgsave(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let job = ctx.server.snapshot_job();
     snaps.bgsave(&job).map_err(err)?;
     Ok(Reply::simple("Background saving started"))
+}
+
+/// BGREWRITEAOF: a new base of the append-only file, written by a child while clients go
+/// on; scheduled if a BGSAVE runs (or inside EXEC, which holds the databases).
+pub fn bgrewriteaof(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let server = ctx.server;
+    if server.aof.rewriting() {
+        return Err(err(
+            "ERR Background append only file rewriting already in progress",
+        ));
+    }
+    if server.snapshots.in_progress() || ctx.held.is_some() {
+        server.aof.schedule();
+        return Ok(Reply::simple(
+            "Background append only file rewriting scheduled",
+        ));
+    }
+    let functions = server.functions.lock().records();
+    let started = if server.aof.is_on() {
+        server
+            .aof
+            .rewrite(&server.store, &server.config, &functions, false)
+    } else {
+        // Redis rewrites with the file off too: it writes a base, and the file stays off.
+        server
+            .aof
+            .turn_on(&server.store, &server.config, &functions)
+            .map(|()| server.aof.stay_off_after_rewrite())
+    };
+    match started {
+        Ok(()) => Ok(Reply::simple(
+            "Background append only file rewriting started",
+        )),
+        Err(e) => {
+            log::warn!("{e}");
+            Err(err("ERR Can't execute an AOF background rewriting. Please check the server logs for more information."))
+        }
+    }
 }
 
 /// LASTSAVE
@@ -523,6 +573,28 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
                     "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
                 )));
             }
+        }
+    }
+    // The append-only file: switched on (a base of the data now, records from now on) or
+    // off, and its fsync policy.
+    if changed.contains(&"appendfsync") {
+        ctx.server.aof.refresh(cfg);
+    }
+    if changed.contains(&"appendonly") {
+        let server = ctx.server;
+        if crate::persistence::snapshot::setting(cfg, "appendonly") == "yes" {
+            if ctx.held.is_some() {
+                server.aof.schedule_turn_on();
+            } else {
+                let functions = server.functions.lock().records();
+                if let Err(e) = server.aof.turn_on(&server.store, cfg, &functions) {
+                    log::warn!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error. ({e})");
+                    restore(pairs.len());
+                    return Err(err("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs."));
+                }
+            }
+        } else {
+            server.aof.turn_off();
         }
     }
     // `requirepass` is the default user's password: applied once nothing can fail any more.
@@ -979,8 +1051,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     );
     section(
         "Persistence",
-        srv.snapshots.info(st.dirty.get())
-            + "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
+        srv.snapshots.info(st.dirty.get()) + &srv.aof.info(),
     );
     // Every database at one instant, locked together: a swap or a flush is seen whole.
     let (mut hits, mut misses, mut expired) = (0, 0, 0);

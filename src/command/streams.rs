@@ -197,6 +197,59 @@ struct AddTrim {
     id_at: usize,
 }
 
+/// XADD or XTRIM as the append-only file records it: the ID the clock chose, and an
+/// approximate trim (`~`, which depends on how entries are packed) as the exact one it
+/// amounted to (`MAXLEN =` the length left, `MINID =` the first ID left), without LIMIT.
+pub(super) fn exact_record(
+    db: &DbMut,
+    args: &Args,
+    xadd: bool,
+    reply: Option<&Reply>,
+) -> Vec<Vec<u8>> {
+    let argv = args.from(0);
+    let Ok(a) = add_trim_args(args, xadd, u64::MAX) else {
+        return argv.to_vec();
+    };
+    let key = &argv[1];
+    let mut r = vec![argv[0].clone(), key.clone()];
+    if a.nomkstream {
+        r.push(b"NOMKSTREAM".to_vec());
+    }
+    if let Some(trim) = a.trim {
+        let stream = db.get_stream(key).ok().flatten();
+        match trim {
+            Trim::MaxLen(n) => {
+                let left = if a.approx {
+                    stream.map_or(n, |s| s.len())
+                } else {
+                    n
+                };
+                r.extend([
+                    b"MAXLEN".to_vec(),
+                    b"=".to_vec(),
+                    left.to_string().into_bytes(),
+                ]);
+            }
+            Trim::MinId(id) => {
+                let first = if a.approx {
+                    stream.and_then(|s| s.first_valid_id()).unwrap_or(id)
+                } else {
+                    id
+                };
+                r.extend([b"MINID".to_vec(), b"=".to_vec(), first.to_bytes()]);
+            }
+        }
+    }
+    if xadd {
+        match reply {
+            Some(Reply::Bulk(id)) => r.push(id.clone()),
+            _ => return Vec::new(),
+        }
+        r.extend(argv[a.id_at + 1..].iter().cloned());
+    }
+    r
+}
+
 /// Redis's `streamParseAddOrTrimArgsOrReply`.
 fn add_trim_args(args: &Args, xadd: bool, max_entries: u64) -> Result<AddTrim, CmdError> {
     const BOTH: CmdError =
@@ -454,7 +507,23 @@ impl Request for ReadRequest {
     fn serve(&self, db: &mut DbMut, key: &[u8]) -> Option<Vec<u8>> {
         let i = self.keys.iter().position(|k| k.as_slice() == key)?;
         let reply = match self.serve_key(db, key, self.ids[i]) {
-            Ok(Some(r)) => r,
+            Ok(Some(r)) => {
+                // Replayed, the group read takes the same entries (as XADD's record put
+                // them there first).
+                if let Some(g) = &self.group {
+                    let count = self.count.to_string();
+                    let mut argv: Vec<&[u8]> = vec![b"XREADGROUP", b"GROUP", &g.group, &g.consumer];
+                    if self.count > 0 {
+                        argv.extend([&b"COUNT"[..], count.as_bytes()]);
+                    }
+                    if g.noack {
+                        argv.push(b"NOACK");
+                    }
+                    argv.extend([&b"STREAMS"[..], key, b">"]);
+                    db.propagate(&argv);
+                }
+                r
+            }
             Ok(None) => return None,
             Err(e) => Reply::from(e),
         };

@@ -116,11 +116,16 @@ pub fn exec(ctx: &mut Ctx, _args: &Args) -> CmdResult {
         wanted[*db] = true;
     }
     let mut guards = store.hold(|i| wanted[i]);
+    let aof = std::sync::Arc::clone(&ctx.server.aof);
+    // The transaction's records go to the append-only file together, as MULTI ... EXEC,
+    // before its locks are released.
+    let batch = aof.batch();
     let out = run_held(
         ctx,
         &multi,
         guards.iter_mut().map(|g| g.as_deref_mut()).collect(),
     );
+    drop(batch);
     // Releasing the locks serves clients blocked on keys the transaction pushed to.
     drop(guards);
     multi.recycle(&mut ctx.client.spare_argvs);

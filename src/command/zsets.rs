@@ -1104,9 +1104,20 @@ impl Request for ZPopRequest {
             return None;
         }
         let items = pop_n(db, key, self.max, self.count.unwrap_or(1));
+        record_zpop(db, key, self.max, items.len(), self.count.is_some());
         let mut out = Vec::new();
         encode(&served(key, items, self.count), self.proto, &mut out);
         Some(out)
+    }
+}
+
+/// What a blocking pop records for the append-only file: the plain pop it amounted to.
+fn record_zpop(db: &DbMut, key: &[u8], max: bool, popped: usize, counted: bool) {
+    let cmd: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+    if counted {
+        db.propagate(&[cmd, key, popped.to_string().as_bytes()]);
+    } else {
+        db.propagate(&[cmd, key]);
     }
 }
 
@@ -1120,6 +1131,7 @@ fn blocking_zpop(
 ) -> Result<Step, CmdError> {
     if let Some(key) = first_zset(db, keys)? {
         let items = pop_n(db, &key, max, count.unwrap_or(1));
+        record_zpop(db, &key, max, items.len(), count.is_some());
         return Ok(Step::Reply(served(&key, items, count)));
     }
     Ok(Step::Wait(Wait {

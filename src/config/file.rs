@@ -29,7 +29,7 @@ pub struct CommandLine {
 
 /// Redis's `sdscatrepr`: `s` in double quotes, with escapes for what `sdssplitargs` reads
 /// back.
-fn repr(s: &str) -> String {
+pub fn repr(s: &str) -> String {
     let mut out = String::from("\"");
     for &b in s.as_bytes() {
         match b {

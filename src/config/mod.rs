@@ -46,9 +46,18 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("cluster-", "Spindle has no cluster mode"),
         ("tls-", "Spindle has no TLS"),
         ("active-defrag-", "Spindle does not defragment"),
-        ("aof-", "Spindle has no append-only file yet"),
-        ("auto-aof-", "Spindle has no append-only file yet"),
-        ("append", "Spindle has no append-only file yet"),
+        (
+            "aof-timestamp-enabled",
+            "Spindle writes no timestamp annotations",
+        ),
+        (
+            "aof-rewrite-incremental-fsync",
+            "Spindle fsyncs a rewritten base once, at its end",
+        ),
+        (
+            "aof-disable-auto-gc",
+            "Spindle deletes history files at once",
+        ),
         ("rdb-del-sync-files", "Spindle has no replication"),
         (
             "rdb-save-incremental-fsync",
@@ -63,7 +72,7 @@ pub fn inert(name: &str) -> Option<&'static str> {
     const BY_NAME: &[(&str, &str)] = &[
         (
             "no-appendfsync-on-rewrite",
-            "Spindle has no append-only file yet",
+            "Spindle fsyncs during rewrites too",
         ),
         (
             "list-compress-depth",
@@ -142,7 +151,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
 /// disk, a password, a TLS listener.
 fn refused(name: &str, shown: &str) -> Option<&'static str> {
     match (name, shown) {
-        ("appendonly", "yes") => Some("Spindle has no append-only file yet"),
         ("masteruser" | "masterauth", v) if !v.is_empty() => Some("Spindle has no replication"),
         ("tls-port" | "cluster-port", v) if v != "0" => {
             Some("Spindle has no TLS or cluster listener")

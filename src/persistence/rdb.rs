@@ -154,6 +154,9 @@ pub struct Loaded {
     pub expired: u64,
     pub empty: u64,
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Where the file's EOF record (and checksum) ends: an append-only file with an RDB
+    /// preamble goes on with commands there.
+    pub end: usize,
 }
 
 /// A key as read: its database, name, value, expiry (Unix ms, 0: none) and use.
@@ -224,7 +227,9 @@ pub fn load(
                     if check_crc && stored != 0 && stored != crc64(0, &buf[..pos]) {
                         return Err(fail(pos, "RDB CRC error"));
                     }
+                    pos += 8;
                 }
+                out.end = pos;
                 return Ok(out);
             }
             OPCODE_SELECTDB => {

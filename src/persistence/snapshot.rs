@@ -153,7 +153,7 @@ impl Snapshots {
         let guards = job.store.read_all();
         let target = Target::of(job.config);
         let tmp = target.dir.join(format!("temp-{}.rdb", std::process::id()));
-        let result = write_file(&guards, &target, &job.functions, &tmp)
+        let result = write_file(&guards, &target, &job.functions, &tmp, false)
             .map_err(|e| format!("Write error saving DB on disk: {e}"))
             .and_then(|()| {
                 install(&tmp, &target).map_err(|e| {
@@ -354,14 +354,58 @@ impl Snapshots {
     ) -> Result<Option<rdb::Loaded>, String> {
         let target = Target::of(config);
         let path = target.dir.join(&target.file);
-        let data = match std::fs::read(&path) {
+        let out = load_path(store, config, &path, merge);
+        self.loading.store(false, Ordering::Relaxed);
+        if let Ok(Some(loaded)) = &out {
+            self.loaded_keys.store(loaded.keys, Ordering::Relaxed);
+            self.loaded_expired.store(loaded.expired, Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// Marks the server loading (or done), for a load that is not `dir/dbfilename`'s (the
+    /// append-only file's).
+    pub fn set_loading(&self, on: bool) {
+        self.loading.store(on, Ordering::Relaxed);
+    }
+}
+
+/// Loads the RDB file at `path` into `store` if it exists (`Ok(None)` if it does not), taking
+/// each database's write lock for batches of keys. A file that does not start with an RDB
+/// header is an error.
+pub fn load_path(
+    store: &Store,
+    config: &Config,
+    path: &Path,
+    merge: bool,
+) -> Result<Option<rdb::Loaded>, String> {
+    {
+        let data = match std::fs::read(path) {
             Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.loading.store(false, Ordering::Relaxed);
-                return Ok(None);
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("Fatal error loading the DB: {e}. Exiting.")),
         };
+        load_bytes(store, config, &data, merge)
+            .map(Some)
+            .map_err(|e| {
+                format!(
+                    "Internal error in RDB reading file '{}' at offset {}: {}",
+                    path.display(),
+                    e.offset,
+                    e.reason
+                )
+            })
+    }
+}
+
+/// Loads an RDB image (a file's bytes, or an append-only file's RDB preamble) into `store`.
+pub fn load_bytes(
+    store: &Store,
+    config: &Config,
+    data: &[u8],
+    merge: bool,
+) -> Result<rdb::Loaded, rdb::RdbError> {
+    {
         let started = Instant::now();
         let limits = config.limits();
         let now = clock::unix_ms();
@@ -369,7 +413,7 @@ impl Snapshots {
         let mut current: Option<(usize, crate::store::WriteGuard<'_>)> = None;
         let mut batch = 0u32;
         let result = rdb::load(
-            &data,
+            data,
             store.len(),
             &limits,
             now,
@@ -409,11 +453,8 @@ impl Snapshots {
             },
         );
         drop(current);
-        self.loading.store(false, Ordering::Relaxed);
         match result {
             Ok(loaded) => {
-                self.loaded_keys.store(loaded.keys, Ordering::Relaxed);
-                self.loaded_expired.store(loaded.expired, Ordering::Relaxed);
                 log::info!(
                     "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
                     loaded.keys,
@@ -424,21 +465,16 @@ impl Snapshots {
                     "DB loaded from disk: {:.3} seconds",
                     started.elapsed().as_secs_f64()
                 );
-                Ok(Some(loaded))
+                Ok(loaded)
             }
-            Err(e) => Err(format!(
-                "Internal error in RDB reading file '{}' at offset {}: {}",
-                path.display(),
-                e.offset,
-                e.reason
-            )),
+            Err(e) => Err(e),
         }
     }
 }
 
 /// Where and how the file is written, read from the settings once.
-struct Target {
-    dir: PathBuf,
+pub(super) struct Target {
+    pub(super) dir: PathBuf,
     file: String,
     opts: SaveOptions,
     checksum: bool,
@@ -450,7 +486,7 @@ struct Target {
 }
 
 impl Target {
-    fn of(config: &Config) -> Target {
+    pub(super) fn of(config: &Config) -> Target {
         let limits = config.limits();
         let policy = setting(config, "maxmemory-policy");
         Target {
@@ -474,7 +510,7 @@ impl Target {
     }
 }
 
-fn setting(config: &Config, name: &str) -> String {
+pub fn setting(config: &Config, name: &str) -> String {
     lookup(name).map(|d| config.get(d)).unwrap_or_default()
 }
 
@@ -500,7 +536,7 @@ fn child_main(guards: &[RwLockReadGuard<'_, Keyspace>], target: &Target, functio
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let tmp = target.dir.join(format!("temp-{pid}.rdb"));
-    match write_file(guards, target, functions, &tmp).and_then(|()| install(&tmp, target)) {
+    match write_file(guards, target, functions, &tmp, false).and_then(|()| install(&tmp, target)) {
         Ok(()) => 0,
         Err(_) => {
             let _ = std::fs::remove_file(&tmp);
@@ -509,12 +545,14 @@ fn child_main(guards: &[RwLockReadGuard<'_, Keyspace>], target: &Target, functio
     }
 }
 
-/// Writes every database to `tmp` and fsyncs it.
-fn write_file(
+/// Writes every database to `tmp` and fsyncs it (`aof_base`: as an append-only file's
+/// base, which its `aof-base` aux field says).
+pub(super) fn write_file(
     guards: &[RwLockReadGuard<'_, Keyspace>],
     target: &Target,
     functions: &[u8],
     tmp: &Path,
+    aof_base: bool,
 ) -> io::Result<()> {
     #[allow(clippy::disallowed_methods)]
     let now = clock::unix_ms();
@@ -523,7 +561,7 @@ fn write_file(
         ("redis-bits", "64".to_string()),
         ("ctime", (now / 1000).to_string()),
         ("used-mem", crate::alloc::used_memory().to_string()),
-        ("aof-base", "0".to_string()),
+        ("aof-base", u8::from(aof_base).to_string()),
     ];
     let file = File::create(tmp)?;
     let mut w = rdb::Writer::new(

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::clock::{Limits, Op};
 use super::dict::{Dict, Lookup};
+use super::feed::Feed;
 use super::notify::{self, Sink};
 use super::ready::{Queues, Waiter};
 use super::watch::{WatchFlag, Watched};
@@ -54,6 +55,18 @@ pub struct Keyspace {
     index: usize,
     /// Where keyspace events go.
     sink: Option<Arc<dyn Sink>>,
+    /// Where changes are recorded for the append-only file.
+    feed: Option<Arc<dyn Feed>>,
+}
+
+/// Records the deletion of `key` (expired or evicted) in database `index`, if the
+/// append-only file wants records (Redis's `propagateDeletion`).
+fn record_del(feed: &Option<Arc<dyn Feed>>, index: usize, key: &[u8]) {
+    if let Some(feed) = feed {
+        if feed.active() {
+            feed.record(index, &[b"DEL", key]);
+        }
+    }
 }
 
 /// Publishes a keyspace event of database `index` through `sink`, if `flags` want it (a
@@ -96,6 +109,15 @@ impl Keyspace {
 
     pub(super) fn set_sink(&mut self, sink: Arc<dyn Sink>) {
         self.sink = Some(sink);
+    }
+
+    pub(super) fn set_feed(&mut self, feed: Arc<dyn Feed>) {
+        self.feed = Some(feed);
+    }
+
+    /// Where this database's changes are recorded, if anywhere.
+    pub(super) fn feed(&self) -> Option<&Arc<dyn Feed>> {
+        self.feed.as_ref()
     }
 
     pub(super) fn set_invalidate(&mut self, to: Arc<dyn super::watch::Invalidate>) {
@@ -280,6 +302,7 @@ impl Keyspace {
     pub(super) fn evict(&mut self, key: &[u8], notify: u32) -> Option<Entry> {
         let e = self.data.remove_raw(key)?;
         self.watched.touch(key, false);
+        record_del(&self.feed, self.index, key);
         self.emit(notify, notify::EVICTED, "evicted", key);
         Some(e)
     }
@@ -304,6 +327,7 @@ impl Keyspace {
                             self.waiting.signal(&key);
                         }
                         self.watched.touch(&key, false);
+                        record_del(&self.feed, self.index, &key);
                         if fresh {
                             self.expired.add(1);
                             emit(
@@ -355,6 +379,8 @@ impl Contents {
 pub struct Db<'a, K> {
     ks: K,
     op: &'a Op,
+    /// The handler recorded its change itself ([`Db::propagate`]): dispatch records nothing.
+    propagated: std::cell::Cell<bool>,
 }
 
 /// A database locked for reading.
@@ -364,10 +390,47 @@ pub type DbMut<'a> = Db<'a, &'a mut Keyspace>;
 
 impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     pub fn new(ks: K, op: &'a Op) -> Self {
-        Db { ks, op }
+        Db {
+            ks,
+            op,
+            propagated: std::cell::Cell::new(false),
+        }
     }
 
     /// The command's operation: its instant and limits.
+    /// Changes made to this database so far (a counter that only grows): a command that
+    /// moved it changed something.
+    pub fn changes(&self) -> u64 {
+        self.ks.watched.changes()
+    }
+
+    /// This database's number.
+    pub fn index(&self) -> usize {
+        self.ks.index
+    }
+
+    /// Does the append-only file want records now?
+    pub fn feeding(&self) -> bool {
+        self.ks.feed.as_ref().is_some_and(|f| f.active())
+    }
+
+    /// Records `argv` for the append-only file as run against this database, if it wants
+    /// records. Handlers call it for what replaying their own command would not redo
+    /// exactly (a blocked pop served, an ID chosen by time); dispatch records the rest.
+    pub fn propagate(&self, argv: &[&[u8]]) {
+        if let Some(feed) = &self.ks.feed {
+            if feed.active() {
+                feed.record(self.ks.index, argv);
+                self.propagated.set(true);
+            }
+        }
+    }
+
+    /// Did the handler record its change itself?
+    pub fn propagated(&self) -> bool {
+        self.propagated.get()
+    }
+
     pub fn op(&self) -> &'a Op {
         self.op
     }
@@ -585,6 +648,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             Lookup::Taken(k, e) => {
                 data.expires.remove(&(e.expire, k));
                 ks.watched.touch(key, false);
+                record_del(&ks.feed, ks.index, key);
                 // An expired stream is deleted like any other: its XREADGROUP waiters are told.
                 if matches!(e.value, Value::Stream(..)) && ks.waiting.has_waiters(key) {
                     ks.waiting.signal(key);
@@ -736,6 +800,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                     // Redis deletes it first, then adds it: two changes for WATCH, and the
                     // events of both.
                     ks.watched.touch(key, false);
+                    record_del(&ks.feed, index, key);
                     if e.value.lru().announce_expiry() {
                         ks.expired.add(1);
                         event(notify::EXPIRED, "expired");
@@ -777,6 +842,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let data = &mut self.ks.data;
         if let Some(e) = data.remove_raw(key).filter(|e| e.expired(now)) {
             self.ks.watched.touch(key, false);
+            record_del(&self.ks.feed, self.ks.index, key);
             if e.value.lru().announce_expiry() {
                 self.ks.expired.add(1);
                 self.notify(notify::EXPIRED, "expired", key);
@@ -801,6 +867,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
             self.signal(key);
         }
         if old.expired(now) {
+            record_del(&self.ks.feed, self.ks.index, key);
             if old.value.lru().announce_expiry() {
                 self.ks.expired.add(1);
                 self.notify(notify::EXPIRED, "expired", key);
@@ -830,6 +897,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let now = self.op.now_ms();
         if let Some(e) = self.ks.data.reclaim_if_expired(key, now) {
             self.ks.watched.touch(key, false);
+            record_del(&self.ks.feed, self.ks.index, key);
             if e.value.lru().announce_expiry() {
                 self.ks.expired.add(1);
                 self.notify(notify::EXPIRED, "expired", key);

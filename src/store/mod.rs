@@ -7,6 +7,7 @@ pub mod db;
 pub mod dict;
 pub mod digest;
 pub mod evict;
+pub mod feed;
 pub mod glob;
 pub mod hash;
 pub mod hll;
@@ -63,6 +64,14 @@ impl Store {
     pub fn set_sink(&self, sink: std::sync::Arc<dyn notify::Sink>) {
         for db in &self.dbs {
             db.write().set_sink(std::sync::Arc::clone(&sink));
+        }
+    }
+
+    /// Where every database records its changes for the append-only file (set once, at
+    /// start).
+    pub fn set_feed(&self, feed: std::sync::Arc<dyn feed::Feed>) {
+        for db in &self.dbs {
+            db.write().set_feed(std::sync::Arc::clone(&feed));
         }
     }
 
@@ -142,10 +151,38 @@ impl Store {
     /// Empties every database in one step (FLUSHALL): all write locks are taken in index
     /// order, the contents swapped out, the locks released, and only then is the old data freed.
     pub fn flush_all(&self) {
+        self.flush_all_then(|| {});
+    }
+
+    /// [`Store::flush_all`], running `locked` before the locks are released (the flush's
+    /// record for the append-only file).
+    pub fn flush_all_then(&self, locked: impl FnOnce()) {
         let mut guards: Vec<_> = (0..self.dbs.len()).map(|i| self.write(i)).collect();
         let old: Vec<db::Contents> = guards.iter_mut().map(|g| g.take_contents()).collect();
+        locked();
         drop(guards);
         drop(old);
+    }
+
+    /// [`Store::flush`], running `locked` before the lock is released.
+    pub fn flush_then(&self, index: usize, locked: impl FnOnce()) {
+        let mut guard = self.write(index);
+        let old = guard.take_contents();
+        locked();
+        drop(guard);
+        drop(old);
+    }
+
+    /// [`Store::swap`], running `locked` before the locks are released.
+    pub fn swap_then(&self, a: usize, b: usize, now: i64, locked: impl FnOnce()) {
+        if a != b {
+            let (mut x, mut y) = self.write_pair(a, b);
+            x.swap_contents(&mut y, now);
+            locked();
+        } else {
+            let _g = self.write(a);
+            locked();
+        }
     }
 
     /// One active-expiry pass at the instant `now` (Unix ms): reclaims at most `max_per_db`
@@ -192,7 +229,14 @@ impl Drop for WriteGuard<'_> {
         #[allow(clippy::disallowed_methods)]
         let op = Op::new(guard.serve_limits());
         let served = Db::new(&mut *guard, &op).serve_ready();
+        let feed = guard.feed().filter(|f| f.active()).cloned();
         drop(guard);
+        // What serving them recorded is made durable before a reply leaves.
+        if let Some(feed) = feed {
+            if !served.is_empty() {
+                feed.sync();
+            }
+        }
         // Outside the lock: the replies go straight into the waiters' sockets.
         for w in served {
             w.deliver();

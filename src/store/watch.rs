@@ -64,11 +64,19 @@ pub struct Watched {
     by_key: HashMap<Box<[u8]>, Vec<Watcher>>,
     /// Client-side caching, told of every change signalled here while its flag is set.
     invalidate: Option<(Arc<AtomicBool>, Arc<dyn Invalidate>)>,
+    /// Changes signalled so far: a write command that moved it changed something (Redis's
+    /// `server.dirty`, which decides whether a command is propagated).
+    changes: u64,
 }
 
 impl Watched {
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
+    }
+
+    /// Changes signalled so far (a counter that only grows).
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     pub fn set_invalidate(&mut self, to: Arc<dyn Invalidate>) {
@@ -108,6 +116,7 @@ impl Watched {
     /// the map. Deleting a key that was already expired at WATCH is no change. (Redis stops at
     /// the first watcher for which an expired key still exists; so does this.)
     pub fn touch(&mut self, key: &[u8], exists: bool) {
+        self.changes = self.changes.wrapping_add(1);
         if let Some((active, to)) = &self.invalidate {
             if active.load(Ordering::Relaxed) {
                 to.key(key);
@@ -140,6 +149,7 @@ impl Watched {
     /// `replaced_with` tells, for a key, whether the incoming keys hold it and whether it is
     /// expired there). `existed(key)`: the key was in the emptied map.
     pub fn touch_all(&mut self, existed: impl Fn(&[u8]) -> bool, replaced_with: Option<&Incoming>) {
+        self.changes = self.changes.wrapping_add(1);
         for (key, list) in self.by_key.iter_mut() {
             let in_emptied = existed(key);
             let incoming = replaced_with.and_then(|f| f(key));
