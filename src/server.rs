@@ -420,7 +420,9 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             clock::tick_lru_clock();
             // Save points, and a BGSAVE scheduled while another ran.
             let dirty = shared.stats.dirty.get();
-            if shared.snapshots.due(&shared.config, dirty, clock::unix_ms()) {
+            if !shared.aof.rewriting()
+                && shared.snapshots.due(&shared.config, dirty, clock::unix_ms())
+            {
                 log::info!(
                     "{} changes since the last save. Saving...",
                     shared.snapshots.changes_since_save(dirty)
@@ -430,9 +432,12 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
                 }
             }
             // The append-only file: everysec's fsync, a failed write retried, rewrites.
-            shared.aof.cron(&shared.store, &shared.config, || {
-                shared.functions.lock().records()
-            });
+            shared.aof.cron(
+                &shared.store,
+                &shared.config,
+                shared.snapshots.in_progress(),
+                || shared.functions.lock().records(),
+            );
             crate::evict::resume(&shared);
             if shared.evicting.load(Ordering::Relaxed) {
                 // Still over the limit: go on soon, as Redis's eviction time event does.

@@ -96,6 +96,11 @@ pub fn debug(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
         ("reload", _) => reload(ctx, args),
         ("loadaof", 2) => loadaof(ctx),
+        ("aof-flush-sleep", 3) => {
+            let us = args.int(2)?;
+            ctx.server.aof.set_flush_sleep(us.max(0) as u64);
+            Ok(Reply::ok())
+        }
         ("object", 3) => object_info(ctx, args.get(2)),
         ("populate", 3..=5) => populate(ctx, args),
         ("sleep", 3) => {
@@ -234,7 +239,11 @@ fn loadaof(ctx: &mut Ctx) -> CmdResult {
         libs.flush();
         server.functions.counted(&libs);
     }
-    if let Err(e) = crate::server::reload_aof(server) {
+    // Other clients get -LOADING meanwhile, as during a load at start.
+    server.snapshots.set_loading(true);
+    let out = crate::server::reload_aof(server);
+    server.snapshots.set_loading(false);
+    if let Err(e) = out {
         log::warn!("{e}");
         std::process::exit(1);
     }

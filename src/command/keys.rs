@@ -407,7 +407,7 @@ fn expire_generic(db: &mut DbMut, args: &Args, seconds: bool, relative: bool) ->
     if refused {
         return Ok(Reply::Int(0));
     }
-    if when <= db.now_ms() {
+    if when <= db.expiry_now() {
         db.remove(key);
         db.notify(GENERIC, "del", key);
     } else {
@@ -560,7 +560,7 @@ pub fn restore(db: &mut DbMut, args: &Args) -> CmdResult {
     if ttl != 0 && !absttl {
         ttl = ttl.saturating_add(db.now_ms());
     }
-    if ttl != 0 && ttl <= db.now_ms() {
+    if ttl != 0 && ttl <= db.expiry_now() {
         if deleted {
             db.notify(GENERIC, "del", key);
         }

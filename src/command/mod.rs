@@ -955,7 +955,7 @@ pub fn replay(server: &Shared, client: &mut ClientState, argv: &[Vec<u8>]) -> Re
         )
     })?;
     #[allow(clippy::disallowed_methods)] // each replayed command has its own instant
-    let op = Op::new(server.config.limits());
+    let op = Op::replaying(server.config.limits());
     let mut guards = server.store.hold(|_| true);
     let mut held: access::Held = guards.iter_mut().map(|g| g.as_deref_mut()).collect();
     let mut ctx = Ctx {

@@ -207,9 +207,13 @@ pub(super) fn call_script(
     // Other clients wait for it, then get BUSY once it passes busy-reply-threshold; the
     // interpreter's hook stops it on SCRIPT KILL or a shutdown.
     let server = ctx.server;
+    let eval = function.is_none();
     let _busy = server
         .script_busy
         .begin(function, ctx.client.id, server.shutdown.is_triggered());
+    server
+        .script_busy
+        .warn_after(server.config.busy_reply_threshold(), eval);
     interp.rearm_hook();
     // A panic (a bug) inside still gives the caller back its database and protocol before
     // dispatch's guard answers it.

@@ -209,17 +209,15 @@ pub fn bgrewriteaof(ctx: &mut Ctx, _args: &Args) -> CmdResult {
         ));
     }
     let functions = server.functions.lock().records();
-    let started = if server.aof.is_on() {
-        server
-            .aof
-            .rewrite(&server.store, &server.config, &functions, false)
+    // With the file off Redis rewrites too: a new base, and the file stays off.
+    let mode = if server.aof.is_on() {
+        crate::persistence::aof::Mode::Rewrite
     } else {
-        // Redis rewrites with the file off too: it writes a base, and the file stays off.
-        server
-            .aof
-            .turn_on(&server.store, &server.config, &functions)
-            .map(|()| server.aof.stay_off_after_rewrite())
+        crate::persistence::aof::Mode::BaseOnly
     };
+    let started = server
+        .aof
+        .rewrite(&server.store, &server.config, &functions, mode);
     match started {
         Ok(()) => Ok(Reply::simple(
             "Background append only file rewriting started",
@@ -577,13 +575,22 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
     }
     // The append-only file: switched on (a base of the data now, records from now on) or
     // off, and its fsync policy.
-    if changed.contains(&"appendfsync") {
+    if [
+        "appendfsync",
+        "aof-timestamp-enabled",
+        "aof-disable-auto-gc",
+    ]
+    .iter()
+    .any(|n| changed.contains(n))
+    {
         ctx.server.aof.refresh(cfg);
     }
     if changed.contains(&"appendonly") {
         let server = ctx.server;
         if crate::persistence::snapshot::setting(cfg, "appendonly") == "yes" {
-            if ctx.held.is_some() {
+            if ctx.held.is_some() || server.snapshots.in_progress() {
+                // A BGSAVE child runs (one child at a time), or EXEC holds the databases:
+                // the cron turns it on after.
                 server.aof.schedule_turn_on();
             } else {
                 let functions = server.functions.lock().records();

@@ -207,7 +207,7 @@ pub fn getex(db: &mut DbMut, args: &Args) -> CmdResult {
     let reply = Reply::Bulk(value.to_vec());
     if let Some((unit, raw)) = o.expire {
         let at = expire_at("getex", unit, raw, db.now_ms())?;
-        if matches!(unit, Unit::ExAt | Unit::PxAt) && at <= db.now_ms() {
+        if matches!(unit, Unit::ExAt | Unit::PxAt) && at <= db.expiry_now() {
             db.remove(key);
             db.notify(GENERIC, "del", key);
         } else {

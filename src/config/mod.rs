@@ -47,16 +47,8 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("tls-", "Spindle has no TLS"),
         ("active-defrag-", "Spindle does not defragment"),
         (
-            "aof-timestamp-enabled",
-            "Spindle writes no timestamp annotations",
-        ),
-        (
             "aof-rewrite-incremental-fsync",
             "Spindle fsyncs a rewritten base once, at its end",
-        ),
-        (
-            "aof-disable-auto-gc",
-            "Spindle deletes history files at once",
         ),
         ("rdb-del-sync-files", "Spindle has no replication"),
         (

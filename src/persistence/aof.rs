@@ -88,6 +88,7 @@ impl Drop for BatchGuard<'_> {
             return;
         }
         let mut p = self.aof.pending.lock();
+        p.annotate(self.aof.timestamps.load(Ordering::Relaxed));
         let wrap = records.len() > 1;
         if wrap {
             encode(&mut p.bytes, &[b"MULTI"]);
@@ -113,9 +114,24 @@ struct Pending {
     appended: u64,
     /// `appended` before `bytes` (what is written already).
     flushed: u64,
+    /// The second of the last `#TS:` annotation.
+    last_ts: i64,
 }
 
 impl Pending {
+    /// A `#TS:` line if the second changed since the last one (`aof-timestamp-enabled`).
+    fn annotate(&mut self, on: bool) {
+        if !on {
+            return;
+        }
+        let now = crate::store::clock::unix_ms() / 1000;
+        if now != self.last_ts {
+            self.bytes
+                .extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+            self.last_ts = now;
+        }
+    }
+
     fn select(&mut self, db: usize) {
         if self.selected != db {
             let n = db.to_string();
@@ -174,51 +190,102 @@ pub struct Manifest {
     pub base: Option<FileInfo>,
     pub incrs: Vec<FileInfo>,
     pub history: Vec<FileInfo>,
+    /// The last base and incremental sequence numbers given out: new files continue from
+    /// them, whatever the lists hold now (Redis's `curr_base_file_seq`, `curr_incr_file_seq`).
+    pub base_seq: u64,
+    pub incr_seq: u64,
+}
+
+/// C's `atoll`: leading digits (with a sign), 0 if none.
+fn atoll(s: &str) -> u64 {
+    let t = s.trim_start();
+    let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(0)
 }
 
 impl Manifest {
-    /// Parses a manifest (Redis's `aofLoadManifestFromFile`).
-    pub fn parse(text: &str) -> Result<Manifest, String> {
+    /// Parses a manifest as Redis's `aofLoadManifestFromFile` does: lines of at most 1024
+    /// bytes, `#` comments, no blank line, `key value` pairs (`file`, `seq`, `type`; others
+    /// ignored, at least three pairs). An error is the whole fatal message Redis logs.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
+        const MAX_LINE: usize = 1024;
+        let fatal = |line: Option<(usize, &str)>, err: &str| {
+            let mut msg = String::from("\n*** FATAL AOF MANIFEST FILE ERROR ***\n");
+            if let Some((n, l)) = line {
+                msg.push_str(&format!(
+                    "\nReading the manifest file, at line {n}\n\n>>> '{l}'\n"
+                ));
+            }
+            msg.push_str(&format!("\n{err}\n"));
+            msg
+        };
         let mut m = Manifest::default();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+        if bytes.is_empty() {
+            return Err(fatal(None, "Found an empty AOF manifest"));
+        }
+        let mut rest = bytes;
+        let mut linenum = 0;
+        let mut maxseq = 0;
+        while !rest.is_empty() {
+            // fgets: up to MAX_LINE bytes, through a newline if there is one.
+            let take = match rest.iter().take(MAX_LINE).position(|&b| b == b'\n') {
+                Some(nl) => nl + 1,
+                None => rest.len().min(MAX_LINE),
+            };
+            let raw = &rest[..take];
+            rest = &rest[take..];
+            linenum += 1;
+            if raw.first() == Some(&b'#') {
                 continue;
             }
+            let text = String::from_utf8_lossy(raw);
+            let line = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+            let at = Some((linenum, line));
+            if !raw.ends_with(b"\n") {
+                return Err(fatal(at, "The AOF manifest file contains too long line"));
+            }
+            if line.is_empty() {
+                return Err(fatal(at, "Invalid AOF manifest file format"));
+            }
             let words = crate::protocol::inline::split_args(line.as_bytes())
-                .ok_or_else(|| "Invalid AOF manifest file format".to_string())?;
-            let (mut name, mut seq, mut kind) = (None, None, None);
+                .filter(|w| w.len() >= 6 && w.len() % 2 == 0)
+                .ok_or_else(|| fatal(at, "Invalid AOF manifest file format"))?;
+            let (mut name, mut seq, mut kind) = (None, 0u64, None);
             for pair in words.chunks(2) {
-                let [k, v] = pair else {
-                    return Err("Invalid AOF manifest file format".into());
-                };
-                let v = String::from_utf8_lossy(v).into_owned();
-                match k.as_slice() {
-                    b"file" => name = Some(v),
-                    b"seq" => seq = v.parse().ok(),
-                    b"type" => kind = v.chars().next(),
-                    _ => {}
+                let v = String::from_utf8_lossy(&pair[1]).into_owned();
+                if pair[0].eq_ignore_ascii_case(b"file") {
+                    if v.contains('/') {
+                        return Err(fatal(at, "File can't be a path, just a filename"));
+                    }
+                    name = Some(v);
+                } else if pair[0].eq_ignore_ascii_case(b"seq") {
+                    seq = atoll(&v);
+                } else if pair[0].eq_ignore_ascii_case(b"type") {
+                    kind = v.chars().next();
                 }
             }
-            let (Some(name), Some(seq), Some(kind)) = (name, seq, kind) else {
-                return Err("Invalid AOF manifest file format".into());
+            let (Some(name), true, Some(kind)) = (name, seq != 0, kind) else {
+                return Err(fatal(at, "Invalid AOF manifest file format"));
             };
             let info = FileInfo { name, seq, kind };
             match kind {
                 'b' => {
                     if m.base.is_some() {
-                        return Err("Found duplicate base file information".into());
+                        return Err(fatal(at, "Found duplicate base file information"));
                     }
+                    m.base_seq = seq;
                     m.base = Some(info);
                 }
                 'h' => m.history.push(info),
                 'i' => {
-                    if m.incrs.last().is_some_and(|l| l.seq >= seq) {
-                        return Err("Found a non-monotonic sequence number".into());
+                    if seq <= maxseq {
+                        return Err(fatal(at, "Found a non-monotonic sequence number"));
                     }
+                    maxseq = seq;
+                    m.incr_seq = seq;
                     m.incrs.push(info)
                 }
-                _ => return Err("Unknown AOF file type".into()),
+                _ => return Err(fatal(at, "Unknown AOF file type")),
             }
         }
         Ok(m)
@@ -277,6 +344,19 @@ struct Io {
     spare: Vec<u8>,
 }
 
+/// What a rewrite is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// BGREWRITEAOF or the automatic rule, with the file on.
+    Rewrite,
+    /// The file is being switched on: records start at once, and the manifest is written
+    /// once the base exists.
+    TurnOn,
+    /// BGREWRITEAOF with the file off: only a new base, which the manifest then names
+    /// alone (Redis does the same).
+    BaseOnly,
+}
+
 /// A rewrite child running.
 struct Child {
     pid: libc::pid_t,
@@ -284,8 +364,7 @@ struct Child {
     /// The base file it writes, and the first incremental file that follows it.
     base: FileInfo,
     next_incr_seq: u64,
-    /// Started by turning the file on (the manifest is written once the base exists).
-    turning_on: bool,
+    mode: Mode,
     killed: bool,
 }
 
@@ -310,8 +389,13 @@ pub struct Aof {
     last_fsync: Mutex<Instant>,
     /// CONFIG SET appendonly yes inside EXEC: the cron turns it on after.
     turn_on_scheduled: AtomicBool,
-    /// BGREWRITEAOF with the file off: once the base is written, the file goes off again.
-    off_after_rewrite: AtomicBool,
+    /// `aof-timestamp-enabled`: a `#TS:<unix seconds>` line before the records of each
+    /// new second.
+    timestamps: AtomicBool,
+    /// DEBUG AOF-FLUSH-SLEEP: microseconds slept before each write (tests use it).
+    flush_sleep_us: AtomicU64,
+    /// `aof-disable-auto-gc`: history files stay after a rewrite.
+    keep_history: AtomicBool,
 }
 
 impl Default for Aof {
@@ -324,6 +408,7 @@ impl Default for Aof {
                 selected: usize::MAX,
                 appended: 0,
                 flushed: 0,
+                last_ts: 0,
             }),
             io: Mutex::new(None),
             written: AtomicU64::new(0),
@@ -338,7 +423,9 @@ impl Default for Aof {
             last_rewrite_secs: AtomicI64::new(-1),
             last_fsync: Mutex::new(Instant::now()),
             turn_on_scheduled: AtomicBool::new(false),
-            off_after_rewrite: AtomicBool::new(false),
+            timestamps: AtomicBool::new(false),
+            flush_sleep_us: AtomicU64::new(0),
+            keep_history: AtomicBool::new(false),
         }
     }
 }
@@ -363,6 +450,7 @@ impl Feed for Aof {
             return;
         }
         let mut p = self.pending.lock();
+        p.annotate(self.timestamps.load(Ordering::Relaxed));
         p.select(db);
         encode(&mut p.bytes, argv);
         p.seal();
@@ -404,6 +492,23 @@ impl Aof {
     pub fn refresh(&self, config: &Config) {
         self.policy
             .store(Self::policy_of(config), Ordering::Relaxed);
+        self.timestamps.store(
+            setting(config, "aof-timestamp-enabled") == "yes",
+            Ordering::Relaxed,
+        );
+        let keep = setting(config, "aof-disable-auto-gc") == "yes";
+        // Turned back on: the history kept meanwhile goes (Redis's updateAofAutoGCEnabled).
+        if !keep && self.keep_history.swap(keep, Ordering::Relaxed) {
+            if let Some(io) = self.io.lock().as_mut() {
+                del_history(&io.dir, &io.fname, &mut io.manifest);
+            }
+        }
+        self.keep_history.store(keep, Ordering::Relaxed);
+    }
+
+    /// DEBUG AOF-FLUSH-SLEEP.
+    pub fn set_flush_sleep(&self, us: u64) {
+        self.flush_sleep_us.store(us, Ordering::Relaxed);
     }
 
     pub fn is_on(&self) -> bool {
@@ -471,6 +576,10 @@ impl Aof {
             return true;
         };
         if !bytes.is_empty() {
+            let sleep = self.flush_sleep_us.load(Ordering::Relaxed);
+            if sleep > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(sleep));
+            }
             if let Err(e) = file.write_all(&bytes) {
                 // Nothing half-written stays: the file is cut back to its last whole record
                 // and the records wait in the buffer for the next try.
@@ -521,27 +630,33 @@ impl Aof {
 
     /// The cron's part, several times a second: `everysec`'s fsync, retries after a failed
     /// write, a scheduled or automatic rewrite.
-    pub fn cron(self: &Arc<Self>, store: &Store, config: &Config, functions: impl Fn() -> Vec<u8>) {
-        if self.turn_on_scheduled.swap(false, Ordering::Relaxed) {
+    /// `bgsave`: a BGSAVE child runs (one child at a time: rewrites wait for it).
+    pub fn cron(
+        self: &Arc<Self>,
+        store: &Store,
+        config: &Config,
+        bgsave: bool,
+        functions: impl Fn() -> Vec<u8>,
+    ) {
+        if !bgsave && self.turn_on_scheduled.swap(false, Ordering::Relaxed) {
             if let Err(e) = self.turn_on(store, config, &functions()) {
                 log::warn!("Can't turn the append-only file on: {e}");
             }
         }
-        if !self.is_on() {
-            return;
+        if self.is_on() {
+            let policy = self.policy.load(Ordering::Relaxed);
+            let due = self.last_fsync.lock().elapsed().as_millis() >= 1000;
+            if policy == FSYNC_EVERYSEC && due {
+                self.flush(true);
+            } else if policy == FSYNC_NO || !self.write_ok.load(Ordering::Relaxed) {
+                self.flush(false);
+            }
         }
-        let policy = self.policy.load(Ordering::Relaxed);
-        let due = self.last_fsync.lock().elapsed().as_millis() >= 1000;
-        if policy == FSYNC_EVERYSEC && due {
-            self.flush(true);
-        } else if policy == FSYNC_NO || !self.write_ok.load(Ordering::Relaxed) {
-            self.flush(false);
-        }
-        if self.rewriting() {
+        if bgsave || self.rewriting() {
             return;
         }
         let scheduled = self.scheduled.load(Ordering::Relaxed);
-        let auto = self.auto_rewrite_due(config);
+        let auto = self.is_on() && self.auto_rewrite_due(config);
         if scheduled || auto {
             if auto {
                 let io = self.io.lock();
@@ -555,7 +670,12 @@ impl Aof {
                 }
             }
             self.scheduled.store(false, Ordering::Relaxed);
-            if let Err(e) = self.rewrite(store, config, &functions(), false) {
+            let mode = if self.is_on() {
+                Mode::Rewrite
+            } else {
+                Mode::BaseOnly
+            };
+            if let Err(e) = self.rewrite(store, config, &functions(), mode) {
                 log::warn!("Background AOF rewrite failed to start: {e}");
             }
         }
@@ -585,19 +705,13 @@ impl Aof {
         self.turn_on_scheduled.store(true, Ordering::Relaxed);
     }
 
-    /// The rewrite just started turned the file on only to write a base (BGREWRITEAOF with
-    /// `appendonly no`): it goes off again once the base is in place.
-    pub fn stay_off_after_rewrite(&self) {
-        self.off_after_rewrite.store(true, Ordering::Relaxed);
-    }
-
     /// BGREWRITEAOF while a BGSAVE runs: done when it ends.
     pub fn schedule(&self) {
         self.scheduled.store(true, Ordering::Relaxed);
     }
 
     pub fn is_scheduled(&self) -> bool {
-        self.scheduled.load(Ordering::Relaxed)
+        self.scheduled.load(Ordering::Relaxed) || self.turn_on_scheduled.load(Ordering::Relaxed)
     }
 
     /// Starts a rewrite: a child writes a new base of the data as it is now, and the records
@@ -609,15 +723,15 @@ impl Aof {
         store: &Store,
         config: &Config,
         functions: &[u8],
-        turn_on: bool,
+        mode: Mode,
     ) -> Result<(), String> {
         let guards = store.read_all();
-        let mut child = self.child.lock();
+        let child = self.child.lock();
         if child.is_some() {
             return Err("ERR Background append only file rewriting already in progress".into());
         }
         let mut io_slot = self.io.lock();
-        if turn_on && io_slot.is_none() {
+        if mode != Mode::Rewrite && io_slot.is_none() {
             *io_slot = Some(Io::open_dir(config)?);
         }
         let Some(io) = io_slot.as_mut() else {
@@ -627,8 +741,8 @@ impl Aof {
         if io.file.is_some() && !self.flush_locked(io, true) {
             return Err("ERR Can't write the AOF buffer before the rewrite".into());
         }
-        let base_seq = io.manifest.base.as_ref().map_or(0, |b| b.seq) + 1;
-        let next_incr_seq = io.manifest.incrs.last().map_or(0, |i| i.seq) + 1;
+        let base_seq = io.manifest.base_seq + 1;
+        let next_incr_seq = io.manifest.incr_seq + 1;
         let preamble = setting(config, "aof-use-rdb-preamble") == "yes";
         let base = FileInfo {
             name: format!(
@@ -642,6 +756,7 @@ impl Aof {
         let started = Instant::now();
         let target = Target::of(config);
         let dir = io.dir.clone();
+        let timestamps = self.timestamps.load(Ordering::Relaxed);
         // SAFETY: as BGSAVE's fork (see `snapshot`): the child only writes a file through
         // memory it inherited and leaves with `_exit`.
         let pid = unsafe { libc::fork() };
@@ -662,7 +777,7 @@ impl Aof {
                 let written = if preamble {
                     snapshot::write_file(&guards, &target, functions, &tmp, true)
                 } else {
-                    write_commands(&guards, functions, &tmp)
+                    write_commands(&guards, functions, &tmp, timestamps)
                 };
                 match written {
                     Ok(()) => 0,
@@ -681,6 +796,31 @@ impl Aof {
             return Err(format!(
                 "ERR Can't rewrite append only file in background: fork: {e}"
             ));
+        }
+        let mut child = child;
+        if mode == Mode::BaseOnly {
+            // The file is off: no records, no incremental file; the manifest is written
+            // once the base is in place.
+            drop(io_slot);
+            drop(guards);
+            log::info!("Background append only file rewriting started by pid {pid}");
+            *child = Some(Child {
+                pid,
+                started,
+                base,
+                next_incr_seq,
+                mode,
+                killed: false,
+            });
+            drop(child);
+            let me = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name("spindle-aofrw".into())
+                .spawn(move || me.wait_child(pid));
+            if let Err(e) = spawned {
+                log::warn!("cannot start the rewrite waiter: {e}");
+            }
+            return Ok(());
         }
         // Records from now on go to a new incremental file.
         let incr = FileInfo {
@@ -709,7 +849,8 @@ impl Aof {
         io.cur_len = 0;
         io.file = Some(file);
         io.manifest.incrs.push(incr);
-        if !turn_on {
+        io.manifest.incr_seq = next_incr_seq;
+        if mode == Mode::Rewrite {
             if let Err(e) = persist_manifest(&io.dir, &io.fname, &io.manifest) {
                 log::warn!("Can't persist the AOF manifest: {e}");
             }
@@ -717,8 +858,9 @@ impl Aof {
         {
             let mut p = self.pending.lock();
             p.selected = usize::MAX;
+            p.last_ts = 0;
         }
-        if turn_on {
+        if mode == Mode::TurnOn {
             self.on.store(true, Ordering::Relaxed);
         }
         drop(io_slot);
@@ -729,7 +871,7 @@ impl Aof {
             started,
             base,
             next_incr_seq,
-            turning_on: turn_on,
+            mode,
             killed: false,
         });
         drop(child);
@@ -786,7 +928,7 @@ impl Aof {
                 self.last_rewrite_ok.store(false, Ordering::Relaxed);
                 self.rewrite_failures.fetch_add(1, Ordering::Relaxed);
             }
-            if child.turning_on {
+            if child.mode != Mode::Rewrite {
                 // The file never came to be: it stays off.
                 self.on.store(false, Ordering::Relaxed);
                 io.file = None;
@@ -807,8 +949,14 @@ impl Aof {
             old.kind = 'h';
             m.history.push(old);
         }
-        let (old, keep): (Vec<_>, Vec<_>) =
-            m.incrs.drain(..).partition(|i| i.seq < child.next_incr_seq);
+        let (old, keep): (Vec<_>, Vec<_>) = m
+            .incrs
+            .drain(..)
+            .partition(|i| i.seq < child.next_incr_seq || child.mode == Mode::BaseOnly);
+        if child.mode == Mode::BaseOnly {
+            m.incr_seq = 0;
+        }
+        m.base_seq = child.base.seq;
         m.history.extend(old.into_iter().map(|mut i| {
             i.kind = 'h';
             i
@@ -821,12 +969,9 @@ impl Aof {
             return;
         }
         // The files the manifest no longer needs, then the manifest without them (Redis's
-        // aofDelHistoryFiles).
-        for h in m.history.drain(..) {
-            let _ = std::fs::remove_file(io.dir.join(&h.name));
-        }
-        if let Err(e) = persist_manifest(&io.dir, &io.fname, &m) {
-            log::warn!("Can't persist the AOF manifest: {e}");
+        // aofDelHistoryFiles), unless `aof-disable-auto-gc` keeps them.
+        if !self.keep_history.load(Ordering::Relaxed) {
+            del_history(&io.dir, &io.fname, &mut m);
         }
         io.manifest = m;
         io.base_size = file_size(&io.dir.join(&child.base.name));
@@ -842,10 +987,10 @@ impl Aof {
         self.last_rewrite_ok.store(true, Ordering::Relaxed);
         log::info!("Background AOF rewrite terminated with success");
         log::info!("Background AOF rewrite finished successfully");
-        drop(io_slot);
-        if self.off_after_rewrite.swap(false, Ordering::Relaxed) {
-            self.turn_off();
+        if child.mode == Mode::BaseOnly {
+            *io_slot = None;
         }
+        drop(io_slot);
     }
 
     /// Kills a running rewrite (appendonly no, SHUTDOWN); returns once it is gone.
@@ -882,7 +1027,7 @@ impl Aof {
             // A rewrite that is not ours is abandoned (Redis's startAppendOnly).
             self.kill_child();
         }
-        self.rewrite(store, config, functions, true)
+        self.rewrite(store, config, functions, Mode::TurnOn)
     }
 
     /// `appendonly no`: what is buffered is written and fsynced, and the file closed.
@@ -989,17 +1134,24 @@ impl Aof {
             let written = if preamble {
                 snapshot::write_file(&guards, &Target::of(config), functions, &tmp, true)
             } else {
-                write_commands(&guards, functions, &tmp)
+                write_commands(
+                    &guards,
+                    functions,
+                    &tmp,
+                    self.timestamps.load(Ordering::Relaxed),
+                )
             };
             drop(guards);
             written
                 .and_then(|()| std::fs::rename(&tmp, io.dir.join(&base.name)))
                 .map_err(|e| format!("Can't create the AOF base file {}: {e}", base.name))?;
             log::info!("Creating AOF base file {} on server start", base.name);
+            io.manifest.base_seq = base.seq;
             io.manifest.base = Some(base);
         }
         if io.manifest.incrs.is_empty() {
-            let seq = 1;
+            let seq = io.manifest.incr_seq + 1;
+            io.manifest.incr_seq = seq;
             io.manifest.incrs.push(FileInfo {
                 name: format!("{}.{seq}.incr.aof", io.fname),
                 seq,
@@ -1023,12 +1175,16 @@ impl Aof {
             .map_err(|e| format!("Can't open the append-only file {last}: {e}"))?;
         io.cur_len = file.metadata().map_or(0, |m| m.len());
         io.file = Some(file);
+        // Files an interrupted rewrite left named as history are deleted (unless
+        // `aof-disable-auto-gc`), then the manifest names what is there.
+        if setting(config, "aof-disable-auto-gc") != "yes" {
+            for h in std::mem::take(&mut io.manifest.history) {
+                log::info!("Removing the history file {} in the background", h.name);
+                let _ = std::fs::remove_file(io.dir.join(&h.name));
+            }
+        }
         persist_manifest(&io.dir, &io.fname, &io.manifest)
             .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
-        // Files an interrupted rewrite left named as history are gone now.
-        for h in std::mem::take(&mut io.manifest.history) {
-            let _ = std::fs::remove_file(io.dir.join(&h.name));
-        }
         io.base_size = io
             .manifest
             .base
@@ -1117,7 +1273,16 @@ impl Io {
 /// base of the directory, moved there under its own name (Redis's `aofUpgradePrepare`).
 fn upgrade(io: &mut Io, config: &Config) -> Result<(), String> {
     let old = PathBuf::from(setting(config, "dir")).join(&io.fname);
-    if !io.manifest.is_empty() || !old.is_file() {
+    // Redis's three cases: no directory or no manifest (nothing listed), or an upgrade
+    // interrupted after the manifest was written but before the file was moved.
+    let interrupted = io.manifest.incrs.is_empty()
+        && io
+            .manifest
+            .base
+            .as_ref()
+            .is_some_and(|b| b.name == io.fname)
+        && !io.dir.join(&io.fname).exists();
+    if !old.is_file() || !(io.manifest.is_empty() || interrupted) {
         return Ok(());
     }
     let base = FileInfo {
@@ -1127,24 +1292,44 @@ fn upgrade(io: &mut Io, config: &Config) -> Result<(), String> {
     };
     let mut m = io.manifest.clone();
     m.base = Some(base);
-    std::fs::rename(&old, io.dir.join(&io.fname))
-        .and_then(|()| persist_manifest(&io.dir, &io.fname, &m))
-        .map_err(|e| format!("Error trying to upgrade the AOF file {}: {e}", io.fname))?;
+    m.base_seq = 1;
+    // The manifest first, then the move: an interruption between them is the third case.
+    persist_manifest(&io.dir, &io.fname, &m)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    std::fs::rename(&old, io.dir.join(&io.fname)).map_err(|e| {
+        format!(
+            "Error trying to move the old AOF file {} into dir {}: {e}",
+            io.fname,
+            setting(config, "appenddirname")
+        )
+    })?;
     log::info!(
-        "Successfully migrated an old-style AOF into the AOF directory {}.",
+        "Successfully migrated an old-style AOF file ({}) into the AOF directory ({}).",
+        io.fname,
         setting(config, "appenddirname")
     );
     io.manifest = m;
     Ok(())
 }
 
+/// Deletes the history files and writes the manifest without them.
+fn del_history(dir: &Path, fname: &str, m: &mut Manifest) {
+    if m.history.is_empty() {
+        return;
+    }
+    for h in m.history.drain(..) {
+        log::info!("Removing the history file {} in the background", h.name);
+        let _ = std::fs::remove_file(dir.join(&h.name));
+    }
+    if let Err(e) = persist_manifest(dir, fname, m) {
+        log::warn!("Can't persist the AOF manifest: {e}");
+    }
+}
+
 fn read_manifest(dir: &Path, fname: &str) -> Result<Manifest, String> {
     let path = dir.join(format!("{fname}.manifest"));
     match std::fs::read(&path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            Manifest::parse(&text).map_err(|e| format!("{e} in {}", path.display()))
-        }
+        Ok(bytes) => Manifest::parse(&bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Manifest::default()),
         Err(e) => Err(format!("Fail to open AOF manifest {}: {e}", path.display())),
     }
@@ -1344,9 +1529,14 @@ fn write_commands(
     guards: &[RwLockReadGuard<'_, Keyspace>],
     functions: &[u8],
     tmp: &Path,
+    timestamp: bool,
 ) -> io::Result<()> {
     let file = File::create(tmp)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
+    if timestamp {
+        let now = crate::store::clock::unix_ms() / 1000;
+        w.write_all(format!("#TS:{now}\r\n").as_bytes())?;
+    }
     let mut cmd = Vec::new();
     if !functions.is_empty() {
         let mut payload = functions.to_vec();
@@ -1398,13 +1588,17 @@ mod tests {
         let text = "file appendonly.aof.1.base.rdb seq 1 type b\n\
                     file appendonly.aof.1.incr.aof seq 1 type i\n\
                     file appendonly.aof.2.incr.aof seq 2 type i\n";
-        let m = Manifest::parse(text).unwrap();
+        let m = Manifest::parse(text.as_bytes()).unwrap();
         assert_eq!(m.base.as_ref().unwrap().seq, 1);
         assert_eq!(m.incrs.len(), 2);
         assert_eq!(m.render(), text);
-        assert!(Manifest::parse("file a seq 1 type b\nfile b seq 2 type b\n").is_err());
-        assert!(Manifest::parse("file a seq 2 type i\nfile b seq 1 type i\n").is_err());
-        assert!(Manifest::parse("file a seq\n").is_err());
+        let err = |t: &str| Manifest::parse(t.as_bytes()).unwrap_err();
+        assert!(err("file a seq 1 type b\nfile b seq 2 type b\n").contains("duplicate base"));
+        assert!(err("file a seq 2 type i\nfile b seq 1 type i\n").contains("non-monotonic"));
+        assert!(err("file a seq 1\n").contains("Invalid AOF manifest file format"));
+        assert!(err("file a seq 1 type b\n\n").contains("at line 2"));
+        assert!(err("").contains("Found an empty AOF manifest"));
+        assert!(err("file a seq 1 type b").contains("too long line"));
     }
 
     #[test]

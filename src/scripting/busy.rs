@@ -52,6 +52,9 @@ pub struct Stop {
     /// The server is shutting down (SHUTDOWN NOSAVE, a signal): even a script that wrote
     /// stops, as Redis exits with it running.
     shutdown: AtomicBool,
+    /// When the running script passes `busy-reply-threshold`, and what the warning then
+    /// logged once names (Redis's "Slow script detected").
+    slow: Mutex<Option<(Instant, u64, &'static str)>>,
 }
 
 /// The running script, if any, shared by every connection.
@@ -129,6 +132,20 @@ impl Busy {
         self.running.store(true, Ordering::Release);
         STOP.with(|s| *s.borrow_mut() = Some(Arc::clone(&self.stop)));
         Running { busy: self }
+    }
+
+    /// Logs a warning once the running script has run `threshold_ms` (0: never), naming
+    /// the command that kills it.
+    pub fn warn_after(&self, threshold_ms: u64, eval: bool) {
+        #[allow(clippy::disallowed_methods)] // real time, as the threshold
+        let now = Instant::now();
+        *self.stop.slow.lock() = (threshold_ms > 0).then(|| {
+            (
+                now + Duration::from_millis(threshold_ms),
+                threshold_ms,
+                if eval { "SCRIPT KILL" } else { "FUNCTION KILL" },
+            )
+        });
     }
 
     /// The running script called a write command.
@@ -295,6 +312,15 @@ unsafe extern "C-unwind" fn hook(state: *mut mlua::ffi::lua_State, ar: *mut mlua
     use mlua::ffi;
     let stop = STOP.with(|s| {
         s.borrow().as_ref().is_some_and(|stop| {
+            let mut slow = stop.slow.lock();
+            #[allow(clippy::disallowed_methods)] // real time, as the threshold
+            if let Some((at, ms, kill)) = *slow {
+                if Instant::now() >= at {
+                    log::warn!("Slow script detected: still in execution after {ms} milliseconds. You can try killing the script using the {kill} command.");
+                    *slow = None;
+                }
+            }
+            drop(slow);
             stop.killed.load(Ordering::Relaxed) || stop.shutdown.load(Ordering::Relaxed)
         })
     });

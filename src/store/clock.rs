@@ -115,6 +115,9 @@ pub struct Op {
     /// TTL, such as GET of a key without one, never reads the clock.
     at_us: Cell<i64>,
     limits: Limits,
+    /// Replaying the append-only file: no key counts as expired (Redis's rule while
+    /// loading), so that the records replay as they were made; expiry resumes after.
+    replaying: bool,
 }
 
 impl Op {
@@ -123,6 +126,26 @@ impl Op {
         Op {
             at_us: Cell::new(0),
             limits,
+            replaying: false,
+        }
+    }
+
+    /// An instant for one command replayed from the append-only file (see `replaying`).
+    pub fn replaying(limits: Limits) -> Op {
+        Op {
+            at_us: Cell::new(0),
+            limits,
+            replaying: true,
+        }
+    }
+
+    /// The instant expiry is judged at: a key whose time is at or before it has expired.
+    /// While replaying, none has.
+    pub fn expiry_now(&self) -> i64 {
+        if self.replaying {
+            i64::MIN
+        } else {
+            self.now_ms()
         }
     }
 
@@ -132,6 +155,7 @@ impl Op {
         Op {
             at_us: Cell::new(ms * 1000),
             limits,
+            replaying: false,
         }
     }
 

@@ -431,6 +431,11 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.propagated.get()
     }
 
+    /// The instant expiry is judged at (see [`Op::expiry_now`]).
+    pub fn expiry_now(&self) -> i64 {
+        self.op.expiry_now()
+    }
+
     pub fn op(&self) -> &'a Op {
         self.op
     }
@@ -450,7 +455,7 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     fn live(&self, key: &[u8]) -> Option<&Entry> {
         let e = self.ks.data.map.get(key)?;
         // Only a key with a TTL needs the clock.
-        (e.expire == 0 || !e.expired(self.op.now_ms())).then_some(e)
+        (e.expire == 0 || !e.expired(self.op.expiry_now())).then_some(e)
     }
 
     /// Read door: the live entry at `key`, counted as a keyspace hit or miss, and marked used
@@ -476,7 +481,7 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     /// [`Db::peek`] without a `keymiss` event (Redis's `LOOKUP_NONOTIFY`: OBJECT).
     pub fn peek_quiet(&self, key: &[u8]) -> Option<&Entry> {
         let e = match self.ks.data.map.get(key) {
-            Some(e) if e.expire != 0 && e.expired(self.op.now_ms()) => {
+            Some(e) if e.expire != 0 && e.expired(self.op.expiry_now()) => {
                 // An expired key is gone for Redis the moment a read finds it: its `expired`
                 // event comes now (before `keymiss`); the deletion itself waits for a writer.
                 if e.value.lru().announce_expiry() {
@@ -544,14 +549,14 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     /// Redis's `isWatchedKeyExpired` for one key: it has expired since WATCH (but is not
     /// deleted yet), which EXEC counts as a change.
     pub fn watched_key_expired(&self, key: &[u8], flag: &Arc<WatchFlag>) -> bool {
-        let now = self.op.now_ms();
+        let now = self.op.expiry_now();
         !self.ks.watched.watched_expired(key, flag)
             && self.ks.data.map.get(key).is_some_and(|e| e.expired(now))
     }
 
     /// Live keys (DBSIZE).
     pub fn len(&self) -> usize {
-        self.ks.data.map.len() - self.ks.data.due(self.op.now_ms())
+        self.ks.data.map.len() - self.ks.data.due(self.op.expiry_now())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -560,12 +565,12 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
 
     /// Live keys with a TTL (INFO keyspace `expires=`).
     pub fn expires_len(&self) -> usize {
-        self.ks.data.expires.len() - self.ks.data.due(self.op.now_ms())
+        self.ks.data.expires.len() - self.ks.data.due(self.op.expiry_now())
     }
 
     /// One step of `SCAN`: calls `visit` for each live key in the cursor's bucket.
     pub fn scan(&self, cursor: u64, mut visit: impl FnMut(&[u8], &Entry)) -> u64 {
-        let now = self.op.now_ms();
+        let now = self.op.expiry_now();
         self.ks.data.map.scan(cursor, |k, e| {
             if !e.expired(now) {
                 visit(k, e)
@@ -586,7 +591,7 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        let now = self.op.now_ms();
+        let now = self.op.expiry_now();
         self.ks
             .data
             .map
@@ -597,7 +602,7 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
 
     /// A random live key.
     pub fn random_key(&self) -> Option<&[u8]> {
-        let now = self.op.now_ms();
+        let now = self.op.expiry_now();
         for _ in 0..100 {
             let node = self.ks.data.map.random(super::rand_u64)?;
             if !node.value.expired(now) {
@@ -636,7 +641,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         // Only a key with a TTL needs the clock.
         match data
             .map
-            .get_mut_or_take(key, |e| e.expire != 0 && e.expired(op.now_ms()))
+            .get_mut_or_take(key, |e| e.expire != 0 && e.expired(op.expiry_now()))
         {
             Lookup::Found(e) => {
                 e.value.lru().touch(op.limits().access);
@@ -787,7 +792,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// Stores `value` at `key`. Any TTL is dropped unless `keep_ttl` (Redis's `setKey`).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        let (now, flags) = (self.op.now_ms(), self.op.limits().notify);
+        let (now, flags) = (self.op.expiry_now(), self.op.limits().notify);
         let ks = &mut *self.ks;
         let (sink, index) = (&ks.sink, ks.index);
         let event = |class, name| emit(sink, index, flags, class, name, key);
@@ -838,7 +843,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// Inserts a whole entry (value and expiry), replacing any previous one.
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
-        let now = self.op.now_ms();
+        let now = self.op.expiry_now();
         let data = &mut self.ks.data;
         if let Some(e) = data.remove_raw(key).filter(|e| e.expired(now)) {
             self.ks.watched.touch(key, false);
@@ -860,7 +865,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// Deletes `key`; returns its entry if it was live.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let now = self.op.now_ms();
+        let now = self.op.expiry_now();
         let old = self.ks.data.remove_raw(key)?;
         self.ks.watched.touch(key, false);
         if matches!(old.value, Value::Stream(..)) {
@@ -886,7 +891,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
 
     /// WATCH `key` for the client with `flag`.
     pub fn watch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
-        let now = self.op.now_ms();
+        let now = self.op.expiry_now();
         let expired = self.ks.data.map.get(key).is_some_and(|e| e.expired(now));
         self.ks.watched.add(key, flag, expired);
     }
@@ -894,7 +899,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     /// Lazy expiry of `key` at the command's instant: an expired key is deleted, which
     /// WATCH counts as a change and notifications report as `expired`.
     fn reclaim_expired(&mut self, key: &[u8]) {
-        let now = self.op.now_ms();
+        let now = self.op.expiry_now();
         if let Some(e) = self.ks.data.reclaim_if_expired(key, now) {
             self.ks.watched.touch(key, false);
             record_del(&self.ks.feed, self.ks.index, key);
