@@ -2,7 +2,7 @@
 PORT ?= 6379
 CARGO ?= cargo
 
-.PHONY: run build release test unit smoke lint fmt compat redis-suite redis-suite-binary bench clean
+.PHONY: run build release test unit smoke lint fmt compat redis-suite redis-suite-binary bench crash-test clean
 
 run: release
 	./target/release/spindle --port $(PORT)
@@ -43,6 +43,10 @@ redis-suite-binary: release
 	SPINDLE_BIN=./target/release/spindle bash scripts/redis-suite.sh --binary \
 		--floors .ci/redis-suite-binary-floors --skip .ci/redis-suite-skip --skip .ci/redis-suite-binary-skip \
 		$${REDIS_SRC:-$$(bash scripts/redis-src.sh)}
+
+## The AOF under kill -9: writers, random kills and restarts, every acknowledged write checked.
+crash-test: release
+	python3 scripts/crash-test.py --spindle ./target/release/spindle
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -557,6 +557,43 @@ def persistence_rows(gb):
           f"{r_[5]:.2f} s ({r_[6]:,}) |")
 
 
+def aof_rows(rounds):
+    """SET throughput with the append-only file on, `appendfsync always` and `everysec`,
+    Spindle against redis-server with the same setting (medians of alternating rounds)."""
+    import shutil
+    import tempfile
+    print()
+    print("| append-only file, redis-benchmark SET | Spindle rps | Redis rps | S/R |")
+    print("|---|---:|---:|---:|")
+    runs = [("c50", ["-c", "50"], 60_000), ("c50 P16", ["-c", "50", "-P", "16"], 600_000)]
+    for policy in ("always", "everysec"):
+        servers, dirs = [], []
+        try:
+            for name, binary in (("spindle", SPINDLE), ("redis", "redis-server")):
+                d = tempfile.mkdtemp(prefix="bench-aof-")
+                dirs.append(d)
+                port = free_port()
+                argv = [binary, "--port", str(port), "--save", "", "--dir", d,
+                        "--appendonly", "yes", "--appendfsync", policy,
+                        "--auto-aof-rewrite-percentage", "0"]
+                servers.append(Server(name, argv, port))
+            for label, flags, n in runs:
+                got = {s.name: [] for s in servers}
+                for _ in range(rounds):
+                    for s in servers:
+                        res, _, _ = run_benchmark(s, "set", flags, n)
+                        if "SET" in res:
+                            got[s.name].append(res["SET"][0])
+                med = {k: statistics.median(v) if v else 0.0 for k, v in got.items()}
+                print(f"| SET {label}, appendfsync {policy} | {med['spindle']:.0f} | "
+                      f"{med['redis']:.0f} | {fmt_ratio(med['spindle'], med['redis'])} |")
+        finally:
+            for s in servers:
+                s.stop()
+            for d in dirs:
+                shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -569,6 +606,8 @@ def main():
                     help="only the transactions and pub/sub rows")
     ap.add_argument("--persistence-only", action="store_true",
                     help="only the snapshot rows (BGSAVE pause, SAVE, load time)")
+    ap.add_argument("--aof-only", action="store_true",
+                    help="only the append-only file rows (SET under always and everysec)")
     ap.add_argument("--persist-gb", type=float, default=1.0,
                     help="data size for the snapshot rows, in GB of RDB payload (default 1)")
     ap.add_argument("--throughput-only", action="store_true",
@@ -576,6 +615,9 @@ def main():
     args = ap.parse_args()
     if args.persistence_only:
         persistence_rows(args.persist_gb)
+        return
+    if args.aof_only:
+        aof_rows(args.rounds)
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -711,6 +753,7 @@ def main():
               f"{lat['spindle'][0]:.3f} / {lat['spindle'][1]:.3f} | "
               f"{lat['redis'][0]:.3f} / {lat['redis'][1]:.3f} |")
         persistence_rows(args.persist_gb)
+        aof_rows(args.rounds)
     finally:
         for s in servers:
             s.stop()

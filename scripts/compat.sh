@@ -213,6 +213,7 @@ if [ ${#cases[@]} -eq 0 ]; then
     --redis "127.0.0.1:$redis_port" --spindle "127.0.0.1:$target_port"
   if [ $self_check -eq 1 ]; then rdb_target=$(command -v redis-server); else rdb_target=target/release/spindle; fi
   suite "RDB interchange" timeout 300 "$venv_new/bin/python" compat/test_rdb.py --spindle "$rdb_target"
+  suite "AOF interchange" timeout 300 "$venv_new/bin/python" compat/test_aof.py --spindle "$rdb_target"
   # The script bounds itself to 60 s; timeout is the backstop if node itself hangs.
   suite "bullmq" timeout 90 node compat/bullmq/test_bullmq.mjs 127.0.0.1 "$target_port"
 fi

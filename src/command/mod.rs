@@ -1482,12 +1482,16 @@ fn handle(
         }
         Client(f) if spec.flags & WRITE != 0 => {
             let aof = std::sync::Arc::clone(&ctx.server.aof);
-            let r = propagate::as_client_write(&aof, args.from(0), || f(ctx, args));
-            // The function libraries live beside the databases: no lock orders their record.
-            if r.is_ok() && is_function_change(spec) {
-                propagate::client_write(&aof, ctx.client.db);
-            }
-            r
+            let here = ctx.client.db;
+            propagate::as_client_write(&aof, args.from(0), || {
+                let r = f(ctx, args);
+                // The function libraries live beside the databases: no lock orders their
+                // record.
+                if r.is_ok() && is_function_change(spec) {
+                    propagate::client_write(&aof, here);
+                }
+                r
+            })
         }
         Client(f) => f(ctx, args),
         Container => Err(arity_error(args.get(0), spec.name)),

@@ -17,10 +17,21 @@ use crate::store::DbMut;
 /// Records `args`, run against `db`, if it changed something there and its handler did not
 /// record it otherwise. Called under the command's write lock.
 pub fn after(db: &DbMut, name: &str, args: &Args, changes_before: u64, reply: Option<&Reply>) {
-    if db.changes() == changes_before || db.propagated() || !db.feeding() {
+    if db.propagated() || !db.feeding() {
         return;
     }
     let argv = args.from(0);
+    // Consumer groups change without changing the key for WATCH (their commands take the
+    // quiet doors): a group command that succeeded is recorded regardless.
+    let group_change = matches!(
+        name,
+        "xack" | "xclaim" | "xautoclaim" | "xreadgroup" | "xsetid"
+    ) || argv[0].eq_ignore_ascii_case(b"xgroup");
+    let failed = matches!(reply, None | Some(Reply::Error(_)));
+    let recorded_anyway = group_change && !failed;
+    if db.changes() == changes_before && !recorded_anyway {
+        return;
+    }
     let owned: Vec<Vec<u8>>;
     let record: Vec<&[u8]> = match name {
         "expire" | "pexpire" | "expireat" | "pexpireat" => {
@@ -90,18 +101,29 @@ pub fn after(db: &DbMut, name: &str, args: &Args, changes_before: u64, reply: Op
             owned.iter().map(Vec::as_slice).collect()
         }
         "xreadgroup" => {
-            // Replayed, it reads the same entries; it must not block there.
-            let mut r: Vec<&[u8]> = Vec::with_capacity(argv.len());
-            let mut i = 0;
-            while i < argv.len() {
-                if i > 0 && argv[i].eq_ignore_ascii_case(b"BLOCK") && i + 1 < argv.len() {
-                    i += 2;
-                    continue;
+            // Recorded as Redis propagates it: per stream read, XCLAIMs of what was
+            // delivered and the group's position (see `streams::group_read_record`).
+            let (Some(group), Some(consumer)) = (argv.get(2), argv.get(3)) else {
+                return;
+            };
+            let per_key: Vec<(&Reply, &Reply)> = match reply {
+                Some(Reply::Array(items)) => items
+                    .iter()
+                    .filter_map(|kv| match kv {
+                        Reply::Array(pair) if pair.len() == 2 => Some((&pair[0], &pair[1])),
+                        _ => None,
+                    })
+                    .collect(),
+                Some(Reply::Map(items)) => items.iter().map(|(k, v)| (k, v)).collect(),
+                _ => Vec::new(),
+            };
+            for (key, entries) in per_key {
+                if let Reply::Bulk(key) = key {
+                    let ids = streams::entry_ids(entries);
+                    streams::group_read_record(db, key, group, consumer, &ids);
                 }
-                r.push(&argv[i]);
-                i += 1;
             }
-            r
+            return;
         }
         _ => argv.iter().map(Vec::as_slice).collect(),
     };

@@ -250,6 +250,78 @@ pub(super) fn exact_record(
     r
 }
 
+/// What a group read (XREADGROUP, at once or served later) records for the append-only
+/// file, as Redis propagates it: the consumer's creation, an XCLAIM per entry delivered with
+/// its delivery time and count (so a replay gives the same PEL, delivery times included),
+/// and the group's last ID and read counter.
+pub(super) fn group_read_record(
+    db: &DbMut,
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+    ids: &[Vec<u8>],
+) {
+    let Some(g) = db
+        .get_stream(key)
+        .ok()
+        .flatten()
+        .and_then(|s| s.groups.get(group))
+    else {
+        return;
+    };
+    let last = g.last_id.to_bytes();
+    db.propagate(&[b"XGROUP", b"CREATECONSUMER", key, group, consumer]);
+    for id in ids {
+        let Some(n) = strict_id(id).ok().and_then(|i| g.pel.get(&i)) else {
+            continue;
+        };
+        let (time, count) = (n.delivery_time.to_string(), n.delivery_count.to_string());
+        db.propagate(&[
+            b"XCLAIM",
+            key,
+            group,
+            consumer,
+            b"0",
+            id,
+            b"TIME",
+            time.as_bytes(),
+            b"RETRYCOUNT",
+            count.as_bytes(),
+            b"FORCE",
+            b"JUSTID",
+            b"LASTID",
+            &last,
+        ]);
+    }
+    let read = g.entries_read.to_string();
+    db.propagate(&[
+        b"XGROUP",
+        b"SETID",
+        key,
+        group,
+        &last,
+        b"ENTRIESREAD",
+        read.as_bytes(),
+    ]);
+}
+
+/// The IDs of a stream read's entries (`[[id, fields], ...]`).
+pub(super) fn entry_ids(entries: &Reply) -> Vec<Vec<u8>> {
+    match entries {
+        Reply::Array(items) => items
+            .iter()
+            .filter_map(|e| match e {
+                Reply::Array(parts) => match parts.first() {
+                    Some(Reply::Bulk(id)) => Some(id.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Redis's `streamParseAddOrTrimArgsOrReply`.
 fn add_trim_args(args: &Args, xadd: bool, max_entries: u64) -> Result<AddTrim, CmdError> {
     const BOTH: CmdError =
@@ -508,19 +580,18 @@ impl Request for ReadRequest {
         let i = self.keys.iter().position(|k| k.as_slice() == key)?;
         let reply = match self.serve_key(db, key, self.ids[i]) {
             Ok(Some(r)) => {
-                // Replayed, the group read takes the same entries (as XADD's record put
-                // them there first).
+                // A group read records what it delivered, as one served at once does.
                 if let Some(g) = &self.group {
-                    let count = self.count.to_string();
-                    let mut argv: Vec<&[u8]> = vec![b"XREADGROUP", b"GROUP", &g.group, &g.consumer];
-                    if self.count > 0 {
-                        argv.extend([&b"COUNT"[..], count.as_bytes()]);
-                    }
-                    if g.noack {
-                        argv.push(b"NOACK");
-                    }
-                    argv.extend([&b"STREAMS"[..], key, b">"]);
-                    db.propagate(&argv);
+                    let entries = match &r {
+                        Reply::Array(per_key) => per_key.first().and_then(|kv| match kv {
+                            Reply::Array(pair) => pair.get(1),
+                            _ => None,
+                        }),
+                        Reply::Map(per_key) => per_key.first().map(|(_, v)| v),
+                        _ => None,
+                    };
+                    let ids = entries.map(entry_ids).unwrap_or_default();
+                    group_read_record(db, key, &g.group, &g.consumer, &ids);
                 }
                 r
             }

@@ -548,7 +548,17 @@ impl Aof {
                 LAST.with(|l| l.set(0));
                 return;
             }
-            if !self.flush(always) {
+            // Group commit: whoever holds the I/O lock writes (and fsyncs) everything
+            // buffered so far; a thread that waited for it usually finds its records
+            // covered and goes without a syscall of its own.
+            let mut io = self.io.lock();
+            if done.load(Ordering::Acquire) >= last {
+                continue;
+            }
+            let Some(io) = io.as_mut() else {
+                return;
+            };
+            if !self.flush_locked(io, always) {
                 return;
             }
         }
@@ -766,11 +776,7 @@ impl Aof {
                 unsafe { libc::_exit(1) }
             }));
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                // SAFETY: default dispositions in the child, as BGSAVE's.
-                unsafe {
-                    libc::signal(libc::SIGTERM, libc::SIG_DFL);
-                    libc::signal(libc::SIGINT, libc::SIG_DFL);
-                }
+                super::child_setup();
                 // SAFETY: getpid has no preconditions.
                 let me = unsafe { libc::getpid() };
                 let tmp = dir.join(format!("temp-rewriteaof-bg-{me}.aof"));

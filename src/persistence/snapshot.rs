@@ -526,13 +526,7 @@ pub fn save_points(config: &Config) -> Vec<(u64, u64)> {
 
 /// The child's whole life: write, rename, report by exit code.
 fn child_main(guards: &[RwLockReadGuard<'_, Keyspace>], target: &Target, functions: &[u8]) -> i32 {
-    // The parent's handlers would report a signal sent to the child to the parent's own
-    // signal thread: the child takes the default actions.
-    // SAFETY: resetting dispositions to the default has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-    }
+    super::child_setup();
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let tmp = target.dir.join(format!("temp-{pid}.rdb"));
