@@ -396,6 +396,10 @@ pub struct Aof {
     flush_sleep_us: AtomicU64,
     /// `aof-disable-auto-gc`: history files stay after a rewrite.
     keep_history: AtomicBool,
+    /// A thread is writing (and fsyncing) for everyone (group commit's leader), and the
+    /// threads waiting for it to finish.
+    leader: AtomicBool,
+    waiters: Mutex<Vec<std::thread::Thread>>,
 }
 
 impl Default for Aof {
@@ -426,6 +430,8 @@ impl Default for Aof {
             timestamps: AtomicBool::new(false),
             flush_sleep_us: AtomicU64::new(0),
             keep_history: AtomicBool::new(false),
+            leader: AtomicBool::new(false),
+            waiters: Mutex::new(Vec::new()),
         }
     }
 }
@@ -541,26 +547,64 @@ impl Aof {
         }
         let always = self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS;
         let done = if always { &self.durable } else { &self.written };
-        // A failed write leaves the records buffered; the reply goes, as Redis's does,
-        // and later writes are refused until the disk works again.
-        for _ in 0..2 {
+        if done.load(Ordering::Acquire) >= last {
+            LAST.with(|l| l.set(0));
+            return;
+        }
+        // Group commit. One thread at a time leads: it writes (and fsyncs) everything
+        // buffered so far, then unparks every thread that waited meanwhile, each straight
+        // back to work (no lock to take in turn); those its flush covered go on, and one of
+        // the rest leads the next flush, which covers whatever arrived meanwhile. A failed
+        // write leaves the records buffered and the reply goes, as Redis's does; later
+        // writes are refused until the disk works again.
+        loop {
             if done.load(Ordering::Acquire) >= last {
                 LAST.with(|l| l.set(0));
                 return;
             }
-            // Group commit: whoever holds the I/O lock writes (and fsyncs) everything
-            // buffered so far; a thread that waited for it usually finds its records
-            // covered and goes without a syscall of its own.
-            let mut io = self.io.lock();
-            if done.load(Ordering::Acquire) >= last {
+            if self
+                .leader
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                if always {
+                    self.gather();
+                }
+                let outcome = {
+                    let mut io = self.io.lock();
+                    io.as_mut().map(|io| self.flush_locked(io, always))
+                };
+                self.leader.store(false, Ordering::Release);
+                for w in std::mem::take(&mut *self.waiters.lock()) {
+                    w.unpark();
+                }
+                // No file (turned off meanwhile), or a failed write: nothing to wait for.
+                if outcome != Some(true) {
+                    return;
+                }
                 continue;
             }
-            let Some(io) = io.as_mut() else {
-                return;
-            };
-            if !self.flush_locked(io, always) {
+            self.waiters.lock().push(std::thread::current());
+            // The leader may have finished before this thread was listed.
+            if done.load(Ordering::Acquire) >= last || !self.leader.load(Ordering::Acquire) {
+                continue;
+            }
+            std::thread::park();
+        }
+    }
+
+    /// Before an fsync: lets the threads that are about to add records run first, as long
+    /// as records keep coming (a few yields at most), so one fsync covers them too (Redis
+    /// gets the same from running every ready client before its fsync).
+    fn gather(&self) {
+        let mut seen = self.pending.lock().bytes.len();
+        for _ in 0..8 {
+            std::thread::yield_now();
+            let now = self.pending.lock().bytes.len();
+            if now == seen {
                 return;
             }
+            seen = now;
         }
     }
 
