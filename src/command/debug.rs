@@ -247,6 +247,7 @@ fn loadaof(ctx: &mut Ctx) -> CmdResult {
         log::warn!("{e}");
         std::process::exit(1);
     }
+    server.snapshots.forget_changes(server.stats.dirty.get());
     log::warn!("Append Only File loaded by DEBUG LOADAOF");
     Ok(Reply::ok())
 }

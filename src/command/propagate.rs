@@ -227,37 +227,20 @@ fn set_with_ttl(db: &DbMut, key: &[u8]) -> Vec<Vec<u8>> {
     r
 }
 
-/// RESTORE with a relative TTL becomes one with the absolute time (`ABSTTL`).
+/// RESTORE with a relative TTL becomes one with the absolute time: the same arguments,
+/// the TTL replaced and `ABSTTL` added (Redis's rewrite).
 fn restore_absolute(db: &DbMut, argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let key = &argv[1];
-    let Some(at) = db.expire_of(key) else {
-        return vec![b"DEL".to_vec(), key.to_vec()];
-    };
-    let mut r = vec![
-        b"RESTORE".to_vec(),
-        key.clone(),
-        if at > 0 {
-            at.to_string().into_bytes()
-        } else {
-            b"0".to_vec()
-        },
-        argv[3].clone(),
-        b"REPLACE".to_vec(),
-    ];
-    if at > 0 {
-        r.push(b"ABSTTL".to_vec());
-    }
-    // IDLETIME and FREQ are kept as given.
-    let mut i = 4;
-    while i < argv.len() {
-        if (argv[i].eq_ignore_ascii_case(b"IDLETIME") || argv[i].eq_ignore_ascii_case(b"FREQ"))
-            && i + 1 < argv.len()
-        {
-            r.push(argv[i].clone());
-            r.push(argv[i + 1].clone());
-            i += 1;
+    let absttl = argv
+        .iter()
+        .skip(4)
+        .any(|a| a.eq_ignore_ascii_case(b"ABSTTL"));
+    let mut r = argv.to_vec();
+    match db.expire_of(&argv[1]) {
+        Some(at) if at > 0 && !absttl => {
+            r[2] = at.to_string().into_bytes();
+            r.push(b"ABSTTL".to_vec());
         }
-        i += 1;
+        _ => {}
     }
     r
 }

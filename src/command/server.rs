@@ -591,6 +591,7 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
             if ctx.held.is_some() || server.snapshots.in_progress() {
                 // A BGSAVE child runs (one child at a time), or EXEC holds the databases:
                 // the cron turns it on after.
+                log::info!("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
                 server.aof.schedule_turn_on();
             } else {
                 let functions = server.functions.lock().records();
@@ -1090,10 +1091,11 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     }
     let (pubsub_channels, pubsub_patterns, pubsub_shard) =
         srv.pubsub.read(crate::pubsub::Registry::totals);
+    let (forks, fork_us) = crate::persistence::forks();
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsub_shard}\r\ntracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\ntracking_total_prefixes:{tracking_prefixes}\r\ntotal_error_replies:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsub_shard}\r\nlatest_fork_usec:{fork_us}\r\ntotal_forks:{forks}\r\ntracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\ntracking_total_prefixes:{tracking_prefixes}\r\ntotal_error_replies:{}\r\n",
             st.connections.load(Ordering::Relaxed),
             st.commands.get(),
             st.ops_per_sec(),

@@ -91,6 +91,8 @@ impl Drop for BatchGuard<'_> {
         p.annotate(self.aof.timestamps.load(Ordering::Relaxed));
         let wrap = records.len() > 1;
         if wrap {
+            // The database first, then MULTI (Redis's order).
+            p.select(records[0].0);
             encode(&mut p.bytes, &[b"MULTI"]);
         }
         for (db, cmd) in &records {
@@ -400,6 +402,8 @@ pub struct Aof {
     /// threads waiting for it to finish.
     leader: AtomicBool,
     waiters: Mutex<Vec<std::thread::Thread>>,
+    /// The automatic rewrites' back-off after failures: (minutes, until Unix s).
+    limit: Mutex<(i64, i64)>,
 }
 
 impl Default for Aof {
@@ -432,6 +436,7 @@ impl Default for Aof {
             keep_history: AtomicBool::new(false),
             leader: AtomicBool::new(false),
             waiters: Mutex::new(Vec::new()),
+            limit: Mutex::new((0, 0)),
         }
     }
 }
@@ -710,7 +715,7 @@ impl Aof {
             return;
         }
         let scheduled = self.scheduled.load(Ordering::Relaxed);
-        let auto = self.is_on() && self.auto_rewrite_due(config);
+        let auto = self.is_on() && self.auto_rewrite_due(config) && !self.rewrite_limited();
         if scheduled || auto {
             if auto {
                 let io = self.io.lock();
@@ -733,6 +738,31 @@ impl Aof {
                 log::warn!("Background AOF rewrite failed to start: {e}");
             }
         }
+    }
+
+    /// After 3 failed rewrites in a row, automatic ones wait 1 minute, then 2, 4, ... up
+    /// to an hour (Redis's `aofRewriteLimited`).
+    fn rewrite_limited(&self) -> bool {
+        let mut l = self.limit.lock();
+        if self.rewrite_failures.load(Ordering::Relaxed) < 3 {
+            *l = (0, 0);
+            return false;
+        }
+        let now = crate::store::clock::unix_ms() / 1000;
+        if l.1 != 0 {
+            if now < l.1 {
+                return true;
+            }
+            l.1 = 0;
+            return false;
+        }
+        l.0 = if l.0 == 0 { 1 } else { (l.0 * 2).min(60) };
+        l.1 = now + l.0 * 60;
+        log::warn!(
+            "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {} minutes",
+            l.0
+        );
+        true
     }
 
     fn auto_rewrite_due(&self, config: &Config) -> bool {
@@ -827,7 +857,7 @@ impl Aof {
                 let written = if preamble {
                     snapshot::write_file(&guards, &target, functions, &tmp, true)
                 } else {
-                    write_commands(&guards, functions, &tmp, timestamps)
+                    write_commands(&guards, functions, &tmp, timestamps, target.key_delay_us)
                 };
                 match written {
                     Ok(()) => 0,
@@ -847,6 +877,7 @@ impl Aof {
                 "ERR Can't rewrite append only file in background: fork: {e}"
             ));
         }
+        super::forked(started.elapsed().as_micros() as u64);
         let mut child = child;
         if mode == Mode::BaseOnly {
             // The file is off: no records, no incremental file; the manifest is written
@@ -872,9 +903,14 @@ impl Aof {
             }
             return Ok(());
         }
-        // Records from now on go to a new incremental file.
+        // Records from now on go to a new incremental file; while the file is being
+        // turned on, to a temporary one the manifest names only once the base exists.
         let incr = FileInfo {
-            name: format!("{}.{next_incr_seq}.incr.aof", io.fname),
+            name: if mode == Mode::TurnOn {
+                temp_incr_name(&io.fname)
+            } else {
+                format!("{}.{next_incr_seq}.incr.aof", io.fname)
+            },
             seq: next_incr_seq,
             kind: 'i',
         };
@@ -898,9 +934,9 @@ impl Aof {
         };
         io.cur_len = 0;
         io.file = Some(file);
-        io.manifest.incrs.push(incr);
-        io.manifest.incr_seq = next_incr_seq;
         if mode == Mode::Rewrite {
+            io.manifest.incrs.push(incr);
+            io.manifest.incr_seq = next_incr_seq;
             if let Err(e) = persist_manifest(&io.dir, &io.fname, &io.manifest) {
                 log::warn!("Can't persist the AOF manifest: {e}");
             }
@@ -909,6 +945,11 @@ impl Aof {
             let mut p = self.pending.lock();
             p.selected = usize::MAX;
             p.last_ts = 0;
+            if mode == Mode::TurnOn {
+                // Records left from before (a start that failed) are in the new base.
+                p.bytes.clear();
+                p.flushed = p.appended;
+            }
         }
         if mode == Mode::TurnOn {
             self.on.store(true, Ordering::Relaxed);
@@ -978,9 +1019,25 @@ impl Aof {
                 self.last_rewrite_ok.store(false, Ordering::Relaxed);
                 self.rewrite_failures.fetch_add(1, Ordering::Relaxed);
             }
-            if child.mode != Mode::Rewrite {
-                // The file never came to be: it stays off.
+            if child.mode == Mode::TurnOn {
+                // The file never came to be: the temporary incremental file goes, and the
+                // cron tries again (its base will hold everything written meanwhile).
+                log::info!(
+                    "Removing the temp incr aof file {} in the background",
+                    temp_incr_name(&io.fname)
+                );
+                let _ = std::fs::remove_file(io.dir.join(temp_incr_name(&io.fname)));
                 self.on.store(false, Ordering::Relaxed);
+                {
+                    let mut p = self.pending.lock();
+                    p.bytes.clear();
+                    p.flushed = p.appended;
+                }
+                if !child.killed {
+                    self.turn_on_scheduled.store(true, Ordering::Relaxed);
+                }
+            }
+            if child.mode != Mode::Rewrite {
                 io.file = None;
                 *io_slot = None;
             }
@@ -995,22 +1052,47 @@ impl Aof {
             return;
         }
         let mut m = io.manifest.clone();
-        if let Some(mut old) = m.base.take() {
-            old.kind = 'h';
-            m.history.push(old);
+        if child.mode == Mode::TurnOn {
+            // The temporary incremental file becomes the first one the manifest names.
+            let incr = FileInfo {
+                name: format!("{}.{}.incr.aof", io.fname, child.next_incr_seq),
+                seq: child.next_incr_seq,
+                kind: 'i',
+            };
+            if let Err(e) = std::fs::rename(
+                io.dir.join(temp_incr_name(&io.fname)),
+                io.dir.join(&incr.name),
+            ) {
+                log::warn!("Error trying to rename the temporary AOF incr file: {e}");
+                self.last_rewrite_ok.store(false, Ordering::Relaxed);
+                return;
+            }
+            m.incrs.push(incr);
+            m.incr_seq = child.next_incr_seq;
         }
-        let (old, keep): (Vec<_>, Vec<_>) = m
-            .incrs
-            .drain(..)
-            .partition(|i| i.seq < child.next_incr_seq || child.mode == Mode::BaseOnly);
+        let (old, keep): (Vec<_>, Vec<_>) = m.incrs.drain(..).partition(|i| match child.mode {
+            Mode::BaseOnly => true,
+            _ => i.seq < child.next_incr_seq,
+        });
         if child.mode == Mode::BaseOnly {
             m.incr_seq = 0;
         }
         m.base_seq = child.base.seq;
-        m.history.extend(old.into_iter().map(|mut i| {
-            i.kind = 'h';
-            i
-        }));
+        // History, newest first, as Redis lists it: the replaced incremental files (in
+        // order), then the replaced base, then what was history already.
+        let mut history: Vec<FileInfo> = old
+            .into_iter()
+            .map(|mut i| {
+                i.kind = 'h';
+                i
+            })
+            .collect();
+        if let Some(mut b) = m.base.take() {
+            b.kind = 'h';
+            history.push(b);
+        }
+        history.append(&mut m.history);
+        m.history = history;
         m.incrs = keep;
         m.base = Some(child.base.clone());
         if let Err(e) = persist_manifest(&io.dir, &io.fname, &m) {
@@ -1189,6 +1271,7 @@ impl Aof {
                     functions,
                     &tmp,
                     self.timestamps.load(Ordering::Relaxed),
+                    0,
                 )
             };
             drop(guards);
@@ -1270,6 +1353,11 @@ impl Aof {
         self.on.store(was_on, Ordering::Relaxed);
         out.map(|_| ())
     }
+}
+
+/// The incremental file records go to while the file is being turned on.
+fn temp_incr_name(fname: &str) -> String {
+    format!("temp-{fname}.incr")
 }
 
 fn ok_err(ok: bool) -> &'static str {
@@ -1412,6 +1500,14 @@ fn load_files(
     files.extend(io.manifest.incrs.iter().map(|i| (i.name.clone(), false)));
     if files.is_empty() {
         return Ok(Loaded::Nothing);
+    }
+    // A file the manifest names but the disk lacks is fatal (Redis's rule).
+    for (name, _) in &files {
+        if !io.dir.join(name).exists() {
+            return Err(format!(
+                "The append log file {name} doesn't exist: No such file or directory"
+            ));
+        }
     }
     let mut commands = 0u64;
     let n = files.len();
@@ -1580,6 +1676,7 @@ fn write_commands(
     functions: &[u8],
     tmp: &Path,
     timestamp: bool,
+    key_delay_us: u64,
 ) -> io::Result<()> {
     let file = File::create(tmp)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -1623,6 +1720,11 @@ fn write_commands(
                 encode(&mut cmd, &[b"RESTORE", key, b"0", &payload]);
             }
             w.write_all(&cmd)?;
+            // `rdb-key-save-delay` slows this base too, as Redis's (tests keep a rewrite
+            // running with it).
+            if key_delay_us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(key_delay_us));
+            }
         }
     }
     let file = w.into_inner().map_err(|e| e.into_error())?;

@@ -28,3 +28,20 @@ pub(crate) fn child_setup() {
         }
     }
 }
+
+static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LAST_FORK_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A fork for BGSAVE or a rewrite took `us` microseconds (INFO `total_forks`,
+/// `latest_fork_usec`).
+pub(crate) fn forked(us: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    FORKS.fetch_add(1, Relaxed);
+    LAST_FORK_US.store(us, Relaxed);
+}
+
+/// (forks so far, the last one's duration in microseconds)
+pub fn forks() -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (FORKS.load(Relaxed), LAST_FORK_US.load(Relaxed))
+}

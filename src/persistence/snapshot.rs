@@ -224,6 +224,7 @@ impl Snapshots {
             self.last_bgsave_ok.store(false, Ordering::Relaxed);
             return Err("ERR");
         }
+        super::forked(started.elapsed().as_micros() as u64);
         log::info!(
             "Background saving started by pid {pid} (fork took {} ms)",
             started.elapsed().as_millis()
@@ -363,6 +364,12 @@ impl Snapshots {
         out
     }
 
+    /// The data set was just loaded again (DEBUG LOADAOF): no change is unsaved (Redis sets
+    /// `server.dirty` to 0).
+    pub fn forget_changes(&self, dirty: u64) {
+        self.dirty_saved.store(dirty, Ordering::Relaxed);
+    }
+
     /// Marks the server loading (or done), for a load that is not `dir/dbfilename`'s (the
     /// append-only file's).
     pub fn set_loading(&self, on: bool) {
@@ -482,7 +489,7 @@ pub(super) struct Target {
     access: Access,
     /// `rdb-key-save-delay`: microseconds slept after each key (tests use it to keep a save
     /// running).
-    key_delay_us: u64,
+    pub(super) key_delay_us: u64,
 }
 
 impl Target {
