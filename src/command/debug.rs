@@ -96,6 +96,19 @@ pub fn debug(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
         ("reload", _) => reload(ctx, args),
         ("loadaof", 2) => loadaof(ctx),
+        ("config-rewrite-force-all", 2) => {
+            let cfg = &ctx.server.config;
+            let Some(path) = cfg.config_file.as_deref() else {
+                return Err(err("ERR The server is running without a config file"));
+            };
+            crate::config::rewrite::rewrite(cfg, path, true).map_err(|e| {
+                CmdError::msg(format!(
+                    "ERR CONFIG-REWRITE-FORCE-ALL failed: {}",
+                    crate::os::strerror(&e)
+                ))
+            })?;
+            Ok(Reply::ok())
+        }
         ("aof-flush-sleep", 3) => {
             let us = args.int(2)?;
             ctx.server.aof.set_flush_sleep(us.max(0) as u64);

@@ -1336,7 +1336,8 @@ fn reject(ctx: &mut Ctx, spec: &CommandSpec, e: CmdError) -> CmdError {
 }
 
 const OOM: CmdError = args::err("OOM command not allowed when used memory > 'maxmemory'.");
-const LOADING_ERR: CmdError = args::err("LOADING Redis is loading the dataset in memory");
+pub(crate) const LOADING_ERR: CmdError =
+    args::err("LOADING Redis is loading the dataset in memory");
 pub(crate) const MISCONF: CmdError = args::err("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.");
 pub(crate) const NOREPLICAS: CmdError = args::err("NOREPLICAS Not enough good replicas to write.");
 const NOAUTH: CmdError = args::err("NOAUTH Authentication required.");

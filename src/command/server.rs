@@ -495,6 +495,7 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let cfg = &ctx.server.config;
     let mut pairs: Vec<(&'static crate::config::table::Described, String, String)> = Vec::new();
     let mut failure: Option<(String, &str)> = None;
+    let mut deny_loading = false;
     for pair in args.from(2).chunks(2) {
         // The first error found is the one reported.
         if failure.is_some() {
@@ -511,6 +512,12 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
                 cfg.get(crate::config::lookup("enable-protected-configs").expect("in the table"));
             !protected_action_allowed(&setting, &ctx.client.info)
         };
+        // During a load, parameters that may not change then get -LOADING, which takes
+        // precedence over any other error (Redis's rule).
+        if d.has(crate::config::table::DENY_LOADING_CONFIG) && ctx.server.snapshots.loading() {
+            deny_loading = true;
+            continue;
+        }
         if d.has(IMMUTABLE_CONFIG) || protected {
             let why = if d.has(IMMUTABLE_CONFIG) {
                 "can't set immutable config"
@@ -528,6 +535,9 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
             continue;
         }
         pairs.push((d, key, String::from_utf8_lossy(&pair[1]).into_owned()));
+    }
+    if deny_loading {
+        return Err(super::LOADING_ERR);
     }
     if let Some((name, why)) = failure {
         return Err(CmdError::msg(format!(
@@ -653,8 +663,22 @@ pub fn config_resetstat(ctx: &mut Ctx, _args: &Args) -> CmdResult {
 }
 
 /// CONFIG REWRITE: there is no config file to rewrite.
-pub fn config_rewrite(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
-    Err(err("ERR The server is running without a config file"))
+pub fn config_rewrite(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let cfg = &ctx.server.config;
+    let Some(path) = cfg.config_file.as_deref() else {
+        return Err(err("ERR The server is running without a config file"));
+    };
+    match crate::config::rewrite::rewrite(cfg, path, false) {
+        Ok(()) => {
+            log::info!("CONFIG REWRITE executed with success.");
+            Ok(Reply::ok())
+        }
+        Err(e) => {
+            let why = crate::os::strerror(&e);
+            log::warn!("CONFIG REWRITE failed: {why}");
+            Err(CmdError::msg(format!("ERR Rewriting config file: {why}")))
+        }
+    }
 }
 
 // ---- COMMAND ----
@@ -1005,7 +1029,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     section(
         "Server",
         format!(
-            "redis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:threads\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:\r\nspindle_version:{}\r\n",
+            "redis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:threads\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nspindle_version:{}\r\n",
             crate::REDIS_VERSION,
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -1018,6 +1042,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             srv.config.hz(),
             srv.config.hz(),
             std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            srv.config.config_file.as_deref().unwrap_or(""),
             crate::VERSION,
         ),
     );

@@ -270,6 +270,7 @@ pub fn load(cl: &CommandLine) -> Result<Config, String> {
     }
     let mut cfg = Config::default();
     Loader::default().load_string(&mut cfg, &text)?;
+    cfg.config_file = cl.file.clone();
     Ok(cfg)
 }
 

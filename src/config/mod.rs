@@ -18,6 +18,7 @@ pub const DEFAULT_DATABASES: usize = 16;
 
 pub mod described;
 pub mod file;
+pub mod rewrite;
 pub mod table;
 
 pub use table::lookup;
@@ -93,10 +94,9 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("propagation-error-behavior", "Spindle has no replication"),
         ("replicaof", "Spindle has no replication"),
         ("slave-announce-ip", "Spindle has no replication"),
-        ("key-load-delay", "Spindle loads no data yet"),
         (
             "loading-process-events-interval-bytes",
-            "Spindle loads no data yet",
+            "Spindle serves clients throughout a load",
         ),
         ("watchdog-period", "Spindle has no watchdog"),
         ("tcp-backlog", "Spindle listens with a backlog of 511"),
@@ -238,6 +238,9 @@ pub const DEFAULT_WORKER_IDLE: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Config {
+    /// The config file it was started with (absolute; CONFIG REWRITE writes it, INFO
+    /// `config_file` shows it).
+    pub config_file: Option<String>,
     /// The TCP port; with `--port 0`, the port the system picked.
     port: AtomicU16,
     /// The addresses listened on (`-` before one: it may fail to bind).
@@ -290,6 +293,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            config_file: None,
             port: AtomicU16::new(DEFAULT_PORT),
             bind: RwLock::new(vec!["127.0.0.1".into()]),
             databases: DEFAULT_DATABASES,
@@ -755,6 +759,10 @@ fn special_default(name: &str) -> &'static str {
         "save" => "3600 1 300 100 60 10000",
         "oom-score-adj-values" => "0 200 800",
         "latency-tracking-info-percentiles" => "50 99 99.9",
+        "client-output-buffer-limit" => {
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        }
+        "bind" => "127.0.0.1",
         _ => "",
     }
 }

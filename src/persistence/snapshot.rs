@@ -419,6 +419,9 @@ pub fn load_bytes(
         let op = Op::new(limits);
         let mut current: Option<(usize, crate::store::WriteGuard<'_>)> = None;
         let mut batch = 0u32;
+        // `key-load-delay` (µs per key; negative: 1 µs once in that many keys), Redis's
+        // debugDelay; tests use it to keep a load running.
+        let delay: i64 = setting(config, "key-load-delay").parse().unwrap_or(0);
         let result = rdb::load(
             data,
             store.len(),
@@ -432,6 +435,19 @@ pub fn load_bytes(
                 if current.as_ref().map(|c| c.0) != Some(k.db) || batch.is_multiple_of(1024) {
                     current = None;
                     current = Some((k.db, store.write(k.db)));
+                }
+                if delay != 0 {
+                    let us = if delay > 0 {
+                        delay as u64
+                    } else {
+                        u64::from(crate::store::rand_u64().is_multiple_of(delay.unsigned_abs()))
+                    };
+                    if us > 0 {
+                        // The lock is not held asleep: other clients' reads get through.
+                        current = None;
+                        std::thread::sleep(std::time::Duration::from_micros(us));
+                        current = Some((k.db, store.write(k.db)));
+                    }
                 }
                 let Some((_, guard)) = current.as_mut() else {
                     return Err("no database".into());
