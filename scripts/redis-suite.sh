@@ -211,8 +211,8 @@ if [ "$binary" = 1 ]; then
     mode_args=(--tags "-needs:repl -repl")
 else
     echo "spindle: $bin on 127.0.0.1:$port; redis tests: $src"
-    mode_args=(--host 127.0.0.1 --port "$port" --ignore-encoding --ignore-digest
-        --tags "-needs:repl -needs:debug")
+    # (--host/--port are added at each run: a restarted server has a new port.)
+    mode_args=(--ignore-encoding --ignore-digest --tags "-needs:repl -needs:debug")
 fi
 
 total_pass=0
@@ -291,8 +291,10 @@ for unit in "${units[@]}"; do
         [ -s "$skipfile" ] && skipargs=(--skipfile "$skipfile")
         # In the background so that a signal to this script is handled at once (see on_signal);
         # timeout runs runtest in a process group of its own and signals all of it.
+        server_args=()
+        [ "$binary" = 1 ] || server_args=(--host 127.0.0.1 --port "$port")
         (cd "$tree" && exec timeout -k 10 "$unit_timeout" "${runtest[@]}" \
-            "${mode_args[@]}" --single "$unit" \
+            "${server_args[@]}" "${mode_args[@]}" --single "$unit" \
             --clients 1 --timeout "$test_timeout" --durable \
             "${skipargs[@]}" "${extra_args[@]}") >"$log" 2>&1 </dev/null &
         runner=$!
