@@ -149,28 +149,12 @@ pub fn run_on(
 #[allow(clippy::disallowed_methods)] // the load's duration, for the log
 pub fn load_aof(shared: &Shared) -> Result<(), String> {
     let started = Instant::now();
-    let info = Arc::new(crate::state::ClientInfo::detached(
-        u64::MAX,
-        shared.acl.default_user(),
-    ));
-    let mut client = crate::state::ClientState::new(info);
-    let mut run = |argv: &[Vec<u8>]| crate::command::replay(shared, &mut client, argv);
-    let load_rdb = |data: &[u8]| -> Result<usize, String> {
-        let loaded =
-            crate::persistence::snapshot::load_bytes(&shared.store, &shared.config, data, false)
-                .map_err(|e| format!("{} at offset {}", e.reason, e.offset))?;
-        let end = loaded.end;
-        restore_functions(shared, loaded.functions)?;
-        Ok(end)
-    };
     let functions = shared.functions.lock().records();
-    let out = shared.aof.start(
-        &shared.store,
-        &shared.config,
-        &functions,
-        load_rdb,
-        &mut run,
-    );
+    let out = with_replayer(shared, |load_rdb, run| {
+        shared
+            .aof
+            .start(&shared.store, &shared.config, &functions, load_rdb, run)
+    });
     shared.snapshots.set_loading(false);
     if let crate::persistence::aof::Loaded::Done(_) = out? {
         log::info!(
@@ -183,13 +167,28 @@ pub fn load_aof(shared: &Shared) -> Result<(), String> {
 
 /// DEBUG LOADAOF: the append-only files read back into the (emptied) store.
 pub fn reload_aof(shared: &Shared) -> Result<(), String> {
+    with_replayer(shared, |load_rdb, run| {
+        shared.aof.reload(&shared.config, load_rdb, run)
+    })
+}
+
+/// What reading the append-only file needs: an RDB loader for a base (or preamble) that
+/// installs its function libraries too, and a replayer of commands through a client
+/// without a connection.
+fn with_replayer<R>(
+    shared: &Shared,
+    f: impl FnOnce(
+        &mut dyn FnMut(&[u8]) -> Result<usize, String>,
+        &mut crate::persistence::aof::Replayer<'_>,
+    ) -> R,
+) -> R {
     let info = Arc::new(crate::state::ClientInfo::detached(
         u64::MAX,
         shared.acl.default_user(),
     ));
     let mut client = crate::state::ClientState::new(info);
     let mut run = |argv: &[Vec<u8>]| crate::command::replay(shared, &mut client, argv);
-    let load_rdb = |data: &[u8]| -> Result<usize, String> {
+    let mut load_rdb = |data: &[u8]| -> Result<usize, String> {
         let loaded =
             crate::persistence::snapshot::load_bytes(&shared.store, &shared.config, data, false)
                 .map_err(|e| format!("{} at offset {}", e.reason, e.offset))?;
@@ -197,7 +196,7 @@ pub fn reload_aof(shared: &Shared) -> Result<(), String> {
         restore_functions(shared, loaded.functions)?;
         Ok(end)
     };
-    shared.aof.reload(&shared.config, load_rdb, &mut run)
+    f(&mut load_rdb, &mut run)
 }
 
 /// Loads `dir/dbfilename` and the function libraries it holds.

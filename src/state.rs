@@ -381,56 +381,36 @@ pub struct ClientInfo {
 
 impl ClientInfo {
     /// The shared view of a new connection; keeps a clone of its socket to close it from outside.
-    #[allow(clippy::disallowed_methods)] // its last interaction: bookkeeping, not a command
     pub fn new(
         id: u64,
         stream: &Arc<TcpStream>,
         user: Arc<crate::acl::UserCell>,
     ) -> io::Result<Self> {
-        Ok(ClientInfo {
-            id,
-            addr: stream.peer_addr()?,
-            laddr: stream.local_addr()?,
-            fd: std::os::fd::AsRawFd::as_raw_fd(&**stream),
-            created_ms: clock::unix_ms(),
-            last_active_ms: AtomicI64::new(clock::unix_ms()),
-            db: AtomicUsize::new(0),
-            resp: AtomicU8::new(2),
-            name: Mutex::new(Vec::new()),
-            lib_name: Mutex::new(Vec::new()),
-            lib_ver: Mutex::new(Vec::new()),
-            last_cmd: AtomicU32::new(NO_COMMAND),
-            no_evict: AtomicBool::new(false),
-            killed: AtomicBool::new(false),
-            running: Mutex::new(()),
-            blocked: Mutex::new(None),
-            blocked_with_timeout: AtomicBool::new(false),
-            multi: AtomicI64::new(-1),
-            watch_flag: WatchFlag::new(),
-            outbox: Outbox::default(),
-            subs: Default::default(),
-            monitor: AtomicBool::new(false),
-            tracking: Mutex::new(Default::default()),
-            waker: std::sync::OnceLock::new(),
-            outbox_wanted: AtomicBool::new(false),
-            qbuf: AtomicUsize::new(0),
-            qbuf_free: AtomicUsize::new(0),
-            argv_mem: AtomicUsize::new(0),
-            user: Mutex::new(user),
-            stream: Some(Arc::clone(stream)),
-        })
+        let ends = (stream.peer_addr()?, stream.local_addr()?);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&**stream);
+        Ok(Self::with(id, ends, fd, Some(Arc::clone(stream)), user))
     }
 
     /// A client without a connection (Redis's fake AOF client): it replays the append-only
     /// file's commands, and nothing it is sent goes anywhere.
-    #[allow(clippy::disallowed_methods)] // its creation time: bookkeeping, not a command
     pub fn detached(id: u64, user: Arc<crate::acl::UserCell>) -> Self {
         let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        Self::with(id, (nowhere, nowhere), -1, None, user)
+    }
+
+    #[allow(clippy::disallowed_methods)] // its last interaction: bookkeeping, not a command
+    fn with(
+        id: u64,
+        (addr, laddr): (std::net::SocketAddr, std::net::SocketAddr),
+        fd: i32,
+        stream: Option<Arc<TcpStream>>,
+        user: Arc<crate::acl::UserCell>,
+    ) -> Self {
         ClientInfo {
             id,
-            addr: nowhere,
-            laddr: nowhere,
-            fd: -1,
+            addr,
+            laddr,
+            fd,
             created_ms: clock::unix_ms(),
             last_active_ms: AtomicI64::new(clock::unix_ms()),
             db: AtomicUsize::new(0),
@@ -456,7 +436,7 @@ impl ClientInfo {
             qbuf_free: AtomicUsize::new(0),
             argv_mem: AtomicUsize::new(0),
             user: Mutex::new(user),
-            stream: None,
+            stream,
         }
     }
 

@@ -6,27 +6,7 @@
 //! tolerated with `aof-load-truncated yes` and stops the start without it.
 
 mod common;
-use common::{check, wait_for, BinServer, Conn};
-
-use std::path::PathBuf;
-
-/// A fresh directory under the system's temporary one, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("spindle-aof-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{check, info_field, wait_for, BinServer, Conn, TempDir};
 
 const AOF: &[&str] = &[
     "--appendonly",
@@ -38,13 +18,6 @@ const AOF: &[&str] = &[
     "--enable-debug-command",
     "yes",
 ];
-
-fn info_field(c: &mut Conn, field: &str) -> String {
-    let info = c.cmd_str(&["INFO", "persistence"]);
-    info.split("\r\n")
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-        .unwrap_or_default()
-}
 
 /// Connects once the server has loaded its files.
 fn ready(s: &BinServer) -> Conn {
@@ -81,7 +54,7 @@ fn incr_text(dir: &std::path::Path) -> String {
 
 #[test]
 fn every_acknowledged_write_survives_a_kill() {
-    let dir = TempDir::new("kill");
+    let dir = TempDir::new("aof-kill");
     let s = BinServer::start_in(&dir.0, AOF);
     let mut c = ready(&s);
     check(
@@ -175,7 +148,7 @@ fn every_acknowledged_write_survives_a_kill() {
 #[test]
 fn a_rewrite_replaces_the_base_and_the_data_stays() {
     for preamble in ["yes", "no"] {
-        let dir = TempDir::new(&format!("rewrite-{preamble}"));
+        let dir = TempDir::new(&format!("aof-rewrite-{preamble}"));
         let mut args = AOF.to_vec();
         args.extend(["--aof-use-rdb-preamble", preamble]);
         let s = BinServer::start_in(&dir.0, &args);
@@ -224,7 +197,7 @@ fn a_rewrite_replaces_the_base_and_the_data_stays() {
 
 #[test]
 fn turned_on_while_running_it_starts_from_the_data_there() {
-    let dir = TempDir::new("turn-on");
+    let dir = TempDir::new("aof-turn-on");
     let mut args = AOF.to_vec();
     args[1] = "no";
     let s = BinServer::start_in(&dir.0, &args);
@@ -252,7 +225,7 @@ fn turned_on_while_running_it_starts_from_the_data_there() {
 
 #[test]
 fn a_cut_last_record_is_tolerated_only_when_allowed() {
-    let dir = TempDir::new("truncated");
+    let dir = TempDir::new("aof-truncated");
     let s = BinServer::start_in(&dir.0, AOF);
     let mut c = ready(&s);
     check(
@@ -302,7 +275,7 @@ fn a_cut_last_record_is_tolerated_only_when_allowed() {
 
 #[test]
 fn debug_loadaof_reads_the_file_back() {
-    let dir = TempDir::new("loadaof");
+    let dir = TempDir::new("aof-loadaof");
     let s = BinServer::start_in(&dir.0, AOF);
     let mut c = ready(&s);
     check(

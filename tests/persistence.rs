@@ -3,34 +3,7 @@
 //! after BGSAVE, writes (MISCONF); a damaged file stops the start with its name and offset.
 
 mod common;
-use common::{check, wait_for, BinServer, Conn};
-
-use std::path::PathBuf;
-
-/// A fresh directory under the system's temporary one, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("spindle-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn info_field(c: &mut Conn, field: &str) -> String {
-    let info = c.cmd_str(&["INFO", "persistence"]);
-    info.split("\r\n")
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-        .unwrap_or_default()
-}
+use common::{check, info_field, wait_for, BinServer, Conn, TempDir};
 
 fn wait_bgsave(c: &mut Conn) {
     wait_for("BGSAVE to end", || {

@@ -879,80 +879,60 @@ impl Aof {
         }
         super::forked(started.elapsed().as_micros() as u64);
         let mut child = child;
-        if mode == Mode::BaseOnly {
-            // The file is off: no records, no incremental file; the manifest is written
-            // once the base is in place.
-            drop(io_slot);
-            drop(guards);
-            log::info!("Background append only file rewriting started by pid {pid}");
-            *child = Some(Child {
-                pid,
-                started,
-                base,
-                next_incr_seq,
-                mode,
-                killed: false,
-            });
-            drop(child);
-            let me = Arc::clone(self);
-            let spawned = std::thread::Builder::new()
-                .name("spindle-aofrw".into())
-                .spawn(move || me.wait_child(pid));
-            if let Err(e) = spawned {
-                log::warn!("cannot start the rewrite waiter: {e}");
-            }
-            return Ok(());
-        }
-        // Records from now on go to a new incremental file; while the file is being
-        // turned on, to a temporary one the manifest names only once the base exists.
-        let incr = FileInfo {
-            name: if mode == Mode::TurnOn {
-                temp_incr_name(&io.fname)
-            } else {
-                format!("{}.{next_incr_seq}.incr.aof", io.fname)
-            },
-            seq: next_incr_seq,
-            kind: 'i',
-        };
-        let opened = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(io.dir.join(&incr.name));
-        let file = match opened {
-            Ok(f) => f,
-            Err(e) => {
-                // SAFETY: our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGUSR1);
-                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+        // With the file off (a base alone), no records and no incremental file: the
+        // manifest is written once the base is in place.
+        if mode != Mode::BaseOnly {
+            // Records from now on go to a new incremental file; while the file is being
+            // turned on, to a temporary one the manifest names only once the base exists.
+            let incr = FileInfo {
+                name: if mode == Mode::TurnOn {
+                    temp_incr_name(&io.fname)
+                } else {
+                    format!("{}.{next_incr_seq}.incr.aof", io.fname)
+                },
+                seq: next_incr_seq,
+                kind: 'i',
+            };
+            let opened = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(io.dir.join(&incr.name));
+            let file = match opened {
+                Ok(f) => f,
+                Err(e) => {
+                    // SAFETY: our own child.
+                    unsafe {
+                        libc::kill(pid, libc::SIGUSR1);
+                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                    }
+                    return Err(format!(
+                        "ERR Can't open the append-only file {}: {e}",
+                        incr.name
+                    ));
                 }
-                return Err(format!(
-                    "ERR Can't open the append-only file {}: {e}",
-                    incr.name
-                ));
+            };
+            io.cur_len = 0;
+            io.file = Some(file);
+            if mode == Mode::Rewrite {
+                io.manifest.incrs.push(incr);
+                io.manifest.incr_seq = next_incr_seq;
+                if let Err(e) = persist_manifest(&io.dir, &io.fname, &io.manifest) {
+                    log::warn!("Can't persist the AOF manifest: {e}");
+                }
             }
-        };
-        io.cur_len = 0;
-        io.file = Some(file);
-        if mode == Mode::Rewrite {
-            io.manifest.incrs.push(incr);
-            io.manifest.incr_seq = next_incr_seq;
-            if let Err(e) = persist_manifest(&io.dir, &io.fname, &io.manifest) {
-                log::warn!("Can't persist the AOF manifest: {e}");
+            {
+                let mut p = self.pending.lock();
+                p.selected = usize::MAX;
+                p.last_ts = 0;
+                if mode == Mode::TurnOn {
+                    // Records left from before (a start that failed) are in the new base.
+                    p.bytes.clear();
+                    p.flushed = p.appended;
+                }
             }
-        }
-        {
-            let mut p = self.pending.lock();
-            p.selected = usize::MAX;
-            p.last_ts = 0;
             if mode == Mode::TurnOn {
-                // Records left from before (a start that failed) are in the new base.
-                p.bytes.clear();
-                p.flushed = p.appended;
+                self.on.store(true, Ordering::Relaxed);
             }
-        }
-        if mode == Mode::TurnOn {
-            self.on.store(true, Ordering::Relaxed);
         }
         drop(io_slot);
         drop(guards);
@@ -978,15 +958,7 @@ impl Aof {
 
     /// Waits for the rewrite child `pid` and installs its base if it succeeded.
     fn wait_child(&self, pid: libc::pid_t) {
-        let mut status: libc::c_int = 0;
-        let r = loop {
-            // SAFETY: waits for our own child.
-            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-            if r == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break r;
-        };
+        let (r, status) = super::reap(pid);
         let mut slot = self.child.lock();
         if slot.as_ref().map(|c| c.pid) != Some(pid) {
             return;

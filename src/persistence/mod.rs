@@ -45,3 +45,16 @@ pub fn forks() -> (u64, u64) {
     use std::sync::atomic::Ordering::Relaxed;
     (FORKS.load(Relaxed), LAST_FORK_US.load(Relaxed))
 }
+
+/// Waits for the forked child `pid` (through interruptions): `waitpid`'s result and status.
+pub(crate) fn reap(pid: libc::pid_t) -> (libc::pid_t, libc::c_int) {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: waits for our own child; `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return (r, status);
+    }
+}

@@ -249,15 +249,7 @@ impl Snapshots {
 
     /// Waits for the child `pid` and records how it ended. Only this thread reaps it.
     fn wait_child(&self, pid: libc::pid_t, dir: &Path) {
-        let mut status: libc::c_int = 0;
-        let r = loop {
-            // SAFETY: waits for our own child; `status` is a valid out-pointer.
-            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-            if r == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break r;
-        };
+        let (r, status) = super::reap(pid);
         let mut slot = self.child.lock();
         if slot.as_ref().map(|c| c.pid) != Some(pid) {
             return;
