@@ -36,6 +36,12 @@ pub fn ticks_to_us(t: u64) -> u64 {
     (t as f64 / ticks_per_us()) as u64
 }
 
+/// A duration in [`ticks`] as nanoseconds.
+#[inline]
+pub fn ticks_to_ns(t: u64) -> u64 {
+    (t as f64 * 1000.0 / ticks_per_us()) as u64
+}
+
 /// [`ticks`] per microsecond, measured once (over 5 ms) on first use (the server measures it
 /// at start, so no command waits for it).
 pub fn ticks_per_us() -> f64 {
@@ -125,6 +131,8 @@ pub struct CommandStats {
     /// By stat index (see [`CommandStats::index`]); made on first use.
     slots: OnceLock<Vec<[Slot; SLOTS]>>,
     errors: Mutex<BTreeMap<String, u64>>,
+    /// INFO latencystats and LATENCY HISTOGRAM, by the same index.
+    pub latency: crate::latency::Histograms,
 }
 
 impl CommandStats {
@@ -219,6 +227,7 @@ impl CommandStats {
             }
         }
         self.errors.lock().clear();
+        self.latency.reset();
     }
 }
 

@@ -25,7 +25,7 @@ pub enum Outcome {
 /// Evicts until memory is under `maxmemory`, the policy has nothing left to evict, or the
 /// round's time (`maxmemory-eviction-tenacity`) is up.
 pub fn perform(shared: &Shared) -> Outcome {
-    let outcome = round(shared);
+    let outcome = crate::latency::measure("eviction-cycle", || round(shared));
     shared
         .evicting
         .store(outcome == Outcome::Running, Ordering::Relaxed);

@@ -27,6 +27,7 @@ pub mod config;
 pub mod counter;
 pub mod evict;
 pub mod geohash;
+pub mod latency;
 pub mod listen;
 pub mod logging;
 pub mod monitor;

@@ -244,6 +244,19 @@ pub static TABLE: &[CommandSpec] = &[
         ],
         ..cmd("slowlog", -2, 0, NOKEYS, "server", Container)
     },
+    // LATENCY
+    CommandSpec {
+        subcommands: &[
+            cmd("doctor", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::latency_doctor)),
+            cmd("graph", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::latency_graph)),
+            cmd("help", 2, LOADING | STALE, NOKEYS, "server", Client(server::latency_help)),
+            cmd("histogram", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::latency_histogram)),
+            cmd("history", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::latency_history)),
+            cmd("latest", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::latency_latest)),
+            cmd("reset", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::latency_reset)),
+        ],
+        ..cmd("latency", -2, 0, NOKEYS, "server", Container)
+    },
     // ACL users
     CommandSpec {
         subcommands: &[
@@ -904,6 +917,59 @@ pub fn command_totals(server: &Shared) -> Vec<(String, crate::cmdstats::Totals)>
     out
 }
 
+/// The latency histogram of every command and subcommand that has calls, by full name
+/// (INFO latencystats, LATENCY HISTOGRAM); with `only`, of that command (and its
+/// subcommands, for a container) alone.
+pub fn command_histograms(
+    server: &Shared,
+    only: Option<usize>,
+) -> Vec<(String, &crate::latency::Histogram)> {
+    let mut out = Vec::new();
+    for (i, spec) in TABLE.iter().enumerate() {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
+        for j in 0..=spec.subcommands.len() {
+            let code = (i as u32) << 16 | j as u32;
+            let (stat, len) = stat_index(code);
+            if let Some(h) = server.stats.by_command.latency.get(stat, len) {
+                out.push((name_of(code), h));
+            }
+        }
+    }
+    out
+}
+
+/// The histogram of a command named as LATENCY HISTOGRAM takes it (`get`, `client|id`, or a
+/// container with its subcommands): the entries, or none if it names no command.
+pub fn named_histograms<'a>(
+    server: &'a Shared,
+    name: &[u8],
+) -> Vec<(String, &'a crate::latency::Histogram)> {
+    let mut parts = name.splitn(2, |&b| b == b'|');
+    let Some((i, spec)) = parts.next().and_then(lookup) else {
+        return Vec::new();
+    };
+    match parts.next() {
+        Some(sub) => match find_sub(spec, sub) {
+            Some((j, _)) => {
+                let code = (i as u32) << 16 | (j as u32 + 1);
+                let (stat, len) = stat_index(code);
+                server
+                    .stats
+                    .by_command
+                    .latency
+                    .get(stat, len)
+                    .map(|h| (name_of(code), h))
+                    .into_iter()
+                    .collect()
+            }
+            None => Vec::new(),
+        },
+        None => command_histograms(server, Some(i)),
+    }
+}
+
 /// Hands a connection's command counts over to INFO commandstats (after each batch of
 /// commands, and before the connection waits or goes).
 pub fn flush_stats(server: &Shared, client: &mut ClientState) {
@@ -1027,6 +1093,8 @@ pub fn execute_resolved(
             if !fed {
                 feed_monitors(ctx, spec, argv);
             }
+            let parked = ctx.client.slow_blocked.is_some();
+            latency_after(ctx, spec, stat, stats_len, ticks, parked);
             // A tick is at most a microsecond: fewer ticks than the threshold's microseconds
             // rule the command out without converting.
             let slower_than = ctx.server.config.slowlog_slower_than();
@@ -1038,7 +1106,6 @@ pub fn execute_resolved(
             ctx.server.slowlog.command_ended(&ctx.server.config);
             let failed = result.is_err() || matches!(result, Ok(Reply::Error(_)));
             ctx.client.cmd_stats.ran(stat, ticks, failed);
-            let _ = stats_len;
             let stats = &ctx.server.stats;
             match result {
                 Ok(reply) => {
@@ -1087,6 +1154,37 @@ fn wait_out_pause(ctx: &Ctx, spec: &CommandSpec) -> bool {
     server.pause.wait(|all| all || may_write, gone, now);
     server.blocked_clients.fetch_sub(1, Ordering::Relaxed);
     !gone()
+}
+
+/// The latency part of dispatch: the command's histogram (`latency-tracking`), and a
+/// `command` or `fast-command` event for the monitor when it took the threshold or more (not
+/// for a command that parked: its time is mostly waiting, as in Redis).
+#[inline]
+fn latency_after(
+    ctx: &Ctx,
+    spec: &CommandSpec,
+    stat: usize,
+    stats_len: usize,
+    ticks: u64,
+    parked: bool,
+) {
+    if ctx.server.config.latency_tracking() {
+        ctx.server.stats.by_command.latency.record(
+            stat,
+            stats_len,
+            crate::cmdstats::ticks_to_ns(ticks),
+        );
+    }
+    let threshold_ms = crate::latency::threshold();
+    // A tick is at most a microsecond (see below).
+    if threshold_ms > 0 && !parked && ticks >= threshold_ms * 1000 {
+        let event = if spec.flags & FAST != 0 {
+            "fast-command"
+        } else {
+            "command"
+        };
+        crate::latency::sample_if_needed(event, crate::cmdstats::ticks_to_us(ticks) / 1000);
+    }
 }
 
 /// The SLOWLOG's part of dispatch, for a command that may qualify or has parked: logged now,

@@ -1010,9 +1010,11 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         .collect();
     let everything = wanted.iter().any(|w| w == "all" || w == "everything");
     let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
-    // commandstats is only in ALL/EVERYTHING or when named, as in Redis.
+    // commandstats and latencystats are only in ALL/EVERYTHING or when named, as in Redis.
     let want = |name: &str| {
-        everything || (default && name != "commandstats") || wanted.iter().any(|w| w == name)
+        everything
+            || (default && name != "commandstats" && name != "latencystats")
+            || wanted.iter().any(|w| w == name)
     };
     let srv = ctx.server;
     let st = &srv.stats;
@@ -1168,6 +1170,28 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         .map(|(prefix, n)| format!("errorstat_{prefix}:count={n}\r\n"))
         .collect();
     section("Errorstats", errorstats);
+    let mut latencystats = String::new();
+    if srv.config.latency_tracking() {
+        let percentiles = srv.config.latency_percentiles();
+        for (name, h) in super::command_histograms(srv, None) {
+            let shown: Vec<String> = percentiles
+                .iter()
+                .map(|&p| {
+                    format!(
+                        "p{}={:.3}",
+                        crate::config::trim_double(p),
+                        h.percentile(p) as f64 / 1000.0
+                    )
+                })
+                .collect();
+            let _ = write!(
+                latencystats,
+                "latency_percentiles_usec_{name}:{}\r\n",
+                shown.join(",")
+            );
+        }
+    }
+    section("Latencystats", latencystats);
     section("Keyspace", keyspace);
     Ok(Reply::Verbatim("txt", out.into_bytes()))
 }
@@ -1256,6 +1280,143 @@ pub fn slowlog_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
             "    Return the length of the slowlog.",
             "RESET",
             "    Reset the slowlog.",
+        ],
+    ))
+}
+
+/// The second of the wall clock, as Redis's `time(NULL)` (latency samples' times).
+fn unix_now() -> i64 {
+    #[allow(clippy::disallowed_methods)] // a sample's wall-clock second
+    let ms = crate::store::clock::unix_ms();
+    ms / 1000
+}
+
+/// LATENCY LATEST
+pub fn latency_latest(_ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    Ok(Reply::Array(
+        crate::latency::monitor()
+            .latest()
+            .into_iter()
+            .map(|(event, time, ms, max)| {
+                Reply::Array(vec![
+                    Reply::bulk(event),
+                    Reply::Int(time),
+                    Reply::Int(ms as i64),
+                    Reply::Int(max as i64),
+                ])
+            })
+            .collect(),
+    ))
+}
+
+/// LATENCY HISTORY event
+pub fn latency_history(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let samples = crate::latency::monitor()
+        .history(args.get(2))
+        .unwrap_or_default();
+    Ok(Reply::Array(
+        samples
+            .into_iter()
+            .map(|(time, ms)| Reply::Array(vec![Reply::Int(time), Reply::Int(ms as i64)]))
+            .collect(),
+    ))
+}
+
+/// LATENCY GRAPH event
+pub fn latency_graph(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    match crate::latency::monitor().graph(args.get(2), unix_now()) {
+        Some(graph) => Ok(Reply::Verbatim("txt", graph.into_bytes())),
+        None => Err(CmdError::msg(format!(
+            "ERR No samples available for event '{}'",
+            String::from_utf8_lossy(args.get(2))
+        ))),
+    }
+}
+
+/// LATENCY RESET [event ...]: how many events were forgotten.
+pub fn latency_reset(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let monitor = crate::latency::monitor();
+    let n = if args.len() == 2 {
+        monitor.reset(None)
+    } else {
+        args.from(2).iter().map(|e| monitor.reset(Some(e))).sum()
+    };
+    Ok(Reply::Int(n as i64))
+}
+
+/// LATENCY DOCTOR
+pub fn latency_doctor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let cfg = &ctx.server.config;
+    let (_, fork_us) = crate::persistence::forks();
+    let used = crate::alloc::used_memory() as f64;
+    // Redis's stat_fork_rate: GB of memory per second of the last fork.
+    let fork_rate = if fork_us > 0 {
+        used / (1024.0 * 1024.0 * 1024.0) / (fork_us as f64 / 1e6)
+    } else {
+        0.0
+    };
+    let facts = crate::latency::DoctorFacts {
+        threshold_ms: crate::latency::threshold(),
+        slowlog_slower_than_us: cfg.slowlog_slower_than(),
+        fork_rate_gb_s: fork_rate,
+        fsync_always: ctx.server.aof.fsync_always(),
+        hz: cfg.hz(),
+    };
+    let report = crate::latency::monitor().doctor(&facts, unix_now());
+    Ok(Reply::Verbatim("txt", report.into_bytes()))
+}
+
+/// LATENCY HISTOGRAM [command ...]: each command's calls and cumulative distribution.
+pub fn latency_histogram(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    super::flush_stats(ctx.server, ctx.client);
+    let entries = if args.len() == 2 {
+        super::command_histograms(ctx.server, None)
+    } else {
+        args.from(2)
+            .iter()
+            .flat_map(|name| super::named_histograms(ctx.server, name))
+            .collect()
+    };
+    Ok(Reply::Map(
+        entries
+            .into_iter()
+            .map(|(name, h)| {
+                let cdf = h
+                    .cdf()
+                    .into_iter()
+                    .map(|(us, n)| (Reply::Int(us as i64), Reply::Int(n as i64)))
+                    .collect();
+                (
+                    Reply::bulk(name),
+                    Reply::Map(vec![
+                        (Reply::bulk("calls"), Reply::Int(h.total() as i64)),
+                        (Reply::bulk("histogram_usec"), Reply::Map(cdf)),
+                    ]),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// LATENCY HELP
+pub fn latency_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
+    Ok(super::help_reply(
+        args,
+        &[
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
         ],
     ))
 }

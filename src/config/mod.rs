@@ -56,7 +56,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "rdb-save-incremental-fsync",
             "Spindle fsyncs a snapshot once, at its end",
         ),
-        ("latency-", "Spindle has no LATENCY monitor yet"),
         ("syslog-", "Spindle logs to standard output or logfile only"),
         ("oom-score-adj", "Spindle does not set its OOM score"),
         ("shutdown-on-sigint", "Spindle treats SIGINT as SIGTERM"),
@@ -260,6 +259,8 @@ pub struct Config {
     /// `slowlog-log-slower-than` (µs; negative: off) and `slowlog-max-len`.
     slowlog_slower_than: AtomicI64,
     slowlog_max_len: AtomicU64,
+    /// `latency-tracking`: per-command latency histograms (INFO latencystats).
+    latency_tracking: AtomicBool,
     /// `busy-reply-threshold` (`lua-time-limit`), ms: a script running longer makes other
     /// clients' commands answer BUSY; 0: never.
     busy_reply_threshold: AtomicU64,
@@ -308,6 +309,7 @@ impl Default for Config {
             tracking_table_max_keys: AtomicU64::new(1_000_000),
             slowlog_slower_than: AtomicI64::new(10_000),
             slowlog_max_len: AtomicU64::new(128),
+            latency_tracking: AtomicBool::new(true),
             busy_reply_threshold: AtomicU64::new(5000),
             min_replicas_to_write: AtomicU64::new(0),
             min_replicas_max_lag: AtomicU64::new(10),
@@ -391,6 +393,21 @@ impl Config {
     /// `slowlog-log-slower-than`, in microseconds; negative: the slow log is off.
     pub fn slowlog_slower_than(&self) -> i64 {
         self.slowlog_slower_than.load(Ordering::Relaxed)
+    }
+
+    /// `latency-tracking`.
+    pub fn latency_tracking(&self) -> bool {
+        self.latency_tracking.load(Ordering::Relaxed)
+    }
+
+    /// `latency-tracking-info-percentiles`, as numbers.
+    pub fn latency_percentiles(&self) -> Vec<f64> {
+        lookup("latency-tracking-info-percentiles")
+            .map(|d| self.get(d))
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
 
     /// Are writes refused for want of good replicas (Redis's `checkGoodReplicasStatus`
@@ -514,6 +531,8 @@ impl Config {
             "hz" => self.hz().to_string(),
             "slowlog-log-slower-than" => self.slowlog_slower_than().to_string(),
             "slowlog-max-len" => self.slowlog_max_len().to_string(),
+            "latency-tracking" => yes_no(self.latency_tracking()),
+            "latency-monitor-threshold" => crate::latency::threshold().to_string(),
             "busy-reply-threshold" => self.busy_reply_threshold().to_string(),
             "min-replicas-to-write" => self
                 .min_replicas_to_write
@@ -655,6 +674,10 @@ impl Config {
                 .slowlog_slower_than
                 .store(canonical.parse().unwrap_or(10_000), Ordering::Relaxed),
             "slowlog-max-len" => self.slowlog_max_len.store(number(), Ordering::Relaxed),
+            "latency-tracking" => self
+                .latency_tracking
+                .store(canonical == "yes", Ordering::Relaxed),
+            "latency-monitor-threshold" => crate::latency::set_threshold(number()),
             "busy-reply-threshold" => self.busy_reply_threshold.store(number(), Ordering::Relaxed),
             "min-replicas-to-write" => self
                 .min_replicas_to_write
@@ -945,7 +968,7 @@ fn special_parse(name: &str, value: &str) -> Result<String, String> {
 
 /// `sprintf("%f")` with its trailing zeros (and a bare point) removed, as Redis's
 /// `trimDoubleString` does.
-fn trim_double(p: f64) -> String {
+pub fn trim_double(p: f64) -> String {
     let s = format!("{p:.6}");
     let s = s.trim_end_matches('0');
     s.trim_end_matches('.').to_string()

@@ -639,7 +639,7 @@ impl Aof {
             if sleep > 0 {
                 std::thread::sleep(std::time::Duration::from_micros(sleep));
             }
-            if let Err(e) = file.write_all(&bytes) {
+            if let Err(e) = crate::latency::measure("aof-write", || file.write_all(&bytes)) {
                 // Nothing half-written stays: the file is cut back to its last whole record
                 // and the records wait in the buffer for the next try.
                 let _ = file.set_len(io.cur_len);
@@ -662,7 +662,12 @@ impl Aof {
             self.write_ok.store(true, Ordering::Relaxed);
         }
         if fsync {
-            if let Err(e) = file.sync_data() {
+            let synced = if self.fsync_always() {
+                crate::latency::measure("aof-fsync-always", || file.sync_data())
+            } else {
+                file.sync_data()
+            };
+            if let Err(e) = synced {
                 log::warn!("Can't persist the AOF file: fsync: {}", strerror(&e));
                 self.write_failed(&e);
                 return false;
@@ -671,6 +676,11 @@ impl Aof {
             *self.last_fsync.lock() = Instant::now();
         }
         true
+    }
+
+    /// Is `appendfsync always` in force (LATENCY DOCTOR's advice)?
+    pub fn fsync_always(&self) -> bool {
+        self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS
     }
 
     fn write_failed(&self, e: &io::Error) {

@@ -38,6 +38,7 @@ pub(crate) fn forked(us: u64) {
     use std::sync::atomic::Ordering::Relaxed;
     FORKS.fetch_add(1, Relaxed);
     LAST_FORK_US.store(us, Relaxed);
+    crate::latency::sample_if_needed("fork", us / 1000);
 }
 
 /// (forks so far, the last one's duration in microseconds)
