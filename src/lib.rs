@@ -25,6 +25,7 @@ pub mod cmdstats;
 pub mod command;
 pub mod config;
 pub mod counter;
+pub mod crash;
 pub mod evict;
 pub mod geohash;
 pub mod latency;

@@ -61,6 +61,11 @@ fn timestamp() -> String {
     )
 }
 
+/// One line in the log's format, at level `c` (the crash report writes its own).
+pub fn line(c: char, text: &str) -> String {
+    format!("{}:M {} {c} {text}\n", std::process::id(), timestamp())
+}
+
 fn setting(config: &Config, name: &str) -> String {
     lookup(name).map(|d| config.get(d)).unwrap_or_default()
 }
@@ -100,6 +105,10 @@ pub fn init(config: &Config) -> Result<(), String> {
                     &format!("Can't open the log file: {}", crate::os::strerror(&e)),
                 )
             })?;
+        // The crash report writes to the same file, through a descriptor of its own.
+        if let Ok(dup) = f.try_clone() {
+            crate::crash::set_log_fd(std::os::fd::IntoRawFd::into_raw_fd(dup));
+        }
         b.target(env_logger::Target::Pipe(Box::new(f)));
     }
     // A second init (tests start several servers in one process) keeps the first logger.

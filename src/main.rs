@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         eprintln!("{}", e.trim_end_matches('\n'));
         return ExitCode::from(1);
     }
+    spindle::crash::install();
     // Detached before any thread starts, as redis-server does.
     let setting = |name: &str| cfg.get(config::lookup(name).expect("in the table"));
     let background = setting("daemonize") == "yes";

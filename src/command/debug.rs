@@ -68,6 +68,22 @@ pub fn debug(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let n = args.len();
     match (sub.as_str(), n) {
         ("help", 2) => Ok(help(args)),
+        // The crash report's own tests (Redis's integration/logging): a fault, or a panic
+        // logged as redis-server logs one, then SIGABRT.
+        ("segfault", 2) => {
+            // SAFETY: raises a signal on this thread; the handler reports and the process
+            // dies of it.
+            unsafe { libc::raise(libc::SIGSEGV) };
+            Ok(Reply::ok())
+        }
+        ("panic", 2) => {
+            #[allow(clippy::disallowed_methods)] // the message's wall-clock second
+            let now = crate::store::clock::unix_ms() / 1000;
+            log::warn!("------------------------------------------------");
+            log::warn!("!!! Software Failure. Press left mouse button to continue");
+            log::warn!("Guru Meditation: DEBUG PANIC called at Unix time {now} #debug.rs");
+            std::process::abort()
+        }
         ("digest", 2) => {
             let op = ctx.op;
             let d = ctx.read_all(|all| {
@@ -203,6 +219,8 @@ fn help(args: &Args) -> Reply {
             "    Write <message> to the server log.",
             "OBJECT <key>",
             "    Show low level info about `key` and associated value.",
+            "PANIC",
+            "    Crash the server simulating a panic.",
             "POPULATE <count> [<prefix>] [<size>]",
             "    Create <count> string keys named key:<num>. If <prefix> is specified then",
             "    it is used instead of the 'key' prefix.",
@@ -216,6 +234,8 @@ fn help(args: &Args) -> Reply {
             "    * NOFLUSH: the existing database will not be removed before load, but",
             "      conflicting keys will generate an exception and kill the server.",
             "    * NOSAVE: the database will be loaded from an existing RDB file.",
+            "SEGFAULT",
+            "    Crash the server with sigsegv.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not",
             "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",

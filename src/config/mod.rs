@@ -78,9 +78,14 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "active-expire-effort",
             "Spindle's expiry cycle has a fixed effort",
         ),
-        ("crash-log-enabled", "Spindle has no crash log"),
-        ("crash-memcheck-enabled", "Spindle has no crash log"),
-        ("use-exit-on-panic", "Spindle has no crash log"),
+        (
+            "crash-memcheck-enabled",
+            "Spindle runs no memory test after a crash",
+        ),
+        (
+            "use-exit-on-panic",
+            "Spindle ends a panic with its crash report and SIGABRT",
+        ),
         ("set-proc-title", "Spindle does not set its process title"),
         (
             "proc-title-template",
@@ -533,6 +538,7 @@ impl Config {
             "slowlog-max-len" => self.slowlog_max_len().to_string(),
             "latency-tracking" => yes_no(self.latency_tracking()),
             "latency-monitor-threshold" => crate::latency::threshold().to_string(),
+            "crash-log-enabled" => yes_no(crate::crash::enabled()),
             "busy-reply-threshold" => self.busy_reply_threshold().to_string(),
             "min-replicas-to-write" => self
                 .min_replicas_to_write
@@ -678,6 +684,7 @@ impl Config {
                 .latency_tracking
                 .store(canonical == "yes", Ordering::Relaxed),
             "latency-monitor-threshold" => crate::latency::set_threshold(number()),
+            "crash-log-enabled" => crate::crash::set_enabled(canonical == "yes"),
             "busy-reply-threshold" => self.busy_reply_threshold.store(number(), Ordering::Relaxed),
             "min-replicas-to-write" => self
                 .min_replicas_to_write
