@@ -90,20 +90,20 @@ fn protected_mode(shared: &Shared) -> bool {
 }
 
 /// Serves one accepted connection until it closes or the server shuts down.
-pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
+pub fn serve(stream: TcpStream, unix: Option<Arc<str>>, shared: &Arc<Shared>) {
     let stream = Arc::new(stream);
     let id = shared.clients.next_id();
-    let info = match ClientInfo::new(id, &stream, shared.acl.default_user()) {
+    let info = match ClientInfo::new(id, &stream, unix, shared.acl.default_user()) {
         Ok(info) => Arc::new(info),
         Err(e) => {
             log::debug!("client {id}: {e}");
             return;
         }
     };
-    let addr = info.addr;
+    let addr = info.addr_text();
     // Protected mode: without a password for the default user, only loopback clients (on
     // the connection's own thread, so the accept loop makes no extra call per client).
-    if !addr.ip().is_loopback() && shared.acl.default_user().nopass() && protected_mode(shared) {
+    if !info.is_local() && shared.acl.default_user().nopass() && protected_mode(shared) {
         shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
         let _ = (&*stream).write_all(PROTECTED_MODE_REPLY);
         let _ = stream.shutdown(std::net::Shutdown::Both);

@@ -2,6 +2,12 @@
 //! streams it accepts to the server's admission. `CONFIG SET port|bind` binds the new set
 //! first and retires the old one only once the new one listens, so a failed rebind leaves
 //! the server as it was.
+//!
+//! `unixsocket` adds one more accept thread, on a Unix stream socket. Its connections are
+//! served by the same code as TCP ones, through the same `TcpStream` type: std's `TcpStream`
+//! is a socket descriptor, and all the connection code does with it (read, write, shutdown,
+//! poll, non-blocking sends) works the same on a Unix stream socket. The TCP-only options
+//! (no-delay, keepalive) are not set on it, and its address is the socket's path.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,10 +20,11 @@ use parking_lot::Mutex;
 
 /// What the accept threads do with a connection.
 pub trait Acceptor: Send + Sync {
-    /// A connection was accepted.
-    fn admit(&self, stream: TcpStream);
-    /// `accept` failed: returns how long the thread pauses before it tries again.
-    fn failed(&self, listener: &TcpListener, e: &io::Error) -> std::time::Duration;
+    /// A connection was accepted (on the Unix socket at `unix`, if given).
+    fn admit(&self, stream: TcpStream, unix: Option<&Arc<str>>);
+    /// `accept` failed (on `listener`, or on the Unix socket): returns how long the thread
+    /// pauses before it tries again.
+    fn failed(&self, listener: Option<&TcpListener>, e: &io::Error) -> std::time::Duration;
 }
 
 struct Bound {
@@ -45,6 +52,46 @@ impl Bound {
 struct Inner {
     acceptor: Option<Arc<dyn Acceptor>>,
     bound: Vec<Bound>,
+    unix: Option<UnixBound>,
+}
+
+/// The Unix socket's listener and accept thread.
+struct UnixBound {
+    listener: Arc<std::os::unix::net::UnixListener>,
+    path: Arc<str>,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UnixBound {
+    /// As [`Bound::stop`]; then the socket file goes, as Redis removes it at exit.
+    fn stop(mut self) {
+        self.stopping.store(true, Ordering::Release);
+        // SAFETY: the descriptor belongs to `self.listener`, alive until this returns.
+        unsafe {
+            libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&*self.path);
+    }
+}
+
+/// Binds the Unix socket at `path` as Redis's `anetUnixServer` does: a file already there is
+/// removed first, and `perm` (octal `unixsocketperm`), when not 0, becomes its mode.
+pub fn bind_unix(path: &str, perm: u32) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    if perm != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))?;
+    }
+    // SAFETY: re-listens on our own socket with Redis's backlog.
+    unsafe {
+        libc::listen(listener.as_raw_fd(), TCP_BACKLOG);
+    }
+    Ok(listener)
 }
 
 /// The server's listening sockets and their threads.
@@ -65,6 +112,54 @@ impl Listeners {
         for l in listeners {
             inner.bound.push(spawn(l, Arc::clone(&acceptor))?);
         }
+        Ok(())
+    }
+
+    /// Serves the Unix socket `listener` (bound at `path`) too; call after [`Self::start`].
+    pub fn start_unix(
+        &self,
+        listener: std::os::unix::net::UnixListener,
+        path: &str,
+    ) -> io::Result<()> {
+        let mut inner = self.inner.lock();
+        let Some(acceptor) = inner.acceptor.clone() else {
+            return Ok(());
+        };
+        let listener = Arc::new(listener);
+        let path: Arc<str> = path.into();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (l, stop, at) = (
+            Arc::clone(&listener),
+            Arc::clone(&stopping),
+            Arc::clone(&path),
+        );
+        let thread = std::thread::Builder::new()
+            .name("spindle-accept-unix".into())
+            .spawn(move || loop {
+                match l.accept() {
+                    Ok((stream, _)) => {
+                        if stop.load(Ordering::Acquire) {
+                            return;
+                        }
+                        let fd = std::os::fd::OwnedFd::from(stream);
+                        acceptor.admit(TcpStream::from(fd), Some(&at));
+                    }
+                    Err(_) if stop.load(Ordering::Acquire) => return,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let pause = acceptor.failed(None, &e);
+                        if !pause.is_zero() {
+                            std::thread::sleep(pause);
+                        }
+                    }
+                }
+            })?;
+        inner.unix = Some(UnixBound {
+            listener,
+            path,
+            stopping,
+            thread: Some(thread),
+        });
         Ok(())
     }
 
@@ -141,13 +236,16 @@ impl Listeners {
 
     /// Closes every listening socket and forgets the acceptor (which holds the server).
     pub fn stop(&self) {
-        let bound = {
+        let (bound, unix) = {
             let mut inner = self.inner.lock();
             inner.acceptor = None;
-            std::mem::take(&mut inner.bound)
+            (std::mem::take(&mut inner.bound), inner.unix.take())
         };
         for b in bound {
             b.stop();
+        }
+        if let Some(u) = unix {
+            u.stop();
         }
     }
 
@@ -176,12 +274,12 @@ fn spawn(listener: TcpListener, acceptor: Arc<dyn Acceptor>) -> io::Result<Bound
                 if stop.load(Ordering::Acquire) {
                     return;
                 }
-                acceptor.admit(stream);
+                acceptor.admit(stream, None);
             }
             Err(_) if stop.load(Ordering::Acquire) => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let pause = acceptor.failed(&l, &e);
+                let pause = acceptor.failed(Some(&l), &e);
                 if !pause.is_zero() {
                     std::thread::sleep(pause);
                 }
@@ -335,10 +433,10 @@ mod tests {
 
     struct Count(AtomicUsize);
     impl Acceptor for Count {
-        fn admit(&self, _stream: TcpStream) {
+        fn admit(&self, _stream: TcpStream, _unix: Option<&Arc<str>>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
-        fn failed(&self, _l: &TcpListener, _e: &io::Error) -> Duration {
+        fn failed(&self, _l: Option<&TcpListener>, _e: &io::Error) -> Duration {
             Duration::from_millis(1)
         }
     }

@@ -78,8 +78,14 @@ fn main() -> ExitCode {
         }
     }
     let addrs = cfg.bind_addrs();
+    let unix_only = addrs.is_empty() && !setting("unixsocket").is_empty();
+    if addrs.is_empty() && !unix_only {
+        log::warn!("Configured to not listen anywhere, exiting.");
+        return ExitCode::from(1);
+    }
     let listeners = match spindle::listen::bind_all(&addrs, cfg.port()) {
-        Ok(l) if !l.is_empty() => l,
+        // `bind ""` with a Unix socket: no TCP at all, as Redis allows.
+        Ok(l) if !l.is_empty() || unix_only => l,
         Ok(_) => {
             log::error!("Failed listening on port {} (tcp), aborting.", cfg.port());
             return ExitCode::from(1);
@@ -132,12 +138,15 @@ fn main() -> ExitCode {
         Err(e) => log::warn!("cannot install signal handlers: {e}"),
     }
 
-    let addr = listeners
+    let mut addr = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(" ");
+    if addr.is_empty() {
+        addr = setting("unixsocket");
+    }
     log::info!(
         target: spindle::logging::RAW,
         "Spindle {} (Redis {} compatible) 64 bit, running in standalone mode, Port: {}, PID: {}",

@@ -71,7 +71,10 @@ impl Monitors {
 fn format_line(from: Option<&ClientInfo>, db: usize, argv: &[Vec<u8>], unix_us: i64) -> Vec<u8> {
     let (secs, micros) = (unix_us.div_euclid(1_000_000), unix_us.rem_euclid(1_000_000));
     let mut out = match from {
-        Some(c) => format!("+{secs}.{micros:06} [{db} {}] ", c.addr),
+        Some(c) => match &c.unix {
+            Some(path) => format!("+{secs}.{micros:06} [{db} unix:{path}] "),
+            None => format!("+{secs}.{micros:06} [{db} {}] ", c.addr),
+        },
         None => format!("+{secs}.{micros:06} [{db} lua] "),
     }
     .into_bytes();

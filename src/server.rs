@@ -45,17 +45,18 @@ struct Admit {
 }
 
 impl crate::listen::Acceptor for Admit {
-    fn admit(&self, stream: TcpStream) {
+    fn admit(&self, stream: TcpStream, unix: Option<&Arc<str>>) {
         self.errors.lock().recovered();
-        admit(&self.shared, &self.pool, stream);
+        admit(&self.shared, &self.pool, stream, unix.cloned());
     }
 
-    fn failed(&self, listener: &TcpListener, e: &io::Error) -> Duration {
+    fn failed(&self, listener: Option<&TcpListener>, e: &io::Error) -> Duration {
         if os::out_of_descriptors(e)
-            && self
-                .spare
-                .lock()
-                .release_for(|| reject_one(listener, &self.shared))
+            && listener.is_some_and(|l| {
+                self.spare
+                    .lock()
+                    .release_for(|| reject_one(l, &self.shared))
+            })
         {
             self.errors.lock().note(e);
             return Duration::ZERO;
@@ -105,8 +106,28 @@ pub fn run_on(
     } else {
         shared.snapshots.begin_loading(&shared.config)
     };
+    // The Unix socket, as Redis's initServer opens it: a failure stops the start.
+    let unixsocket = crate::persistence::snapshot::setting(&shared.config, "unixsocket");
+    let unix = if unixsocket.is_empty() {
+        None
+    } else {
+        let perm = crate::persistence::snapshot::setting(&shared.config, "unixsocketperm");
+        let perm = u32::from_str_radix(&perm, 8).unwrap_or(0);
+        match crate::listen::bind_unix(&unixsocket, perm) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::error!("Failed opening Unix socket: {}", crate::os::strerror(&e));
+                return Err(e);
+            }
+        }
+    };
     log::warn!("Server initialized");
+    let serves_tcp = !listeners.is_empty();
     shared.listeners.start(listeners, admit)?;
+    if let Some(l) = unix {
+        shared.listeners.start_unix(l, &unixsocket)?;
+    }
+    let serves_unix = !unixsocket.is_empty();
     // Ready once the data is in (clients that come earlier get -LOADING).
     if load {
         let sh = Arc::clone(&shared);
@@ -123,10 +144,10 @@ pub fn run_on(
                     log::error!("Terminating server after rdb file reading failure.");
                     std::process::exit(1);
                 }
-                log::info!("Ready to accept connections tcp");
+                ready(serves_tcp, serves_unix);
             })?;
     } else {
-        log::info!("Ready to accept connections tcp");
+        ready(serves_tcp, serves_unix);
     }
     shutdown.wait();
     // A script still running (a signal came) stops at its next check: it holds the locks.
@@ -142,6 +163,16 @@ pub fn run_on(
     }
     let _ = cron.join();
     Ok(())
+}
+
+/// The lines that say the server serves: one per kind of socket.
+fn ready(tcp: bool, unix: bool) {
+    if tcp {
+        log::info!("Ready to accept connections tcp");
+    }
+    if unix {
+        log::info!("Ready to accept connections unix");
+    }
 }
 
 /// Loads the append-only file (its base and incremental files, through a client without a
@@ -305,11 +336,13 @@ impl AcceptErrors {
     }
 }
 
-fn admit(shared: &Arc<Shared>, pool: &Arc<Pool>, stream: TcpStream) {
+fn admit(shared: &Arc<Shared>, pool: &Arc<Pool>, stream: TcpStream, unix: Option<Arc<str>>) {
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-    let _ = stream.set_nodelay(true);
     let keepalive = shared.config.tcp_keepalive();
-    if keepalive > 0 {
+    if unix.is_none() {
+        let _ = stream.set_nodelay(true);
+    }
+    if keepalive > 0 && unix.is_none() {
         if let Err(e) = os::set_keepalive(&stream, keepalive) {
             log::debug!("cannot set TCP keepalive: {e}");
         }
@@ -324,7 +357,7 @@ fn admit(shared: &Arc<Shared>, pool: &Arc<Pool>, stream: TcpStream) {
     let job_shared = Arc::clone(shared);
     let job = Box::new(move || {
         let _guard = guard;
-        client::serve(stream, &job_shared);
+        client::serve(stream, unix, &job_shared);
     });
     if let Err(e) = pool.execute(job) {
         log::error!("cannot start a worker thread: {e}");

@@ -325,8 +325,12 @@ pub const NO_COMMAND: u32 = u32::MAX;
 /// What other connections may see or do to this one (CLIENT LIST, CLIENT KILL, shutdown).
 pub struct ClientInfo {
     pub id: u64,
+    /// The peer's and the local address of a TCP connection (unspecified, port 0, on the
+    /// Unix socket: see `unix`, and [`ClientInfo::addr_text`]).
     pub addr: SocketAddr,
     pub laddr: SocketAddr,
+    /// The socket's path, for a client of the Unix socket (`unixsocket`).
+    pub unix: Option<Arc<str>>,
     pub fd: i32,
     /// When the connection was accepted, Unix ms (CLIENT LIST `age`, from the command's
     /// instant).
@@ -384,11 +388,43 @@ impl ClientInfo {
     pub fn new(
         id: u64,
         stream: &Arc<TcpStream>,
+        unix: Option<Arc<str>>,
         user: Arc<crate::acl::UserCell>,
     ) -> io::Result<Self> {
-        let ends = (stream.peer_addr()?, stream.local_addr()?);
+        let ends = match unix {
+            Some(_) => {
+                let none = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+                (none, none)
+            }
+            None => (stream.peer_addr()?, stream.local_addr()?),
+        };
         let fd = std::os::fd::AsRawFd::as_raw_fd(&**stream);
-        Ok(Self::with(id, ends, fd, Some(Arc::clone(stream)), user))
+        let mut info = Self::with(id, ends, fd, Some(Arc::clone(stream)), user);
+        info.unix = unix;
+        Ok(info)
+    }
+
+    /// The peer's address as Redis shows it (CLIENT LIST `addr`, SLOWLOG, CLIENT KILL ADDR):
+    /// `ip:port`, or `path:0` on the Unix socket.
+    pub fn addr_text(&self) -> String {
+        match &self.unix {
+            Some(path) => format!("{path}:0"),
+            None => self.addr.to_string(),
+        }
+    }
+
+    /// The local address as Redis shows it (CLIENT LIST `laddr`).
+    pub fn laddr_text(&self) -> String {
+        match &self.unix {
+            Some(path) => format!("{path}:0"),
+            None => self.laddr.to_string(),
+        }
+    }
+
+    /// A client on this machine: the Unix socket or a loopback address (protected mode,
+    /// `enable-debug-command local`).
+    pub fn is_local(&self) -> bool {
+        self.unix.is_some() || self.addr.ip().is_loopback()
     }
 
     /// A client without a connection (Redis's fake AOF client): it replays the append-only
@@ -410,6 +446,7 @@ impl ClientInfo {
             id,
             addr,
             laddr,
+            unix: None,
             fd,
             created_ms: clock::unix_ms(),
             last_active_ms: AtomicI64::new(clock::unix_ms()),
@@ -589,7 +626,7 @@ impl ClientInfo {
             log::warn!(
                 "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
                 self.id,
-                self.addr
+                self.addr_text()
             );
             self.close();
         }

@@ -297,6 +297,7 @@ pub fn client_line(c: &ClientInfo, now_ms: i64) -> String {
         (bcast, 'B'),
         (c.watch_flag.is_dirty(), 'd'),
         (c.no_evict.load(Ordering::Relaxed), 'e'),
+        (c.unix.is_some(), 'U'),
     ] {
         if on {
             flags.push(letter);
@@ -309,8 +310,8 @@ pub fn client_line(c: &ClientInfo, now_ms: i64) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}\n",
         c.id,
-        c.addr,
-        c.laddr,
+        c.addr_text(),
+        c.laddr_text(),
         c.fd,
         lossy(&c.name.lock()),
         age,
@@ -392,7 +393,7 @@ pub fn client_kill(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let clients = ctx.server.clients.list();
     if args.len() == 3 {
         let addr = args.text(2);
-        let target = clients.iter().find(|c| c.addr.to_string() == addr);
+        let target = clients.iter().find(|c| c.addr_text() == addr);
         let Some(c) = target else {
             return Err(err("ERR No such client"));
         };
@@ -443,8 +444,8 @@ pub fn client_kill(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let mut killed = 0;
     for c in &clients {
         let matched = id.is_none_or(|id| c.id == id)
-            && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
-            && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
+            && addr.as_ref().is_none_or(|a| c.addr_text() == *a)
+            && laddr.as_ref().is_none_or(|a| c.laddr_text() == *a)
             && ctype.as_ref().is_none_or(|t| t == "normal")
             && user
                 .as_ref()

@@ -24,7 +24,7 @@ pub fn allowed(ctx: &Ctx) -> bool {
         .unwrap_or_default();
     match setting.as_str() {
         "yes" => true,
-        "local" => ctx.client.info.addr.ip().is_loopback(),
+        "local" => ctx.client.info.is_local(),
         _ => false,
     }
 }

@@ -1214,7 +1214,7 @@ fn slowlog_after(
                 (
                     argv.to_vec(),
                     micros,
-                    info.addr.to_string(),
+                    info.addr_text(),
                     info.name.lock().clone(),
                 ),
                 &ctx.server.slowlog,
@@ -1234,7 +1234,7 @@ pub fn slowlog_push(server: &Shared, client: &ClientState, argv: &[Vec<u8>], mic
         argv,
         micros,
         now,
-        client.info.addr.to_string(),
+        client.info.addr_text(),
         client.info.name.lock().clone(),
         server.config.slowlog_max_len(),
     );
@@ -1728,7 +1728,7 @@ mod tests {
         let config = crate::config::Config::default();
         let server = Shared::new(config, crate::shutdown::Shutdown::new());
         let info = std::sync::Arc::new(
-            crate::state::ClientInfo::new(1, &stream, server.acl.default_user()).unwrap(),
+            crate::state::ClientInfo::new(1, &stream, None, server.acl.default_user()).unwrap(),
         );
         let mut client = ClientState::new(info);
         let op = Op::at_ms(1, crate::store::Limits::default());

@@ -479,9 +479,10 @@ pub fn config_get(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::Map(pairs))
 }
 
-/// Redis's `allowProtectedAction`: `yes`, or `local` for a client on loopback.
+/// Redis's `allowProtectedAction`: `yes`, or `local` for a client on loopback or the Unix
+/// socket.
 pub fn protected_action_allowed(setting: &str, client: &crate::state::ClientInfo) -> bool {
-    setting == "yes" || (setting == "local" && client.addr.ip().is_loopback())
+    setting == "yes" || (setting == "local" && client.is_local())
 }
 
 /// CONFIG SET parameter value [parameter value ...]: all or nothing. As in Redis, every value

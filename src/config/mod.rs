@@ -120,8 +120,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("aof_rewrite_cpulist", "Spindle does not pin its threads"),
         ("bgsave_cpulist", "Spindle does not pin its threads"),
         ("supervised", "Spindle does not notify a supervisor yet"),
-        ("unixsocket", "Spindle listens on TCP only yet"),
-        ("unixsocketperm", "Spindle listens on TCP only yet"),
         ("enable-module-command", "Spindle has no modules"),
         (
             "enable-debug-command",

@@ -1,0 +1,117 @@
+//! `unixsocket` and `unixsocketperm`: the Unix socket is served beside TCP by the same code,
+//! its clients show as `path:0` with the `U` flag, count as local (protected mode), and the
+//! socket file is made with the mode asked for and removed at shutdown.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+
+use common::BinServer;
+
+fn cmd(s: &mut UnixStream, line: &str) -> String {
+    s.write_all(line.as_bytes()).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn the_unix_socket_serves_beside_tcp() {
+    let dir = std::env::temp_dir().join(format!("spindle-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("spindle.sock");
+    let p = path.to_str().unwrap();
+    // A stale file where the socket goes is replaced, as Redis does.
+    std::fs::write(&path, b"stale").unwrap();
+    let mut server = BinServer::start(&["--unixsocket", p, "--unixsocketperm", "700"]);
+    common::wait_for("ready on unix", || {
+        server
+            .log_text()
+            .contains("Ready to accept connections unix")
+    });
+    let meta = std::fs::metadata(&path).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+
+    let mut u = UnixStream::connect(&path).unwrap();
+    assert_eq!(cmd(&mut u, "PING\r\n"), "+PONG\r\n");
+    assert_eq!(cmd(&mut u, "SET k v\r\n"), "+OK\r\n");
+    // The same data as over TCP.
+    let mut t = server.connect();
+    assert_eq!(t.cmd_str(&["GET", "k"]), "$1\r\nv\r\n");
+    let info = cmd(&mut u, "CLIENT INFO\r\n");
+    assert!(
+        info.contains(&format!(" addr={p}:0 laddr={p}:0 ")),
+        "{info}"
+    );
+    assert!(info.contains(" flags=U "), "{info}");
+    let list = t.cmd_str(&["CLIENT", "LIST"]);
+    assert!(list.contains(&format!("addr={p}:0")), "{list}");
+    assert_eq!(
+        t.cmd_str(&["CONFIG", "GET", "unixsocket"]),
+        format!("*2\r\n$10\r\nunixsocket\r\n${}\r\n{p}\r\n", p.len())
+    );
+    // CLIENT KILL ADDR finds it by its path.
+    assert_eq!(
+        t.cmd_str(&["CLIENT", "KILL", "ADDR", &format!("{p}:0")]),
+        ":1\r\n"
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(u.read(&mut buf).unwrap_or(0), 0);
+
+    t.send_cmd(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert_eq!(server.wait_exit(), Some(0));
+    assert!(!path.exists(), "the socket file is removed at exit");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_socket_that_cannot_be_made_stops_the_start() {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"));
+    let out = cmd
+        .args([
+            "--port",
+            "0",
+            "--unixsocket",
+            "/nonexistent-dir/spindle.sock",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("Failed opening Unix socket: "), "{log}");
+}
+
+#[test]
+fn bind_nothing_serves_the_unix_socket_alone() {
+    let dir = std::env::temp_dir().join(format!("spindle-unix-only-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let p = path.to_str().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .current_dir(&dir)
+        .args(["--port", "0", "--bind", "", "--unixsocket", p])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for("the socket", || UnixStream::connect(&path).is_ok());
+    let mut u = UnixStream::connect(&path).unwrap();
+    assert_eq!(
+        cmd(&mut u, "CONFIG GET bind\r\n"),
+        "*2\r\n$4\r\nbind\r\n$0\r\n\r\n"
+    );
+    u.write_all(b"SHUTDOWN NOSAVE\r\n").unwrap();
+    assert_eq!(child.wait().ok().and_then(|s| s.code()), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Nothing at all to listen on is refused, as redis-server refuses it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args(["--port", "0", "--bind", ""])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("Configured to not listen anywhere, exiting."));
+}
