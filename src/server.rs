@@ -84,6 +84,8 @@ pub fn run_on(
     {
         config.set_port(port);
     }
+    crate::command::install_renames(&config.renames)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let shared = Arc::new(Shared::new(config, Arc::clone(&shutdown)));
     // Calibrates the command clock now, so that no command waits for it (SLOWLOG, INFO).
     crate::cmdstats::ticks_per_us();

@@ -136,3 +136,75 @@ fn config_rewrite_keeps_the_file_and_round_trips() {
     assert_eq!(pairs(&before), pairs(&after));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rename-command`: the old name is gone, the new one runs the command (an empty new name
+/// removes it), CONFIG REWRITE keeps the lines, and a bad line stops the start with
+/// redis-server's fatal block.
+#[test]
+fn rename_command_renames_and_survives_a_rewrite() {
+    let dir = std::env::temp_dir().join(format!("spindle-rename-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("spindle.conf");
+    std::fs::write(
+        &conf,
+        "rename-command flushdb badger\nrename-command DEBUG \"\"\n",
+    )
+    .unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    let check = |server: &common::BinServer| {
+        let mut c = server.connect();
+        common::check(
+            &mut c,
+            &[
+                (
+                    &["FLUSHDB"],
+                    "-ERR unknown command 'FLUSHDB', with args beginning with: \r\n",
+                ),
+                (&["SET", "k", "v"], "+OK\r\n"),
+                (&["BADGER"], "+OK\r\n"),
+                (&["DBSIZE"], ":0\r\n"),
+                (
+                    &["DEBUG", "HELP"],
+                    "-ERR unknown command 'DEBUG', with args beginning with: 'HELP' \r\n",
+                ),
+            ],
+        );
+        c
+    };
+    let server = common::BinServer::start_with_file(&conf, &["--save", "", "--dir", &d]);
+    let mut c = check(&server);
+    assert_eq!(c.cmd_str(&["CONFIG", "REWRITE"]), "+OK\r\n");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.starts_with("rename-command flushdb badger\nrename-command DEBUG \"\"\n"),
+        "{text}"
+    );
+    drop(c);
+    drop(server);
+    let server = common::BinServer::start_with_file(&conf, &["--dir", &d]);
+    drop(check(&server));
+    drop(server);
+
+    for (line, why) in [
+        (
+            "rename-command nosuch x",
+            "No such command in rename-command",
+        ),
+        (
+            "rename-command get set",
+            "Target command name already exists",
+        ),
+    ] {
+        std::fs::write(&conf, format!("{line}\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
+            .arg(&conf)
+            .args(["--port", "0"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!(">>> '{line}'\n{why}")), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

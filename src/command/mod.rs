@@ -661,7 +661,73 @@ pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
     let lower = buf.get_mut(..name.len())?;
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
+    if RENAMED.load(Ordering::Relaxed) {
+        let renames = RENAMES.read();
+        if let Some(r) = renames.as_ref() {
+            if let Some(&i) = r.added.get(&*lower) {
+                return Some((i, &TABLE[i]));
+            }
+            let i = *index().get(&*lower)?;
+            return (!r.gone.contains(&i)).then(|| (i, &TABLE[i]));
+        }
+    }
     index().get(&*lower).map(|&i| (i, &TABLE[i]))
+}
+
+/// `rename-command old new` (config file only): the commands taken away from their names
+/// (by table index) and the names they answer to instead (an empty new name removes a
+/// command). What the table itself says of a command (COMMAND INFO's name, ACL rules) stays.
+#[derive(Default)]
+struct Renames {
+    gone: std::collections::HashSet<usize>,
+    added: HashMap<Vec<u8>, usize>,
+}
+
+static RENAMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static RENAMES: parking_lot::RwLock<Option<Renames>> = parking_lot::RwLock::new(None);
+
+/// Checks `rename-command` lines, in order, as Redis's config loader does: the old name must
+/// name a command, and the new one must not be taken.
+pub fn check_renames(pairs: &[(String, String)]) -> Result<(), String> {
+    build_renames(pairs).map(|_| ())
+}
+
+/// Makes the `rename-command` lines the server's (at start).
+pub fn install_renames(pairs: &[(String, String)]) -> Result<(), String> {
+    let r = build_renames(pairs)?;
+    let any = !pairs.is_empty();
+    *RENAMES.write() = any.then_some(r);
+    RENAMED.store(any, Ordering::Relaxed);
+    Ok(())
+}
+
+fn build_renames(pairs: &[(String, String)]) -> Result<Renames, String> {
+    let mut r = Renames::default();
+    for (old, new) in pairs {
+        let old_l = old.to_ascii_lowercase().into_bytes();
+        let i = match r.added.remove(&old_l) {
+            Some(i) => i,
+            None => match index().get(old_l.as_slice()) {
+                Some(&i) if !r.gone.contains(&i) => {
+                    r.gone.insert(i);
+                    i
+                }
+                _ => return Err("No such command in rename-command".into()),
+            },
+        };
+        if !new.is_empty() {
+            let new_l = new.to_ascii_lowercase().into_bytes();
+            let taken = r.added.contains_key(&new_l)
+                || index()
+                    .get(new_l.as_slice())
+                    .is_some_and(|j| !r.gone.contains(j));
+            if taken {
+                return Err("Target command name already exists".into());
+            }
+            r.added.insert(new_l, i);
+        }
+    }
+    Ok(r)
 }
 
 fn find_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {

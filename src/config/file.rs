@@ -213,6 +213,11 @@ impl Loader {
                     .map_err(|_| format!("invalid worker-idle-ms '{}'", args[0]))?;
                 Ok(())
             }
+            ("rename-command", 2) => {
+                cfg.renames.push((args[0].clone(), args[1].clone()));
+                // Checked now, for the error at this line.
+                crate::command::check_renames(&cfg.renames)
+            }
             _ => Err("Bad directive or wrong number of arguments".into()),
         }
     }

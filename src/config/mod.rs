@@ -250,6 +250,8 @@ pub struct Config {
     pub databases: usize,
     /// Idle worker threads beyond the warm pool exit after this long (`--worker-idle-ms`).
     pub worker_idle: Duration,
+    /// `rename-command` lines of the config file, in order (see `command::install_renames`).
+    pub renames: Vec<(String, String)>,
     maxclients: AtomicUsize,
     maxmemory: AtomicU64,
     /// An index into `Policy::NAMES`.
@@ -302,6 +304,7 @@ impl Default for Config {
             bind: RwLock::new(vec!["127.0.0.1".into()]),
             databases: DEFAULT_DATABASES,
             worker_idle: DEFAULT_WORKER_IDLE,
+            renames: Vec::new(),
             maxclients: AtomicUsize::new(DEFAULT_MAXCLIENTS),
             maxmemory: AtomicU64::new(0),
             maxmemory_policy: AtomicU8::new(Policy::NoEviction.index()),
