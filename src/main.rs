@@ -143,7 +143,7 @@ fn main() -> ExitCode {
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(", ");
     if addr.is_empty() {
         addr = setting("unixsocket");
     }

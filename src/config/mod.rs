@@ -301,7 +301,9 @@ impl Default for Config {
         Config {
             config_file: None,
             port: AtomicU16::new(DEFAULT_PORT),
-            bind: RwLock::new(vec!["127.0.0.1".into()]),
+            // Redis's default: every IPv4 and (if there is any) IPv6 address; protected mode
+            // keeps other machines out until a password is set.
+            bind: RwLock::new(vec!["*".into(), "-::*".into()]),
             databases: DEFAULT_DATABASES,
             worker_idle: DEFAULT_WORKER_IDLE,
             renames: Vec::new(),
@@ -793,7 +795,7 @@ fn special_default(name: &str) -> &'static str {
         "client-output-buffer-limit" => {
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
         }
-        "bind" => "127.0.0.1",
+        "bind" => "* -::*",
         _ => "",
     }
 }

@@ -154,6 +154,17 @@ fn rewrite_all(config: &Config, state: &mut State) {
             ("dir" | "notify-keyspace-events", _) => {
                 state.put(name, format!("{name} {}", repr(&value)), force)
             }
+            // Redis's rewriteConfigBindOption: the default leaves no line; no address at all
+            // is `bind ""`, so that the default does not come back.
+            ("bind", _) => {
+                if value == default {
+                    state.rewritten.insert(name.to_string());
+                } else if value.is_empty() {
+                    state.put(name, "bind \"\"".into(), true);
+                } else {
+                    state.put(name, format!("bind {value}"), true);
+                }
+            }
             (_, Type::Special) if value.is_empty() => {
                 // Unset (`replicaof` with no primary): no line, as Redis writes none.
                 state.rewritten.insert(name.to_string());
