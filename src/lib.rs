@@ -45,6 +45,7 @@ pub mod shutdown;
 pub mod slowlog;
 pub mod state;
 pub mod store;
+pub mod supervise;
 pub mod tracking;
 
 #[global_allocator]

@@ -70,6 +70,51 @@ fn setting(config: &Config, name: &str) -> String {
     lookup(name).map(|d| config.get(d)).unwrap_or_default()
 }
 
+/// `syslog-enabled`: opens the system log with `syslog-ident` and `syslog-facility`, as
+/// Redis's `openlog(ident, LOG_PID | LOG_NDELAY | LOG_NOWAIT, facility)`.
+fn open_syslog(ident: &str, facility: &str) {
+    let facility = match facility {
+        "user" => libc::LOG_USER,
+        "local1" => libc::LOG_LOCAL1,
+        "local2" => libc::LOG_LOCAL2,
+        "local3" => libc::LOG_LOCAL3,
+        "local4" => libc::LOG_LOCAL4,
+        "local5" => libc::LOG_LOCAL5,
+        "local6" => libc::LOG_LOCAL6,
+        "local7" => libc::LOG_LOCAL7,
+        _ => libc::LOG_LOCAL0,
+    };
+    // openlog keeps the pointer: the identity lives as long as the process.
+    let ident: &'static std::ffi::CStr = Box::leak(
+        std::ffi::CString::new(ident.replace('\0', ""))
+            .unwrap_or_default()
+            .into_boxed_c_str(),
+    );
+    // SAFETY: a NUL-terminated string that is never freed.
+    unsafe {
+        libc::openlog(
+            ident.as_ptr(),
+            libc::LOG_PID | libc::LOG_NDELAY | libc::LOG_NOWAIT,
+            facility,
+        )
+    };
+}
+
+/// One message to the system log, at Redis's priority for its level (its text alone, as
+/// Redis sends it).
+fn to_syslog(level: Level, msg: &str) {
+    let priority = match level {
+        Level::Error | Level::Warn => libc::LOG_WARNING,
+        Level::Info => libc::LOG_NOTICE,
+        Level::Debug => libc::LOG_INFO,
+        Level::Trace => libc::LOG_DEBUG,
+    };
+    if let Ok(text) = std::ffi::CString::new(msg.replace('\0', "")) {
+        // SAFETY: a constant format taking one NUL-terminated string.
+        unsafe { libc::syslog(priority, c"%s".as_ptr(), text.as_ptr()) };
+    }
+}
+
 /// Installs the logger `config` describes. `Err` is redis-server's fatal text for a log
 /// file that cannot be opened.
 pub fn init(config: &Config) -> Result<(), String> {
@@ -80,7 +125,17 @@ pub fn init(config: &Config) -> Result<(), String> {
         b.parse_filters(&spec);
     }
     let pid = std::process::id();
+    let syslog = setting(config, "syslog-enabled") == "yes";
+    if syslog {
+        open_syslog(
+            &setting(config, "syslog-ident"),
+            &setting(config, "syslog-facility"),
+        );
+    }
     b.format(move |buf, record| {
+        if syslog {
+            to_syslog(record.level(), &record.args().to_string());
+        }
         if record.target() == RAW {
             return writeln!(buf, "{}", record.args());
         }

@@ -40,7 +40,9 @@ fn main() -> ExitCode {
     spindle::crash::install();
     // Detached before any thread starts, as redis-server does.
     let setting = |name: &str| cfg.get(config::lookup(name).expect("in the table"));
-    let background = setting("daemonize") == "yes";
+    // A supervised server stays in the foreground, as redis-server does.
+    let supervised = spindle::supervise::setup(&setting("supervised"));
+    let background = setting("daemonize") == "yes" && !supervised;
     if background {
         os::daemonize();
     }

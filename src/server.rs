@@ -152,6 +152,7 @@ pub fn run_on(
         ready(serves_tcp, serves_unix);
     }
     shutdown.wait();
+    crate::supervise::stopping();
     // A script still running (a signal came) stops at its next check: it holds the locks.
     shared.script_busy.shutting_down();
 
@@ -175,6 +176,7 @@ fn ready(tcp: bool, unix: bool) {
     if unix {
         log::info!("Ready to accept connections unix");
     }
+    crate::supervise::ready();
 }
 
 /// Loads the append-only file (its base and incremental files, through a client without a

@@ -56,7 +56,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "rdb-save-incremental-fsync",
             "Spindle fsyncs a snapshot once, at its end",
         ),
-        ("syslog-", "Spindle logs to standard output or logfile only"),
         ("oom-score-adj", "Spindle does not set its OOM score"),
         ("shutdown-on-sigint", "Spindle treats SIGINT as SIGTERM"),
         ("lazyfree-", "Spindle frees values in the calling thread"),
@@ -119,7 +118,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("bio_cpulist", "Spindle does not pin its threads"),
         ("aof_rewrite_cpulist", "Spindle does not pin its threads"),
         ("bgsave_cpulist", "Spindle does not pin its threads"),
-        ("supervised", "Spindle does not notify a supervisor yet"),
         ("enable-module-command", "Spindle has no modules"),
         (
             "enable-debug-command",

@@ -89,6 +89,19 @@ impl BinServer {
         Self::spawn(cmd, extra)
     }
 
+    /// Started with these environment variables set (an empty value: removed).
+    pub fn start_with_env(env: &[(&str, &str)], extra: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle"));
+        for (k, v) in env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        Self::spawn(cmd, extra)
+    }
+
     /// Everything it has logged so far (the first megabyte).
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().clone()
