@@ -114,6 +114,35 @@ pub fn release_free_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
+/// mimalloc's committed and resident bytes (INFO `allocator_active`, `allocator_resident`;
+/// on Linux mimalloc estimates the second from the first).
+pub fn allocator_stats() -> (usize, usize) {
+    let (mut elapsed, mut user, mut sys, mut rss, mut peak_rss) = (0, 0, 0, 0, 0);
+    let (mut commit, mut peak_commit, mut faults) = (0, 0, 0);
+    // SAFETY: every pointer is to a live local.
+    unsafe {
+        libmimalloc_sys::mi_process_info(
+            &mut elapsed,
+            &mut user,
+            &mut sys,
+            &mut rss,
+            &mut peak_rss,
+            &mut commit,
+            &mut peak_commit,
+            &mut faults,
+        )
+    };
+    (commit, rss)
+}
+
+/// INFO `mem_allocator`: `mimalloc-<major>.<minor>.<patch>`.
+pub fn allocator_name() -> String {
+    // SAFETY: no preconditions.
+    let v = unsafe { libmimalloc_sys::mi_version() };
+    // Major, then two digits of minor and two of patch (30302: 3.3.2).
+    format!("mimalloc-{}.{}.{}", v / 10000, (v / 100) % 100, v % 100)
+}
+
 /// Bytes currently allocated by the process.
 pub fn used_memory() -> usize {
     COUNTS

@@ -216,6 +216,7 @@ fn connection_loop(
         input.end += n;
         input.note_peak();
         shared.stats.net_input.add(n as u64);
+        shared.stats.reads.add(1);
         // Every read, and every write below, counts as activity (the `timeout` reaper).
         state.info.touch();
         // The limits are read live, so CONFIG SET takes effect on the next read.
@@ -566,6 +567,10 @@ fn flush(
         info.touch();
     }
     shared.stats.net_output.add(out.len() as u64);
+    shared
+        .stats
+        .writes
+        .add(out.len().div_ceil(OUT_FLUSH) as u64);
     out.clear();
     if out.capacity() > KEEP_BUF {
         out.shrink_to(READ_CHUNK);

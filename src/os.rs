@@ -554,3 +554,65 @@ pub fn daemonize() {
         }
     }
 }
+
+/// The kernel's name, release and machine (`uname -srm`), for INFO's `os`.
+pub fn uname() -> (String, String, String) {
+    // SAFETY: uname fills a zeroed struct of NUL-terminated fields.
+    let u = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        libc::uname(&mut u);
+        u
+    };
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (field(&u.sysname), field(&u.release), field(&u.machine))
+}
+
+/// The machine's memory in bytes (INFO `total_system_memory`), 0 if unknown.
+pub fn total_system_memory() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as usize * size as usize
+    } else {
+        0
+    }
+}
+
+/// CPU seconds (system, user) used: by the process, by its reaped children (snapshot and
+/// rewrite children), and by the calling thread (INFO's `..._main_thread`: Spindle has no
+/// main thread doing the work, so it is the thread serving the INFO).
+pub struct CpuTimes {
+    pub process: (f64, f64),
+    pub children: (f64, f64),
+    pub thread: (f64, f64),
+}
+
+pub fn cpu_times() -> CpuTimes {
+    let of = |who: libc::c_int| {
+        // SAFETY: getrusage fills a zeroed struct.
+        let r = unsafe {
+            let mut r: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut r);
+            r
+        };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        (secs(r.ru_stime), secs(r.ru_utime))
+    };
+    CpuTimes {
+        process: of(libc::RUSAGE_SELF),
+        children: of(libc::RUSAGE_CHILDREN),
+        thread: of(libc::RUSAGE_THREAD),
+    }
+}

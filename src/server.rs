@@ -87,6 +87,10 @@ pub fn run_on(
     crate::command::install_renames(&config.renames)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let shared = Arc::new(Shared::new(config, Arc::clone(&shutdown)));
+    shared
+        .stats
+        .startup_memory
+        .store(crate::alloc::used_memory() as u64, Ordering::Relaxed);
     // Calibrates the command clock now, so that no command waits for it (SLOWLOG, INFO).
     crate::cmdstats::ticks_per_us();
     let pool = Pool::new(shutdown.receiver(), shared.config.worker_idle_timeout());
@@ -437,11 +441,18 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             let n = if paused {
                 0
             } else {
-                shared.store.expire_cycle(
+                let mut worked = Duration::ZERO;
+                let n = shared.store.expire_cycle(
                     clock::unix_ms(),
                     BATCH,
                     shared.config.notify_keyspace_events(),
-                )
+                    &mut worked,
+                );
+                shared
+                    .stats
+                    .expire_cycle_us
+                    .fetch_add(worked.as_micros() as u64, Ordering::Relaxed);
+                n
             };
             // Subscribers of the `expired` events it published.
             shared

@@ -40,8 +40,17 @@ pub struct Stats {
     pub peak_memory: AtomicU64,
     /// INFO commandstats and errorstats.
     pub by_command: crate::cmdstats::CommandStats,
-    /// Command counts sampled by the cron thread, for `instantaneous_ops_per_sec`.
-    samples: Mutex<OpsSamples>,
+    /// Socket reads that returned data, and writes (INFO `total_reads_processed`,
+    /// `total_writes_processed`).
+    pub reads: Counter,
+    pub writes: Counter,
+    /// Used memory when the server started serving (INFO `used_memory_startup`).
+    pub startup_memory: AtomicU64,
+    /// Time the active expiry cycle has spent, in µs (INFO `expire_cycle_cpu_milliseconds`).
+    pub expire_cycle_us: AtomicU64,
+    /// Commands, input and output bytes sampled by the cron thread, for
+    /// `instantaneous_ops_per_sec` and `instantaneous_input_kbps|output_kbps`.
+    samples: Mutex<[OpsSamples; 3]>,
 }
 
 /// Redis's `trackInstantaneousMetric`: a ring of per-second rates.
@@ -53,27 +62,43 @@ struct OpsSamples {
     next: usize,
 }
 
+impl OpsSamples {
+    fn add(&mut self, count: u64, now: Instant) {
+        if let Some(at) = self.last_at {
+            let ms = now.duration_since(at).as_millis().max(1) as u64;
+            let rate = count.saturating_sub(self.last_count) * 1000 / ms;
+            let i = self.next;
+            self.rates[i] = rate;
+            self.next = (i + 1) % self.rates.len();
+        }
+        self.last_at = Some(now);
+        self.last_count = count;
+    }
+
+    fn mean(&self) -> u64 {
+        self.rates.iter().sum::<u64>() / self.rates.len() as u64
+    }
+}
+
 impl Stats {
     /// Takes one sample of the command counter (called by the cron thread).
     #[allow(clippy::disallowed_methods)] // the cron's own pace, not a command's time
     pub(crate) fn sample(&self) {
         let mut s = self.samples.lock();
         let now = Instant::now();
-        let count = self.commands.get();
-        if let Some(at) = s.last_at {
-            let ms = now.duration_since(at).as_millis().max(1) as u64;
-            let rate = count.saturating_sub(s.last_count) * 1000 / ms;
-            let i = s.next;
-            s.rates[i] = rate;
-            s.next = (i + 1) % s.rates.len();
-        }
-        s.last_at = Some(now);
-        s.last_count = count;
+        s[0].add(self.commands.get(), now);
+        s[1].add(self.net_input.get(), now);
+        s[2].add(self.net_output.get(), now);
     }
 
     pub fn ops_per_sec(&self) -> u64 {
+        self.samples.lock()[0].mean()
+    }
+
+    /// Input and output in KB/s, as Redis's `instantaneous_input_kbps|output_kbps`.
+    pub fn kbps(&self) -> (f64, f64) {
         let s = self.samples.lock();
-        s.rates.iter().sum::<u64>() / s.rates.len() as u64
+        (s[1].mean() as f64 / 1024.0, s[2].mean() as f64 / 1024.0)
     }
 
     /// CONFIG RESETSTAT.
@@ -86,12 +111,15 @@ impl Stats {
             &self.net_input,
             &self.net_output,
             &self.errors,
+            &self.reads,
+            &self.writes,
         ] {
             c.reset();
         }
+        self.expire_cycle_us.store(0, Ordering::Relaxed);
         self.peak_memory.store(0, Ordering::Relaxed);
         self.by_command.reset();
-        *self.samples.lock() = OpsSamples::default();
+        *self.samples.lock() = Default::default();
     }
 }
 

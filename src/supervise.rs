@@ -61,6 +61,7 @@ pub fn setup(setting: &str) -> bool {
             // SAFETY: stops this process until upstart continues it; no state is touched.
             unsafe { libc::raise(libc::SIGSTOP) };
             std::env::remove_var("UPSTART_JOB");
+            MODE.store(UPSTART, Ordering::Relaxed);
             true
         }
         "systemd" => {
@@ -74,6 +75,17 @@ pub fn setup(setting: &str) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+const UPSTART: u8 = 3;
+
+/// INFO `process_supervised`.
+pub fn mode_name() -> &'static str {
+    match MODE.load(Ordering::Relaxed) {
+        SYSTEMD => "systemd",
+        UPSTART => "upstart",
+        _ => "no",
     }
 }
 

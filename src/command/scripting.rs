@@ -129,7 +129,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         .raw_set("ARGV", to_table(&argv[numkeys..]).map_err(internal)?)
         .map_err(internal)?;
     let runner = interp.runner.clone();
-    call_script(
+    let out = call_script(
         ctx,
         &interp,
         &argv[..numkeys],
@@ -137,7 +137,9 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         &sha,
         None,
         || runner.call::<(bool, Value)>(func),
-    )
+    );
+    server.scripts.counted(&interp);
+    out
 }
 
 /// An interpreter error (a bug or out of memory) as a one-line error reply.

@@ -985,21 +985,6 @@ fn human(bytes: usize) -> String {
     }
 }
 
-/// User and system CPU seconds of this process, from /proc/self/stat.
-fn cpu_seconds() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 100.0
-    };
-    (ticks(11), ticks(12))
-}
-
 /// INFO [section ...]
 pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     // Commands sent before INFO in the same batch are counted in what it shows.
@@ -1015,7 +1000,9 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let want = |name: &str| {
         everything
             || (default && name != "commandstats" && name != "latencystats")
-            || wanted.iter().any(|w| w == name)
+            || wanted
+                .iter()
+                .any(|w| w == name || (name == "modules" && w == "module_list"))
     };
     let srv = ctx.server;
     let st = &srv.stats;
@@ -1029,14 +1016,14 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
     };
     let uptime = (ctx.op.now_ms() - srv.started_ms).max(0) / 1000;
+    let (sysname, release, machine) = crate::os::uname();
     section(
         "Server",
         format!(
-            "redis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:threads\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nspindle_version:{}\r\n",
+            "redis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{sysname} {release} {machine}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:threads\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nspindle_version:{}\r\n",
             crate::REDIS_VERSION,
-            std::env::consts::OS,
-            std::env::consts::ARCH,
             std::process::id(),
+            crate::supervise::mode_name(),
             srv.run_id,
             srv.config.port(),
             ctx.op.now_us(),
@@ -1044,6 +1031,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             uptime / 86400,
             srv.config.hz(),
             srv.config.hz(),
+            crate::store::clock::lru_clock(),
             std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             srv.config.config_file.as_deref().unwrap_or(""),
             crate::VERSION,
@@ -1051,10 +1039,19 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     );
     let (tracking_clients, tracking_keys, tracking_items, tracking_prefixes) =
         srv.tracking.totals();
+    // What the clients' buffers hold now: the largest input and output, and the total.
+    let (mut max_in, mut max_out, mut client_mem) = (0usize, 0usize, 0usize);
+    for c in srv.clients.list() {
+        let input = c.qbuf.load(Ordering::Relaxed);
+        let output = c.outbox.pending();
+        max_in = max_in.max(input);
+        max_out = max_out.max(output);
+        client_mem += input + c.qbuf_free.load(Ordering::Relaxed) + output;
+    }
     section(
         "Clients",
         format!(
-            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:{}\r\n",
+            "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:{}\r\n",
             srv.clients.len(),
             srv.config.maxclients(),
             srv.blocked_clients.load(Ordering::Relaxed),
@@ -1070,19 +1067,44 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let rss = crate::alloc::rss_bytes();
     let maxmem = srv.config.maxmemory() as usize;
     let policy = srv.config.maxmemory_policy().name();
+    let startup = st.startup_memory.load(Ordering::Relaxed) as usize;
+    let aof_buffer = srv.aof.buffered();
+    let overhead = startup + client_mem + aof_buffer;
+    let dataset = used.saturating_sub(overhead);
+    let (active, resident) = crate::alloc::allocator_stats();
+    let (vm_eval, scripts_eval) = srv.scripts.memory();
+    let vm_functions = srv.functions.vm_memory();
+    let functions_mem = srv.functions.held();
+    let ratio = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+    let system = crate::os::total_system_memory();
     section(
         "Memory",
         format!(
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_not_counted_for_evict:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{}\r\n",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{overhead}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{vm_eval}\r\nused_memory_vm_eval:{vm_eval}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_eval}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{vm_functions}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{functions_mem}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{client_mem}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{aof_buffer}\r\nmem_allocator:{}\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
             human(used),
             human(rss),
             human(peak),
-            human(maxmem),
-            if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            ratio(used, peak) * 100.0,
+            ratio(dataset, used.saturating_sub(startup)) * 100.0,
+            human(system),
+            human(vm_eval),
             srv.scripts.cached(),
             srv.functions.function_count(),
             srv.functions.library_count(),
-            srv.functions.vm_memory(),
+            vm_eval + vm_functions,
+            human(vm_eval + vm_functions),
+            scripts_eval + functions_mem,
+            human(scripts_eval + functions_mem),
+            human(maxmem),
+            ratio(active, used),
+            active as i64 - used as i64,
+            ratio(resident, active),
+            resident as i64 - active as i64,
+            ratio(rss, resident),
+            rss as i64 - resident as i64,
+            ratio(rss, used),
+            rss as i64 - used as i64,
+            crate::alloc::allocator_name(),
         ),
     );
     section(
@@ -1120,10 +1142,11 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let (pubsub_channels, pubsub_patterns, pubsub_shard) =
         srv.pubsub.read(crate::pubsub::Registry::totals);
     let (forks, fork_us) = crate::persistence::forks();
+    let (kbps_in, kbps_out) = st.kbps();
     section(
         "Stats",
         format!(
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsub_shard}\r\nlatest_fork_usec:{fork_us}\r\ntotal_forks:{forks}\r\ntracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\ntracking_total_prefixes:{tracking_prefixes}\r\ntotal_error_replies:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{kbps_in:.2}\r\ninstantaneous_output_kbps:{kbps_out:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{pubsub_channels}\r\npubsub_patterns:{pubsub_patterns}\r\npubsubshard_channels:{pubsub_shard}\r\nlatest_fork_usec:{fork_us}\r\ntotal_forks:{forks}\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\ntracking_total_prefixes:{tracking_prefixes}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
             st.connections.load(Ordering::Relaxed),
             st.commands.get(),
             st.ops_per_sec(),
@@ -1131,22 +1154,37 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
             st.net_output.get(),
             st.rejected.load(Ordering::Relaxed),
             expired,
+            st.expire_cycle_us.load(Ordering::Relaxed) / 1000,
             st.evicted_keys.load(Ordering::Relaxed),
             st.errors.get(),
+            st.reads.get(),
+            st.writes.get(),
         ),
     );
     section(
         "Replication",
         format!(
-            "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
-            srv.run_id
+            "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+            srv.run_id,
+            crate::config::lookup("repl-backlog-size")
+                .map(|d| srv.config.get(d))
+                .unwrap_or_default(),
         ),
     );
-    let (user, sys) = cpu_seconds();
+    let cpu = crate::os::cpu_times();
     section(
         "CPU",
-        format!("used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"),
+        format!(
+            "used_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:{:.6}\r\nused_cpu_user_children:{:.6}\r\nused_cpu_sys_main_thread:{:.6}\r\nused_cpu_user_main_thread:{:.6}\r\n",
+            cpu.process.0,
+            cpu.process.1,
+            cpu.children.0,
+            cpu.children.1,
+            cpu.thread.0,
+            cpu.thread.1,
+        ),
     );
+    section("Modules", String::new());
     let mut commandstats = String::new();
     for (name, t) in super::command_totals(srv) {
         if t.calls == 0 && t.rejected == 0 && t.failed == 0 {
@@ -1193,6 +1231,7 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
     }
     section("Latencystats", latencystats);
+    section("Cluster", "cluster_enabled:0\r\n".into());
     section("Keyspace", keyspace);
     Ok(Reply::Verbatim("txt", out.into_bytes()))
 }

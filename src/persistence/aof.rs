@@ -678,6 +678,11 @@ impl Aof {
         true
     }
 
+    /// Bytes of records waiting to be written (INFO `mem_aof_buffer`).
+    pub fn buffered(&self) -> usize {
+        self.pending.lock().bytes.len()
+    }
+
     /// Is `appendfsync always` in force (LATENCY DOCTOR's advice)?
     pub fn fsync_always(&self) -> bool {
         self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS

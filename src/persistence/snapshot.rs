@@ -121,10 +121,13 @@ impl Snapshots {
     pub fn info(&self, dirty: u64) -> String {
         let child = self.child.lock();
         format!(
-            "loading:{}\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\n\
+            // The child reports no copy-on-write figures or progress: those fields stay 0.
+            "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\n\
+             current_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\n\
+             current_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\n\
              rdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\n\
              rdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\n\
-             rdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+             rdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
             u8::from(self.loading()),
             self.changes_since_save(dirty),
             u8::from(child.is_some()),

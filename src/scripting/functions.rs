@@ -117,6 +117,9 @@ pub struct Functions {
     functions: AtomicUsize,
     libraries: AtomicUsize,
     vm_memory: AtomicUsize,
+    /// The libraries' names, code and function names and descriptions, in bytes (INFO
+    /// `used_memory_functions`).
+    held: AtomicUsize,
 }
 
 impl Default for Functions {
@@ -138,6 +141,7 @@ impl Functions {
             functions: AtomicUsize::new(0),
             libraries: AtomicUsize::new(0),
             vm_memory: AtomicUsize::new(vm),
+            held: AtomicUsize::new(0),
         }
     }
 
@@ -154,6 +158,25 @@ impl Functions {
             .store(libs.current.libraries.len(), Ordering::Relaxed);
         self.vm_memory
             .store(libs.interp.lua.used_memory(), Ordering::Relaxed);
+        let held = libs
+            .current
+            .libraries
+            .values()
+            .map(|l| {
+                l.name.len()
+                    + l.code.len()
+                    + l.functions
+                        .iter()
+                        .map(|f| f.name.len() + f.desc.as_ref().map_or(0, Vec::len))
+                        .sum::<usize>()
+            })
+            .sum();
+        self.held.store(held, Ordering::Relaxed);
+    }
+
+    /// INFO's `used_memory_functions`.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// INFO's `number_of_functions`.

@@ -71,6 +71,10 @@ pub struct Engine {
     /// How many scripts are cached, for INFO (which may run inside a script, where the
     /// interpreter's mutex is already held).
     cached: std::sync::atomic::AtomicUsize,
+    /// The interpreter's memory as of its last use, and the cached scripts' bodies and
+    /// SHA-1s (INFO `used_memory_vm_eval`, `used_memory_scripts_eval`), for the same reason.
+    vm_memory: std::sync::atomic::AtomicUsize,
+    bodies: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Engine {
@@ -81,9 +85,13 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new() -> Self {
+        let interp = Interp::new(false).expect("the Lua sandbox loads");
+        let vm = interp.lua.used_memory();
         Engine {
-            interp: Mutex::new(Interp::new(false).expect("the Lua sandbox loads")),
+            interp: Mutex::new(interp),
             cached: Default::default(),
+            vm_memory: std::sync::atomic::AtomicUsize::new(vm),
+            bodies: Default::default(),
         }
     }
 
@@ -95,8 +103,12 @@ impl Engine {
     /// SCRIPT FLUSH: a fresh interpreter, as Redis's `scriptingReset`.
     pub fn flush(&self) {
         let fresh = Interp::new(false).expect("the Lua sandbox loads");
+        let vm = fresh.lua.used_memory();
         let old = std::mem::replace(&mut *self.interp.lock(), fresh);
         self.cached.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.bodies.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.vm_memory
+            .store(vm, std::sync::atomic::Ordering::Relaxed);
         drop(old);
     }
 
@@ -107,10 +119,30 @@ impl Engine {
 
     /// Compiles and caches `body` (see [`Interp::create`]), counting it.
     pub fn create(&self, interp: &mut Interp, body: &[u8]) -> Result<String, Reply> {
+        let before = interp.scripts.len();
         let sha = interp.create(body)?;
+        if interp.scripts.len() > before {
+            self.bodies
+                .fetch_add(body.len() + sha.len(), std::sync::atomic::Ordering::Relaxed);
+        }
         self.cached
             .store(interp.scripts.len(), std::sync::atomic::Ordering::Relaxed);
+        self.counted(interp);
         Ok(sha)
+    }
+
+    /// Notes the interpreter's memory after a use.
+    pub fn counted(&self, interp: &Interp) {
+        self.vm_memory.store(
+            interp.lua.used_memory(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// INFO `used_memory_vm_eval` and `used_memory_scripts_eval`.
+    pub fn memory(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.vm_memory.load(Relaxed), self.bodies.load(Relaxed))
     }
 }
 

@@ -188,27 +188,28 @@ impl Store {
     /// One active-expiry pass at the instant `now` (Unix ms): reclaims at most `max_per_db`
     /// due keys in each database, taking each write lock once and briefly. Returns how many
     /// keys it deleted.
-    /// Its work (not its waits for the locks) is the latency monitor's `expire-cycle` event.
+    /// Its work (not its waits for the locks) is the latency monitor's `expire-cycle` event;
+    /// `worked` gets its duration.
     #[allow(clippy::disallowed_methods)] // the cycle's duration, not a command's time
-    pub fn expire_cycle(&self, now: i64, max_per_db: usize, notify: u32) -> usize {
-        let timed = crate::latency::threshold() > 0;
-        let mut worked = std::time::Duration::ZERO;
+    pub fn expire_cycle(
+        &self,
+        now: i64,
+        max_per_db: usize,
+        notify: u32,
+        worked: &mut std::time::Duration,
+    ) -> usize {
         // Through the write guard: a stream it deletes has its waiters told on release.
         let n = (0..self.dbs.len())
             .map(|i| {
                 let mut db = self.write(i);
-                let start = timed.then(std::time::Instant::now);
+                let start = std::time::Instant::now();
                 let n = db.expire_due(now, max_per_db, notify);
                 drop(db);
-                if let Some(start) = start {
-                    worked += start.elapsed();
-                }
+                *worked += start.elapsed();
                 n
             })
             .sum();
-        if timed {
-            crate::latency::sample_if_needed("expire-cycle", worked.as_millis() as u64);
-        }
+        crate::latency::sample_if_needed("expire-cycle", worked.as_millis() as u64);
         n
     }
 }
