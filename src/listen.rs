@@ -33,18 +33,26 @@ struct Bound {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Wakes an accept thread out of `accept` on the listening socket `fd` (on Linux, shutting a
+/// listening socket down makes a blocked `accept` fail) and waits for it.
+fn stop_accepting(fd: i32, stopping: &AtomicBool, thread: Option<JoinHandle<()>>) {
+    stopping.store(true, Ordering::Release);
+    // SAFETY: the caller's listener owns `fd` and is alive until this returns.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+    if let Some(t) = thread {
+        let _ = t.join();
+    }
+}
+
 impl Bound {
-    /// Wakes the thread out of `accept` (on Linux, shutting a listening socket down makes a
-    /// blocked `accept` fail) and waits for it.
     fn stop(mut self) {
-        self.stopping.store(true, Ordering::Release);
-        // SAFETY: the descriptor belongs to `self.listener`, alive until this returns.
-        unsafe {
-            libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        stop_accepting(
+            self.listener.as_raw_fd(),
+            &self.stopping,
+            self.thread.take(),
+        );
     }
 }
 
@@ -64,16 +72,13 @@ struct UnixBound {
 }
 
 impl UnixBound {
-    /// As [`Bound::stop`]; then the socket file goes, as Redis removes it at exit.
+    /// Stops as a TCP listener does; then the socket file goes, as Redis removes it at exit.
     fn stop(mut self) {
-        self.stopping.store(true, Ordering::Release);
-        // SAFETY: the descriptor belongs to `self.listener`, alive until this returns.
-        unsafe {
-            libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        stop_accepting(
+            self.listener.as_raw_fd(),
+            &self.stopping,
+            self.thread.take(),
+        );
         let _ = std::fs::remove_file(&*self.path);
     }
 }
