@@ -48,17 +48,16 @@ fn highest_equivalent(v: u64) -> u64 {
     low + size - 1
 }
 
-/// One command's durations.
+/// One command's durations. The total is summed when read (INFO, LATENCY), not kept: a
+/// counter every call of a hot command bumps would bounce between cores.
 pub struct Histogram {
     counts: Box<[AtomicU64]>,
-    total: AtomicU64,
 }
 
 impl Histogram {
     fn new() -> Histogram {
         Histogram {
             counts: (0..COUNTS).map(|_| AtomicU64::new(0)).collect(),
-            total: AtomicU64::new(0),
         }
     }
 
@@ -66,18 +65,17 @@ impl Histogram {
     pub fn record(&self, ns: u64) {
         let v = ns.clamp(1, MAX_NS);
         self.counts[index_of(v)].fetch_add(1, Ordering::Relaxed);
-        self.total.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The calls recorded.
     pub fn total(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
     fn reset(&self) {
         for c in self.counts.iter() {
             c.store(0, Ordering::Relaxed);
         }
-        self.total.store(0, Ordering::Relaxed);
     }
 
     /// The value at a percentile, in ns (HDR's `hdr_value_at_percentile`: the highest value of
@@ -107,12 +105,12 @@ impl Histogram {
     /// each doubling after it, where the count grows (Redis's `fillCommandCDF`, an HDR log
     /// iteration from 1024 ns with base 2).
     pub fn cdf(&self) -> Vec<(u64, u64)> {
-        let total = self.total();
         let counts: Vec<u64> = self
             .counts
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
             .collect();
+        let total: u64 = counts.iter().sum();
         let mut out = Vec::new();
         let (mut level, mut running, mut next, mut prev) = (1024u64, 0u64, 0usize, 0u64);
         while prev < total && level <= MAX_NS * 2 {
