@@ -398,14 +398,24 @@ fn incr_by(db: &mut DbMut, key: &[u8], by: i64) -> CmdResult {
         None => 0,
     };
     let next = current.checked_add(by).ok_or(OVERFLOW)?;
-    let mut digits = Vec::with_capacity(20);
-    crate::protocol::reply::push_i64(&mut digits, next);
     match slot {
-        Some(s) => {
-            *s = digits;
+        // The digits are rewritten in the buffer they replace: no allocation per INCR.
+        Some(s) if s.capacity() <= 32 => {
+            s.clear();
+            crate::protocol::reply::push_i64(s, next);
             db.touch(key);
         }
-        None => db.set(key, Value::str(digits), false),
+        slot => {
+            let mut digits = Vec::with_capacity(20);
+            crate::protocol::reply::push_i64(&mut digits, next);
+            match slot {
+                Some(s) => {
+                    *s = digits;
+                    db.touch(key);
+                }
+                None => db.set(key, Value::str(digits), false),
+            }
+        }
     }
     db.notify(STRING, "incrby", key);
     Ok(Reply::Int(next))

@@ -109,13 +109,9 @@ pub fn exec(ctx: &mut Ctx, _args: &Args) -> CmdResult {
         return Err(EXECABORT);
     }
     let store = &ctx.server.store;
-    let everything = multi.reaches_beyond;
-    let mut wanted = vec![everything; store.len()];
-    wanted[ctx.client.db] = true;
-    for (db, _) in &ctx.client.watching {
-        wanted[*db] = true;
-    }
-    let mut guards = store.hold(|i| wanted[i]);
+    let (everything, here, watching) = (multi.reaches_beyond, ctx.client.db, &ctx.client.watching);
+    let mut guards =
+        store.hold(|i| everything || i == here || watching.iter().any(|(db, _)| *db == i));
     let aof = std::sync::Arc::clone(&ctx.server.aof);
     // The transaction's records go to the append-only file together, as MULTI ... EXEC,
     // before its locks are released.
@@ -153,7 +149,9 @@ fn run_held(ctx: &mut Ctx, multi: &Multi, held: Held) -> Option<Vec<u8>> {
     if dirty {
         return None;
     }
-    let mut out = format!("*{}\r\n", multi.queue.len()).into_bytes();
+    // Sized for short replies, so that the usual transaction never grows it.
+    let mut out = Vec::with_capacity(16 + 32 * multi.queue.len());
+    crate::protocol::reply::header(&mut out, b'*', multi.queue.len() as i64);
     let mut inner = Ctx {
         server,
         client: &mut *ctx.client,
