@@ -156,7 +156,7 @@ if [ $self_check -eq 1 ]; then
 else
   : >"$tmp/spindle.log"
   mkdir -p "$tmp/spindle"
-  RUST_LOG=info ./target/release/spindle --port 0 --bind 127.0.0.1 --save '' --enable-debug-command yes --dir "$tmp/spindle" >"$tmp/spindle.log" 2>&1 &
+  RUST_LOG=info ./target/release/spindle --any-port yes --bind 127.0.0.1 --save '' --enable-debug-command yes --dir "$tmp/spindle" >"$tmp/spindle.log" 2>&1 &
   spindle_pid=$!
   pids+=($spindle_pid)
   target_port=

@@ -165,7 +165,7 @@ trap on_signal INT TERM
 start_server() {
     [ "$binary" = 1 ] && return 0
     mkdir -p "$logdir/data"
-    "$bin" --port 0 --dir "$logdir/data" >"$logdir/server.log" 2>&1 &
+    "$bin" --any-port yes --dir "$logdir/data" >"$logdir/server.log" 2>&1 &
     pid=$!
     port=
     for _ in $(seq 1 100); do

@@ -7,7 +7,7 @@ set -euo pipefail
 bin=$1; shift
 log=$(mktemp)
 dir=$(mktemp -d)
-"$bin" --port 0 --save '' --dir "$dir" >"$log" 2>&1 &
+"$bin" --any-port yes --save '' --dir "$dir" >"$log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$log" "$dir"; }
 trap cleanup EXIT

@@ -79,13 +79,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let addrs = cfg.bind_addrs();
+    // `port 0` is no TCP listener (Redis's initServer), unless `--any-port yes` asks for the
+    // system's pick.
+    let tcp = cfg.port() != 0 || cfg.any_port;
+    let addrs = if tcp { cfg.bind_addrs() } else { Vec::new() };
+    let port = if cfg.any_port { 0 } else { cfg.port() };
     let unix_only = addrs.is_empty() && !setting("unixsocket").is_empty();
     if addrs.is_empty() && !unix_only {
         log::warn!("Configured to not listen anywhere, exiting.");
         return ExitCode::from(1);
     }
-    let listeners = match spindle::listen::bind_all(&addrs, cfg.port()) {
+    let listeners = match spindle::listen::bind_all(&addrs, port) {
         // `bind ""` with a Unix socket: no TCP at all, as Redis allows.
         Ok(l) if !l.is_empty() || unix_only => l,
         Ok(_) => {

@@ -241,7 +241,7 @@ fn a_cut_last_record_is_tolerated_only_when_allowed() {
     bytes.truncate(bytes.len() - 3);
     std::fs::write(&incr, &bytes).unwrap();
     let mut strict = AOF.to_vec();
-    strict.extend(["--aof-load-truncated", "no", "--port", "0"]);
+    strict.extend(["--aof-load-truncated", "no", "--any-port", "yes"]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
         .args(&strict)
         .arg("--dir")

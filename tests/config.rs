@@ -199,7 +199,7 @@ fn rename_command_renames_and_survives_a_rewrite() {
         std::fs::write(&conf, format!("{line}\n")).unwrap();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
             .arg(&conf)
-            .args(["--port", "0"])
+            .args(["--any-port", "yes"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1));

@@ -169,7 +169,7 @@ fn a_damaged_file_stops_the_start() {
     bytes.truncate(cut);
     std::fs::write(&path, &bytes).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .args(["--port", "0", "--save", ""])
+        .args(["--any-port", "yes", "--save", ""])
         .arg("--dir")
         .arg(&dir.0)
         .output()

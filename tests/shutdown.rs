@@ -274,7 +274,7 @@ fn daemonize_detaches_and_keeps_a_pid_file() {
     let pidfile = dir.join("spindle.pid");
     let logfile = dir.join("spindle.log");
     let status = Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .args(["--port", "0", "--save", "", "--daemonize", "yes"])
+        .args(["--any-port", "yes", "--save", "", "--daemonize", "yes"])
         .arg("--pidfile")
         .arg(&pidfile)
         .arg("--logfile")

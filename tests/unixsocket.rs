@@ -115,3 +115,57 @@ fn bind_nothing_serves_the_unix_socket_alone() {
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("Configured to not listen anywhere, exiting."));
 }
+
+/// `port 0` is no TCP listener, as in Redis: a server started with it and a Unix socket is
+/// reached through the socket alone, and `CONFIG SET port` opens and closes TCP at run time.
+#[test]
+fn port_zero_listens_on_no_tcp_port() {
+    let dir = std::env::temp_dir().join(format!("spindle-port0-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let p = path.to_str().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .current_dir(&dir)
+        .args(["--port", "0", "--bind", "127.0.0.1", "--unixsocket", p])
+        .args(["--save", ""])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for("the socket", || UnixStream::connect(&path).is_ok());
+    let mut u = UnixStream::connect(&path).unwrap();
+    assert_eq!(cmd(&mut u, "CONFIG GET port\r\n"), "*2\r\n$4\r\nport\r\n$1\r\n0\r\n");
+    // The process listens on no TCP socket: every listening socket it has is the Unix one.
+    let listening = |pid: u32| -> usize {
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter_map(|l| {
+                let l = l.to_string_lossy().into_owned();
+                Some(l.strip_prefix("socket:[")?.trim_end_matches(']').to_string())
+            })
+            .collect();
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default()
+            + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+        table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            // State 0A is LISTEN; field 9 is the inode.
+            .filter(|f| f.len() > 9 && f[3] == "0A" && inodes.contains(&f[9].to_string()))
+            .count()
+    };
+    assert_eq!(listening(child.id()), 0);
+    // A port set at run time opens TCP; port 0 closes it again.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let set = format!("CONFIG SET port {port}\r\n");
+    assert_eq!(cmd(&mut u, &set), "+OK\r\n");
+    assert_eq!(listening(child.id()), 1);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert_eq!(cmd(&mut u, "CONFIG SET port 0\r\n"), "+OK\r\n");
+    common::wait_for("no TCP listener", || listening(child.id()) == 0);
+    u.write_all(b"SHUTDOWN NOSAVE\r\n").unwrap();
+    assert_eq!(child.wait().ok().and_then(|s| s.code()), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -568,7 +568,13 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
     }
     // The apply step: the listening sockets, once for port and bind together.
     if let Some(name) = ["port", "bind"].into_iter().find(|n| changed.contains(n)) {
-        match ctx.server.listeners.rebind(&cfg.bind_addrs(), cfg.port()) {
+        // Port 0 closes every TCP listener, as Redis's changeListenPort does.
+        let addrs = if cfg.port() == 0 {
+            Vec::new()
+        } else {
+            cfg.bind_addrs()
+        };
+        match ctx.server.listeners.rebind(&addrs, cfg.port()) {
             Ok(port) => cfg.set_port(port),
             Err(e) => {
                 log::warn!("Failed applying new configuration. Possibly related to new {name} setting. Restoring previous settings. ({e})");

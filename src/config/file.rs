@@ -213,6 +213,14 @@ impl Loader {
                     .map_err(|_| format!("invalid worker-idle-ms '{}'", args[0]))?;
                 Ok(())
             }
+            ("any-port", 1) => {
+                cfg.any_port = match args[0].to_ascii_lowercase().as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err("argument must be 'yes' or 'no'".into()),
+                };
+                Ok(())
+            }
             ("rename-command", 2) => {
                 cfg.renames.push((args[0].clone(), args[1].clone()));
                 // Checked now, for the error at this line.

@@ -248,6 +248,9 @@ pub struct Config {
     pub databases: usize,
     /// Idle worker threads beyond the warm pool exit after this long (`--worker-idle-ms`).
     pub worker_idle: Duration,
+    /// `--any-port yes` (Spindle's own, for tests and scripts): TCP on a port the system
+    /// picks, whatever `port` says. `port 0` alone means no TCP listener, as in Redis.
+    pub any_port: bool,
     /// `rename-command` lines of the config file, in order (see `command::install_renames`).
     pub renames: Vec<(String, String)>,
     maxclients: AtomicUsize,
@@ -304,6 +307,7 @@ impl Default for Config {
             bind: RwLock::new(vec!["*".into(), "-::*".into()]),
             databases: DEFAULT_DATABASES,
             worker_idle: DEFAULT_WORKER_IDLE,
+            any_port: false,
             renames: Vec::new(),
             maxclients: AtomicUsize::new(DEFAULT_MAXCLIENTS),
             maxmemory: AtomicU64::new(0),
@@ -1015,6 +1019,7 @@ Any redis-server 7.0 directive is an option: --port 7000, --save 900 1 --save 30
 --bind 127.0.0.1 ::1, --dir /var/lib/spindle, --databases 16, --maxclients 10000 ...
 Options are appended to the config file's lines, as redis-server does. Spindle's own:
   --worker-idle-ms N  idle worker threads beyond a warm pool exit after N ms (default 10000)
+  --any-port yes      listen on a TCP port the system picks (for tests; `--port 0` is no TCP)
 
 Examples:
        spindle (run the server with default config)

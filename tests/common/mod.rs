@@ -159,7 +159,7 @@ impl BinServer {
         std::fs::create_dir_all(&dir).expect("test directory");
         let mut child = cmd
             .current_dir(&dir)
-            .args(["--port", "0"])
+            .args(["--any-port", "yes"])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
