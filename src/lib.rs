@@ -47,6 +47,7 @@ pub mod state;
 pub mod store;
 pub mod supervise;
 pub mod tracking;
+pub mod watchdog;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;

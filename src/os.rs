@@ -274,6 +274,36 @@ impl ThreadWaker {
         ThreadWaker()
     }
 
+    /// Sends `sig` to the thread, unless it has exited, after `before` is told its id; the
+    /// thread's name, if it was sent (the watchdog's request for a stack trace).
+    pub fn signal(&self, sig: libc::c_int, before: impl FnOnce(libc::pthread_t)) -> Option<String> {
+        #[cfg(target_os = "linux")]
+        {
+            let alive = self.0.alive.lock();
+            if !*alive {
+                return None;
+            }
+            let mut name = [0u8; 32];
+            // SAFETY: the thread is running and cannot exit while `alive` is held; the buffer
+            // is as long as it is said to be.
+            unsafe {
+                libc::pthread_getname_np(self.0.id, name.as_mut_ptr().cast(), name.len());
+            }
+            before(self.0.id);
+            // SAFETY: as above; the signal's handler is installed by the caller.
+            if unsafe { libc::pthread_kill(self.0.id, sig) } != 0 {
+                return None;
+            }
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            Some(String::from_utf8_lossy(&name[..end]).into_owned())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (sig, before);
+            None
+        }
+    }
+
     /// Wakes the thread, unless it has exited.
     pub fn wake(&self) {
         #[cfg(target_os = "linux")]

@@ -95,6 +95,7 @@ pub fn run_on(
     crate::cmdstats::ticks_per_us();
     let pool = Pool::new(shutdown.receiver(), shared.config.worker_idle_timeout());
     let cron = spawn_cron(Arc::clone(&shared), Arc::clone(&pool))?;
+    let watchdog = crate::watchdog::spawn(Arc::clone(&shared))?;
     let admit = Arc::new(Admit {
         shared: Arc::clone(&shared),
         pool: Arc::clone(&pool),
@@ -169,6 +170,7 @@ pub fn run_on(
         wait_idle(&shared, Duration::from_millis(200));
     }
     let _ = cron.join();
+    let _ = watchdog.join();
     Ok(())
 }
 

@@ -371,6 +371,9 @@ pub struct ClientInfo {
     pub lib_ver: Mutex<Vec<u8>>,
     /// The last command run, as an index into the command table (see `command::name_of`).
     pub last_cmd: AtomicU32,
+    /// When its command now running began ([`crate::cmdstats::ticks`]); 0 between commands
+    /// (the watchdog's view).
+    pub busy_since: AtomicU64,
     pub no_evict: AtomicBool,
     /// Set by CLIENT KILL (and forced shutdown); checked by dispatch before every command.
     pub killed: AtomicBool,
@@ -484,6 +487,7 @@ impl ClientInfo {
             lib_name: Mutex::new(Vec::new()),
             lib_ver: Mutex::new(Vec::new()),
             last_cmd: AtomicU32::new(NO_COMMAND),
+            busy_since: AtomicU64::new(0),
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             running: Mutex::new(()),

@@ -133,7 +133,10 @@ fn port_zero_listens_on_no_tcp_port() {
         .unwrap();
     common::wait_for("the socket", || UnixStream::connect(&path).is_ok());
     let mut u = UnixStream::connect(&path).unwrap();
-    assert_eq!(cmd(&mut u, "CONFIG GET port\r\n"), "*2\r\n$4\r\nport\r\n$1\r\n0\r\n");
+    assert_eq!(
+        cmd(&mut u, "CONFIG GET port\r\n"),
+        "*2\r\n$4\r\nport\r\n$1\r\n0\r\n"
+    );
     // The process listens on no TCP socket: every listening socket it has is the Unix one.
     let listening = |pid: u32| -> usize {
         let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -141,7 +144,11 @@ fn port_zero_listens_on_no_tcp_port() {
             .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
             .filter_map(|l| {
                 let l = l.to_string_lossy().into_owned();
-                Some(l.strip_prefix("socket:[")?.trim_end_matches(']').to_string())
+                Some(
+                    l.strip_prefix("socket:[")?
+                        .trim_end_matches(']')
+                        .to_string(),
+                )
             })
             .collect();
         let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default()

@@ -1153,8 +1153,18 @@ pub fn execute_resolved(
             }
             ctx.server.stats.commands.add(1);
             let started = crate::cmdstats::ticks();
+            // The outermost command marks the client busy (EXEC's and a script's commands run
+            // inside theirs), for the watchdog.
+            let busy = &ctx.client.info.busy_since;
+            let outer = busy.load(Ordering::Relaxed) == 0;
+            if outer {
+                busy.store(started.max(1), Ordering::Relaxed);
+            }
             let mut fed = false;
             let result = run(ctx, spec, Args::new(argv), out, &mut fed);
+            if outer {
+                ctx.client.info.busy_since.store(0, Ordering::Relaxed);
+            }
             let ticks = crate::cmdstats::ticks().wrapping_sub(started);
             if !fed {
                 feed_monitors(ctx, spec, argv);

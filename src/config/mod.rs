@@ -101,7 +101,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "loading-process-events-interval-bytes",
             "Spindle serves clients throughout a load",
         ),
-        ("watchdog-period", "Spindle has no watchdog"),
         ("tcp-backlog", "Spindle listens with a backlog of 511"),
         ("bind-source-addr", "Spindle makes no outgoing connections"),
         (
