@@ -259,6 +259,9 @@ pub struct Shared {
     /// Active expiry runs (DEBUG SET-ACTIVE-EXPIRE 0 stops it), and the cron is paused
     /// (DEBUG PAUSE-CRON 1).
     pub active_expire: std::sync::atomic::AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call commands flagged `noscript` (Redis's
+    /// tests use it to call DEBUG and CLIENT from a script).
+    pub disable_deny_scripts: std::sync::atomic::AtomicBool,
     pub cron_paused: std::sync::atomic::AtomicBool,
     /// SAVE, BGSAVE, the save points and the startup load (LASTSAVE, INFO persistence).
     pub snapshots: Arc<crate::persistence::snapshot::Snapshots>,
@@ -323,6 +326,7 @@ impl Shared {
             active: AtomicUsize::new(0),
             blocked_clients: Arc::new(AtomicUsize::new(0)),
             active_expire: std::sync::atomic::AtomicBool::new(true),
+            disable_deny_scripts: std::sync::atomic::AtomicBool::new(false),
             cron_paused: std::sync::atomic::AtomicBool::new(false),
             snapshots: Arc::new(crate::persistence::snapshot::Snapshots::new(
                 clock::unix_ms(),

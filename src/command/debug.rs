@@ -151,6 +151,33 @@ pub fn debug(ctx: &mut Ctx, args: &Args) -> CmdResult {
             }
             Ok(Reply::ok())
         }
+        ("htstats", 3) => {
+            let dbid = args.int(2)?;
+            if dbid < 0 || dbid as usize >= ctx.server.store.len() {
+                return Err(err("ERR Out of range database"));
+            }
+            let text = ctx.read_db(dbid as usize, |db| db.table_stats());
+            Ok(Reply::Verbatim("txt", text.into_bytes()))
+        }
+        ("htstats-key", 3) => {
+            let here = ctx.client.db;
+            let stats = ctx.read_db(here, |db| {
+                db.peek_quiet(args.get(2)).map(|e| e.value.table_stats())
+            });
+            match stats {
+                None => Err(err("ERR no such key")),
+                Some(None) => Err(err(
+                    "ERR The value stored at the specified key is not represented using an hash table",
+                )),
+                Some(Some(text)) => Ok(Reply::Verbatim("txt", text.into_bytes())),
+            }
+        }
+        ("set-disable-deny-scripts", 3) => {
+            ctx.server
+                .disable_deny_scripts
+                .store(atoi(args.get(2)) != 0, Ordering::Relaxed);
+            Ok(Reply::ok())
+        }
         ("set-active-expire", 3) => {
             ctx.server
                 .active_expire
@@ -217,6 +244,10 @@ fn help(args: &Args) -> Reply {
             "    unit tests to simulate Redis errors.",
             "LOG <message>",
             "    Write <message> to the server log.",
+            "HTSTATS <dbid>",
+            "    Return hash table statistics of the specified Redis database.",
+            "HTSTATS-KEY <key>",
+            "    Like HTSTATS but for the hash table stored at <key>'s value.",
             "OBJECT <key>",
             "    Show low level info about `key` and associated value.",
             "PANIC",

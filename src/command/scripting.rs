@@ -13,7 +13,7 @@ use mlua::{MultiValue, Value};
 
 use super::access::Held;
 use super::args::{err, Args, CmdError, CmdResult};
-use super::{execute_resolved, flags, Ctx};
+use super::{execute_resolved, flags, CommandSpec, Ctx};
 use crate::protocol::{encode, Reply};
 use crate::scripting::{self, error_table, flags as sflags};
 
@@ -392,7 +392,7 @@ fn redis_call(
         }
         Err(_) => return refuse(b"Unknown Redis command called from script"),
     };
-    if spec.flags & flags::NOSCRIPT != 0 {
+    if spec.flags & flags::NOSCRIPT != 0 && !deny_lifted(server, code, spec) {
         super::count_rejected(server, code);
         return refuse(b"This Redis command is not allowed from script");
     }
@@ -565,4 +565,47 @@ pub fn script_help(_ctx: &mut Ctx, args: &Args) -> CmdResult {
             "    Load a script into the scripts cache without executing it.",
         ],
     ))
+}
+
+/// May this `noscript` command run from a script, DEBUG SET-DISABLE-DENY-SCRIPTS being on?
+/// Not those that would run a script inside the script, take the locks the script holds
+/// (those refused inside MULTI, SHUTDOWN), or change the calling connection's own state
+/// (a transaction, subscriptions, MONITOR, the protocol, the user): Redis's script client is
+/// a fake one, here the script runs on the caller's.
+fn deny_lifted(server: &crate::state::Shared, code: u32, spec: &CommandSpec) -> bool {
+    const STILL_REFUSED: &[&str] = &[
+        "eval",
+        "evalsha",
+        "eval_ro",
+        "evalsha_ro",
+        "fcall",
+        "fcall_ro",
+        "script",
+        "function",
+        "subscribe",
+        "unsubscribe",
+        "psubscribe",
+        "punsubscribe",
+        "ssubscribe",
+        "sunsubscribe",
+        "monitor",
+        "quit",
+        "reset",
+        "hello",
+        "auth",
+        "shutdown",
+        "multi",
+        "exec",
+        "discard",
+        "watch",
+        "unwatch",
+    ];
+    let command = super::TABLE
+        .get((code >> 16) as usize)
+        .map_or(spec.name, |c| c.name);
+    server
+        .disable_deny_scripts
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && spec.flags & flags::NO_MULTI == 0
+        && !STILL_REFUSED.contains(&command)
 }

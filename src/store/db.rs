@@ -563,6 +563,24 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.len() == 0
     }
 
+    /// DEBUG HTSTATS: the key table's stats as Redis's `dictGetStats` gives them, then the
+    /// keys with a TTL. Those are an ordered tree here, not a hash table: only their count.
+    pub fn table_stats(&self) -> String {
+        let mut out = String::from("[Dictionary HT]\n");
+        out.push_str(&self.ks.data.map.stats());
+        out.push_str("[Expires HT]\n");
+        let n = self.ks.data.expires.len();
+        if n == 0 {
+            out.push_str("Hash table 0 stats (main hash table):\n");
+            out.push_str("No stats available for empty dictionaries\n");
+        } else {
+            out.push_str(&format!(
+                "Ordered by expiry time (a B-tree, not a hash table):\n number of elements: {n}\n"
+            ));
+        }
+        out
+    }
+
     /// Live keys with a TTL (INFO keyspace `expires=`).
     pub fn expires_len(&self) -> usize {
         self.ks.data.expires.len() - self.ks.data.due(self.op.expiry_now())

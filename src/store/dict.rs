@@ -303,6 +303,23 @@ impl<V> Dict<V> {
         None
     }
 
+    /// How many entries each bucket holds, bucket by bucket (DEBUG HTSTATS).
+    pub fn bucket_sizes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.buckets.iter().map(|head| {
+            let (mut n, mut cur) = (0, head.as_deref());
+            while let Some(node) = cur {
+                n += 1;
+                cur = node.next.as_deref();
+            }
+            n
+        })
+    }
+
+    /// Redis's `dictGetStats` text for this table.
+    pub fn stats(&self) -> String {
+        stats_text(self.capacity(), self.len, self.bucket_sizes())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Node<V>> {
         self.buckets.iter().flat_map(|head| {
             let mut cur = head.as_deref();
@@ -313,6 +330,45 @@ impl<V> Dict<V> {
             })
         })
     }
+}
+
+/// Redis's `dictGetStats` text (`_dictGetStatsHt` for the main table; Spindle's tables
+/// resize at once, so there is never a rehashing target): the table's size, its entries, and
+/// how many buckets hold how many entries. `sizes` gives each bucket's count.
+pub fn stats_text(size: usize, used: usize, sizes: impl Iterator<Item = usize>) -> String {
+    use std::fmt::Write;
+    const VECTLEN: usize = 50;
+    let mut out = String::from("Hash table 0 stats (main hash table):\n");
+    if used == 0 {
+        out.push_str("No stats available for empty dictionaries\n");
+        return out;
+    }
+    let (mut slots, mut max, mut total) = (0usize, 0usize, 0usize);
+    let mut lengths = [0usize; VECTLEN];
+    for n in sizes {
+        lengths[n.min(VECTLEN - 1)] += 1;
+        if n > 0 {
+            slots += 1;
+            max = max.max(n);
+            total += n;
+        }
+    }
+    // Redis computes these in single precision.
+    let _ = write!(
+        out,
+        " table size: {size}\n number of elements: {used}\n different slots: {slots}\n \
+         max chain length: {max}\n avg chain length (counted): {:.2}\n \
+         avg chain length (computed): {:.2}\n Chain length distribution:\n",
+        total as f32 / slots as f32,
+        used as f32 / slots as f32
+    );
+    for (i, &n) in lengths.iter().enumerate().take(VECTLEN - 1) {
+        if n > 0 {
+            let share = n as f32 / size as f32 * 100.0;
+            let _ = writeln!(out, "   {i}: {n} ({share:.2}%)");
+        }
+    }
+    out
 }
 
 /// Drops chains node by node, so a long chain can never overflow the stack.
@@ -334,6 +390,30 @@ impl<V> Drop for Dict<V> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn stats_are_redis_dict_get_stats() {
+        assert_eq!(
+            stats_text(4, 3, [0, 2, 1, 0].into_iter()),
+            "Hash table 0 stats (main hash table):\n table size: 4\n number of elements: 3\n \
+             different slots: 2\n max chain length: 2\n avg chain length (counted): 1.50\n \
+             avg chain length (computed): 1.50\n Chain length distribution:\n   \
+             0: 2 (50.00%)\n   1: 1 (25.00%)\n   2: 1 (25.00%)\n"
+        );
+        assert!(stats_text(0, 0, std::iter::empty()).ends_with("empty dictionaries\n"));
+        // The table's own figures: every entry is in one bucket's chain.
+        let mut d = Dict::new();
+        for i in 0..1000 {
+            d.insert(key(i), ());
+        }
+        let text = d.stats();
+        assert!(
+            text.contains(&format!(" table size: {}\n", d.capacity())),
+            "{text}"
+        );
+        assert!(text.contains(" number of elements: 1000\n"), "{text}");
+        assert_eq!(d.bucket_sizes().sum::<usize>(), 1000);
+    }
 
     fn key(i: usize) -> Box<[u8]> {
         format!("key:{i}").into_bytes().into_boxed_slice()

@@ -121,6 +121,14 @@ impl Default for Hash {
 }
 
 impl Hash {
+    /// DEBUG HTSTATS-KEY: the table's stats, for the table form.
+    pub fn table_stats(&self) -> Option<String> {
+        match self {
+            Hash::Table(d) => Some(d.stats()),
+            _ => None,
+        }
+    }
+
     pub fn new() -> Self {
         Hash::Packed(Vec::new())
     }

@@ -181,6 +181,14 @@ fn set_packed_count(buf: &mut [u8], n: usize) {
 }
 
 impl Set {
+    /// DEBUG HTSTATS-KEY: the table's stats, for the table form.
+    pub fn table_stats(&self) -> Option<String> {
+        match &self.0 {
+            Repr::Table(d) => Some(d.stats()),
+            Repr::Small(_) => None,
+        }
+    }
+
     pub fn new() -> Self {
         Set(Repr::Small(Vec::new()))
     }

@@ -193,6 +193,16 @@ impl PartialEq for Lru {
 impl Eq for Lru {}
 
 impl Value {
+    /// DEBUG HTSTATS-KEY: the stats of the hash table the value is kept in, if it is.
+    pub fn table_stats(&self) -> Option<String> {
+        match self {
+            Value::Set(s, _) => s.table_stats(),
+            Value::Hash(h, _) => h.table_stats(),
+            Value::ZSet(z, _) => z.table_stats(),
+            _ => None,
+        }
+    }
+
     pub fn str(s: Vec<u8>) -> Value {
         Value::Str(s, Lru::now())
     }

@@ -217,6 +217,16 @@ impl Index {
     }
 
     /// Re-places every live id (from the old table) in a table of `cap` entries.
+    /// How many members hash to each position (DEBUG HTSTATS-KEY's chains: the entries
+    /// whose home is that position).
+    fn bucket_sizes(&self, slots: &[Slot]) -> Vec<usize> {
+        let mut sizes = vec![0; self.table.len()];
+        for &id in self.table.iter().filter(|&&id| id != EMPTY) {
+            sizes[self.home(&slots[id as usize].member)] += 1;
+        }
+        sizes
+    }
+
     fn rebuild(&mut self, slots: &[Slot], cap: usize) {
         let old = std::mem::replace(&mut self.table, vec![EMPTY; cap]);
         for id in old.into_iter().filter(|&id| id != EMPTY) {
@@ -233,6 +243,12 @@ pub struct Big {
 }
 
 impl Big {
+    /// Redis's `dictGetStats` text for the member index.
+    fn stats(&self) -> String {
+        let sizes = self.index.bucket_sizes(&self.slots);
+        super::dict::stats_text(self.index.table.len(), self.index.len, sizes.into_iter())
+    }
+
     /// Builds from entries already in order and distinct.
     fn from_sorted(items: impl IntoIterator<Item = (Box<[u8]>, f64)>) -> Self {
         let slots: Vec<Slot> = items
@@ -419,6 +435,14 @@ impl Default for ZSet {
 }
 
 impl ZSet {
+    /// DEBUG HTSTATS-KEY: the member index's stats, for the big form.
+    pub fn table_stats(&self) -> Option<String> {
+        match self {
+            ZSet::Big(b) => Some(b.stats()),
+            ZSet::Packed(_) => None,
+        }
+    }
+
     pub fn new() -> Self {
         ZSet::Packed(Vec::new())
     }
