@@ -35,6 +35,11 @@ command says otherwise. Directives modify only the NEXT command (several may be 
     #!approx N      both replies are integers (:) that may differ by at most N
     #!ttl           same as `#!approx 1` (TTL, EXPIRETIME)
     #!ignore        send it to both, require only the same RESP type (first byte of reply)
+    #!info-fields [EXTRA ...]
+                    the reply is INFO's text: compare its section headers and field names,
+                    in order (sorted in commandstats, errorstats and latencystats, which
+                    Redis lists in hash order), not their values; EXTRA names are fields
+                    only Spindle has
     #!skip REASON   do not send the next command at all (counted as skipped, not a check)
     #!frames N      the command answers N replies (SUBSCRIBE a b: one confirmation each; a
                     #!recv of N pushed messages): read all N and compare them as one (with
@@ -345,10 +350,42 @@ def seed_equivalent(redis_raw, spindle_raw):
     return redis_raw == ARITY_REDIS_SET and bool(ARITY_SEED_SET.match(spindle_raw))
 
 
+def info_fields(node, extra=()):
+    """The section headers and field names of an INFO reply (a bulk or verbatim string), in
+    order, without the names in `extra`."""
+    if node.kind not in (b"$", b"="):
+        return None
+    body = node.raw[len(node.header):-2]
+    if node.kind == b"=":
+        body = body[4:]  # "txt:"
+    # Sections listed in Redis's dict order of commands or errors (random per process): their
+    # names are compared sorted.
+    unordered = ("# Commandstats", "# Errorstats", "# Latencystats")
+    names, section = [], []
+    for line in body.decode("utf-8", "replace").split("\r\n"):
+        if line.startswith("#"):
+            names.extend(sorted(section[1:]) if section[:1] and section[0] in unordered
+                         else section)
+            section = [line]
+        elif ":" in line:
+            name = line.split(":", 1)[0]
+            if name not in extra:
+                section.append(name)
+    names.extend(sorted(section[1:]) if section[:1] and section[0] in unordered else section)
+    return names
+
+
 def compare(a, b, mods):
     """Return (ok, note); `a` is redis-server's reply, `b` Spindle's."""
     if a.raw != b.raw and seed_equivalent(a.raw, b.raw):
         return True, "the lab's error text (README)"
+    if "info-fields" in mods:
+        fa, fb = info_fields(a), info_fields(b, mods["info-fields"])
+        if fa != fb and fa is not None and fb is not None:
+            missing = [n for n in fa if n not in fb]
+            more = [n for n in fb if n not in fa]
+            return False, "INFO fields differ: missing %s, extra %s" % (missing, more)
+        return fa == fb, "INFO field names"
     if "ignore" in mods:
         return a.kind == b.kind, "compared RESP types only"
     if "approx" in mods:
@@ -591,6 +628,8 @@ class Runner:
             mods["approx"] = 1
         elif name == "approx":
             mods["approx"] = int(rest[0])
+        elif name == "info-fields":
+            mods["info-fields"] = tuple(rest)
         elif name == "frames":
             mods["frames"] = int(rest[0])
         elif name == "skip":
