@@ -109,12 +109,13 @@ fn worker_threads_go_when_their_clients_do() {
     let rss_busy = server.proc_status("VmRSS");
     assert!(threads_busy as usize >= CLIENTS, "{threads_busy} threads");
     drop(conns);
-    // The warm pool (16) and the server's own few threads (main, signals, cron, waker, and
-    // an accept thread for each address of the default `bind * -::*`) stay.
+    // The warm pool (16) and the server's own seven threads (main, signals, cron, watchdog,
+    // the worker spawner, and an accept thread for each address of the default
+    // `bind * -::*`) stay.
     wait_for(
         Duration::from_secs(30),
         "idle worker threads did not exit",
-        || server.proc_status("Threads") <= 16 + 6,
+        || server.proc_status("Threads") <= 16 + 7,
     );
     // Their stacks and allocator pages go back (most of them: some allocator bookkeeping
     // stays).
