@@ -1335,6 +1335,10 @@ impl Aof {
             self.flush(true);
         }
         self.on.store(false, Ordering::Relaxed);
+        // A rewrite that has just ended installs its base and manifest under the file's lock,
+        // taken before it lets INFO show it over: wait for that, or the files read here would
+        // be the ones it replaces.
+        drop(self.io.lock());
         let io = Io::open_dir(config);
         let out = io.and_then(|io| load_files(&io, config, &mut load_rdb, run));
         self.on.store(was_on, Ordering::Relaxed);
