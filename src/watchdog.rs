@@ -8,6 +8,10 @@
 //! the thread of one that is late. The handler only records the frames' addresses, into
 //! static slots (no allocation in a signal handler); the watchdog thread turns them into
 //! names and writes the log. As in Redis, the period is at least two cron periods.
+//!
+//! Walking the stack in a signal handler is not strictly async-signal-safe (the unwinder may
+//! take the loader's lock), which is the risk Redis's own handler takes too: the watchdog is
+//! a debugging aid, off by default.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
@@ -111,22 +115,22 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>
 fn check(shared: &Shared, period: u64, seen: &mut HashMap<u64, u64>) {
     let now = crate::cmdstats::ticks();
     let late = crate::cmdstats::ticks_per_us() * 1000.0 * period as f64;
-    let clients = shared.clients.list();
-    seen.retain(|id, _| clients.iter().any(|c| c.id == *id));
-    for c in clients {
+    // Only the commands still running stay remembered: the map never outgrows the clients.
+    let mut still = HashMap::new();
+    for c in shared.clients.list() {
         let since = c.busy_since.load(Ordering::Relaxed);
         if since == 0 || (now.wrapping_sub(since) as f64) < late {
             continue;
         }
+        still.insert(c.id, since);
         if seen.get(&c.id) == Some(&since) {
             continue;
         }
-        seen.insert(c.id, since);
-        let Some(waker) = c.waker.get() else {
-            continue;
-        };
-        report(waker, c.id);
+        if let Some(waker) = c.waker.get() {
+            report(waker, c.id);
+        }
     }
+    *seen = still;
 }
 
 /// Asks the thread behind `waker` for its frames, and logs them as Redis's watchdog does.
