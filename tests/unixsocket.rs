@@ -84,20 +84,37 @@ fn a_socket_that_cannot_be_made_stops_the_start() {
     assert!(log.contains("Failed opening Unix socket: "), "{log}");
 }
 
-#[test]
-fn bind_nothing_serves_the_unix_socket_alone() {
-    let dir = std::env::temp_dir().join(format!("spindle-unix-only-{}", std::process::id()));
+/// A server started with `port 0` and a Unix socket in a directory of its own (`tag`), and a
+/// connection through the socket.
+fn on_socket_alone(
+    tag: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, std::process::Child, UnixStream) {
+    let dir = std::env::temp_dir().join(format!("spindle-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("s.sock");
-    let p = path.to_str().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
         .current_dir(&dir)
-        .args(["--port", "0", "--bind", "", "--unixsocket", p])
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--unixsocket",
+            path.to_str().unwrap(),
+        ])
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     common::wait_for("the socket", || UnixStream::connect(&path).is_ok());
-    let mut u = UnixStream::connect(&path).unwrap();
+    let u = UnixStream::connect(&path).unwrap();
+    (dir, child, u)
+}
+
+#[test]
+fn bind_nothing_serves_the_unix_socket_alone() {
+    let (dir, mut child, mut u) = on_socket_alone("unix-only", &["--bind", ""]);
     assert_eq!(
         cmd(&mut u, "CONFIG GET bind\r\n"),
         "*2\r\n$4\r\nbind\r\n$0\r\n\r\n"
@@ -120,19 +137,7 @@ fn bind_nothing_serves_the_unix_socket_alone() {
 /// reached through the socket alone, and `CONFIG SET port` opens and closes TCP at run time.
 #[test]
 fn port_zero_listens_on_no_tcp_port() {
-    let dir = std::env::temp_dir().join(format!("spindle-port0-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.sock");
-    let p = path.to_str().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .current_dir(&dir)
-        .args(["--port", "0", "--bind", "127.0.0.1", "--unixsocket", p])
-        .args(["--save", ""])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_for("the socket", || UnixStream::connect(&path).is_ok());
-    let mut u = UnixStream::connect(&path).unwrap();
+    let (dir, mut child, mut u) = on_socket_alone("port0", &["--bind", "127.0.0.1"]);
     assert_eq!(
         cmd(&mut u, "CONFIG GET port\r\n"),
         "*2\r\n$4\r\nport\r\n$1\r\n0\r\n"
