@@ -399,22 +399,20 @@ fn incr_by(db: &mut DbMut, key: &[u8], by: i64) -> CmdResult {
     };
     let next = current.checked_add(by).ok_or(OVERFLOW)?;
     match slot {
-        // The digits are rewritten in the buffer they replace: no allocation per INCR.
-        Some(s) if s.capacity() <= 32 => {
+        Some(s) => {
+            // The digits are rewritten in the buffer they replace (no allocation per INCR),
+            // unless it is far larger than they need.
+            if s.capacity() > 32 {
+                *s = Vec::with_capacity(20);
+            }
             s.clear();
             crate::protocol::reply::push_i64(s, next);
             db.touch(key);
         }
-        slot => {
+        None => {
             let mut digits = Vec::with_capacity(20);
             crate::protocol::reply::push_i64(&mut digits, next);
-            match slot {
-                Some(s) => {
-                    *s = digits;
-                    db.touch(key);
-                }
-                None => db.set(key, Value::str(digits), false),
-            }
+            db.set(key, Value::str(digits), false);
         }
     }
     db.notify(STRING, "incrby", key);
