@@ -8,6 +8,13 @@
 //! - `flood PORT SECS SLEEPERS`: SLEEPERS (0 or more) subscribers that never read, one
 //!   publisher sending 1 KB messages in batches of 16; prints the publisher's messages per
 //!   second.
+//! - `latency PORT CLIENTS SECS KEYS SETPCT`: each client sends one request at a time, `GET`
+//!   (or, SETPCT in 100 of the time, `SET`) of a random one of the `key:%012d` keys bench.py
+//!   loads; prints the latency percentiles p50, p99, p99.9 and the maximum, in ms, then the
+//!   number of requests.
+//! - `slow PORT SECS KIND`: one client runs a slow command in a loop (`keys`: `KEYS *`;
+//!   `smembers`: `SMEMBERS bigset`; `lrange`: `LRANGE biglist 0 -1`; `delhash`: builds
+//!   `delhash`, 1,000,000 fields, then `DEL`s it); prints the runs and their mean ms.
 #![allow(clippy::disallowed_methods)] // a load generator times itself
 
 use std::io::{Read, Write};
@@ -215,6 +222,183 @@ fn flood(port: u16, secs: f64, sleepers: usize) {
     drop(sleepers);
 }
 
+/// Reads one whole reply without keeping it: a reply of a million elements is skipped in
+/// one pass (the `Replies` scanner re-parses from the start on every read).
+struct Skipper {
+    buf: Vec<u8>,
+    pos: usize,
+    /// Elements still to come at each open aggregate level.
+    pending: Vec<u64>,
+}
+
+impl Skipper {
+    fn new() -> Self {
+        Skipper {
+            buf: Vec::new(),
+            pos: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// One element (header and, for a bulk, its body) if complete in the buffer.
+    fn step(&mut self) -> Option<()> {
+        let at = self.pos;
+        let line_end = at + self.buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        let head = std::str::from_utf8(&self.buf[at + 1..line_end]).ok()?;
+        let n: i64 = head.parse().unwrap_or(0);
+        let mut next = line_end + 2;
+        let mut children = 0;
+        match self.buf[at] {
+            b'$' if n >= 0 => {
+                next += n as usize + 2;
+                if next > self.buf.len() {
+                    return None;
+                }
+            }
+            b'*' | b'~' | b'>' => children = n.max(0) as u64,
+            b'%' => children = 2 * n.max(0) as u64,
+            _ => {}
+        }
+        self.pos = next;
+        if let Some(top) = self.pending.last_mut() {
+            *top -= 1;
+        }
+        if children > 0 {
+            self.pending.push(children);
+        }
+        while self.pending.last() == Some(&0) {
+            self.pending.pop();
+        }
+        Some(())
+    }
+
+    fn read(&mut self, s: &mut TcpStream) -> bool {
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut started = false;
+        loop {
+            while self.step().is_some() {
+                started = true;
+                if self.pending.is_empty() {
+                    self.buf.drain(..self.pos);
+                    self.pos = 0;
+                    return true;
+                }
+            }
+            if started && self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return false,
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+    }
+}
+
+/// A small xorshift generator: the keys each client asks for.
+fn next_rand(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn latency(port: u16, clients: usize, secs: f64, keys: u64, set_pct: u64) {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            thread::spawn(move || {
+                let mut s = connect(port);
+                let mut r = Replies::new();
+                let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (c as u64 + 1).wrapping_mul(0x2545_f491);
+                let mut took = Vec::with_capacity(1 << 20);
+                while Instant::now() < end {
+                    let k = format!("key:{:012}", next_rand(&mut rng) % keys.max(1));
+                    let req = if next_rand(&mut rng) % 100 < set_pct {
+                        cmd(&[b"SET", k.as_bytes(), b"val:000000000000"])
+                    } else {
+                        cmd(&[b"GET", k.as_bytes()])
+                    };
+                    let t = Instant::now();
+                    s.write_all(&req).expect("write");
+                    if !r.read(&mut s, 1) {
+                        break;
+                    }
+                    took.push(t.elapsed().as_micros() as u32);
+                }
+                took
+            })
+        })
+        .collect();
+    let mut all: Vec<u32> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len().max(1)) - 1;
+        f64::from(all.get(i).copied().unwrap_or(0)) / 1000.0
+    };
+    println!(
+        "{:.3} {:.3} {:.3} {:.3} {}",
+        pct(0.50),
+        pct(0.99),
+        pct(0.999),
+        pct(1.0),
+        all.len()
+    );
+}
+
+fn slow(port: u16, secs: f64, kind: &str) {
+    let mut s = connect(port);
+    let mut sk = Skipper::new();
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let (mut runs, mut busy) = (0u64, Duration::ZERO);
+    while Instant::now() < end {
+        if kind == "delhash" {
+            // Build it: 1,000 HSETs of 1,000 fields, 16 in flight.
+            let mut sent = 0;
+            let mut got = 0;
+            while got < 1000 {
+                while sent < 1000 && sent - got < 16 {
+                    let mut args: Vec<Vec<u8>> = vec![b"HSET".to_vec(), b"delhash".to_vec()];
+                    for f in 0..1000 {
+                        args.push(format!("f{:015}", sent * 1000 + f).into_bytes());
+                        args.push(b"v".to_vec());
+                    }
+                    let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                    s.write_all(&cmd(&refs)).expect("write");
+                    sent += 1;
+                }
+                if !sk.read(&mut s) {
+                    return;
+                }
+                got += 1;
+            }
+        }
+        let req = match kind {
+            "keys" => cmd(&[b"KEYS", b"*"]),
+            "smembers" => cmd(&[b"SMEMBERS", b"bigset"]),
+            "lrange" => cmd(&[b"LRANGE", b"biglist", b"0", b"-1"]),
+            "delhash" => cmd(&[b"DEL", b"delhash"]),
+            _ => panic!("slow: unknown kind {kind}"),
+        };
+        let t = Instant::now();
+        s.write_all(&req).expect("write");
+        if !sk.read(&mut s) {
+            return;
+        }
+        busy += t.elapsed();
+        runs += 1;
+    }
+    println!(
+        "{} {:.1}",
+        runs,
+        busy.as_secs_f64() * 1000.0 / runs.max(1) as f64
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| -> &str { args.get(i).map(String::as_str).unwrap_or("") };
@@ -228,8 +412,10 @@ fn main() {
         "tx" => tx(port, num(3) as usize, num(4)),
         "publish" => publish(port, num(3) as usize, num(4) as usize, num(5)),
         "flood" => flood(port, num(3), num(4) as usize),
+        "latency" => latency(port, num(3) as usize, num(4), num(5) as u64, num(6) as u64),
+        "slow" => slow(port, num(3), arg(4)),
         _ => {
-            eprintln!("usage: loadgen tx|publish|flood PORT ...");
+            eprintln!("usage: loadgen tx|publish|flood|latency|slow PORT ...");
             std::process::exit(2);
         }
     }

@@ -470,6 +470,79 @@ def measure(server, tests, flags, n, idle):
     return res, ticks, elapsed, idle_clients.bytes_each if idle_clients else None
 
 
+def pipe_send(server, commands):
+    """Sends RESP `commands` through redis-cli --pipe, keeping what is already there."""
+    p = subprocess.Popen(["redis-cli", "-p", str(server.port), "--pipe"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunk = []
+    for cmd in commands:
+        chunk.append(cmd)
+        if len(chunk) == 1000:
+            p.stdin.write(b"".join(chunk))
+            chunk = []
+    p.stdin.write(b"".join(chunk))
+    p.stdin.close()
+    p.wait()
+
+
+SLOW_KINDS = [
+    ("none", "no slow neighbour (baseline)"),
+    ("keys", "KEYS * over 1,000,000 keys"),
+    ("smembers", "SMEMBERS of a 1,000,000-member set"),
+    ("lrange", "LRANGE 0 -1 of a 1,000,000-element list"),
+    ("delhash", "DEL of a 1,000,000-field hash (rebuilt between DELs)"),
+]
+
+
+def slow_neighbour_rows(secs):
+    """One client loops a slow command while 20 others send GETs, then a 50/50 SET/GET mix,
+    one request at a time: their latency percentiles, on Spindle and redis-server."""
+    results = {}
+    for name, argv in (("spindle", [SPINDLE, "--save", ""]),
+                       ("redis", ["redis-server", "--save", "", "--appendonly", "no"])):
+        port = free_port()
+        server = Server(name, argv + ["--port", str(port)], port)
+        try:
+            load_keys(server, 1_000_000)
+            pipe_send(server, (resp(b"SADD", b"bigset", *[b"m%015d" % j for j in range(i, i + 1000)])
+                               for i in range(0, 1_000_000, 1000)))
+            pipe_send(server, (resp(b"RPUSH", b"biglist", *[b"e%015d" % j for j in range(i, i + 1000)])
+                               for i in range(0, 1_000_000, 1000)))
+            for kind, _ in SLOW_KINDS:
+                for set_pct in (0, 50):
+                    slow = None
+                    if kind != "none":
+                        slow = subprocess.Popen([LOADGEN, "slow", str(port), str(secs + 30), kind],
+                                                stdout=subprocess.PIPE, text=True)
+                        time.sleep(1.0)
+                    out = subprocess.run([LOADGEN, "latency", str(port), "20", str(secs),
+                                          "1000000", str(set_pct)],
+                                         capture_output=True, text=True, timeout=secs + 120).stdout
+                    if slow:
+                        slow.kill()
+                        slow.wait()
+                        server.cli("DEL", "delhash")
+                    p50, p99, p999, mx, n = (out.split() + ["0"] * 5)[:5]
+                    results[(name, kind, set_pct)] = (float(p50), float(p99), float(p999),
+                                                      float(mx), int(n))
+                    print(f"  slow neighbour {kind:<9} set {set_pct:>2}% {name:<8} p50 {p50} "
+                          f"p99 {p99} p99.9 {p999} max {mx} ms ({n} requests)",
+                          file=sys.stderr, flush=True)
+        finally:
+            server.stop()
+    print()
+    print(f"| slow neighbour (20 clients, one request each at a time, {secs:.0f} s) "
+          f"| Spindle p50 / p99 / p99.9 / max ms | Redis p50 / p99 / p99.9 / max ms |")
+    print("|---|---:|---:|")
+    for kind, label in SLOW_KINDS:
+        for set_pct, mix in ((0, "GET"), (50, "50/50 SET/GET")):
+            cells = []
+            for name in ("spindle", "redis"):
+                r = results[(name, kind, set_pct)]
+                cells.append(f"{r[0]:.3f} / {r[1]:.3f} / {r[2]:.3f} / {r[3]:.1f}")
+            print(f"| {label}: {mix} | {cells[0]} | {cells[1]} |")
+
+
 def fmt_ratio(a, b):
     return f"{a / b:.2f}" if b else "-"
 
@@ -610,6 +683,11 @@ def main():
                     help="only the append-only file rows (SET under always and everysec)")
     ap.add_argument("--persist-gb", type=float, default=1.0,
                     help="data size for the snapshot rows, in GB of RDB payload (default 1)")
+    ap.add_argument("--slow-neighbour-only", action="store_true",
+                    help="only the slow-neighbour rows (latency of GET and SET/GET beside a slow "
+                    "command)")
+    ap.add_argument("--slow-secs", type=float, default=8.0,
+                    help="seconds each slow-neighbour row measures (default 8)")
     ap.add_argument("--throughput-only", action="store_true",
                     help="only the redis-benchmark workloads (no pub/sub, memory or latency rows)")
     args = ap.parse_args()
@@ -618,6 +696,9 @@ def main():
         return
     if args.aof_only:
         aof_rows(args.rounds)
+        return
+    if args.slow_neighbour_only:
+        slow_neighbour_rows(args.slow_secs)
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -752,6 +833,7 @@ def main():
         print(f"| XREAD BLOCK woken by an XADD (2,000 rounds, XADD sent to entry received) | "
               f"{lat['spindle'][0]:.3f} / {lat['spindle'][1]:.3f} | "
               f"{lat['redis'][0]:.3f} / {lat['redis'][1]:.3f} |")
+        slow_neighbour_rows(args.slow_secs)
         persistence_rows(args.persist_gb)
         aof_rows(args.rounds)
     finally:
