@@ -114,6 +114,15 @@ pub fn release_free_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
+/// Gives back the memory whose purge delay has passed, whichever thread freed it (the cron
+/// calls this once a second). mimalloc purges freed memory only when some thread next calls
+/// into it after the delay; a server that has gone quiet would otherwise keep a freed 100 MB
+/// value resident for good.
+pub fn purge_expired() {
+    // SAFETY: as in `release_free_memory`; not forced, so only what is due is purged.
+    unsafe { libmimalloc_sys::mi_collect(false) };
+}
+
 /// mimalloc's committed and resident bytes (INFO `allocator_active`, `allocator_resident`;
 /// on Linux mimalloc estimates the second from the first).
 pub fn allocator_stats() -> (usize, usize) {

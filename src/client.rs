@@ -201,6 +201,10 @@ fn connection_loop(
                     state.spare_argvs = Vec::new();
                     state.info.qbuf.store(0, Ordering::Relaxed);
                     state.info.qbuf_free.store(0, Ordering::Relaxed);
+                    // This thread's allocator pages, emptied by what it just dropped (or by a
+                    // big value it freed), go back now: only it can give them back, and it
+                    // is about to sleep.
+                    crate::alloc::release_free_memory();
                     // Until input (or a hangup, or shutdown's) arrives; then the buffers are
                     // made again.
                     while !os::wait_io(stream, false).readable {

@@ -395,6 +395,7 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
     let stop = shared.shutdown.receiver();
     let mut last_reap = Instant::now();
     let mut collect_ticks = 0u32;
+    let mut purge_ticks = 0u32;
     std::thread::Builder::new()
         .name("spindle-cron".into())
         .spawn(move || loop {
@@ -510,6 +511,11 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             if collect_ticks > 0 {
                 collect_ticks -= 1;
                 crate::alloc::release_free_memory();
+            }
+            purge_ticks += 1;
+            if purge_ticks >= hz as u32 {
+                purge_ticks = 0;
+                crate::alloc::purge_expired();
             }
             let used = crate::alloc::used_memory() as u64;
             shared.stats.peak_memory.fetch_max(used, Ordering::Relaxed);

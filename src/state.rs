@@ -118,6 +118,7 @@ impl Stats {
         }
         self.expire_cycle_us.store(0, Ordering::Relaxed);
         self.peak_memory.store(0, Ordering::Relaxed);
+        crate::store::lazyfree::reset_stats();
         self.by_command.reset();
         *self.samples.lock() = Default::default();
     }

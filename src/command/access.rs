@@ -19,7 +19,75 @@ fn not_held(i: usize) -> ! {
     panic!("database {i} is not held by the transaction")
 }
 
+/// Elements a long read (KEYS, SMEMBERS, LRANGE ...) takes per lock hold: about 100 µs.
+pub const CHUNK: usize = 1024;
+
+/// A long read's attempts in chunks before it reads the value in one lock hold.
+const CHUNKED_ATTEMPTS: usize = 2;
+
 impl Ctx<'_> {
+    /// Reads the value at `key` of the client's database in chunks (SMEMBERS, HGETALL,
+    /// LRANGE ...), so that a long read holds the lock for one chunk at a time, not for the
+    /// whole value. `step` does one chunk's work on the state `fresh` makes and says whether
+    /// it is done; its `counted` is true for the first step only (the one that counts a
+    /// keyspace hit or miss, and answers a wrong type).
+    ///
+    /// The reply is still the value as it was at one instant, as Redis's would be: a value
+    /// done in one step is read under one lock; a longer one is watched, as WATCH would
+    /// watch it, and any change between two chunks starts the read over. After
+    /// [`CHUNKED_ATTEMPTS`] such restarts it is read in one lock hold. Inside EXEC or a
+    /// script, it is read at once under the locks the transaction holds.
+    pub fn read_chunked<S, E>(
+        &mut self,
+        key: &[u8],
+        fresh: impl Fn() -> S,
+        mut step: impl FnMut(&DbRef, &mut S, bool) -> Result<bool, E>,
+    ) -> Result<S, E> {
+        let (i, op) = (self.client.db, self.op);
+        let mut state = fresh();
+        if self.held.is_some() {
+            return self.read_db(i, |db| {
+                let mut counted = true;
+                while !step(db, &mut state, counted)? {
+                    counted = false;
+                }
+                Ok(state)
+            });
+        }
+        let store = &self.server.store;
+        if step(&Db::new(&*store.read(i), op), &mut state, true)? {
+            return Ok(state);
+        }
+        // Long: watched from here on, and started over, so no change slips in unseen.
+        let flag = crate::store::watch::WatchFlag::new();
+        Db::new(&mut *store.write(i), op).watch_for_read(key, &flag);
+        let result = (|| {
+            'attempt: for _ in 0..CHUNKED_ATTEMPTS {
+                let mut state = fresh();
+                flag.clear();
+                loop {
+                    let ks = store.read(i);
+                    // Changes are made, and marked, under the write lock: unmarked now
+                    // means unchanged since the last chunk.
+                    if flag.is_dirty() {
+                        continue 'attempt;
+                    }
+                    if step(&Db::new(&*ks, op), &mut state, false)? {
+                        return Ok(state);
+                    }
+                }
+            }
+            // Changed under every attempt: read it whole.
+            let ks = store.read(i);
+            let db = Db::new(&*ks, op);
+            let mut state = fresh();
+            while !step(&db, &mut state, false)? {}
+            Ok(state)
+        })();
+        store.write(i).unwatch(key, &flag);
+        result
+    }
+
     /// Runs `f` on database `i` for reading.
     pub fn read_db<R>(&mut self, i: usize, f: impl FnOnce(&DbRef) -> R) -> R {
         let op = self.op;
@@ -104,32 +172,32 @@ impl Ctx<'_> {
         }
     }
 
-    /// Empties database `i` (FLUSHDB). On its own, the old keys are freed after the lock is
-    /// released.
-    pub fn flush_db(&mut self, i: usize) {
+    /// Empties database `i` (FLUSHDB). The old keys are freed after the lock is released;
+    /// `lazy` (ASYNC): on the lazyfree thread.
+    pub fn flush_db(&mut self, i: usize, lazy: bool) {
         let (here, aof) = (self.client.db, &self.server.aof);
         let record = || super::propagate::client_write(aof, here);
         match self.held.as_deref_mut() {
             Some(held) => match held.get_mut(i).and_then(Option::as_deref_mut) {
                 Some(ks) => {
-                    drop(ks.take_contents());
+                    ks.flush_buried(lazy);
                     record();
                 }
                 None => not_held(i),
             },
-            None => self.server.store.flush_then(i, record),
+            None => self.server.store.flush_then(i, lazy, record),
         }
         // After the keys are gone: a client reading meanwhile is told after its reply.
         self.server.tracking.flush();
     }
 
-    /// Empties every database in one step (FLUSHALL).
-    pub fn flush_all(&mut self) {
+    /// Empties every database in one step (FLUSHALL); `lazy` as in [`Ctx::flush_db`].
+    pub fn flush_all(&mut self, lazy: bool) {
         match self.held.as_deref_mut() {
             Some(held) => {
                 for (i, ks) in held.iter_mut().enumerate() {
                     let ks = ks.as_deref_mut().unwrap_or_else(|| not_held(i));
-                    drop(ks.take_contents());
+                    ks.flush_buried(lazy);
                 }
                 super::propagate::client_write(&self.server.aof, self.client.db);
             }
@@ -137,7 +205,7 @@ impl Ctx<'_> {
                 let (here, aof) = (self.client.db, &self.server.aof);
                 self.server
                     .store
-                    .flush_all_then(|| super::propagate::client_write(aof, here))
+                    .flush_all_then(lazy, || super::propagate::client_write(aof, here))
             }
         }
         self.server.tracking.flush();

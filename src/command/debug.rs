@@ -151,6 +151,22 @@ pub fn debug(ctx: &mut Ctx, args: &Args) -> CmdResult {
             }
             Ok(Reply::ok())
         }
+        // Spindle's own: the longest database lock holds since start (or the last RESET),
+        // and the most keys a walk in chunks (KEYS) visited under one hold.
+        ("lockstats", 2) => {
+            let (read, write, chunk) = crate::store::lock_stats();
+            Ok(Reply::Verbatim(
+                "txt",
+                format!(
+                    "max_read_hold_us:{read}\r\nmax_write_hold_us:{write}\r\nmax_chunk_keys:{chunk}\r\n"
+                )
+                .into_bytes(),
+            ))
+        }
+        ("lockstats", 3) if args.is(2, "RESET") => {
+            crate::store::reset_lock_stats();
+            Ok(Reply::ok())
+        }
         ("htstats", 3) => {
             let dbid = args.int(2)?;
             if dbid < 0 || dbid as usize >= ctx.server.store.len() {
@@ -297,7 +313,7 @@ fn loadaof(ctx: &mut Ctx) -> CmdResult {
         return Err(err("ERR DEBUG LOADAOF is not allowed inside a transaction"));
     }
     let server = ctx.server;
-    ctx.flush_all();
+    ctx.flush_all(false);
     {
         let mut libs = server.functions.lock();
         libs.flush();
@@ -343,7 +359,7 @@ fn reload(ctx: &mut Ctx, args: &Args) -> CmdResult {
     }
     if flush {
         // Redis's emptyData: the keys and the function libraries.
-        ctx.flush_all();
+        ctx.flush_all(false);
         let mut libs = server.functions.lock();
         libs.flush();
         server.functions.counted(&libs);

@@ -1,7 +1,9 @@
 //! Hash commands (Redis's `t_hash.c`).
 
+use super::access::CHUNK;
 use super::args::{err, Args, CmdError, CmdResult, OVERFLOW, SYNTAX};
 use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
+use super::Ctx;
 use crate::protocol::{parse_i64, Reply};
 use crate::store::notify::HASH;
 use crate::store::{rand_u64, DbMut, DbRef, Hash, Value};
@@ -127,30 +129,59 @@ pub fn hexists(db: &DbRef, args: &Args) -> CmdResult {
     )))
 }
 
+/// The fields and values of the hash at `key`, each pair given to `keep`: a big hash is
+/// read in chunks, as one instant's value (see [`Ctx::read_chunked`]).
+fn read_hash<T>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    keep: impl Fn(&[u8], &[u8]) -> T,
+) -> Result<Vec<T>, CmdError> {
+    let (_, items) = ctx.read_chunked(
+        key,
+        || (0u64, Vec::new()),
+        |db, (cursor, items), counted| {
+            let hash = if counted {
+                db.get_hash(key)?
+            } else {
+                db.peek_quiet(key).map(|e| e.value.as_hash()).transpose()?
+            };
+            let Some(hash) = hash else {
+                return Ok::<_, CmdError>(true);
+            };
+            let mut n = 0;
+            loop {
+                *cursor = hash.scan(*cursor, |f, v| {
+                    items.push(keep(f, v));
+                    n += 1;
+                });
+                if *cursor == 0 {
+                    return Ok(true);
+                }
+                if n >= CHUNK {
+                    return Ok(false);
+                }
+            }
+        },
+    )?;
+    Ok(items)
+}
+
 /// HKEYS key
-pub fn hkeys(db: &DbRef, args: &Args) -> CmdResult {
-    let hash = db.get_hash(args.get(1))?;
-    Ok(Reply::Array(hash.map_or_else(Vec::new, |h| {
-        h.iter().map(|(f, _)| Reply::bulk(f)).collect()
-    })))
+pub fn hkeys(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let fields = read_hash(ctx, args.get(1), |f, _| Reply::bulk(f))?;
+    Ok(Reply::Array(fields))
 }
 
 /// HVALS key
-pub fn hvals(db: &DbRef, args: &Args) -> CmdResult {
-    let hash = db.get_hash(args.get(1))?;
-    Ok(Reply::Array(hash.map_or_else(Vec::new, |h| {
-        h.iter().map(|(_, v)| Reply::bulk(v)).collect()
-    })))
+pub fn hvals(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let values = read_hash(ctx, args.get(1), |_, v| Reply::bulk(v))?;
+    Ok(Reply::Array(values))
 }
 
 /// HGETALL key: a map in RESP3, a flat array in RESP2.
-pub fn hgetall(db: &DbRef, args: &Args) -> CmdResult {
-    let hash = db.get_hash(args.get(1))?;
-    Ok(Reply::Map(hash.map_or_else(Vec::new, |h| {
-        h.iter()
-            .map(|(f, v)| (Reply::bulk(f), Reply::bulk(v)))
-            .collect()
-    })))
+pub fn hgetall(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let pairs = read_hash(ctx, args.get(1), |f, v| (Reply::bulk(f), Reply::bulk(v)))?;
+    Ok(Reply::Map(pairs))
 }
 
 /// HINCRBY key field increment

@@ -5,15 +5,25 @@ use super::Ctx;
 use crate::persistence::object;
 use crate::protocol::Reply;
 use crate::store::notify::GENERIC;
-use crate::store::{glob, rdbstr, Access, DbMut, DbRef, Entry};
+use crate::store::{glob, rdbstr, Access, Db, DbMut, DbRef, Entry};
 
 const SAME_OBJECT: CmdError = err("ERR source and destination objects are the same");
 
-/// DEL key [key ...] (also UNLINK: memory is freed at once either way)
+/// DEL key [key ...]: a big value is freed once the database lock is released, before the
+/// reply.
 pub fn del(db: &mut DbMut, args: &Args) -> CmdResult {
+    delete(db, args, false)
+}
+
+/// UNLINK key [key ...]: DEL that leaves freeing a big value to the lazyfree thread.
+pub fn unlink(db: &mut DbMut, args: &Args) -> CmdResult {
+    delete(db, args, true)
+}
+
+fn delete(db: &mut DbMut, args: &Args, lazy: bool) -> CmdResult {
     let mut n = 0;
     for k in args.from(1) {
-        if db.remove(k).is_some() {
+        if db.delete(k, lazy) {
             db.notify(GENERIC, "del", k);
             n += 1;
         }
@@ -104,16 +114,59 @@ pub fn object_help(_db: &DbRef, args: &Args) -> CmdResult {
 }
 
 /// KEYS pattern
-pub fn keys(db: &DbRef, args: &Args) -> CmdResult {
+///
+/// On its own, KEYS walks the database in chunks, taking the read lock for each and releasing
+/// it between them, so a writer (and the readers queued behind a writer) waits one chunk,
+/// not the whole walk. What it returns is SCAN's guarantee made exact: every key present for
+/// the whole call is returned exactly once (the table may grow meanwhile, but does not
+/// shrink, see [`crate::store::db::ShrinkHold`]); a key added or deleted meanwhile may or may
+/// not be; a key that was never there is not. With no writer, that is Redis's reply.
+pub fn keys(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let pattern = args.get(1);
     let all = pattern == b"*";
-    Ok(Reply::Array(
-        db.iter()
-            .filter(|(k, _)| all || glob::matches(pattern, k, false))
-            .map(|(k, _)| Reply::Bulk(k.to_vec()))
-            .collect(),
-    ))
+    let keep = |k: &[u8]| all || glob::matches(pattern, k, false);
+    let i = ctx.client.db;
+    if ctx.held.is_some() {
+        // Inside EXEC or a script: at once, under the locks the transaction holds.
+        return Ok(ctx.read_db(i, |db| {
+            Reply::Array(
+                db.iter()
+                    .filter(|(k, _)| keep(k))
+                    .map(|(k, _)| Reply::Bulk(k.to_vec()))
+                    .collect(),
+            )
+        }));
+    }
+    let mut found = Vec::new();
+    let (mut cursor, mut hold) = (0u64, None);
+    loop {
+        let ks = ctx.server.store.read(i);
+        let db = Db::new(&*ks, ctx.op);
+        hold.get_or_insert_with(|| db.hold_shrink());
+        let (mut keys, mut buckets) = (0, 0);
+        loop {
+            cursor = db.scan(cursor, |k, _| {
+                keys += 1;
+                if keep(k) {
+                    found.push(Reply::Bulk(k.to_vec()));
+                }
+            });
+            buckets += 1;
+            if cursor == 0 || keys >= super::access::CHUNK || buckets >= CHUNK_BUCKETS {
+                break;
+            }
+        }
+        drop(ks);
+        crate::store::note_chunk(keys);
+        if cursor == 0 {
+            return Ok(Reply::Array(found));
+        }
+    }
 }
+
+/// A chunk of KEYS: at most [`super::access::CHUNK`] keys, or this many buckets (empty ones
+/// cost little), per lock hold.
+const CHUNK_BUCKETS: usize = 4096;
 
 /// Parses a SCAN cursor like Redis (`strtoul` over the whole string).
 pub fn parse_cursor(raw: &[u8]) -> Result<u64, CmdError> {

@@ -3,8 +3,9 @@
 //! Arguments are checked in Redis's order (some before the key is looked up, some after), so
 //! that every error a client can provoke is the one Redis gives.
 
+use super::access::CHUNK;
 use super::args::{err, Args, CmdError, CmdResult, NO_SUCH_KEY, SYNTAX};
-use super::{Step, Wait};
+use super::{Ctx, Step, Wait};
 use crate::protocol::{encode, Reply};
 use crate::store::list::End;
 use crate::store::notify::LIST;
@@ -41,10 +42,6 @@ fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     }
     end = end.min(len - 1);
     Some((start as usize, end as usize))
-}
-
-fn bulks<'a>(items: impl Iterator<Item = &'a [u8]>) -> Reply {
-    Reply::Array(items.map(|v| Reply::Bulk(v.to_vec())).collect())
 }
 
 /// Pushes `values` at `end` of the list at `key`, creating it (unless `only_existing`).
@@ -210,16 +207,42 @@ pub fn lset(db: &mut DbMut, args: &Args) -> CmdResult {
     }
 }
 
-/// LRANGE key start stop
-pub fn lrange(db: &DbRef, args: &Args) -> CmdResult {
+/// LRANGE key start stop: a long range is read in chunks, as one instant's value (see
+/// [`Ctx::read_chunked`]).
+pub fn lrange(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let (start, end) = (args.int(2)?, args.int(3)?);
-    let Some(list) = db.get_list(args.get(1))? else {
-        return Ok(Reply::Array(vec![]));
-    };
-    Ok(match clamp_range(start, end, list.len()) {
-        Some((s, e)) => bulks(list.range(s, e)),
-        None => Reply::Array(vec![]),
-    })
+    let key = args.get(1);
+    // (the next index, the last one, the elements so far)
+    let (_, _, items) = ctx.read_chunked(
+        key,
+        || (0usize, None, Vec::new()),
+        |db, (next, last, items), counted| {
+            let list = if counted {
+                db.get_list(key)?
+            } else {
+                db.peek_quiet(key).map(|e| e.value.as_list()).transpose()?
+            };
+            let Some(list) = list else {
+                return Ok::<_, CmdError>(true);
+            };
+            let stop = match *last {
+                Some(stop) => stop,
+                None => match clamp_range(start, end, list.len()) {
+                    Some((s, e)) => {
+                        *next = s;
+                        *last = Some(e);
+                        e
+                    }
+                    None => return Ok(true),
+                },
+            };
+            let upto = stop.min(*next + CHUNK - 1);
+            items.extend(list.range(*next, upto).map(|v| Reply::Bulk(v.to_vec())));
+            *next = upto + 1;
+            Ok(upto == stop)
+        },
+    )?;
+    Ok(Reply::Array(items))
 }
 
 /// LINSERT key BEFORE|AFTER pivot element

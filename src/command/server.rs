@@ -16,8 +16,8 @@ pub fn dbsize(db: &DbRef, _args: &Args) -> CmdResult {
 
 /// FLUSHALL [ASYNC|SYNC]: every database emptied in one step.
 pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    flush_mode(args)?;
-    ctx.flush_all();
+    let lazy = flush_mode(args)?;
+    ctx.flush_all(lazy);
     // Redis's flushAllDataAndResetRDB: a running BGSAVE is dropped and, with save points,
     // the empty data set is saved at once.
     let server = ctx.server;
@@ -39,16 +39,18 @@ pub fn flushall(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 /// FLUSHDB [ASYNC|SYNC]
 pub fn flushdb(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    flush_mode(args)?;
-    ctx.flush_db(ctx.client.db);
+    let lazy = flush_mode(args)?;
+    ctx.flush_db(ctx.client.db, lazy);
     Ok(Reply::ok())
 }
 
-/// Checks the optional ASYNC|SYNC of FLUSHALL/FLUSHDB (Redis's `getFlushCommandFlags`).
-fn flush_mode(args: &Args) -> Result<(), CmdError> {
+/// The optional ASYNC|SYNC of FLUSHALL/FLUSHDB (Redis's `getFlushCommandFlags`): whether the
+/// old keys are freed on the lazyfree thread.
+fn flush_mode(args: &Args) -> Result<bool, CmdError> {
     match args.len() {
-        1 => Ok(()),
-        2 if args.is(1, "ASYNC") || args.is(1, "SYNC") => Ok(()),
+        1 => Ok(false),
+        2 if args.is(1, "ASYNC") => Ok(true),
+        2 if args.is(1, "SYNC") => Ok(false),
         _ => Err(SYNTAX),
     }
 }
@@ -1083,10 +1085,14 @@ pub fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let functions_mem = srv.functions.held();
     let ratio = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { 0.0 };
     let system = crate::os::total_system_memory();
+    let (lf_pending, lf_freed) = (
+        crate::store::lazyfree::pending(),
+        crate::store::lazyfree::freed(),
+    );
     section(
         "Memory",
         format!(
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{overhead}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{vm_eval}\r\nused_memory_vm_eval:{vm_eval}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_eval}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{vm_functions}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{functions_mem}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{client_mem}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{aof_buffer}\r\nmem_allocator:{}\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{overhead}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{vm_eval}\r\nused_memory_vm_eval:{vm_eval}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_eval}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{vm_functions}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{functions_mem}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{maxmem}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{client_mem}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{aof_buffer}\r\nmem_allocator:{}\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{lf_pending}\r\nlazyfreed_objects:{lf_freed}\r\n",
             human(used),
             human(rss),
             human(peak),

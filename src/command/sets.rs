@@ -2,9 +2,11 @@
 
 use std::borrow::Cow;
 
+use super::access::CHUNK;
 use super::args::{err, Args, CmdError, CmdResult, SYNTAX};
 use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
 use super::random::{count_arg, sample};
+use super::Ctx;
 use crate::protocol::Reply;
 use crate::store::notify::{GENERIC, SET};
 use crate::store::{rand_u64, Db, DbMut, DbRef, Keyspace, Set, SetLimits, Value};
@@ -68,12 +70,38 @@ pub fn srem(db: &mut DbMut, args: &Args) -> CmdResult {
     Ok(Reply::Int(removed))
 }
 
-/// SMEMBERS key
-pub fn smembers(db: &DbRef, args: &Args) -> CmdResult {
-    Ok(match db.get_set(args.get(1))? {
-        Some(set) => members_reply(set.iter()),
-        None => Reply::Set(vec![]),
-    })
+/// SMEMBERS key: a big set is read in chunks, as one instant's value (see
+/// [`Ctx::read_chunked`]).
+pub fn smembers(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let key = args.get(1);
+    let (_, members) = ctx.read_chunked(
+        key,
+        || (0u64, Vec::new()),
+        |db, (cursor, members), counted| {
+            let set = if counted {
+                db.get_set(key)?
+            } else {
+                db.peek_quiet(key).map(|e| e.value.as_set()).transpose()?
+            };
+            let Some(set) = set else {
+                return Ok::<_, CmdError>(true);
+            };
+            let mut n = 0;
+            loop {
+                *cursor = set.scan(*cursor, |m| {
+                    members.push(Reply::bulk(m.to_vec()));
+                    n += 1;
+                });
+                if *cursor == 0 {
+                    return Ok(true);
+                }
+                if n >= CHUNK {
+                    return Ok(false);
+                }
+            }
+        },
+    )?;
+    Ok(Reply::Set(members))
 }
 
 /// SISMEMBER key member

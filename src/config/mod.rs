@@ -58,7 +58,10 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ),
         ("oom-score-adj", "Spindle does not set its OOM score"),
         ("shutdown-on-sigint", "Spindle treats SIGINT as SIGTERM"),
-        ("lazyfree-", "Spindle frees values in the calling thread"),
+        (
+            "lazyfree-",
+            "Spindle frees big values once the lock is released: DEL, expiry and eviction on their own thread, UNLINK and ASYNC flushes in the background",
+        ),
     ];
     const BY_NAME: &[(&str, &str)] = &[
         (

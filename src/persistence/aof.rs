@@ -35,12 +35,12 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, O
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::{Mutex, RwLockReadGuard};
+use parking_lot::Mutex;
 
 use super::snapshot::{self, setting, Target};
 use crate::config::Config;
 use crate::store::feed::Feed;
-use crate::store::{Keyspace, Store};
+use crate::store::Store;
 
 /// Runs one command read from the file (the server's fake client); an error stops the load.
 pub type Replayer<'a> = dyn FnMut(&[Vec<u8>]) -> Result<(), String> + 'a;
@@ -1663,7 +1663,7 @@ fn valid_end(at: usize, queued: &Option<(usize, Vec<Vec<u8>>)>) -> usize {
 /// Each key is one command that recreates it whole: `RESTORE` of its DUMP payload with its
 /// absolute expiry, which Redis's loader takes as readily as any other command.
 fn write_commands(
-    guards: &[RwLockReadGuard<'_, Keyspace>],
+    guards: &[crate::store::ReadGuard<'_>],
     functions: &[u8],
     tmp: &Path,
     timestamp: bool,

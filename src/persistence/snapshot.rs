@@ -22,13 +22,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::{Mutex, RwLockReadGuard};
+use parking_lot::Mutex;
 
 use super::object::SaveOptions;
 use super::rdb::{self, KeyUse};
 use crate::config::{lookup, Config};
 use crate::store::clock::{self, Op};
-use crate::store::{Access, Db, Entry, Keyspace, Store};
+use crate::store::{Access, Db, Entry, Store};
 
 /// What a snapshot is made of, gathered by the caller: the store, the settings, the function
 /// records (`FUNCTION DUMP` without its footer) and the write counter at that moment.
@@ -543,7 +543,7 @@ pub fn save_points(config: &Config) -> Vec<(u64, u64)> {
 }
 
 /// The child's whole life: write, rename, report by exit code.
-fn child_main(guards: &[RwLockReadGuard<'_, Keyspace>], target: &Target, functions: &[u8]) -> i32 {
+fn child_main(guards: &[crate::store::ReadGuard<'_>], target: &Target, functions: &[u8]) -> i32 {
     super::child_setup();
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
@@ -560,7 +560,7 @@ fn child_main(guards: &[RwLockReadGuard<'_, Keyspace>], target: &Target, functio
 /// Writes every database to `tmp` and fsyncs it (`aof_base`: as an append-only file's
 /// base, which its `aof-base` aux field says).
 pub(super) fn write_file(
-    guards: &[RwLockReadGuard<'_, Keyspace>],
+    guards: &[crate::store::ReadGuard<'_>],
     target: &Target,
     functions: &[u8],
     tmp: &Path,

@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::ops::{Deref, DerefMut};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::clock::{Limits, Op};
@@ -57,6 +58,10 @@ pub struct Keyspace {
     sink: Option<Arc<dyn Sink>>,
     /// Where changes are recorded for the append-only file.
     feed: Option<Arc<dyn Feed>>,
+    /// Big values (or whole contents) deleted under the lock, to be freed once it is
+    /// released (see [`super::lazyfree`]), with the objects each counts for; `true`: on the
+    /// background thread.
+    buried: Vec<(Box<dyn Send + Sync>, u64, bool)>,
 }
 
 /// Records the deletion of `key` (expired or evicted) in database `index`, if the
@@ -92,6 +97,20 @@ pub struct Contents {
     map: Dict<Entry>,
     /// Keys with a TTL, ordered by expiry time: active expiry pops the due ones in order.
     expires: BTreeSet<(i64, Box<[u8]>)>,
+    /// Scans in chunks under way over `map` (see [`ShrinkHold`]): while any is, the table does
+    /// not shrink.
+    scans: Arc<AtomicUsize>,
+}
+
+/// Keeps a database's table from shrinking while held. A command that walks the keys in
+/// chunks, releasing the lock between them, holds one: the cursor survives the table growing
+/// (no key is visited twice or missed), but after a shrink it would revisit buckets.
+pub struct ShrinkHold(Arc<AtomicUsize>);
+
+impl Drop for ShrinkHold {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Keyspace {
@@ -194,6 +213,26 @@ impl Keyspace {
     /// Takes `w` out of the queues.
     pub(super) fn remove_waiter(&mut self, w: &Arc<Waiter>) {
         self.waiting.remove(w);
+    }
+
+    /// Frees a deleted entry now if that is cheap; otherwise keeps it until the lock is
+    /// released (`lazy`: then frees it on the background thread).
+    fn bury(&mut self, e: Entry, lazy: bool) {
+        if e.value.free_effort() > super::lazyfree::THRESHOLD {
+            self.buried.push((Box::new(e), 1, lazy));
+        }
+    }
+
+    /// Empties the database (FLUSHDB inside EXEC), its keys freed once the lock is released.
+    pub fn flush_buried(&mut self, lazy: bool) {
+        let old = self.take_contents();
+        let keys = old.len() as u64;
+        self.buried.push((Box::new(old), keys, lazy));
+    }
+
+    /// What [`Keyspace::bury`] kept, for the write guard to free after releasing the lock.
+    pub(super) fn take_buried(&mut self) -> Vec<(Box<dyn Send + Sync>, u64, bool)> {
+        std::mem::take(&mut self.buried)
     }
 
     /// Are there keys that may be ready for waiters?
@@ -307,6 +346,11 @@ impl Keyspace {
         Some(e)
     }
 
+    /// When the first key with a TTL is due (Unix ms), if any key has one.
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.data.expires.first().map(|(at, _)| *at)
+    }
+
     /// Deletes up to `max` keys whose time has come at `now`; returns how many.
     pub(super) fn expire_due(&mut self, now: i64, max: usize, notify: u32) -> usize {
         let mut n = 0;
@@ -314,7 +358,8 @@ impl Keyspace {
             match self.data.expires.first() {
                 Some((at, _)) if *at <= now => {
                     if let Some((_, key)) = self.data.expires.pop_first() {
-                        let removed = self.data.map.remove(&key);
+                        let shrink = self.data.scans.load(Ordering::Relaxed) == 0;
+                        let removed = self.data.map.remove_sized(&key, shrink);
                         let fresh = removed
                             .as_ref()
                             .is_none_or(|(_, e)| e.value.lru().announce_expiry());
@@ -339,6 +384,9 @@ impl Keyspace {
                                 &key,
                             );
                         }
+                        if let Some((_, e)) = removed {
+                            self.bury(e, false);
+                        }
                         n += 1;
                     }
                 }
@@ -350,13 +398,23 @@ impl Keyspace {
 }
 
 impl Contents {
+    /// Keys held, expired ones not yet reclaimed included.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// Keys due at `now` that active expiry has not reclaimed yet.
     fn due(&self, now: i64) -> usize {
         self.expires.range(..(now + 1, Box::from(&b""[..]))).count()
     }
 
     fn remove_raw(&mut self, key: &[u8]) -> Option<Entry> {
-        let (k, e) = self.map.remove(key)?;
+        let shrink = self.scans.load(Ordering::Relaxed) == 0;
+        let (k, e) = self.map.remove_sized(key, shrink)?;
         if e.expire != 0 {
             self.expires.remove(&(e.expire, k));
         }
@@ -596,7 +654,14 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         })
     }
 
-    /// Every live key with its entry.
+    /// Holds the table's size from shrinking until the hold is dropped (the lock need not be
+    /// held meanwhile): a scan in chunks takes one before its first chunk.
+    pub fn hold_shrink(&self) -> ShrinkHold {
+        let scans = &self.ks.data.scans;
+        scans.fetch_add(1, Ordering::Relaxed);
+        ShrinkHold(Arc::clone(scans))
+    }
+
     /// Every key still in the map, expired ones not yet reclaimed included, as Redis's
     /// snapshots hold them (a loader drops those past their time).
     pub fn iter_stored(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
@@ -882,6 +947,18 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     }
 
     /// Deletes `key`; returns its entry if it was live.
+    /// Deletes `key` and frees its value: a big one after the lock is released, and with
+    /// `lazy` (UNLINK) on the background thread. Returns whether a live key was there.
+    pub fn delete(&mut self, key: &[u8], lazy: bool) -> bool {
+        match self.remove(key) {
+            Some(e) => {
+                self.ks.bury(e, lazy);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let now = self.op.expiry_now();
         let old = self.ks.data.remove_raw(key)?;
@@ -895,6 +972,7 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                 self.ks.expired.add(1);
                 self.notify(notify::EXPIRED, "expired", key);
             }
+            self.ks.bury(old, false);
             return None;
         }
         Some(old)
@@ -905,6 +983,11 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     pub fn touch(&mut self, key: &[u8]) {
         let exists = self.ks.data.map.get(key).is_some();
         self.ks.watched.touch(key, exists);
+    }
+
+    /// Watches `key` for a long read in chunks: `flag` is marked by any change to it.
+    pub fn watch_for_read(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
+        self.ks.watched.add_first(key, flag);
     }
 
     /// WATCH `key` for the client with `flag`.

@@ -181,6 +181,12 @@ impl<V> Dict<V> {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+        self.remove_sized(key, true)
+    }
+
+    /// Removes `key`; the table shrinks afterwards only if `shrink`. A scan in chunks (KEYS)
+    /// holds shrinking off: after a shrink, the cursor revisits buckets already returned.
+    pub fn remove_sized(&mut self, key: &[u8], shrink: bool) -> Option<(Box<[u8]>, V)> {
         if self.len == 0 {
             return None;
         }
@@ -193,7 +199,9 @@ impl<V> Dict<V> {
                     let mut node = link.take()?;
                     *link = node.next.take();
                     self.len -= 1;
-                    self.maybe_shrink();
+                    if shrink {
+                        self.maybe_shrink();
+                    }
                     return Some((node.key, node.value));
                 }
                 Some(node) => link = &mut node.next,

@@ -11,6 +11,7 @@ pub mod feed;
 pub mod glob;
 pub mod hash;
 pub mod hll;
+pub mod lazyfree;
 pub mod list;
 pub mod listpack;
 pub mod lzf;
@@ -26,6 +27,7 @@ pub mod watch;
 pub mod zset;
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use std::ops::{Deref, DerefMut};
 
@@ -49,14 +51,16 @@ pub use zset::{ZSet, ZSetLimits};
 /// the whole operation, so no other client can see it half done.
 pub struct Store {
     dbs: Vec<RwLock<Keyspace>>,
+    /// Per database: active-expiry cycles in a row that found its lock busy.
+    expiry_misses: Vec<AtomicU32>,
 }
 
 impl Store {
     pub fn new(databases: usize) -> Self {
+        let n = databases.max(1);
         Store {
-            dbs: (0..databases.max(1))
-                .map(|i| RwLock::new(Keyspace::numbered(i)))
-                .collect(),
+            dbs: (0..n).map(|i| RwLock::new(Keyspace::numbered(i))).collect(),
+            expiry_misses: (0..n).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 
@@ -93,13 +97,13 @@ impl Store {
     }
 
     /// Database `index`, locked for reading (callers check the index against [`Store::len`]).
-    pub fn read(&self, index: usize) -> RwLockReadGuard<'_, Keyspace> {
-        self.dbs[index].read()
+    pub fn read(&self, index: usize) -> ReadGuard<'_> {
+        ReadGuard::new(self.dbs[index].read())
     }
 
     /// Database `index`, locked for writing.
     pub fn write(&self, index: usize) -> WriteGuard<'_> {
-        WriteGuard(Some(self.dbs[index].write()))
+        WriteGuard::new(self.dbs[index].write())
     }
 
     /// Two different databases locked for writing, in index order; returned as `(a, b)`.
@@ -123,8 +127,11 @@ impl Store {
     }
 
     /// Every database locked for reading, in index order: one consistent view of all of them.
-    pub fn read_all(&self) -> Vec<RwLockReadGuard<'_, Keyspace>> {
-        self.dbs.iter().map(|db| db.read()).collect()
+    pub fn read_all(&self) -> Vec<ReadGuard<'_>> {
+        self.dbs
+            .iter()
+            .map(|db| ReadGuard::new(db.read()))
+            .collect()
     }
 
     /// Exchanges the contents of two databases in one step (SWAPDB); clients blocked on keys
@@ -143,34 +150,41 @@ impl Store {
 
     /// Empties database `index`. The old contents are freed after the lock is released.
     pub fn flush(&self, index: usize) {
-        // Through a write guard: XREADGROUP clients blocked on a stream it held are told.
-        let old = self.write(index).take_contents();
-        drop(old);
+        self.flush_then(index, false, || {});
     }
 
     /// Empties every database in one step (FLUSHALL): all write locks are taken in index
-    /// order, the contents swapped out, the locks released, and only then is the old data freed.
+    /// order, the contents swapped out, the locks released, and only then is the old data
+    /// freed.
     pub fn flush_all(&self) {
-        self.flush_all_then(|| {});
+        self.flush_all_then(false, || {});
     }
 
     /// [`Store::flush_all`], running `locked` before the locks are released (the flush's
-    /// record for the append-only file).
-    pub fn flush_all_then(&self, locked: impl FnOnce()) {
+    /// record for the append-only file); `lazy` (ASYNC): the old data is freed on the
+    /// lazyfree thread.
+    pub fn flush_all_then(&self, lazy: bool, locked: impl FnOnce()) {
+        // Through write guards: XREADGROUP clients blocked on a stream it held are told.
         let mut guards: Vec<_> = (0..self.dbs.len()).map(|i| self.write(i)).collect();
         let old: Vec<db::Contents> = guards.iter_mut().map(|g| g.take_contents()).collect();
         locked();
+        // Every lock released before any of it is freed.
         drop(guards);
-        drop(old);
+        for contents in old {
+            if lazy {
+                let keys = contents.len() as u64;
+                lazyfree::free_async(Box::new(contents), keys);
+            }
+        }
     }
 
-    /// [`Store::flush`], running `locked` before the lock is released.
-    pub fn flush_then(&self, index: usize, locked: impl FnOnce()) {
+    /// [`Store::flush`], running `locked` before the lock is released; `lazy` as in
+    /// [`Store::flush_all_then`].
+    pub fn flush_then(&self, index: usize, lazy: bool, locked: impl FnOnce()) {
         let mut guard = self.write(index);
-        let old = guard.take_contents();
+        guard.flush_buried(lazy);
         locked();
         drop(guard);
-        drop(old);
     }
 
     /// [`Store::swap`], running `locked` before the locks are released.
@@ -188,6 +202,12 @@ impl Store {
     /// One active-expiry pass at the instant `now` (Unix ms): reclaims at most `max_per_db`
     /// due keys in each database, taking each write lock once and briefly. Returns how many
     /// keys it deleted.
+    ///
+    /// It never queues for a lock: a writer waiting on a lock makes every reader that comes
+    /// after it wait too, so a cycle parked behind one long reader would stall all the
+    /// others. A database is locked only when a key is due there (peeked under a read lock
+    /// taken only if free), and then only if its write lock is free at once. One that stays
+    /// busy for [`EXPIRY_PATIENCE`] cycles is waited for, so expiry is late, never starved.
     /// Its work (not its waits for the locks) is the latency monitor's `expire-cycle` event;
     /// `worked` gets its duration.
     #[allow(clippy::disallowed_methods)] // the cycle's duration, not a command's time
@@ -198,26 +218,145 @@ impl Store {
         notify: u32,
         worked: &mut std::time::Duration,
     ) -> usize {
-        // Through the write guard: a stream it deletes has its waiters told on release.
-        let n = (0..self.dbs.len())
-            .map(|i| {
-                let mut db = self.write(i);
-                let start = std::time::Instant::now();
-                let n = db.expire_due(now, max_per_db, notify);
-                drop(db);
-                *worked += start.elapsed();
-                n
-            })
-            .sum();
+        let mut n = 0;
+        for (i, db) in self.dbs.iter().enumerate() {
+            let due = db
+                .try_read()
+                .is_none_or(|ks| ks.next_expiry().is_some_and(|at| at <= now));
+            if !due {
+                self.expiry_misses[i].store(0, Ordering::Relaxed);
+                continue;
+            }
+            let misses = self.expiry_misses[i].load(Ordering::Relaxed);
+            let guard = if misses >= EXPIRY_PATIENCE {
+                Some(db.write())
+            } else {
+                db.try_write()
+            };
+            let Some(guard) = guard else {
+                self.expiry_misses[i].store(misses + 1, Ordering::Relaxed);
+                continue;
+            };
+            self.expiry_misses[i].store(0, Ordering::Relaxed);
+            // Through the write guard: a stream it deletes has its waiters told on release.
+            let mut db = WriteGuard::new(guard);
+            let start = std::time::Instant::now();
+            n += db.expire_due(now, max_per_db, notify);
+            drop(db);
+            *worked += start.elapsed();
+        }
         crate::latency::sample_if_needed("expire-cycle", worked.as_millis() as u64);
         n
+    }
+}
+
+/// Cycles in a row active expiry lets a busy database go before it waits for its lock.
+const EXPIRY_PATIENCE: u32 = 20;
+
+/// Frees what deletes buried while the lock was held (now released): a synchronous delete's
+/// values here, an asynchronous one's on the lazyfree thread.
+fn free_buried(buried: Vec<(Box<dyn Send + Sync>, u64, bool)>) {
+    for (what, objects, lazy) in buried {
+        if lazy {
+            lazyfree::free_async(what, objects);
+        } else {
+            drop(what);
+        }
+    }
+}
+
+/// The longest any database lock was held, for reading and for writing, in µs, since start
+/// or the last `DEBUG LOCKSTATS RESET`: what a client may have had to wait behind one holder.
+static MAX_READ_HOLD_US: AtomicU64 = AtomicU64::new(0);
+static MAX_WRITE_HOLD_US: AtomicU64 = AtomicU64::new(0);
+/// The most keys a walk in chunks (KEYS) visited under one lock hold.
+static MAX_CHUNK_KEYS: AtomicU64 = AtomicU64::new(0);
+
+fn note_max(max: &AtomicU64, v: u64) {
+    // A load first: the common case (no new maximum) writes nothing shared.
+    if v > max.load(Ordering::Relaxed) {
+        max.fetch_max(v, Ordering::Relaxed);
+    }
+}
+
+/// A walk in chunks visited `keys` keys under one lock hold.
+pub fn note_chunk(keys: usize) {
+    note_max(&MAX_CHUNK_KEYS, keys as u64);
+}
+
+/// DEBUG LOCKSTATS: (longest read hold µs, longest write hold µs, most keys per chunk).
+pub fn lock_stats() -> (u64, u64, u64) {
+    (
+        MAX_READ_HOLD_US.load(Ordering::Relaxed),
+        MAX_WRITE_HOLD_US.load(Ordering::Relaxed),
+        MAX_CHUNK_KEYS.load(Ordering::Relaxed),
+    )
+}
+
+/// DEBUG LOCKSTATS RESET.
+pub fn reset_lock_stats() {
+    for m in [&MAX_READ_HOLD_US, &MAX_WRITE_HOLD_US, &MAX_CHUNK_KEYS] {
+        m.store(0, Ordering::Relaxed);
+    }
+}
+
+/// When a lock was taken, to time its hold.
+#[allow(clippy::disallowed_methods)] // a lock's hold time, not a command's instant
+fn hold_start() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// µs since `since` (a lock's hold).
+#[allow(clippy::disallowed_methods)] // a lock's hold time, not a command's instant
+fn held_us(since: std::time::Instant) -> u64 {
+    since.elapsed().as_micros() as u64
+}
+
+/// A database locked for reading; how long it was held is recorded on release.
+pub struct ReadGuard<'a> {
+    guard: RwLockReadGuard<'a, Keyspace>,
+    since: std::time::Instant,
+}
+
+impl<'a> ReadGuard<'a> {
+    fn new(guard: RwLockReadGuard<'a, Keyspace>) -> Self {
+        ReadGuard {
+            guard,
+            since: hold_start(),
+        }
+    }
+}
+
+impl Deref for ReadGuard<'_> {
+    type Target = Keyspace;
+
+    fn deref(&self) -> &Keyspace {
+        &self.guard
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        note_max(&MAX_READ_HOLD_US, held_us(self.since));
     }
 }
 
 /// A database locked for writing. Before the lock is released, clients blocked on keys the
 /// writer created are served (see [`ready`]), so no other client can take what was pushed
 /// for them, and no write path can forget to wake them.
-pub struct WriteGuard<'a>(Option<RwLockWriteGuard<'a, Keyspace>>);
+pub struct WriteGuard<'a>(Option<RwLockWriteGuard<'a, Keyspace>>, std::time::Instant);
+
+impl<'a> WriteGuard<'a> {
+    fn new(guard: RwLockWriteGuard<'a, Keyspace>) -> Self {
+        WriteGuard(Some(guard), hold_start())
+    }
+
+    /// Releases the lock, recording how long it was held.
+    fn release(&self, guard: RwLockWriteGuard<'a, Keyspace>) {
+        drop(guard);
+        note_max(&MAX_WRITE_HOLD_US, held_us(self.1));
+    }
+}
 
 impl Deref for WriteGuard<'_> {
     type Target = Keyspace;
@@ -239,8 +378,11 @@ impl Drop for WriteGuard<'_> {
         let Some(mut guard) = self.0.take() else {
             return;
         };
+        let mut buried = guard.take_buried();
         // During a panic the waiters stay queued: a later write serves them, or they time out.
         if !guard.has_ready() || std::thread::panicking() {
+            self.release(guard);
+            free_buried(buried);
             return;
         }
         // Serving a blocked client is a command of its own, at its own instant.
@@ -248,7 +390,8 @@ impl Drop for WriteGuard<'_> {
         let op = Op::new(guard.serve_limits());
         let served = Db::new(&mut *guard, &op).serve_ready();
         let feed = guard.feed().filter(|f| f.active()).cloned();
-        drop(guard);
+        buried.extend(guard.take_buried());
+        self.release(guard);
         // What serving them recorded is made durable before a reply leaves.
         if let Some(feed) = feed {
             if !served.is_empty() {
@@ -259,6 +402,7 @@ impl Drop for WriteGuard<'_> {
         for w in served {
             w.deliver();
         }
+        free_buried(buried);
     }
 }
 

@@ -504,6 +504,14 @@ impl Stream {
         self.len == 0
     }
 
+    /// Allocations freeing it costs, as Redis estimates them: every node, and every group
+    /// with as many pending entries as the first one has.
+    pub fn free_effort(&self) -> usize {
+        let groups = self.groups.len();
+        let pel = self.groups.values().next().map_or(0, |g| g.pel.len());
+        self.nodes.len() + groups * (1 + pel)
+    }
+
     /// Nodes (XINFO's `radix-tree-keys`).
     pub fn node_count(&self) -> usize {
         self.nodes.len()

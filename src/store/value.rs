@@ -193,6 +193,21 @@ impl PartialEq for Lru {
 impl Eq for Lru {}
 
 impl Value {
+    /// What freeing the value costs, in allocations, as Redis's `lazyfreeGetFreeEffort`
+    /// counts it: a packed form is one; a table, a skiplist or a list its elements or nodes;
+    /// a stream its nodes and consumer groups.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(..) => 1,
+            Value::List(l, _) => l.nodes(),
+            Value::Hash(h, _) if h.is_table() => h.len(),
+            Value::Set(s, _) if s.is_table() => s.len(),
+            Value::ZSet(z, _) if z.is_big() => z.len(),
+            Value::Stream(s, _) => s.free_effort(),
+            _ => 1,
+        }
+    }
+
     /// DEBUG HTSTATS-KEY: the stats of the hash table the value is kept in, if it is.
     pub fn table_stats(&self) -> Option<String> {
         match self {

@@ -94,6 +94,19 @@ impl Watched {
         }
     }
 
+    /// Adds a watcher of `key` ahead of the others, so that no watcher of an expired key
+    /// (at which marking stops) shields it: a long read in chunks watches this way.
+    pub fn add_first(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
+        let list = self.by_key.entry(Box::from(key)).or_default();
+        list.insert(
+            0,
+            Watcher {
+                flag: Arc::clone(flag),
+                expired: false,
+            },
+        );
+    }
+
     /// Takes the client with `flag` off `key`.
     pub fn remove(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
         if let Some(list) = self.by_key.get_mut(key) {
