@@ -60,7 +60,7 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("shutdown-on-sigint", "Spindle treats SIGINT as SIGTERM"),
         (
             "lazyfree-",
-            "Spindle frees big values once the lock is released: DEL, expiry and eviction on their own thread, UNLINK and ASYNC flushes in the background",
+            "Spindle frees big values once the lock is released (DEL and eviction on their own thread, UNLINK and ASYNC flushes in the background) and active expiry's inside its cycle, as Redis does by default",
         ),
     ];
     const BY_NAME: &[(&str, &str)] = &[
