@@ -18,8 +18,17 @@ pub enum Lookup<'a, V> {
     Missing,
 }
 
+type Table<V> = Vec<Option<Box<Node<V>>>>;
+
 pub struct Dict<V> {
-    buckets: Vec<Option<Box<Node<V>>>>,
+    /// The main table: a power of two long, or empty.
+    buckets: Table<V>,
+    /// While a big table resizes: the table its entries move to, a few buckets per write
+    /// (Redis's incremental rehash), so that no one write moves a million entries while it
+    /// holds the database's lock. New entries go here. Empty when no resize is under way.
+    target: Table<V>,
+    /// Buckets of `buckets` below this have been moved (they are empty).
+    moved: usize,
     len: usize,
     /// Per-table random key of the hash, so bucket placement cannot be predicted by clients.
     seed: u64,
@@ -52,6 +61,15 @@ pub fn hash_bytes(seed: u64, data: &[u8]) -> u64 {
 
 const MIN_BUCKETS: usize = 4;
 
+/// Tables up to this many buckets resize at once (moving them costs a few µs); bigger ones
+/// resize incrementally.
+const AT_ONCE: usize = 1024;
+
+/// Per write during an incremental resize: non-empty buckets moved, and empty ones skipped,
+/// at most.
+const STEP_BUCKETS: usize = 4;
+const STEP_EMPTY: usize = 40;
+
 /// Chain positions a fair random draw tries (see [`Dict::random`]).
 const FAIR_DEPTH: usize = 8;
 
@@ -61,10 +79,79 @@ impl<V> Default for Dict<V> {
     }
 }
 
+/// The node holding `key` in the chain of `table`'s bucket for hash `h`.
+fn find<'a, V>(table: &'a Table<V>, h: u64, key: &[u8]) -> Option<&'a Node<V>> {
+    if table.is_empty() {
+        return None;
+    }
+    let mut cur = table[(h as usize) & (table.len() - 1)].as_deref();
+    while let Some(node) = cur {
+        if &*node.key == key {
+            return Some(node);
+        }
+        cur = node.next.as_deref();
+    }
+    None
+}
+
+/// [`find`], for writing.
+fn find_mut<'a, V>(table: &'a mut Table<V>, h: u64, key: &[u8]) -> Option<&'a mut Node<V>> {
+    if table.is_empty() {
+        return None;
+    }
+    let b = (h as usize) & (table.len() - 1);
+    let mut cur = table[b].as_deref_mut();
+    while let Some(node) = cur {
+        if &*node.key == key {
+            return Some(node);
+        }
+        cur = node.next.as_deref_mut();
+    }
+    None
+}
+
+/// Unlinks the node holding `key` from `table`, if there.
+fn unlink<V>(table: &mut Table<V>, h: u64, key: &[u8]) -> Option<Box<Node<V>>> {
+    if table.is_empty() {
+        return None;
+    }
+    let b = (h as usize) & (table.len() - 1);
+    let mut link = &mut table[b];
+    loop {
+        match link {
+            None => return None,
+            Some(node) if &*node.key == key => {
+                let mut node = link.take()?;
+                *link = node.next.take();
+                return Some(node);
+            }
+            Some(node) => link = &mut node.next,
+        }
+    }
+}
+
+/// The entries of one chain.
+fn chain<V>(head: &Option<Box<Node<V>>>) -> impl Iterator<Item = &Node<V>> {
+    let mut cur = head.as_deref();
+    std::iter::from_fn(move || {
+        let n = cur?;
+        cur = n.next.as_deref();
+        Some(n)
+    })
+}
+
+/// The reverse-binary cursor after `v` for a table of mask `mask`: set the unmasked bits,
+/// reverse, add one, reverse.
+fn next_cursor(v: u64, mask: u64) -> u64 {
+    (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
+}
+
 impl<V> Dict<V> {
     pub fn new() -> Self {
         Dict {
             buckets: Vec::new(),
+            target: Vec::new(),
+            moved: 0,
             len: 0,
             seed: super::rand_u64(),
         }
@@ -78,27 +165,25 @@ impl<V> Dict<V> {
         self.len == 0
     }
 
-    /// Number of buckets (a power of two, or 0).
+    /// Number of buckets of both tables while a resize is under way (their memory).
     pub fn capacity(&self) -> usize {
-        self.buckets.len()
+        self.buckets.len() + self.target.len()
     }
 
-    fn bucket(&self, key: &[u8]) -> usize {
-        (hash_bytes(self.seed, key) as usize) & (self.buckets.len() - 1)
+    fn hash(&self, key: &[u8]) -> u64 {
+        hash_bytes(self.seed, key)
+    }
+
+    fn resizing(&self) -> bool {
+        !self.target.is_empty()
     }
 
     pub fn get_node(&self, key: &[u8]) -> Option<&Node<V>> {
         if self.len == 0 {
             return None;
         }
-        let mut cur = self.buckets[self.bucket(key)].as_deref();
-        while let Some(node) = cur {
-            if &*node.key == key {
-                return Some(node);
-            }
-            cur = node.next.as_deref();
-        }
-        None
+        let h = self.hash(key);
+        find(&self.buckets, h, key).or_else(|| find(&self.target, h, key))
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&V> {
@@ -109,36 +194,26 @@ impl<V> Dict<V> {
         if self.len == 0 {
             return None;
         }
-        let b = self.bucket(key);
-        let mut cur = self.buckets[b].as_deref_mut();
-        while let Some(node) = cur {
-            if &*node.key == key {
-                return Some(&mut node.value);
-            }
-            cur = node.next.as_deref_mut();
+        let h = self.hash(key);
+        if let Some(node) = find_mut(&mut self.buckets, h, key) {
+            return Some(&mut node.value);
         }
-        None
+        find_mut(&mut self.target, h, key).map(|n| &mut n.value)
     }
 
     /// One lookup that either hands out the value at `key` or, if `take` says so (an expired
-    /// entry), unlinks it and returns it. The common case hashes and compares the key once.
+    /// entry), unlinks it and returns it.
     pub fn get_mut_or_take(&mut self, key: &[u8], take: impl FnOnce(&V) -> bool) -> Lookup<'_, V> {
         if self.len == 0 {
             return Lookup::Missing;
         }
-        let b = self.bucket(key);
-        // Find the node's depth in its chain without holding a mutable borrow...
-        let mut depth = 0;
-        let mut cur = self.buckets[b].as_deref();
-        let taken = loop {
-            match cur {
+        let h = self.hash(key);
+        let (in_target, taken) = match find(&self.buckets, h, key) {
+            Some(n) => (false, take(&n.value)),
+            None => match find(&self.target, h, key) {
+                Some(n) => (true, take(&n.value)),
                 None => return Lookup::Missing,
-                Some(n) if &*n.key == key => break take(&n.value),
-                Some(n) => {
-                    cur = n.next.as_deref();
-                    depth += 1;
-                }
-            }
+            },
         };
         if taken {
             return match self.remove(key) {
@@ -146,16 +221,13 @@ impl<V> Dict<V> {
                 None => Lookup::Missing,
             };
         }
-        // ...then walk to it again, mutably, without comparing keys.
-        let mut link = &mut self.buckets[b];
-        for _ in 0..depth {
-            match link {
-                Some(node) => link = &mut node.next,
-                None => return Lookup::Missing,
-            }
-        }
-        match link {
-            Some(node) => Lookup::Found(&mut node.value),
+        let table = if in_target {
+            &mut self.target
+        } else {
+            &mut self.buckets
+        };
+        match find_mut(table, h, key) {
+            Some(n) => Lookup::Found(&mut n.value),
             None => Lookup::Missing,
         }
     }
@@ -171,12 +243,20 @@ impl<V> Dict<V> {
 
     /// Inserts a key the caller has just found absent (one lookup saved).
     pub fn insert_new(&mut self, key: Box<[u8]>, value: V) {
-        if self.len >= self.buckets.len() {
+        if self.resizing() {
+            self.step();
+        } else if self.len >= self.buckets.len() {
             self.resize((self.buckets.len() * 2).max(MIN_BUCKETS));
         }
-        let b = self.bucket(&key);
-        let next = self.buckets[b].take();
-        self.buckets[b] = Some(Box::new(Node { key, value, next }));
+        let h = self.hash(&key);
+        let table = if self.resizing() {
+            &mut self.target
+        } else {
+            &mut self.buckets
+        };
+        let b = (h as usize) & (table.len() - 1);
+        let next = table[b].take();
+        table[b] = Some(Box::new(Node { key, value, next }));
         self.len += 1;
     }
 
@@ -190,87 +270,155 @@ impl<V> Dict<V> {
         if self.len == 0 {
             return None;
         }
-        let b = self.bucket(key);
-        let mut link = &mut self.buckets[b];
-        loop {
-            match link {
-                None => return None,
-                Some(node) if &*node.key == key => {
-                    let mut node = link.take()?;
-                    *link = node.next.take();
-                    self.len -= 1;
-                    if shrink {
-                        self.maybe_shrink();
-                    }
-                    return Some((node.key, node.value));
-                }
-                Some(node) => link = &mut node.next,
-            }
+        if self.resizing() {
+            self.step();
         }
+        let h = self.hash(key);
+        let node = match unlink(&mut self.buckets, h, key) {
+            Some(node) => node,
+            None => unlink(&mut self.target, h, key)?,
+        };
+        self.len -= 1;
+        if self.len == 0 {
+            self.clear();
+        } else if shrink {
+            self.maybe_shrink();
+        }
+        Some((node.key, node.value))
     }
 
     /// Shrinks when under 1/8 full, like Redis's `htNeedsResize` (under 10%).
     fn maybe_shrink(&mut self) {
         let cap = self.buckets.len();
-        if cap > MIN_BUCKETS && self.len * 8 < cap {
+        if !self.resizing() && cap > MIN_BUCKETS && self.len * 8 < cap {
             self.resize(self.len.next_power_of_two().max(MIN_BUCKETS));
         }
     }
 
+    /// Starts a resize to `new_cap` buckets: done at once for a small table, or begun for a
+    /// big one (each write then moves a few buckets).
     fn resize(&mut self, new_cap: usize) {
-        let old = std::mem::take(&mut self.buckets);
-        self.buckets.resize_with(new_cap, || None);
+        let mut table: Table<V> = Vec::new();
+        table.resize_with(new_cap, || None);
+        if self.buckets.len().max(new_cap) <= AT_ONCE || self.len == 0 {
+            let old = std::mem::replace(&mut self.buckets, table);
+            self.rehash_into_buckets(old);
+            return;
+        }
+        self.target = table;
+        self.moved = 0;
+        self.step();
+    }
+
+    /// Moves every entry of `old` into `buckets`.
+    fn rehash_into_buckets(&mut self, old: Table<V>) {
+        let mask = self.buckets.len() - 1;
         for mut head in old {
             while let Some(mut node) = head {
                 head = node.next.take();
-                let b = self.bucket(&node.key);
+                let b = (hash_bytes(self.seed, &node.key) as usize) & mask;
                 node.next = self.buckets[b].take();
                 self.buckets[b] = Some(node);
             }
         }
     }
 
-    pub fn clear(&mut self) {
-        let old = std::mem::take(&mut self.buckets);
-        self.len = 0;
-        drop_chains(old);
+    /// One step of an incremental resize: moves a few buckets of `buckets` into `target`,
+    /// and makes `target` the main table once all have moved.
+    fn step(&mut self) {
+        let mask = self.target.len() - 1;
+        let (mut full, mut empty) = (0, 0);
+        while self.moved < self.buckets.len() && full < STEP_BUCKETS && empty < STEP_EMPTY {
+            let mut head = self.buckets[self.moved].take();
+            self.moved += 1;
+            if head.is_none() {
+                empty += 1;
+                continue;
+            }
+            full += 1;
+            while let Some(mut node) = head {
+                head = node.next.take();
+                let b = (hash_bytes(self.seed, &node.key) as usize) & mask;
+                node.next = self.target[b].take();
+                self.target[b] = Some(node);
+            }
+        }
+        if self.moved == self.buckets.len() {
+            // Every bucket moved (and empty): the old table goes.
+            self.buckets = std::mem::take(&mut self.target);
+            self.moved = 0;
+        }
     }
 
-    /// Visits one bucket of the cursor and returns the next cursor (0 when the scan is over).
+    pub fn clear(&mut self) {
+        let old = std::mem::take(&mut self.buckets);
+        let target = std::mem::take(&mut self.target);
+        self.len = 0;
+        self.moved = 0;
+        drop_chains(old);
+        drop_chains(target);
+    }
+
+    /// Visits one bucket of the cursor (during a resize, that bucket of the smaller table and
+    /// every bucket of the bigger one that it expands to, as Redis's `dictScan` does) and
+    /// returns the next cursor (0 when the scan is over).
     pub fn scan(&self, cursor: u64, mut visit: impl FnMut(&[u8], &V)) -> u64 {
         if self.len == 0 {
             return 0;
         }
-        let mask = (self.buckets.len() - 1) as u64;
-        let mut cur = self.buckets[(cursor & mask) as usize].as_deref();
-        while let Some(node) = cur {
-            visit(&node.key, &node.value);
-            cur = node.next.as_deref();
+        let mut visit_chain = |head: &Option<Box<Node<V>>>| {
+            for n in chain(head) {
+                visit(&n.key, &n.value);
+            }
+        };
+        if !self.resizing() {
+            let mask = (self.buckets.len() - 1) as u64;
+            visit_chain(&self.buckets[(cursor & mask) as usize]);
+            return next_cursor(cursor, mask);
         }
-        // Increment the reversed cursor: set the unmasked bits, reverse, add one, reverse.
-        let mut v = cursor | !mask;
-        v = v.reverse_bits();
-        v = v.wrapping_add(1);
-        v.reverse_bits()
+        let (small, large) = if self.buckets.len() <= self.target.len() {
+            (&self.buckets, &self.target)
+        } else {
+            (&self.target, &self.buckets)
+        };
+        let (m0, m1) = ((small.len() - 1) as u64, (large.len() - 1) as u64);
+        let mut v = cursor;
+        visit_chain(&small[(v & m0) as usize]);
+        loop {
+            visit_chain(&large[(v & m1) as usize]);
+            v = next_cursor(v, m1);
+            // On while the bits only the bigger table has are not back to zero.
+            if v & (m0 ^ m1) == 0 {
+                return v;
+            }
+        }
     }
 
-    /// A uniformly random entry, with `rand` as the source of randomness. A slot (bucket,
-    /// position in its chain below [`FAIR_DEPTH`]) is drawn until one holds a node, so every
-    /// node is equally likely, wherever its chain is long or short (a random bucket and then
-    /// a random node of its chain would favour nodes alone in their bucket). A chain longer
-    /// than that, which the hash makes very rare, has its tail picked from its head's draw.
+    /// A bucket of either table by its place in the two laid end to end.
+    fn bucket_at(&self, i: usize) -> &Option<Box<Node<V>>> {
+        match self.buckets.get(i) {
+            Some(head) => head,
+            None => &self.target[i - self.buckets.len()],
+        }
+    }
+
+    /// A uniformly random entry, with `rand` as the source of randomness. A slot (bucket of
+    /// either table, position in its chain below [`FAIR_DEPTH`]) is drawn until one holds a
+    /// node, so every node is equally likely, wherever its chain is long or short (a random
+    /// bucket and then a random node of its chain would favour nodes alone in their bucket).
+    /// A chain longer than that, which the hash makes very rare, has its tail picked from its
+    /// head's draw.
     pub fn random(&self, mut rand: impl FnMut() -> u64) -> Option<&Node<V>> {
         if self.len == 0 {
             return None;
         }
-        let mask = self.buckets.len() - 1;
-        // The table is at least 1/8 full, so a draw succeeds at least once in 64 on average;
-        // past that many tries, walk to the next non-empty bucket instead.
+        let slots = self.capacity();
+        // The tables are at least 1/24 full, so a draw succeeds at least once in 200 on
+        // average; past that many tries, walk to the next non-empty bucket instead.
         for _ in 0..4096 {
             let r = rand();
-            let b = r as usize & mask;
             let depth = ((r >> 48) as usize) % FAIR_DEPTH;
-            let mut cur = self.buckets[b].as_deref();
+            let mut cur = self.bucket_at((r as usize) % slots).as_deref();
             let mut i = 0;
             while let Some(n) = cur {
                 if i == depth {
@@ -283,8 +431,8 @@ impl<V> Dict<V> {
                 cur = n.next.as_deref();
             }
         }
-        let start = rand() as usize & mask;
-        (0..self.buckets.len()).find_map(|i| self.buckets[(start + i) & mask].as_deref())
+        let start = rand() as usize % slots;
+        (0..slots).find_map(|i| self.bucket_at((start + i) % slots).as_deref())
     }
 
     /// A random node of the chain from `head` on.
@@ -311,37 +459,43 @@ impl<V> Dict<V> {
         None
     }
 
-    /// How many entries each bucket holds, bucket by bucket (DEBUG HTSTATS).
+    /// How many entries each bucket holds, bucket by bucket, both tables during a resize.
     pub fn bucket_sizes(&self) -> impl Iterator<Item = usize> + '_ {
-        self.buckets.iter().map(|head| {
-            let (mut n, mut cur) = (0, head.as_deref());
-            while let Some(node) = cur {
-                n += 1;
-                cur = node.next.as_deref();
-            }
-            n
-        })
+        self.buckets
+            .iter()
+            .chain(self.target.iter())
+            .map(|head| chain(head).count())
     }
 
-    /// Redis's `dictGetStats` text for this table.
+    /// Redis's `dictGetStats` text for this table, and during a resize for its target.
     pub fn stats(&self) -> String {
-        stats_text(self.capacity(), self.len, self.bucket_sizes())
+        let sizes = |t: &Table<V>| t.iter().map(|h| chain(h).count()).collect::<Vec<_>>();
+        let main = sizes(&self.buckets);
+        let used = main.iter().sum();
+        let mut out = stats_text(self.buckets.len(), used, main.into_iter());
+        if self.resizing() {
+            let target = sizes(&self.target);
+            let used = target.iter().sum();
+            out.push_str(
+                &stats_text(self.target.len(), used, target.into_iter()).replacen(
+                    "Hash table 0 stats (main hash table)",
+                    "Hash table 1 stats (rehashing target)",
+                    1,
+                ),
+            );
+        }
+        out
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Node<V>> {
-        self.buckets.iter().flat_map(|head| {
-            let mut cur = head.as_deref();
-            std::iter::from_fn(move || {
-                let n = cur?;
-                cur = n.next.as_deref();
-                Some(n)
-            })
-        })
+        self.buckets
+            .iter()
+            .chain(self.target.iter())
+            .flat_map(|head| chain(head))
     }
 }
 
-/// Redis's `dictGetStats` text (`_dictGetStatsHt` for the main table; Spindle's tables
-/// resize at once, so there is never a rehashing target): the table's size, its entries, and
+/// Redis's `dictGetStats` text (`_dictGetStatsHt`) for a main table: the table's size, its entries, and
 /// how many buckets hold how many entries. `sizes` gives each bucket's count.
 pub fn stats_text(size: usize, used: usize, sizes: impl Iterator<Item = usize>) -> String {
     use std::fmt::Write;
@@ -391,6 +545,7 @@ fn drop_chains<V>(buckets: Vec<Option<Box<Node<V>>>>) {
 impl<V> Drop for Dict<V> {
     fn drop(&mut self) {
         drop_chains(std::mem::take(&mut self.buckets));
+        drop_chains(std::mem::take(&mut self.target));
     }
 }
 
@@ -476,6 +631,73 @@ mod tests {
         for i in 0..100 {
             assert!(seen.contains(&*key(i)), "key {i} missed");
         }
+    }
+
+    /// A big table resizes a few buckets per write: lookups, removals, SCAN, random draws
+    /// and iteration see every entry, in one table or the other, all the way through a grow
+    /// and a shrink.
+    #[test]
+    fn incremental_resize_keeps_every_entry_reachable() {
+        let mut d = Dict::new();
+        let mut seed = 7u64;
+        let mut rng = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut resized = false;
+        for i in 0..20_000 {
+            d.insert(key(i), i);
+            if d.resizing() {
+                resized = true;
+                // Mid-resize: everything so far is found, once.
+                if i % 997 == 0 {
+                    for j in (0..=i).step_by(13) {
+                        assert_eq!(d.get(&key(j)), Some(&j), "key {j} during a grow");
+                    }
+                    assert_eq!(d.iter().count(), i + 1);
+                    assert_eq!(d.bucket_sizes().sum::<usize>(), i + 1);
+                    let n = d.random(&mut rng).expect("a node");
+                    assert_eq!(d.get(&n.key), Some(&n.value));
+                    assert!(d.stats().contains("Hash table 1 stats (rehashing target)"));
+                }
+            }
+        }
+        assert!(resized, "20,000 entries grow past the at-once size");
+        // A SCAN during the resizes sees every key that stays, exactly once.
+        let mut seen = std::collections::HashMap::new();
+        let mut cursor = 0;
+        let mut steps = 0;
+        loop {
+            cursor = d.scan(cursor, |k, _| {
+                *seen.entry(k.to_vec()).or_insert(0) += 1;
+            });
+            steps += 1;
+            if steps % 50 == 0 && steps < 20_000 {
+                // Grow while the scan goes on (no shrink: a shrink may repeat buckets).
+                for i in 0..100 {
+                    d.insert(key(100_000 + steps * 100 + i), 0);
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..20_000 {
+            assert_eq!(seen.get(&*key(i)), Some(&1), "key {i} seen once");
+        }
+        // Shrink back down through incremental resizes.
+        let all: Vec<Box<[u8]>> = d.iter().map(|n| n.key.clone()).collect();
+        for (n, k) in all.iter().enumerate() {
+            assert!(d.remove(k).is_some());
+            if n % 1999 == 0 {
+                assert_eq!(d.len(), all.len() - n - 1);
+                assert_eq!(d.iter().count(), d.len());
+            }
+        }
+        assert!(d.is_empty());
+        assert_eq!(d.capacity(), 0);
     }
 
     #[test]
