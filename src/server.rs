@@ -386,12 +386,18 @@ fn wait_idle(shared: &Shared, limit: Duration) -> bool {
     true
 }
 
+/// Steps of active rehashing per database per cron tick (each moves up to 4 buckets: a few
+/// hundred µs at most).
+const REHASH_STEPS: usize = 1000;
+
 /// The cron thread, like Redis's `serverCron` at `hz` (default 10 per second): active expiry
 /// (a bounded batch per database per lock hold; while a backlog remains it goes again after a
 /// short pause so clients interleave) and the ops/sec sample.
 #[allow(clippy::disallowed_methods)] // the cron keeps its own time
 fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::JoinHandle<()>> {
     const BATCH: usize = 200;
+    let active_rehashing = crate::config::lookup("activerehashing")
+        .ok_or_else(|| io::Error::other("activerehashing is not in the config table"))?;
     let stop = shared.shutdown.receiver();
     let mut last_reap = Instant::now();
     let mut collect_ticks = 0u32;
@@ -465,6 +471,9 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             // (The keys it deleted are counted in INFO by their databases.)
             if n >= BATCH {
                 wait = Duration::from_millis(1);
+            }
+            if shared.config.get(active_rehashing) == "yes" {
+                shared.store.rehash_cycle(REHASH_STEPS);
             }
             shared.stats.sample();
             clock::tick_lru_clock();

@@ -193,3 +193,32 @@ fn unlink_frees_big_values_in_the_background() {
     assert_eq!(memory_field(&mut c, "lazyfreed_objects"), "11");
     assert_eq!(c.cmd(&["DBSIZE"]), b":0\r\n");
 }
+
+/// A big key table resizes a few buckets per write; left part way by writes that stopped,
+/// it is finished by the cron (`activerehashing yes`, Redis's default), and stays part way
+/// with `activerehashing no`.
+#[test]
+fn a_resize_left_part_way_is_finished_by_active_rehashing() {
+    let server = debug_server();
+    let mut c = server.connect();
+    let resizing = |c: &mut Conn| {
+        String::from_utf8_lossy(&c.cmd(&["DEBUG", "HTSTATS", "0"])).contains("rehashing target")
+    };
+    c.cmd(&["CONFIG", "SET", "activerehashing", "no"]);
+    // 2,048 keys fill 2,048 buckets; the next one starts moving them to 4,096.
+    c.cmd(&["DEBUG", "POPULATE", "2049"]);
+    assert!(
+        resizing(&mut c),
+        "the 2,049th key starts an incremental resize"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        resizing(&mut c),
+        "no writes and no active rehashing: still part way"
+    );
+    assert_eq!(c.cmd(&["DBSIZE"]), b":2049\r\n");
+    c.cmd(&["CONFIG", "SET", "activerehashing", "yes"]);
+    common::wait_for("the cron to finish the resize", || !resizing(&mut c));
+    assert_eq!(c.cmd(&["DBSIZE"]), b":2049\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "key:0", "key:2048"]), b":2\r\n");
+}

@@ -72,7 +72,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "list-compress-depth",
             "Spindle does not compress list nodes",
         ),
-        ("activerehashing", "Spindle's tables rehash as they grow"),
         ("activedefrag", "Spindle does not defragment"),
         ("dynamic-hz", "Spindle's cron runs at hz"),
         ("jemalloc-bg-thread", "Spindle does not use jemalloc"),

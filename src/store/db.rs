@@ -346,6 +346,16 @@ impl Keyspace {
         Some(e)
     }
 
+    /// Whether the key table is part way through a resize.
+    pub fn resizing(&self) -> bool {
+        self.data.map.is_resizing()
+    }
+
+    /// Moves a resize of the key table on by up to `steps` steps (active rehashing).
+    pub(super) fn rehash(&mut self, steps: usize) {
+        self.data.map.rehash(steps);
+    }
+
     /// When the first key with a TTL is due (Unix ms), if any key has one.
     pub fn next_expiry(&self) -> Option<i64> {
         self.data.expires.first().map(|(at, _)| *at)

@@ -178,6 +178,23 @@ impl<V> Dict<V> {
         !self.target.is_empty()
     }
 
+    /// Whether an incremental resize is under way.
+    pub fn is_resizing(&self) -> bool {
+        self.resizing()
+    }
+
+    /// Takes up to `steps` steps of a resize under way (the cron's active rehashing, for a
+    /// table that writes have left half moved); returns whether it is still under way.
+    pub fn rehash(&mut self, steps: usize) -> bool {
+        for _ in 0..steps {
+            if !self.resizing() {
+                break;
+            }
+            self.step();
+        }
+        self.resizing()
+    }
+
     pub fn get_node(&self, key: &[u8]) -> Option<&Node<V>> {
         if self.len == 0 {
             return None;

@@ -250,6 +250,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Redis's active rehashing (`activerehashing yes`): a database whose key table writes
+    /// have left part way through a resize has it moved on by up to `steps` steps (a few
+    /// buckets each), under its write lock, taken only if free at once.
+    pub fn rehash_cycle(&self, steps: usize) {
+        for db in &self.dbs {
+            if !db.try_read().is_some_and(|ks| ks.resizing()) {
+                continue;
+            }
+            if let Some(guard) = db.try_write() {
+                WriteGuard::new(guard).rehash(steps);
+            }
+        }
+    }
+}
+
 /// Cycles in a row active expiry lets a busy database go before it waits for its lock.
 const EXPIRY_PATIENCE: u32 = 20;
 
