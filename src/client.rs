@@ -89,18 +89,35 @@ fn protected_mode(shared: &Shared) -> bool {
         == "yes"
 }
 
-/// Serves one accepted connection until it closes or the server shuts down.
-pub fn serve(stream: TcpStream, unix: Option<Arc<str>>, shared: &Arc<Shared>) {
-    let stream = Arc::new(stream);
-    let id = shared.clients.next_id();
-    let info = match ClientInfo::new(id, &stream, unix, shared.acl.default_user()) {
-        Ok(info) => Arc::new(info),
-        Err(e) => {
-            log::debug!("client {id}: {e}");
-            return;
+/// What a connection keeps for as long as it lasts, made by the accepting thread: allocated
+/// there, among every other connection's, it leaves nothing in the pooled thread's own
+/// allocator pages, which the thread then gives back whole while its client idles.
+pub struct Accepted {
+    stream: Arc<TcpStream>,
+    info: Arc<ClientInfo>,
+}
+
+impl Accepted {
+    pub fn new(stream: TcpStream, unix: Option<Arc<str>>, shared: &Shared) -> Option<Self> {
+        let stream = Arc::new(stream);
+        let id = shared.clients.next_id();
+        match ClientInfo::new(id, &stream, unix, shared.acl.default_user()) {
+            Ok(info) => Some(Accepted {
+                stream,
+                info: Arc::new(info),
+            }),
+            Err(e) => {
+                log::debug!("client {id}: {e}");
+                None
+            }
         }
-    };
-    let addr = info.addr_text();
+    }
+}
+
+/// Serves one accepted connection until it closes or the server shuts down.
+pub fn serve(accepted: Accepted, shared: &Arc<Shared>) {
+    let Accepted { stream, info } = accepted;
+    let id = info.id;
     // Protected mode: without a password for the default user, only loopback clients (on
     // the connection's own thread, so the accept loop makes no extra call per client).
     if !info.is_local() && shared.acl.default_user().nopass() && protected_mode(shared) {
@@ -119,9 +136,12 @@ pub fn serve(stream: TcpStream, unix: Option<Arc<str>>, shared: &Arc<Shared>) {
         connection_loop(&stream, shared, &mut state)
     }));
     match outcome {
-        Ok(Err(e)) => log::debug!("client {id} ({addr}): {e}"),
+        Ok(Err(e)) => log::debug!("client {id} ({}): {e}", state.info.addr_text()),
         Ok(Ok(())) => {}
-        Err(_) => log::error!("client {id} ({addr}): connection loop panicked; closed"),
+        Err(_) => log::error!(
+            "client {id} ({}): connection loop panicked; closed",
+            state.info.addr_text()
+        ),
     }
     // However the loop ended, a wait it left behind is cancelled and leaves the queues.
     if let Some(blocked) = state.blocked.take() {
@@ -199,6 +219,8 @@ fn connection_loop(
                     out = Vec::new();
                     parser.release();
                     state.spare_argvs = Vec::new();
+                    command::flush_stats(shared, state);
+                    state.cmd_stats = Default::default();
                     state.info.qbuf.store(0, Ordering::Relaxed);
                     state.info.qbuf_free.store(0, Ordering::Relaxed);
                     // This thread's allocator pages, emptied by what it just dropped (or by a

@@ -364,10 +364,13 @@ fn admit(shared: &Arc<Shared>, pool: &Arc<Pool>, stream: TcpStream, unix: Option
         return;
     }
     let guard = Admission(Arc::clone(shared));
+    let Some(accepted) = client::Accepted::new(stream, unix, shared) else {
+        return;
+    };
     let job_shared = Arc::clone(shared);
     let job = Box::new(move || {
         let _guard = guard;
-        client::serve(stream, unix, &job_shared);
+        client::serve(accepted, &job_shared);
     });
     if let Err(e) = pool.execute(job) {
         log::error!("cannot start a worker thread: {e}");
