@@ -64,6 +64,13 @@ pub struct Keyspace {
     buried: Vec<(Box<dyn Send + Sync>, u64, bool)>,
 }
 
+/// [`Keyspace::bury`] on the field alone (for a caller that holds another field borrowed).
+fn bury_into(buried: &mut Vec<(Box<dyn Send + Sync>, u64, bool)>, e: Entry, lazy: bool) {
+    if e.value.free_effort() > super::lazyfree::THRESHOLD {
+        buried.push((Box::new(e), 1, lazy));
+    }
+}
+
 /// Records the deletion of `key` (expired or evicted) in database `index`, if the
 /// append-only file wants records (Redis's `propagateDeletion`).
 fn record_del(feed: &Option<Arc<dyn Feed>>, index: usize, key: &[u8]) {
@@ -218,9 +225,7 @@ impl Keyspace {
     /// Frees a deleted entry now if that is cheap; otherwise keeps it until the lock is
     /// released (`lazy`: then frees it on the background thread).
     fn bury(&mut self, e: Entry, lazy: bool) {
-        if e.value.free_effort() > super::lazyfree::THRESHOLD {
-            self.buried.push((Box::new(e), 1, lazy));
-        }
+        bury_into(&mut self.buried, e, lazy);
     }
 
     /// Empties the database (FLUSHDB inside EXEC), its keys freed once the lock is released.
@@ -749,18 +754,19 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                     ks.waiting.signal(key);
                     ks.serve_limits = *op.limits();
                 }
-                if !e.value.lru().announce_expiry() {
-                    return None;
+                if e.value.lru().announce_expiry() {
+                    ks.expired.add(1);
+                    emit(
+                        &ks.sink,
+                        ks.index,
+                        op.limits().notify,
+                        notify::EXPIRED,
+                        "expired",
+                        key,
+                    );
                 }
-                ks.expired.add(1);
-                emit(
-                    &ks.sink,
-                    ks.index,
-                    op.limits().notify,
-                    notify::EXPIRED,
-                    "expired",
-                    key,
-                );
+                // A big one is freed once the lock is released, as a DEL's is.
+                bury_into(&mut ks.buried, e, false);
                 None
             }
             Lookup::Missing => None,

@@ -233,7 +233,9 @@ impl<V> Dict<V> {
             },
         };
         if taken {
-            return match self.remove(key) {
+            // Not shrunk here: the caller cannot tell whether a walk in chunks (KEYS) holds
+            // shrinking off; the next plain removal shrinks it.
+            return match self.remove_sized(key, false) {
                 Some((k, v)) => Lookup::Taken(k, v),
                 None => Lookup::Missing,
             };
