@@ -186,12 +186,8 @@ def resp(*args):
     return b"".join(out)
 
 
-def pipe_load(server, commands):
-    """Sends RESP `commands` (an iterator of bytes) through redis-cli --pipe; returns the
-    resident bytes the server grew by (measured once it has settled)."""
-    server.cli("FLUSHALL")
-    settle(server.proc.pid)
-    before = rss_bytes(server.proc.pid)
+def pipe_send(server, commands):
+    """Sends RESP `commands` through redis-cli --pipe, keeping what is already there."""
     p = subprocess.Popen(["redis-cli", "-p", str(server.port), "--pipe"], stdin=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunk = []
@@ -203,6 +199,15 @@ def pipe_load(server, commands):
     p.stdin.write(b"".join(chunk))
     p.stdin.close()
     p.wait()
+
+
+def pipe_load(server, commands):
+    """Sends RESP `commands` (an iterator of bytes) through redis-cli --pipe into an emptied
+    server; returns the resident bytes the server grew by (measured once it has settled)."""
+    server.cli("FLUSHALL")
+    settle(server.proc.pid)
+    before = rss_bytes(server.proc.pid)
+    pipe_send(server, commands)
     # The loading connection is gone: let the server give its buffers back first.
     settle(server.proc.pid, quiet=2.0)
     return rss_bytes(server.proc.pid) - before
@@ -468,21 +473,6 @@ def measure(server, tests, flags, n, idle):
         if idle_clients:
             idle_clients.close()
     return res, ticks, elapsed, idle_clients.bytes_each if idle_clients else None
-
-
-def pipe_send(server, commands):
-    """Sends RESP `commands` through redis-cli --pipe, keeping what is already there."""
-    p = subprocess.Popen(["redis-cli", "-p", str(server.port), "--pipe"], stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    chunk = []
-    for cmd in commands:
-        chunk.append(cmd)
-        if len(chunk) == 1000:
-            p.stdin.write(b"".join(chunk))
-            chunk = []
-    p.stdin.write(b"".join(chunk))
-    p.stdin.close()
-    p.wait()
 
 
 SLOW_KINDS = [

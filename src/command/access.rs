@@ -22,6 +22,25 @@ fn not_held(i: usize) -> ! {
 /// Elements a long read (KEYS, SMEMBERS, LRANGE ...) takes per lock hold: about 100 µs.
 pub const CHUNK: usize = 1024;
 
+/// One chunk of a cursor walk over a table (a set's or a hash's, as SSCAN and HSCAN walk
+/// them): calls `step` with the cursor (it visits one bucket and returns the next cursor and
+/// how many elements it visited) until [`CHUNK`] elements are visited or the walk is over.
+/// Returns whether it is over.
+pub fn scan_chunk(cursor: &mut u64, mut step: impl FnMut(u64) -> (u64, usize)) -> bool {
+    let mut n = 0;
+    loop {
+        let (next, visited) = step(*cursor);
+        *cursor = next;
+        n += visited;
+        if next == 0 {
+            return true;
+        }
+        if n >= CHUNK {
+            return false;
+        }
+    }
+}
+
 /// A long read's attempts in chunks before it reads the value in one lock hold.
 const CHUNKED_ATTEMPTS: usize = 2;
 

@@ -1,6 +1,6 @@
 //! Hash commands (Redis's `t_hash.c`).
 
-use super::access::CHUNK;
+use super::access::scan_chunk;
 use super::args::{err, Args, CmdError, CmdResult, OVERFLOW, SYNTAX};
 use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
 use super::Ctx;
@@ -148,19 +148,11 @@ fn read_hash<T>(
             let Some(hash) = hash else {
                 return Ok::<_, CmdError>(true);
             };
-            let mut n = 0;
-            loop {
-                *cursor = hash.scan(*cursor, |f, v| {
-                    items.push(keep(f, v));
-                    n += 1;
-                });
-                if *cursor == 0 {
-                    return Ok(true);
-                }
-                if n >= CHUNK {
-                    return Ok(false);
-                }
-            }
+            Ok(scan_chunk(cursor, |at| {
+                let before = items.len();
+                let next = hash.scan(at, |f, v| items.push(keep(f, v)));
+                (next, items.len() - before)
+            }))
         },
     )?;
     Ok(items)

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::access::CHUNK;
+use super::access::scan_chunk;
 use super::args::{err, Args, CmdError, CmdResult, SYNTAX};
 use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
 use super::random::{count_arg, sample};
@@ -86,19 +86,11 @@ pub fn smembers(ctx: &mut Ctx, args: &Args) -> CmdResult {
             let Some(set) = set else {
                 return Ok::<_, CmdError>(true);
             };
-            let mut n = 0;
-            loop {
-                *cursor = set.scan(*cursor, |m| {
-                    members.push(Reply::bulk(m.to_vec()));
-                    n += 1;
-                });
-                if *cursor == 0 {
-                    return Ok(true);
-                }
-                if n >= CHUNK {
-                    return Ok(false);
-                }
-            }
+            Ok(scan_chunk(cursor, |at| {
+                let before = members.len();
+                let next = set.scan(at, |m| members.push(Reply::bulk(m.to_vec())));
+                (next, members.len() - before)
+            }))
         },
     )?;
     Ok(Reply::Set(members))
