@@ -227,6 +227,7 @@ fn connection_loop(
                     // big value it freed), go back now: only it can give them back, and it
                     // is about to sleep.
                     crate::alloc::release_free_memory();
+                    os::release_idle_stack();
                     // Until input (or a hangup, or shutdown's) arrives; then the buffers are
                     // made again.
                     while !os::wait_io(stream, false).readable {

@@ -106,11 +106,13 @@ impl Pool {
 
     fn spawn_worker(self: &Arc<Self>) -> io::Result<()> {
         let pool = Arc::clone(self);
+        let slot = crate::os::WakeSlot::new();
         self.threads.fetch_add(1, Ordering::AcqRel);
         std::thread::Builder::new()
             .name("spindle-worker".into())
             .stack_size(WORKER_STACK)
             .spawn(move || {
+                slot.adopt();
                 if !pool.work() {
                     pool.threads.fetch_sub(1, Ordering::AcqRel);
                 }
