@@ -140,12 +140,7 @@ fn read_hash<T>(
         key,
         || (0u64, Vec::new()),
         |db, (cursor, items), counted| {
-            let hash = if counted {
-                db.get_hash(key)?
-            } else {
-                db.peek_quiet(key).map(|e| e.value.as_hash()).transpose()?
-            };
-            let Some(hash) = hash else {
+            let Some(hash) = db.get_as(key, counted, Value::as_hash)? else {
                 return Ok::<_, CmdError>(true);
             };
             Ok(scan_chunk(cursor, |at| {

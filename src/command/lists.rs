@@ -217,12 +217,7 @@ pub fn lrange(ctx: &mut Ctx, args: &Args) -> CmdResult {
         key,
         || (0usize, None, Vec::new()),
         |db, (next, last, items), counted| {
-            let list = if counted {
-                db.get_list(key)?
-            } else {
-                db.peek_quiet(key).map(|e| e.value.as_list()).transpose()?
-            };
-            let Some(list) = list else {
+            let Some(list) = db.get_as(key, counted, Value::as_list)? else {
                 return Ok::<_, CmdError>(true);
             };
             let stop = match *last {

@@ -78,12 +78,7 @@ pub fn smembers(ctx: &mut Ctx, args: &Args) -> CmdResult {
         key,
         || (0u64, Vec::new()),
         |db, (cursor, members), counted| {
-            let set = if counted {
-                db.get_set(key)?
-            } else {
-                db.peek_quiet(key).map(|e| e.value.as_set()).transpose()?
-            };
-            let Some(set) = set else {
+            let Some(set) = db.get_as(key, counted, Value::as_set)? else {
                 return Ok::<_, CmdError>(true);
             };
             Ok(scan_chunk(cursor, |at| {

@@ -575,6 +575,22 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.entry(key).map(|e| &e.value)
     }
 
+    /// The value at `key` as one type (`as_type`: `Value::as_set`...): through the counting
+    /// door ([`Db::get`]) when `counted`, else quietly (a long read's later chunks).
+    pub fn get_as<'s, T: ?Sized>(
+        &'s self,
+        key: &[u8],
+        counted: bool,
+        as_type: impl FnOnce(&'s Value) -> Result<&'s T, WrongType>,
+    ) -> Result<Option<&'s T>, WrongType> {
+        let value = if counted {
+            self.get(key)
+        } else {
+            self.peek_quiet(key).map(|e| &e.value)
+        };
+        value.map(as_type).transpose()
+    }
+
     /// Does a live `key` exist? (Not counted: writers use this to decide.)
     pub fn contains(&self, key: &[u8]) -> bool {
         self.live(key).is_some()

@@ -130,6 +130,17 @@ fn unlink<V>(table: &mut Table<V>, h: u64, key: &[u8]) -> Option<Box<Node<V>>> {
     }
 }
 
+/// Moves the entries of the chain from `head` into `table`, each to its bucket there.
+fn move_chain<V>(seed: u64, mut head: Option<Box<Node<V>>>, table: &mut Table<V>) {
+    let mask = table.len() - 1;
+    while let Some(mut node) = head {
+        head = node.next.take();
+        let b = (hash_bytes(seed, &node.key) as usize) & mask;
+        node.next = table[b].take();
+        table[b] = Some(node);
+    }
+}
+
 /// The entries of one chain.
 fn chain<V>(head: &Option<Box<Node<V>>>) -> impl Iterator<Item = &Node<V>> {
     let mut cur = head.as_deref();
@@ -331,36 +342,24 @@ impl<V> Dict<V> {
 
     /// Moves every entry of `old` into `buckets`.
     fn rehash_into_buckets(&mut self, old: Table<V>) {
-        let mask = self.buckets.len() - 1;
-        for mut head in old {
-            while let Some(mut node) = head {
-                head = node.next.take();
-                let b = (hash_bytes(self.seed, &node.key) as usize) & mask;
-                node.next = self.buckets[b].take();
-                self.buckets[b] = Some(node);
-            }
+        for head in old {
+            move_chain(self.seed, head, &mut self.buckets);
         }
     }
 
     /// One step of an incremental resize: moves a few buckets of `buckets` into `target`,
     /// and makes `target` the main table once all have moved.
     fn step(&mut self) {
-        let mask = self.target.len() - 1;
         let (mut full, mut empty) = (0, 0);
         while self.moved < self.buckets.len() && full < STEP_BUCKETS && empty < STEP_EMPTY {
-            let mut head = self.buckets[self.moved].take();
+            let head = self.buckets[self.moved].take();
             self.moved += 1;
             if head.is_none() {
                 empty += 1;
                 continue;
             }
             full += 1;
-            while let Some(mut node) = head {
-                head = node.next.take();
-                let b = (hash_bytes(self.seed, &node.key) as usize) & mask;
-                node.next = self.target[b].take();
-                self.target[b] = Some(node);
-            }
+            move_chain(self.seed, head, &mut self.target);
         }
         if self.moved == self.buckets.len() {
             // Every bucket moved (and empty): the old table goes.
