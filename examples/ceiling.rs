@@ -28,7 +28,11 @@ fn main() {
         let _ = stream.set_nodelay(true);
         let spawned = std::thread::Builder::new()
             .stack_size(256 * 1024)
-            .spawn(move || answer(stream));
+            .spawn(move || {
+                // The same scheduler slice as Spindle's workers: the ceiling is the card's.
+                let _ = spindle::os::set_thread_slice(spindle::pool::WORKER_SLICE_NS);
+                answer(stream)
+            });
         if let Err(e) = spawned {
             eprintln!("ceiling: {e}");
         }
