@@ -22,6 +22,12 @@ fn not_held(i: usize) -> ! {
 /// Elements a long read (KEYS, SMEMBERS, LRANGE ...) takes per lock hold: about 100 µs.
 pub const CHUNK: usize = 1024;
 
+/// Room made in a long reply's vector before each chunk, with no lock held: enough that a
+/// chunk (a hash's fields and values, a bucket that runs over) never grows the vector under
+/// the lock. Grown there, a million-element reply's last doubling copies 16 MB and faults in
+/// 32 MB of fresh pages inside one hold (15 ms, measured, for SMEMBERS of 1,000,000).
+pub const CHUNK_ROOM: usize = 4 * CHUNK;
+
 /// One chunk of a cursor walk over a table (a set's or a hash's, as SSCAN and HSCAN walk
 /// them): calls `step` with the cursor (it visits one bucket and returns the next cursor and
 /// how many elements it visited) until [`CHUNK`] elements are visited or the walk is over.
@@ -61,6 +67,7 @@ impl Ctx<'_> {
         key: &[u8],
         fresh: impl Fn() -> S,
         mut step: impl FnMut(&DbRef, &mut S, bool) -> Result<bool, E>,
+        room: impl Fn(&mut S),
     ) -> Result<S, E> {
         let (i, op) = (self.client.db, self.op);
         let mut state = fresh();
@@ -85,6 +92,7 @@ impl Ctx<'_> {
                 let mut state = fresh();
                 flag.clear();
                 loop {
+                    room(&mut state);
                     let ks = store.read(i);
                     // Changes are made, and marked, under the write lock: unmarked now
                     // means unchanged since the last chunk.

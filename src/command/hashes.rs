@@ -149,6 +149,7 @@ fn read_hash<T>(
                 (next, items.len() - before)
             }))
         },
+        |(_, items)| items.reserve(super::access::CHUNK_ROOM),
     )?;
     Ok(items)
 }

@@ -140,6 +140,8 @@ pub fn keys(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let mut found = Vec::new();
     let (mut cursor, mut hold) = (0u64, None);
     loop {
+        // Room first, with no lock held (see CHUNK_ROOM).
+        found.reserve(super::access::CHUNK_ROOM);
         let ks = ctx.server.store.read(i);
         let db = Db::new(&*ks, ctx.op);
         hold.get_or_insert_with(|| db.hold_shrink());

@@ -236,6 +236,7 @@ pub fn lrange(ctx: &mut Ctx, args: &Args) -> CmdResult {
             *next = upto + 1;
             Ok(upto == stop)
         },
+        |(_, _, items)| items.reserve(super::access::CHUNK_ROOM),
     )?;
     Ok(Reply::Array(items))
 }

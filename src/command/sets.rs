@@ -87,6 +87,7 @@ pub fn smembers(ctx: &mut Ctx, args: &Args) -> CmdResult {
                 (next, members.len() - before)
             }))
         },
+        |(_, members)| members.reserve(super::access::CHUNK_ROOM),
     )?;
     Ok(Reply::Set(members))
 }
