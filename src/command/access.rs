@@ -20,7 +20,7 @@ fn not_held(i: usize) -> ! {
 }
 
 /// Elements a long read (KEYS, SMEMBERS, LRANGE ...) takes per lock hold: about 100 µs.
-pub const CHUNK: usize = 1024;
+pub const CHUNK: usize = 256;
 
 /// Room made in a long reply's vector before each chunk, with no lock held: enough that a
 /// chunk (a hash's fields and values, a bucket that runs over) never grows the vector under
