@@ -106,11 +106,12 @@ fn report(sig: libc::c_int, info: *mut libc::siginfo_t) {
     if code <= libc::SI_USER && pid != 0 {
         log_line(&format!("Killed by PID: {pid}, UID: {uid}"));
     }
-    let thread = std::thread::current();
+    // The kernel's name: workers name themselves there, not in std.
+    let mut name = [0u8; 17];
     write_all(
         format!(
             "\n------ STACK TRACE ------\n\nBacktrace of thread '{}':\n{}\n",
-            thread.name().unwrap_or("main"),
+            crate::os::thread_name(&mut name),
             std::backtrace::Backtrace::force_capture()
         )
         .as_bytes(),

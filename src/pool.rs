@@ -118,10 +118,11 @@ impl Pool {
         let pool = Arc::clone(self);
         let slot = crate::os::WakeSlot::new();
         self.threads.fetch_add(1, Ordering::AcqRel);
+        // Named from inside, not by the builder: see `os::set_thread_name`.
         std::thread::Builder::new()
-            .name("spindle-worker".into())
             .stack_size(WORKER_STACK)
             .spawn(move || {
+                crate::os::set_thread_name(c"spindle-worker");
                 slot.adopt();
                 if let Err(e) = crate::os::set_thread_slice(WORKER_SLICE_NS) {
                     log::debug!("worker time slice not set: {e}");
