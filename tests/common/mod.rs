@@ -109,7 +109,61 @@ impl BinServer {
 
     /// Started in `dir` (kept after it stops: the caller's), as a server that persists there.
     pub fn start_in(dir: &std::path::Path, extra: &[&str]) -> Self {
+        Self::spawn_in(Command::new(env!("CARGO_BIN_EXE_spindle")), dir, extra)
+    }
+
+    /// [`BinServer::start_in`], with files it writes limited to `bytes` (RLIMIT_FSIZE, soft
+    /// limit only, SIGXFSZ ignored): a write past it fails with EFBIG, as on a full disk,
+    /// until [`BinServer::lift_file_size_limit`].
+    #[cfg(target_os = "linux")]
+    pub fn start_in_with_file_limit(dir: &std::path::Path, extra: &[&str], bytes: u64) -> Self {
+        use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle"));
+        // SAFETY: only async-signal-safe calls (signal, getrlimit, setrlimit) between fork and
+        // exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let mut lim = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                lim.rlim_cur = bytes.min(lim.rlim_max);
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn_in(cmd, dir, extra)
+    }
+
+    /// The disk "works again": the file-size limit goes back to the hard limit.
+    #[cfg(target_os = "linux")]
+    pub fn lift_file_size_limit(&self) {
+        let pid = self.child.id() as libc::pid_t;
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: prlimit reads and writes the two live locals.
+        unsafe {
+            assert_eq!(
+                libc::prlimit(pid, libc::RLIMIT_FSIZE, std::ptr::null(), &mut lim),
+                0
+            );
+            lim.rlim_cur = lim.rlim_max;
+            assert_eq!(
+                libc::prlimit(pid, libc::RLIMIT_FSIZE, &lim, std::ptr::null_mut()),
+                0
+            );
+        }
+    }
+
+    fn spawn_in(mut cmd: Command, dir: &std::path::Path, extra: &[&str]) -> Self {
         cmd.arg("--dir").arg(dir);
         let mut s = Self::spawn(cmd, extra);
         let _ = std::fs::remove_dir_all(&s.dir);
@@ -323,6 +377,23 @@ impl Conn {
                 return self.buf.drain(..len).collect();
             }
             self.fill();
+        }
+    }
+
+    /// One RESP reply, or None if the server closes the connection before a whole one.
+    pub fn try_read_reply(&mut self) -> Option<Vec<u8>> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(len) = reply_len(&self.buf) {
+                return Some(self.buf.drain(..len).collect());
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read: {e}"),
+            }
         }
     }
 
