@@ -21,6 +21,17 @@ static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static MY_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread freed a block of at least [`BIG_FREE`] bytes since it last purged.
+    static BIG_FREED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A freed block this large is worth giving back at once (see [`purge_if_big_freed`]).
+const BIG_FREE: usize = 1 << 20;
+
+fn note_free(size: usize) {
+    if size >= BIG_FREE {
+        let _ = BIG_FREED.try_with(|f| f.set(true));
+    }
 }
 
 /// This thread's slot number (assigned round-robin on first use).
@@ -86,6 +97,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { Inner.dealloc(ptr, layout) };
         slot().fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        note_free(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -100,8 +112,21 @@ unsafe impl GlobalAlloc for Counting {
                 new_size as isize - layout.size() as isize,
                 Ordering::Relaxed,
             );
+            if p != ptr {
+                note_free(layout.size());
+            }
         }
         p
+    }
+}
+
+/// Gives freed memory back to the system now if this thread freed a big block (a large
+/// argument, reply or value, or a buffer that grew) since it last asked. mimalloc otherwise
+/// keeps freed pages resident until its purge delay has passed and some thread calls into it
+/// again: a 100 MB `SET` left 100 MB more resident for two seconds, its argument's.
+pub fn purge_if_big_freed() {
+    if BIG_FREED.try_with(|f| f.replace(false)).unwrap_or(false) {
+        release_free_memory();
     }
 }
 

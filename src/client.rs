@@ -58,19 +58,26 @@ impl InBuf {
         }
     }
 
-    /// Notes how much input is waiting now: the batch's peak decides whether a large
-    /// buffer is kept for the next one.
-    fn note_peak(&mut self) {
-        self.peak = self.peak.max(self.end - self.start);
+    /// Notes how much input is waiting now, with `held`, what the parser has already taken of
+    /// the request under way (a big argument it gathers): the batch's peak decides whether a
+    /// large buffer is kept for the next one, as Redis keeps a query buffer the size of the
+    /// big argument it last read.
+    fn note_peak(&mut self, held: usize) {
+        self.peak = self.peak.max(self.end - self.start + held);
     }
 
-    fn consume(&mut self, n: usize) {
+    /// `n` bytes were parsed; `mid_request`: the request they belong to is not complete.
+    fn consume(&mut self, n: usize, mid_request: bool) {
         self.start += n;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
             // As Redis resizes a query buffer: a large one stays while batches use over half
-            // of it, and goes back to a chunk after one that does not.
+            // of it, and goes back to a chunk after one that does not (never in the middle of
+            // a request, whose big argument still has bytes to come).
+            if mid_request {
+                return;
+            }
             if self.data.len() > RESIZE_THRESHOLD && self.data.len() / 2 > self.peak {
                 self.data = vec![0; READ_CHUNK];
             }
@@ -204,6 +211,8 @@ fn connection_loop(
         if state.outbox_active {
             wait_for_input(stream, shared, &state.info);
         }
+        // A big argument being gathered may have outgrown (and freed) its last buffer.
+        crate::alloc::purge_if_big_freed();
         let n = match stream.read(&mut input.data[input.end..]) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
@@ -241,7 +250,7 @@ fn connection_loop(
             Err(e) => return Err(e),
         };
         input.end += n;
-        input.note_peak();
+        input.note_peak(parser.held_bytes());
         shared.stats.net_input.add(n as u64);
         shared.stats.reads.add(1);
         // Every read, and every write below, counts as activity (the `timeout` reaper).
@@ -285,6 +294,7 @@ fn connection_loop(
                     let client_cmd = tracked && command::is_client_command(&argv);
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
+                    crate::alloc::purge_if_big_freed();
                     let (info, active) = (&state.info, state.outbox_active);
                     // CLIENT REPLY OFF|SKIP: this command's reply (a blocking one's too) is
                     // not sent.
@@ -372,7 +382,7 @@ fn connection_loop(
                 }
             }
         }
-        input.consume(pos);
+        input.consume(pos, parser.in_request());
         // BCAST invalidations of what this batch changed (Redis sends them before it sleeps).
         shared.tracking.broadcast();
         // Between commands, as Redis reports them: what is left unparsed, and no arguments.

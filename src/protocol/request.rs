@@ -3,7 +3,10 @@
 //!
 //! The parser keeps its place between reads: a header line is never rescanned from its start,
 //! and a bulk is only copied out once all of its bytes have arrived, so memory grows with the
-//! bytes received, never with a length a header announces.
+//! bytes received, never with a length a header announces. A big bulk (Redis's
+//! `PROTO_MBULK_BIG_ARG`, 32 KB) is the exception to "once all have arrived": its bytes move
+//! into a buffer of its own as they come, so the input buffer never has to hold it whole (a
+//! 100 MB `SET` made the input buffer 128 MB, beside the argument and the stored value).
 
 use super::{inline, parse_i64, ProtocolError, ARGV_PREALLOC_MAX, INLINE_MAX, PROTO_MAX_BULK_LEN};
 
@@ -17,6 +20,10 @@ pub struct RequestParser {
     argv: Vec<Vec<u8>>,
     /// Memory held by `argv` for the request in progress (bytes plus per-argument overhead).
     held: usize,
+    /// The big bulk being gathered (see [`BIG_ARG`]); empty otherwise.
+    big: Vec<u8>,
+    /// Bytes of the line end after a gathered big bulk still to skip.
+    big_crlf: usize,
     /// Bytes after the current position already known to hold no line end.
     searched: usize,
     /// Argument buffers handed back by `recycle`, reused so a steady stream of requests
@@ -37,6 +44,8 @@ impl Default for RequestParser {
             bulk_len: None,
             argv: Vec::new(),
             held: 0,
+            big: Vec::new(),
+            big_crlf: 0,
             searched: 0,
             spare: Vec::new(),
             spare_argv: Vec::new(),
@@ -45,6 +54,9 @@ impl Default for RequestParser {
         }
     }
 }
+
+/// A bulk at least this long is gathered as it arrives (Redis's `PROTO_MBULK_BIG_ARG`).
+const BIG_ARG: usize = 32 * 1024;
 
 /// Argument buffers larger than this are freed rather than kept for reuse.
 const RECYCLE_MAX_BYTES: usize = 512;
@@ -96,9 +108,16 @@ impl RequestParser {
         }
     }
 
-    /// Bytes still needed to complete the bulk being read, if one is under way.
+    /// Bytes still needed to complete the bulk being read, if one is under way (for a big
+    /// one, beyond what it has gathered).
     pub fn pending_bulk(&self) -> Option<usize> {
-        self.bulk_len.map(|n| n + 2)
+        self.bulk_len.map(|n| {
+            if n >= BIG_ARG {
+                n - self.big.len() + if self.big.len() < n { 2 } else { self.big_crlf }
+            } else {
+                n + 2
+            }
+        })
     }
 
     /// Parses the next complete request from `buf[*pos..]`, advancing `*pos` past what it
@@ -187,6 +206,16 @@ impl RequestParser {
                         len
                     }
                 };
+                if len >= BIG_ARG {
+                    let Some(arg) = self.gather_big(buf, pos, len) else {
+                        return Ok(None);
+                    };
+                    self.argv.push(arg);
+                    self.held += std::mem::size_of::<Vec<u8>>();
+                    self.bulk_len = None;
+                    self.remaining -= 1;
+                    continue;
+                }
                 let rest = &buf[*pos..];
                 if rest.len() < len + 2 {
                     return Ok(None);
@@ -203,6 +232,36 @@ impl RequestParser {
             self.held = 0;
             return Ok(Some(std::mem::take(&mut self.argv)));
         }
+    }
+
+    /// Moves what has arrived of a big bulk of `len` bytes into its own buffer, consuming it;
+    /// the whole bulk once it and its line end are in. The buffer grows with the bytes that
+    /// arrive (doubling, up to `len` exactly), not with the length the header announced.
+    fn gather_big(&mut self, buf: &[u8], pos: &mut usize, len: usize) -> Option<Vec<u8>> {
+        if self.big.len() < len {
+            let rest = &buf[*pos..];
+            let take = (len - self.big.len()).min(rest.len());
+            let need = self.big.len() + take;
+            if need > self.big.capacity() {
+                let target = need.max(self.big.capacity() * 2).min(len);
+                self.big.reserve_exact(target - self.big.len());
+            }
+            self.big.extend_from_slice(&rest[..take]);
+            self.held += take;
+            self.advance(pos, take);
+            if self.big.len() < len {
+                return None;
+            }
+            self.big_crlf = 2;
+        }
+        // Like Redis, the two bytes after the bulk are skipped, not checked.
+        let skip = self.big_crlf.min(buf.len() - *pos);
+        self.advance(pos, skip);
+        self.big_crlf -= skip;
+        if self.big_crlf > 0 {
+            return None;
+        }
+        Some(std::mem::take(&mut self.big))
     }
 
     /// Finds `byte` in `rest`, resuming after the part searched by an earlier call.
@@ -242,6 +301,59 @@ mod tests {
 
     fn strs(v: &[&str]) -> Vec<Vec<u8>> {
         v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn a_big_bulk_is_gathered_as_it_arrives_into_a_buffer_of_its_own() {
+        let len = BIG_ARG * 5 + 3;
+        let mut wire = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${len}\r\n").into_bytes();
+        let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        wire.extend_from_slice(&body);
+        wire.extend_from_slice(b"\r\n*1\r\n$4\r\nPING\r\n");
+        for piece in [1, 7, 1000, 4096, BIG_ARG + 1, wire.len()] {
+            let mut p = RequestParser::new();
+            let (mut input, mut fed, mut got) = (Vec::new(), 0, Vec::new());
+            while fed < wire.len() {
+                let n = piece.min(wire.len() - fed);
+                input.extend_from_slice(&wire[fed..fed + n]);
+                fed += n;
+                let mut pos = 0;
+                while let Some(cmd) = p.parse(&input, &mut pos).unwrap() {
+                    got.push(cmd);
+                }
+                input.drain(..pos);
+                // What has arrived of the big bulk has left the input buffer, and counts as
+                // held for the query-buffer limit.
+                assert!(
+                    input.len() < 64 + piece.min(BIG_ARG),
+                    "piece {piece}: {}",
+                    input.len()
+                );
+                if got.is_empty() && p.in_request() {
+                    let consumed = fed - input.len();
+                    assert!(p.held_bytes() + 64 >= consumed, "piece {piece}");
+                }
+            }
+            assert_eq!(got.len(), 2, "piece {piece}");
+            assert_eq!(got[0][2], body, "piece {piece}");
+            assert_eq!(
+                got[0][2].capacity(),
+                len,
+                "piece {piece}: grown past its length"
+            );
+            assert_eq!(got[1], strs(&["PING"]));
+            assert_eq!(p.held_bytes(), 0);
+        }
+    }
+
+    #[test]
+    fn a_big_bulk_header_alone_allocates_nothing() {
+        let mut p = RequestParser::new();
+        let mut pos = 0;
+        let input = b"*2\r\n$3\r\nGET\r\n$400000000\r\n";
+        assert_eq!(p.parse(input, &mut pos).unwrap(), None);
+        assert_eq!(p.big.capacity(), 0);
+        assert_eq!(p.pending_bulk(), Some(400_000_002));
     }
 
     #[test]
@@ -378,7 +490,9 @@ mod tests {
         let buf = b"*1000000000\r\n$536870912\r\nabc";
         assert_eq!(p.parse(buf, &mut pos).unwrap(), None);
         assert!(p.argv.capacity() <= ARGV_PREALLOC_MAX);
-        assert_eq!(p.pending_bulk(), Some(536870914));
+        // The 3 bytes that came are gathered; the rest (and the line end) are still to come.
+        assert_eq!(p.pending_bulk(), Some(536870911));
+        assert!(p.big.capacity() < 64);
     }
 
     #[test]
