@@ -412,6 +412,51 @@ def flood_with_rss(server, secs=4.0):
     return rate, peak[0] / 1e6
 
 
+def big_value(server, mb=100):
+    """A value of `mb` MB written, read and deleted on one connection, resident memory sampled
+    every 2 ms: MB above the start at the peak of SET, after it, at the peak of GET, after it,
+    and the seconds until it is back within 50 MB after DEL (None: not within 10 s)."""
+    pid, size = server.proc.pid, mb << 20
+    base = rss_bytes(pid)
+    peaks, phase, done = {}, ["set"], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peaks[phase[0]] = max(peaks.get(phase[0], 0), rss_bytes(pid) - base)
+            time.sleep(0.002)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    s = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        s.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n" % size)
+        s.sendall(b"x" * size + b"\r\n")
+        assert s.recv(64) == b"+OK\r\n"
+        time.sleep(0.3)
+        after_set = rss_bytes(pid) - base
+        phase[0] = "get"
+        s.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n")
+        need, got = size + len(b"$%d\r\n\r\n" % size), 0
+        while got < need:
+            got += len(s.recv(1 << 20))
+        time.sleep(0.3)
+        after_get = rss_bytes(pid) - base
+        phase[0] = "del"
+        s.sendall(b"*2\r\n$3\r\nDEL\r\n$3\r\nbig\r\n")
+        assert s.recv(64) == b":1\r\n"
+        start, back = time.time(), None
+        while time.time() - start < 10 and back is None:
+            if rss_bytes(pid) - base < 50e6:
+                back = time.time() - start
+            time.sleep(0.01)
+    finally:
+        done.set()
+        t.join()
+        s.close()
+    mbs = lambda b: round(b / 1e6)
+    return mbs(peaks["set"]), mbs(after_set), mbs(peaks["get"]), mbs(after_get), back
+
+
 def pubsub_rows(servers, rounds):
     """Transactions and pub/sub: medians over `rounds` alternating runs."""
     rows = [
@@ -812,6 +857,11 @@ def main():
         per_entry = fresh(load_stream, 1_000_000)
         print(f"| resident bytes per entry, one stream of 1,000,000 entries of 2 fields | "
               f"{per_entry['spindle']:.1f} | {per_entry['redis']:.1f} |")
+        big = fresh(big_value)
+        cell = lambda r: (f"+{r[0]} / +{r[1]} / +{r[2]} / +{r[3]} MB; "
+                          + (f"{r[4]:.1f} s" if r[4] is not None else "not within 10 s"))
+        print(f"| a 100 MB value: resident peak during SET / after / peak during GET / after; "
+              f"back within 50 MB after DEL | {cell(big['spindle'])} | {cell(big['redis'])} |")
         print()
         print("| latency | Spindle p50 / p99 ms | Redis p50 / p99 ms |")
         print("|---|---:|---:|")
