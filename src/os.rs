@@ -147,8 +147,8 @@ pub fn release_idle_stack() {
     }
 }
 
-/// The calling function's stack pointer (an upper bound of it where no register read is
-/// written for the architecture: the address of a local, 4 KB lower, is then used instead).
+/// The calling function's stack pointer, read from the register; on an architecture without
+/// that read here, the address of a local less 4 KB, which lies safely below it.
 #[cfg(target_os = "linux")]
 #[inline(always)]
 fn stack_pointer() -> usize {
