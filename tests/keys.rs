@@ -242,3 +242,24 @@ fn active_expiry_reclaims_memory_without_access() {
     }
     assert!(reclaimed, "active expiry did not reclaim the keys");
 }
+
+/// Redis deletes an expired key when a read finds it (unit/expire "Redis should lazy expire
+/// keys"): with active expiry off, an MGET of three expired keys leaves DBSIZE at what is left.
+#[test]
+fn a_read_deletes_the_expired_keys_it_finds() {
+    let s = common::BinServer::start(&["--enable-debug-command", "yes"]);
+    let mut c = s.connect();
+    assert_eq!(c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), b"+OK\r\n");
+    for k in ["a", "b", "c"] {
+        assert_eq!(c.cmd(&["SET", k, "1", "PX", "20"]), b"+OK\r\n");
+    }
+    assert_eq!(c.cmd(&["SET", "stay", "1"]), b"+OK\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(c.cmd(&["DBSIZE"]), b":4\r\n");
+    assert_eq!(
+        c.cmd(&["MGET", "a", "b", "c"]),
+        b"*3\r\n$-1\r\n$-1\r\n$-1\r\n"
+    );
+    assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
+    assert!(c.cmd_str(&["INFO", "stats"]).contains("expired_keys:3\r\n"));
+}

@@ -83,6 +83,7 @@ impl Ctx<'_> {
         }
         let store = &self.server.store;
         if step(&Db::new(&*store.read(i), op), &mut state, true)? {
+            self.reclaim_seen_expired();
             return Ok(state);
         }
         // Long: watched from here on, and started over, so no change slips in unseen.
@@ -124,7 +125,34 @@ impl Ctx<'_> {
                 Some(ks) => f(&Db::new(&*ks, op)),
                 None => not_held(i),
             },
-            None => f(&Db::new(&*self.server.store.read(i), op)),
+            None => {
+                let r = f(&Db::new(&*self.server.store.read(i), op));
+                self.reclaim_seen_expired();
+                r
+            }
+        }
+    }
+
+    /// Deletes the expired keys this thread's reads found, now that no lock is held: Redis
+    /// deletes such a key when a read finds it, and `DBSIZE` after an `MGET` of expired keys
+    /// shows them gone. Under EXEC or a script the transaction's own writes do it, or active
+    /// expiry.
+    pub fn reclaim_seen_expired(&mut self) {
+        let seen = crate::store::db::take_seen_expired();
+        if seen.is_empty() || self.held.is_some() {
+            return;
+        }
+        let op = self.op;
+        let store = &self.server.store;
+        let mut at = 0;
+        while at < seen.len() {
+            let db = seen[at].0;
+            let same = seen[at..].iter().take_while(|(d, _)| *d == db).count();
+            if db < store.len() {
+                let keys = seen[at..at + same].iter().map(|(_, k)| &**k);
+                Db::new(&mut *store.write(db), op).reclaim_seen(keys);
+            }
+            at += same;
         }
     }
 

@@ -443,6 +443,39 @@ impl Contents {
     }
 }
 
+thread_local! {
+    /// Expired keys this thread's reads found, `(database, key)`, for it to delete once its
+    /// read lock is released (Redis deletes them on access; a read lock cannot).
+    static SEEN_EXPIRED: std::cell::RefCell<Vec<(usize, Box<[u8]>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// At most this many found-expired keys wait per thread; past it, active expiry takes them.
+const SEEN_EXPIRED_MAX: usize = 64;
+
+fn note_seen_expired(db: usize, key: &[u8]) {
+    let _ = SEEN_EXPIRED.try_with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if seen.len() < SEEN_EXPIRED_MAX {
+            seen.push((db, key.into()));
+        }
+    });
+}
+
+/// The expired keys this thread's reads found since the last call (see [`Db::reclaim_seen`]).
+pub fn take_seen_expired() -> Vec<(usize, Box<[u8]>)> {
+    SEEN_EXPIRED
+        .try_with(|seen| {
+            let mut seen = seen.borrow_mut();
+            if seen.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut *seen)
+            }
+        })
+        .unwrap_or_default()
+}
+
 /// A database as one command sees it: a locked keyspace (`&Keyspace` to read, `&mut Keyspace`
 /// to write) and the command's [`Op`].
 pub struct Db<'a, K> {
@@ -552,11 +585,13 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         let e = match self.ks.data.map.get(key) {
             Some(e) if e.expire != 0 && e.expired(self.op.expiry_now()) => {
                 // An expired key is gone for Redis the moment a read finds it: its `expired`
-                // event comes now (before `keymiss`); the deletion itself waits for a writer.
+                // event comes now (before `keymiss`); the deletion itself waits until the read
+                // lock is released (see [`note_seen_expired`]).
                 if e.value.lru().announce_expiry() {
                     self.ks.expired.add(1);
                     self.notify(notify::EXPIRED, "expired", key);
                 }
+                note_seen_expired(self.ks.index, key);
                 None
             }
             e => e,
@@ -1024,6 +1059,14 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         let now = self.op.expiry_now();
         let expired = self.ks.data.map.get(key).is_some_and(|e| e.expired(now));
         self.ks.watched.add(key, flag, expired);
+    }
+
+    /// Deletes the keys of this database that a read found expired ([`take_seen_expired`]),
+    /// those still expired now: Redis's deletion on access, done once the read lock is gone.
+    pub fn reclaim_seen<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
+        for key in keys {
+            self.reclaim_expired(key);
+        }
     }
 
     /// Lazy expiry of `key` at the command's instant: an expired key is deleted, which
