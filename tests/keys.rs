@@ -262,4 +262,23 @@ fn a_read_deletes_the_expired_keys_it_finds() {
     );
     assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
     assert!(c.cmd_str(&["INFO", "stats"]).contains("expired_keys:3\r\n"));
+    // SCAN deletes the expired keys it meets, and RANDOMKEY those it samples.
+    for k in ["d", "e"] {
+        assert_eq!(c.cmd(&["SET", k, "1", "PX", "20"]), b"+OK\r\n");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(c.cmd(&["DBSIZE"]), b":3\r\n");
+    c.cmd(&["SCAN", "0", "COUNT", "100"]);
+    assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
+    assert_eq!(c.cmd(&["SET", "f", "1", "PX", "20"]), b"+OK\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    // Each RANDOMKEY samples the expired key about half the time.
+    for _ in 0..100 {
+        if c.cmd(&["DBSIZE"]) == b":1\r\n" {
+            break;
+        }
+        assert_eq!(c.cmd(&["RANDOMKEY"]), b"$4\r\nstay\r\n");
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
+    assert!(c.cmd_str(&["INFO", "stats"]).contains("expired_keys:6\r\n"));
 }

@@ -584,14 +584,7 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
     pub fn peek_quiet(&self, key: &[u8]) -> Option<&Entry> {
         let e = match self.ks.data.map.get(key) {
             Some(e) if e.expire != 0 && e.expired(self.op.expiry_now()) => {
-                // An expired key is gone for Redis the moment a read finds it: its `expired`
-                // event comes now (before `keymiss`); the deletion itself waits until the read
-                // lock is released (see [`note_seen_expired`]).
-                if e.value.lru().announce_expiry() {
-                    self.ks.expired.add(1);
-                    self.notify(notify::EXPIRED, "expired", key);
-                }
-                note_seen_expired(self.ks.index, key);
+                self.found_expired(key, e);
                 None
             }
             e => e,
@@ -603,6 +596,17 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         };
         counter.add(1);
         e
+    }
+
+    /// A read found `key` expired. It is gone for Redis the moment a read finds it: its
+    /// `expired` event comes now (before `keymiss`); the deletion itself waits until the read
+    /// lock is released (see [`note_seen_expired`]).
+    fn found_expired(&self, key: &[u8], e: &Entry) {
+        if e.value.lru().announce_expiry() {
+            self.ks.expired.add(1);
+            self.notify(notify::EXPIRED, "expired", key);
+        }
+        note_seen_expired(self.ks.index, key);
     }
 
     /// Read door: the live value at `key`.
@@ -707,12 +711,15 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.ks.data.expires.len()
     }
 
-    /// One step of `SCAN`: calls `visit` for each live key in the cursor's bucket.
+    /// One step of `SCAN`: calls `visit` for each live key in the cursor's bucket. An expired
+    /// one it meets is deleted, as Redis's SCAN deletes it (after the lock, as a read does).
     pub fn scan(&self, cursor: u64, mut visit: impl FnMut(&[u8], &Entry)) -> u64 {
         let now = self.op.expiry_now();
         self.ks.data.map.scan(cursor, |k, e| {
             if !e.expired(now) {
                 visit(k, e)
+            } else {
+                self.found_expired(k, e);
             }
         })
     }
@@ -754,6 +761,8 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
             if !node.value.expired(now) {
                 return Some(&node.key);
             }
+            // Redis's RANDOMKEY deletes the expired keys it samples.
+            self.found_expired(&node.key, &node.value);
         }
         // Nearly everything sampled was expired: fall back to a walk.
         self.iter().next().map(|(k, _)| k)
