@@ -268,6 +268,9 @@ fn a_read_deletes_the_expired_keys_it_finds() {
     }
     std::thread::sleep(std::time::Duration::from_millis(60));
     assert_eq!(c.cmd(&["DBSIZE"]), b":3\r\n");
+    // KEYS only skips them, as Redis's does.
+    assert_eq!(c.cmd(&["KEYS", "*"]), b"*1\r\n$4\r\nstay\r\n");
+    assert_eq!(c.cmd(&["DBSIZE"]), b":3\r\n");
     c.cmd(&["SCAN", "0", "COUNT", "100"]);
     assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
     assert_eq!(c.cmd(&["SET", "f", "1", "PX", "20"]), b"+OK\r\n");

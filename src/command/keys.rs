@@ -147,7 +147,7 @@ pub fn keys(ctx: &mut Ctx, args: &Args) -> CmdResult {
         hold.get_or_insert_with(|| db.hold_shrink());
         let (mut keys, mut buckets) = (0, 0);
         loop {
-            cursor = db.scan(cursor, |k, _| {
+            cursor = db.scan_quiet(cursor, |k, _| {
                 keys += 1;
                 if keep(k) {
                     found.push(Reply::Bulk(k.to_vec()));

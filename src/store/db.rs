@@ -724,6 +724,16 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         })
     }
 
+    /// [`Db::scan`] that leaves expired keys alone, as Redis's `KEYS` does (it skips them).
+    pub fn scan_quiet(&self, cursor: u64, mut visit: impl FnMut(&[u8], &Entry)) -> u64 {
+        let now = self.op.expiry_now();
+        self.ks.data.map.scan(cursor, |k, e| {
+            if !e.expired(now) {
+                visit(k, e)
+            }
+        })
+    }
+
     /// Holds the table's size from shrinking until the hold is dropped (the lock need not be
     /// held meanwhile): a scan in chunks takes one before its first chunk.
     pub fn hold_shrink(&self) -> ShrinkHold {
