@@ -26,7 +26,9 @@ thread_local! {
 }
 
 /// A freed block this large is worth giving back at once (see [`purge_if_big_freed`]).
-const BIG_FREE: usize = 1 << 20;
+/// Smaller ones are left to the purge delay: a client writing and reading 1 MB values would
+/// otherwise have its buffers purged, and faulted in again, on every request.
+const BIG_FREE: usize = 8 << 20;
 
 fn note_free(size: usize) {
     if size >= BIG_FREE {
