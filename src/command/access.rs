@@ -137,7 +137,7 @@ impl Ctx<'_> {
     /// deletes such a key when a read finds it, and `DBSIZE` after an `MGET` of expired keys
     /// shows them gone. Under EXEC or a script the transaction's own writes do it, or active
     /// expiry.
-    pub fn reclaim_seen_expired(&mut self) {
+    fn reclaim_seen_expired(&mut self) {
         let seen = crate::store::db::take_seen_expired();
         if seen.is_empty() || self.held.is_some() {
             return;
