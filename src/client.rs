@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::command;
+use crate::held;
 use crate::os::{self, ThreadWaker, Woke};
 use crate::outbox::Pushed;
 use crate::protocol::{encode, encode_streaming, Reply, RequestParser};
@@ -150,6 +151,10 @@ pub fn serve(accepted: Accepted, shared: &Arc<Shared>) {
             state.info.addr_text()
         ),
     }
+    // Replies held for the append-only file still go (the loop may have ended on QUIT).
+    if let Err(e) = held::finish(&stream, shared, &state.info) {
+        log::debug!("client {id}: {e}");
+    }
     // However the loop ended, a wait it left behind is cancelled and leaves the queues.
     if let Some(blocked) = state.blocked.take() {
         blocked.waiter.finish_here(WaitState::Cancelled);
@@ -206,10 +211,13 @@ fn connection_loop(
             // Another client writes to this one now (redirected invalidations).
             state.info.outbox.activate(ThreadWaker::current());
             state.outbox_active = true;
-            emit(&mut stream, &mut out, shared, &state.info, true)?;
+            emit(&mut stream, &mut out, shared, &state.info, true, false)?;
         }
         if state.outbox_active {
             wait_for_input(stream, shared, &state.info);
+        }
+        if held::any(&state.info) {
+            held::wait(stream, shared, &state.info)?;
         }
         // A big argument being gathered may have outgrown (and freed) its last buffer.
         crate::alloc::purge_if_big_freed();
@@ -287,7 +295,7 @@ fn connection_loop(
                         // the outbox, starting with the replies it has not sent yet.
                         state.info.outbox.activate(ThreadWaker::current());
                         state.outbox_active = true;
-                        emit(&mut stream, &mut out, shared, &state.info, true)?;
+                        emit(&mut stream, &mut out, shared, &state.info, true, false)?;
                     }
                     let mark = out.len();
                     let tracked = state.tracking;
@@ -308,14 +316,14 @@ fn connection_loop(
                         })?;
                     } else {
                         encode_streaming(reply, state.resp, &mut out, OUT_FLUSH, |out| {
-                            emit(&mut stream, out, shared, info, active)
+                            emit(&mut stream, out, shared, info, active, false)
                         })?;
                     }
                     // Redis's resetClient: SKIP covers one command, the one after SKIP.
                     state.reply_skip = std::mem::take(&mut state.reply_skip_next);
                     if active {
                         // In order with the messages published meanwhile.
-                        emit(&mut stream, &mut out, shared, info, true)?;
+                        emit(&mut stream, &mut out, shared, info, true, false)?;
                     }
                     if tracked || state.tracking {
                         // Invalidations held back during the command follow its reply.
@@ -333,7 +341,7 @@ fn connection_loop(
                             .add(crate::state::wake_deferred() as u64);
                         // Replies so far go out before the connection parks (if that fails,
                         // the wait is cancelled on the way out).
-                        emit(&mut stream, &mut out, shared, &state.info, active)?;
+                        emit(&mut stream, &mut out, shared, &state.info, active, false)?;
                         if state.tracking {
                             // A parked client is not running a command: invalidations go
                             // out while it waits, as in Redis.
@@ -354,6 +362,7 @@ fn connection_loop(
                                 shared,
                                 &state.info,
                                 state.outbox_active,
+                                false,
                             )?;
                             shared.tracking.release(&state.info);
                         }
@@ -368,6 +377,7 @@ fn connection_loop(
                             shared,
                             &state.info,
                             state.outbox_active,
+                            false,
                         )?;
                     }
                 }
@@ -399,12 +409,15 @@ fn connection_loop(
             .stats
             .net_output
             .add(crate::state::wake_deferred() as u64);
+        // All input read: replies that wait for the append-only file are held, not waited
+        // for (see `held`).
         emit(
             &mut stream,
             &mut out,
             shared,
             &state.info,
             state.outbox_active,
+            true,
         )?;
         if state.close_after_reply || state.info.killed.load(Ordering::Relaxed) {
             return Ok(());
@@ -534,13 +547,21 @@ fn may_subscribe(state: &ClientState, argv: &[Vec<u8>]) -> bool {
 
 /// Sends `out` on its way and empties it: through the outbox once others write to this
 /// client too (`active`), else straight into the socket.
+/// `may_hold`: the connection has read all its input, so its replies may be held for the
+/// append-only file's group commit while it waits for more.
 fn emit(
     stream: &mut &TcpStream,
     out: &mut Vec<u8>,
     shared: &Shared,
-    info: &ClientInfo,
+    info: &Arc<ClientInfo>,
     active: bool,
+    may_hold: bool,
 ) -> io::Result<()> {
+    if may_hold && !active && held::hold(shared, info, out) {
+        return Ok(());
+    }
+    // Replies held before these go first.
+    held::finish(stream, shared, info)?;
     // A reply leaves only once the records of the writes it acknowledges are written (or,
     // under `appendfsync always`, on disk).
     shared.aof.before_reply();

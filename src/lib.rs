@@ -28,6 +28,7 @@ pub mod counter;
 pub mod crash;
 pub mod evict;
 pub mod geohash;
+pub mod held;
 pub mod latency;
 pub mod listen;
 pub mod logging;

@@ -406,6 +406,8 @@ pub struct ClientInfo {
     pub waker: std::sync::OnceLock<crate::os::ThreadWaker>,
     /// Asked to switch its output to the outbox at its next turn.
     outbox_wanted: AtomicBool,
+    /// Replies waiting for the append-only file's group commit (see [`crate::held`]).
+    pub held: Mutex<crate::held::Held>,
     /// CLIENT LIST's `qbuf`, `qbuf-free` and `argv-mem`, as of the command being run.
     pub qbuf: AtomicUsize,
     pub qbuf_free: AtomicUsize,
@@ -506,6 +508,7 @@ impl ClientInfo {
             tracking: Mutex::new(Default::default()),
             waker: std::sync::OnceLock::new(),
             outbox_wanted: AtomicBool::new(false),
+            held: Mutex::new(Default::default()),
             qbuf: AtomicUsize::new(0),
             qbuf_free: AtomicUsize::new(0),
             argv_mem: AtomicUsize::new(0),

@@ -293,3 +293,85 @@ fn debug_loadaof_reads_the_file_back() {
     assert_eq!(digest(&mut c), before);
     drop(s);
 }
+
+/// Under `always`, a connection hands its replies to the group commit's thread and reads on
+/// (src/held.rs): what it says next, in any later batch, still comes after them, from many
+/// clients at once and in pieces of any size; a QUIT's reply and close come after the held
+/// replies before it.
+#[test]
+fn held_replies_leave_in_order() {
+    let dir = TempDir::new("aof-held-order");
+    let s = BinServer::start_in(&dir.0, AOF);
+    ready(&s);
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let mut conn = s.connect();
+            std::thread::spawn(move || {
+                let key = format!("n{c}");
+                let mut stream = conn.stream.try_clone().unwrap();
+                let writer = std::thread::spawn(move || {
+                    let mut all = Vec::new();
+                    for _ in 0..1500 {
+                        all.extend(common::encode_cmd(&[b"INCR", key.as_bytes()]));
+                        all.extend(common::encode_cmd(&[b"GET", key.as_bytes()]));
+                    }
+                    // Pieces of 1 to 97 bytes: batches end anywhere, inside a command too.
+                    let mut at = 0;
+                    let mut size = c + 1;
+                    while at < all.len() {
+                        let end = (at + size).min(all.len());
+                        std::io::Write::write_all(&mut stream, &all[at..end]).unwrap();
+                        at = end;
+                        size = size * 7 % 97 + 1;
+                    }
+                });
+                for i in 1..=1500 {
+                    assert_eq!(conn.read_reply(), format!(":{i}\r\n").into_bytes());
+                    assert_eq!(conn.read_reply(), common::bulk(&i.to_string()).into_bytes());
+                }
+                writer.join().unwrap();
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let mut c = s.connect();
+    c.send(b"SET a 1\r\nINCR a\r\nQUIT\r\n");
+    assert_eq!(c.read_exact(14), b"+OK\r\n:2\r\n+OK\r\n");
+    assert!(c.is_closed());
+}
+
+/// A held reply the client's socket does not take at once (the client is not reading) is
+/// finished by the connection's own thread: every reply arrives, whole and in order, once
+/// the client reads, and the group commit serves other clients meanwhile.
+#[test]
+fn a_held_reply_the_socket_cannot_take_is_finished_by_its_connection() {
+    let dir = TempDir::new("aof-held-full");
+    let s = BinServer::start_in(&dir.0, AOF);
+    let mut c = ready(&s);
+    let big = "x".repeat(60_000);
+    check(&mut c, &[(&["SET", "big", &big], "+OK\r\n")]);
+    let mut stream = c.stream.try_clone().unwrap();
+    const N: usize = 300;
+    let writer = std::thread::spawn(move || {
+        for _ in 0..N {
+            let mut batch = common::encode_cmd(&[b"INCR", b"n"]);
+            batch.extend(common::encode_cmd(&[b"GET", b"big"]));
+            std::io::Write::write_all(&mut stream, &batch).unwrap();
+            // One batch at a time reaches the server, so each reply is held on its own.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    });
+    // Not reading: the socket fills with 18 MB of replies while other clients write.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let mut other = s.connect();
+    check(&mut other, &[(&["INCR", "other"], ":1\r\n")]);
+    let want_big = common::bulk(&big).into_bytes();
+    for i in 1..=N {
+        assert_eq!(c.read_reply(), format!(":{i}\r\n").into_bytes());
+        assert!(c.read_reply() == want_big, "GET reply {i} is not the value");
+    }
+    writer.join().unwrap();
+    check(&mut c, &[(&["GET", "n"], &common::bulk(&N.to_string()))]);
+}

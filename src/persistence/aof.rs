@@ -15,7 +15,10 @@
 //! thread takes the I/O lock and writes everything buffered so far, and the threads that queued
 //! behind it meanwhile usually find their records already covered. One `fsync` serves every
 //! record that arrived while the previous one ran. Under `everysec` the reply waits only for
-//! `write`, and the cron fsyncs once a second; under `no`, the kernel decides.
+//! `write`, and the cron fsyncs once a second; under `no`, the kernel decides. A connection
+//! that has read all its input does not sleep through that wait: it [holds](HeldReply) its
+//! replies with the group commit's own thread, which sends them once their records are safe,
+//! and goes back to reading.
 //!
 //! **Rewrites** (`BGREWRITEAOF`, the automatic rule, `CONFIG SET appendonly yes`) work like
 //! BGSAVE: every database is read-locked, the records so far are written to the current
@@ -35,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, O
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::snapshot::{self, setting, Target};
 use crate::config::Config;
@@ -402,6 +405,11 @@ pub struct Aof {
     /// threads waiting for it to finish.
     leader: AtomicBool,
     waiters: Mutex<Vec<std::thread::Thread>>,
+    /// Replies held for the group commit's thread, which waits on `held_ready`; `syncer`:
+    /// that thread was started.
+    held: Mutex<Vec<Arc<dyn HeldReply>>>,
+    held_ready: Condvar,
+    syncer: AtomicBool,
     /// The automatic rewrites' back-off after failures: (minutes, until Unix s).
     limit: Mutex<(i64, i64)>,
 }
@@ -436,6 +444,9 @@ impl Default for Aof {
             keep_history: AtomicBool::new(false),
             leader: AtomicBool::new(false),
             waiters: Mutex::new(Vec::new()),
+            held: Mutex::new(Vec::new()),
+            held_ready: Condvar::new(),
+            syncer: AtomicBool::new(false),
             limit: Mutex::new((0, 0)),
         }
     }
@@ -470,6 +481,15 @@ impl Feed for Aof {
     fn sync(&self) {
         self.before_reply();
     }
+}
+
+/// A connection's replies held until the records they acknowledge are written (or fsynced):
+/// see [`Aof::hold`].
+pub trait HeldReply: Send + Sync {
+    /// The records are safe up to `done`: sends the replies that waited for no more than
+    /// that (and says true), or says false if they wait for more (records added since they
+    /// were queued).
+    fn release(&self, done: u64) -> bool;
 }
 
 /// What loading the files found.
@@ -547,13 +567,112 @@ impl Aof {
     /// `always`), by this thread or one that got there first.
     pub fn before_reply(&self) {
         let last = LAST.with(Cell::get);
+        if last == 0 {
+            return;
+        }
+        self.wait_for(last);
+        LAST.with(|l| {
+            if l.get() == last {
+                l.set(0);
+            }
+        });
+    }
+
+    /// Where this thread's records end, if the policy's wait for them is not over yet
+    /// (written, or fsynced under `always`): a reply that acknowledges them may be
+    /// [held](HeldReply) instead of waited for. `None`: it may leave now.
+    pub fn unsafe_mark(&self) -> Option<u64> {
+        let last = LAST.with(Cell::get);
         if last == 0 || !self.is_on() {
+            return None;
+        }
+        let done = if self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS {
+            &self.durable
+        } else {
+            &self.written
+        };
+        (done.load(Ordering::Acquire) < last).then_some(last)
+    }
+
+    /// This thread's replies so far are [held](HeldReply): its next ones wait only for
+    /// records it adds from now on.
+    pub fn clear_mark(&self) {
+        LAST.with(|l| l.set(0));
+    }
+
+    /// Queues a reply held until the records it acknowledges are safe. The group commit's
+    /// own thread (started here the first time) writes and fsyncs what is buffered, then
+    /// [releases](HeldReply::release) every reply it covered: the connection threads go
+    /// straight back to reading instead of sleeping through the fsync, so a request costs
+    /// one thread switch, not two, and one `fsync` covers everything that came meanwhile.
+    pub fn hold(self: &Arc<Self>, reply: Arc<dyn HeldReply>) {
+        self.held.lock().push(reply);
+        self.held_ready.notify_one();
+        if !self.syncer.swap(true, Ordering::AcqRel) {
+            let aof = Arc::clone(self);
+            let spawned = std::thread::Builder::new().spawn(move || {
+                crate::os::set_thread_name(c"aof-sync");
+                aof.release_loop();
+            });
+            if let Err(e) = spawned {
+                // Without the thread, the held replies are released here, at once after a
+                // write (and fsync) of their own.
+                log::warn!("Can't start the AOF sync thread: {e}");
+                self.syncer.store(false, Ordering::Release);
+                self.release_round(std::mem::take(&mut *self.held.lock()));
+            }
+        }
+    }
+
+    fn release_loop(&self) {
+        loop {
+            let batch = {
+                let mut q = self.held.lock();
+                while q.is_empty() {
+                    self.held_ready.wait(&mut q);
+                }
+                std::mem::take(&mut *q)
+            };
+            self.release_round(batch);
+        }
+    }
+
+    /// One round of the group commit for held replies: write (and fsync) everything
+    /// buffered, then release what that covered. A reply whose client added records after
+    /// the write goes back in the queue for the next round.
+    fn release_round(&self, mut batch: Vec<Arc<dyn HeldReply>>) {
+        let always = self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS;
+        if always {
+            self.gather();
+        }
+        let outcome = {
+            let mut io = self.io.lock();
+            io.as_mut().map(|io| self.flush_locked(io, always))
+        };
+        // Held meanwhile: this round's write may have covered them too.
+        batch.append(&mut self.held.lock());
+        // A failed write (`everysec`, `no`) lets the replies go, as Redis's do; no file (turned
+        // off meanwhile) leaves nothing to wait for.
+        let done = match outcome {
+            Some(true) if always => self.durable.load(Ordering::Acquire),
+            Some(true) => self.written.load(Ordering::Acquire),
+            _ => u64::MAX,
+        };
+        batch.retain(|r| !r.release(done));
+        if !batch.is_empty() {
+            self.held.lock().append(&mut batch);
+        }
+    }
+
+    /// Waits until the record stream is written (or fsynced under `always`) up to `last`,
+    /// leading the group commit when no other thread does.
+    pub fn wait_for(&self, last: u64) {
+        if !self.is_on() {
             return;
         }
         let always = self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS;
         let done = if always { &self.durable } else { &self.written };
         if done.load(Ordering::Acquire) >= last {
-            LAST.with(|l| l.set(0));
             return;
         }
         // Group commit. One thread at a time leads: it writes (and fsyncs) everything
@@ -564,7 +683,6 @@ impl Aof {
         // writes are refused until the disk works again.
         loop {
             if done.load(Ordering::Acquire) >= last {
-                LAST.with(|l| l.set(0));
                 return;
             }
             if self
