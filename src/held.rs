@@ -79,7 +79,10 @@ pub fn hold(shared: &Shared, info: &Arc<ClientInfo>, out: &mut Vec<u8>) -> bool 
     if out.is_empty() || out.len() > HOLD_MAX || !shared.aof.is_on() {
         return false;
     }
-    let mark = shared.aof.unsafe_mark();
+    let mut mark = shared.aof.unsafe_mark();
+    if mark.is_some_and(|m| shared.aof.try_write(m)) {
+        mark = None;
+    }
     let mut h = info.held.lock();
     if h.owner_writes || h.bytes.len() + out.len() > HOLD_MAX {
         return false;

@@ -594,6 +594,24 @@ impl Aof {
         (done.load(Ordering::Acquire) < last).then_some(last)
     }
 
+    /// Under `everysec` and `no`, writes what is buffered now if no other thread is writing
+    /// (a `write` into the page cache is short): true if this thread's records are written,
+    /// so its replies may leave without being held.
+    pub fn try_write(&self, mark: u64) -> bool {
+        if self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS {
+            return false;
+        }
+        let Some(mut io) = self.io.try_lock() else {
+            return false;
+        };
+        match io.as_mut() {
+            Some(io) => {
+                self.flush_locked(io, false) && self.written.load(Ordering::Acquire) >= mark
+            }
+            None => true,
+        }
+    }
+
     /// This thread's replies so far are [held](HeldReply): its next ones wait only for
     /// records it adds from now on.
     pub fn clear_mark(&self) {
