@@ -234,6 +234,7 @@ fn connection_loop(
                 if input.pending().is_empty() && !parser.in_request() {
                     input.data = Vec::new();
                     out = Vec::new();
+                    held::release_buffer(&state.info);
                     parser.release();
                     state.spare_argvs = Vec::new();
                     command::flush_stats(shared, state);

@@ -155,6 +155,15 @@ pub fn wait(stream: &TcpStream, shared: &Shared, info: &ClientInfo) -> io::Resul
     }
 }
 
+/// An idle connection gives back the buffer its held replies took turns in (its output
+/// buffer and this one trade places on every hold).
+pub fn release_buffer(info: &ClientInfo) {
+    let mut h = info.held.lock();
+    if h.bytes.is_empty() {
+        h.bytes = Vec::new();
+    }
+}
+
 /// Are replies held for this connection?
 pub fn any(info: &ClientInfo) -> bool {
     !info.held.lock().bytes.is_empty()
