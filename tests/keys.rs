@@ -284,4 +284,14 @@ fn a_read_deletes_the_expired_keys_it_finds() {
     }
     assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
     assert!(c.cmd_str(&["INFO", "stats"]).contains("expired_keys:6\r\n"));
+    // DEBUG OBJECT looks at what is stored, as Redis's does: an expired key no one has
+    // deleted yet is still there for it (and it deletes nothing), until a read finds it.
+    assert_eq!(c.cmd(&["SET", "g", "1", "PX", "20"]), b"+OK\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert!(c
+        .cmd_str(&["DEBUG", "OBJECT", "g"])
+        .starts_with("+Value at:"));
+    assert_eq!(c.cmd(&["DBSIZE"]), b":2\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "g"]), b":0\r\n");
+    assert_eq!(c.cmd(&["DEBUG", "OBJECT", "g"]), b"-ERR no such key\r\n");
 }

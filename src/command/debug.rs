@@ -398,7 +398,8 @@ fn object_info(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let db = ctx.client.db;
     let limits = *ctx.op.limits();
     let line = ctx.read_db(db, |db| {
-        let e: &Entry = db.peek_quiet(key)?;
+        // As Redis's, it finds a key that has expired but is not deleted yet.
+        let e: &Entry = db.stored(key)?;
         let mut body = Vec::new();
         object::save_body(
             &mut body,

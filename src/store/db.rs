@@ -553,6 +553,12 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         self.ks.emit(self.op.limits().notify, class, event, key);
     }
 
+    /// The entry stored at `key`, even if it has expired and no one has deleted it yet,
+    /// with no statistics or events (Redis's plain `dictFind`: DEBUG OBJECT).
+    pub fn stored(&self, key: &[u8]) -> Option<&Entry> {
+        self.ks.data.map.get(key)
+    }
+
     /// The live entry at `key`, if any, without touching the hit/miss statistics.
     fn live(&self, key: &[u8]) -> Option<&Entry> {
         let e = self.ks.data.map.get(key)?;
