@@ -155,6 +155,9 @@ pub fn serve(accepted: Accepted, shared: &Arc<Shared>) {
     if let Err(e) = held::finish(&stream, shared, &state.info) {
         log::debug!("client {id}: {e}");
     }
+    if shared.shutdown.is_triggered() {
+        shared.listeners.wait_stopped(Duration::from_secs(1));
+    }
     // However the loop ended, a wait it left behind is cancelled and leaves the queues.
     if let Some(blocked) = state.blocked.take() {
         blocked.waiter.finish_here(WaitState::Cancelled);

@@ -103,6 +103,8 @@ pub fn bind_unix(path: &str, perm: u32) -> io::Result<std::os::unix::net::UnixLi
 #[derive(Default)]
 pub struct Listeners {
     inner: Mutex<Inner>,
+    /// [`Listeners::stop`] has closed every listener.
+    stopped: AtomicBool,
 }
 
 impl Listeners {
@@ -251,6 +253,18 @@ impl Listeners {
         }
         if let Some(u) = unix {
             u.stop();
+        }
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// Waits (at most `limit`) until shutdown has closed the listeners. The connection that
+    /// sent SHUTDOWN closes only after that, as Redis's process exits with both at once: a
+    /// client that sees its connection close and connects again is refused.
+    #[allow(clippy::disallowed_methods)] // a bounded wait on a monotonic clock
+    pub fn wait_stopped(&self, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while !self.stopped.load(Ordering::Acquire) && start.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 

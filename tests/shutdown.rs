@@ -315,3 +315,21 @@ fn daemonize_detaches_and_keeps_a_pid_file() {
     common::wait_for("the pid file to go", || !pidfile.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Once the connection that sent SHUTDOWN sees its close, the server no longer accepts
+/// connections (Redis's process exits with both at once; the scripting suite connects again
+/// at once to check that the server is gone).
+#[test]
+fn after_shutdown_closes_its_connection_new_connections_are_refused() {
+    for _ in 0..20 {
+        let mut s = BinServer::start(&[]);
+        let mut c = s.connect();
+        c.send(b"SHUTDOWN NOSAVE\r\n");
+        assert!(c.is_closed());
+        assert!(
+            std::net::TcpStream::connect(s.addr).is_err(),
+            "a connection was accepted after SHUTDOWN closed its client"
+        );
+        assert_eq!(s.wait_exit(), Some(0));
+    }
+}
