@@ -23,12 +23,6 @@ fn not_held(i: usize) -> ! {
 /// hash's chunk is a cache miss a field; 1,024 held the lock 0.5-1 ms).
 pub const CHUNK: usize = 256;
 
-/// Room made in a long reply's vector before each chunk, with no lock held: enough that a
-/// chunk (a hash's fields and values, a bucket that runs over) never grows the vector under
-/// the lock. Grown there, a million-element reply's last doubling copies 16 MB and faults in
-/// 32 MB of fresh pages inside one hold (15 ms, measured, for SMEMBERS of 1,000,000).
-pub const CHUNK_ROOM: usize = 4 * CHUNK;
-
 /// One chunk of a cursor walk over a table (a set's or a hash's, as SSCAN and HSCAN walk
 /// them): calls `step` with the cursor (it visits one bucket and returns the next cursor and
 /// how many elements it visited) until [`CHUNK`] elements are visited or the walk is over.

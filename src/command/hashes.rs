@@ -4,7 +4,7 @@ use super::access::scan_chunk;
 use super::args::{err, Args, CmdError, CmdResult, OVERFLOW, SYNTAX};
 use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
 use super::Ctx;
-use crate::protocol::{parse_i64, Reply};
+use crate::protocol::{parse_i64, Bulks, Reply, Shape};
 use crate::store::notify::HASH;
 use crate::store::{rand_u64, DbMut, DbRef, Hash, Value};
 
@@ -129,47 +129,51 @@ pub fn hexists(db: &DbRef, args: &Args) -> CmdResult {
     )))
 }
 
-/// The fields and values of the hash at `key`, each pair given to `keep`: a big hash is
-/// read in chunks, as one instant's value (see [`Ctx::read_chunked`]).
-fn read_hash<T>(
+/// The fields and values of the hash at `key`, each pair given to `keep` with the reply so
+/// far: a big hash is read in chunks, as one instant's value (see [`Ctx::read_chunked`]).
+fn read_hash(
     ctx: &mut Ctx,
     key: &[u8],
-    keep: impl Fn(&[u8], &[u8]) -> T,
-) -> Result<Vec<T>, CmdError> {
+    shape: Shape,
+    keep: impl Fn(&mut Bulks, &[u8], &[u8]),
+) -> CmdResult {
     let (_, items) = ctx.read_chunked(
         key,
-        || (0u64, Vec::new()),
+        || (0u64, Bulks::new(shape)),
         |db, (cursor, items), counted| {
             let Some(hash) = db.get_as(key, counted, Value::as_hash)? else {
                 return Ok::<_, CmdError>(true);
             };
             Ok(scan_chunk(cursor, |at| {
-                let before = items.len();
-                let next = hash.scan(at, |f, v| items.push(keep(f, v)));
-                (next, items.len() - before)
+                let mut pairs = 0;
+                let next = hash.scan(at, |f, v| {
+                    keep(items, f, v);
+                    pairs += 1;
+                });
+                (next, pairs)
             }))
         },
-        |(_, items)| items.reserve(super::access::CHUNK_ROOM),
+        |(_, items)| items.make_room(),
     )?;
-    Ok(items)
+    Ok(Reply::Bulks(items))
 }
 
 /// HKEYS key
 pub fn hkeys(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let fields = read_hash(ctx, args.get(1), |f, _| Reply::bulk(f))?;
-    Ok(Reply::Array(fields))
+    read_hash(ctx, args.get(1), Shape::Array, |out, f, _| out.push(f))
 }
 
 /// HVALS key
 pub fn hvals(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let values = read_hash(ctx, args.get(1), |_, v| Reply::bulk(v))?;
-    Ok(Reply::Array(values))
+    read_hash(ctx, args.get(1), Shape::Array, |out, _, v| out.push(v))
 }
 
 /// HGETALL key: a map in RESP3, a flat array in RESP2.
 pub fn hgetall(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let pairs = read_hash(ctx, args.get(1), |f, v| (Reply::bulk(f), Reply::bulk(v)))?;
-    Ok(Reply::Map(pairs))
+    read_hash(ctx, args.get(1), Shape::Map, |out, f, v| {
+        out.push(f);
+        out.push(v);
+    })
 }
 
 /// HINCRBY key field increment

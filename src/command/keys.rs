@@ -3,7 +3,7 @@
 use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX};
 use super::Ctx;
 use crate::persistence::object;
-use crate::protocol::Reply;
+use crate::protocol::{Bulks, Reply, Shape};
 use crate::store::notify::GENERIC;
 use crate::store::{glob, rdbstr, Access, Db, DbMut, DbRef, Entry};
 
@@ -137,11 +137,11 @@ pub fn keys(ctx: &mut Ctx, args: &Args) -> CmdResult {
             )
         }));
     }
-    let mut found = Vec::new();
+    let mut found = Bulks::new(Shape::Array);
     let (mut cursor, mut hold) = (0u64, None);
     loop {
-        // Room first, with no lock held (see CHUNK_ROOM).
-        found.reserve(super::access::CHUNK_ROOM);
+        // Room first, with no lock held.
+        found.make_room();
         let ks = ctx.server.store.read(i);
         let db = Db::new(&*ks, ctx.op);
         hold.get_or_insert_with(|| db.hold_shrink());
@@ -150,7 +150,7 @@ pub fn keys(ctx: &mut Ctx, args: &Args) -> CmdResult {
             cursor = db.scan_quiet(cursor, |k, _| {
                 keys += 1;
                 if keep(k) {
-                    found.push(Reply::Bulk(k.to_vec()));
+                    found.push(k);
                 }
             });
             buckets += 1;
@@ -161,7 +161,7 @@ pub fn keys(ctx: &mut Ctx, args: &Args) -> CmdResult {
         drop(ks);
         crate::store::note_chunk(keys);
         if cursor == 0 {
-            return Ok(Reply::Array(found));
+            return Ok(Reply::Bulks(found));
         }
     }
 }

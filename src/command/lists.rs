@@ -6,7 +6,7 @@
 use super::access::CHUNK;
 use super::args::{err, Args, CmdError, CmdResult, NO_SUCH_KEY, SYNTAX};
 use super::{Ctx, Step, Wait};
-use crate::protocol::{encode, Reply};
+use crate::protocol::{encode, Bulks, Reply, Shape};
 use crate::store::list::End;
 use crate::store::notify::LIST;
 use crate::store::ready::Request;
@@ -215,7 +215,7 @@ pub fn lrange(ctx: &mut Ctx, args: &Args) -> CmdResult {
     // (the next index, the last one, the elements so far)
     let (_, _, items) = ctx.read_chunked(
         key,
-        || (0usize, None, Vec::new()),
+        || (0usize, None, Bulks::new(Shape::Array)),
         |db, (next, last, items), counted| {
             let Some(list) = db.get_as(key, counted, Value::as_list)? else {
                 return Ok::<_, CmdError>(true);
@@ -232,13 +232,15 @@ pub fn lrange(ctx: &mut Ctx, args: &Args) -> CmdResult {
                 },
             };
             let upto = stop.min(*next + CHUNK - 1);
-            items.extend(list.range(*next, upto).map(|v| Reply::Bulk(v.to_vec())));
+            for v in list.range(*next, upto) {
+                items.push(&v);
+            }
             *next = upto + 1;
             Ok(upto == stop)
         },
-        |(_, _, items)| items.reserve(super::access::CHUNK_ROOM),
+        |(_, _, items)| items.make_room(),
     )?;
-    Ok(Reply::Array(items))
+    Ok(Reply::Bulks(items))
 }
 
 /// LINSERT key BEFORE|AFTER pivot element

@@ -7,7 +7,7 @@ use super::args::{err, Args, CmdError, CmdResult, SYNTAX};
 use super::keys::{parse_cursor, scan_options, scan_reply, scan_steps};
 use super::random::{count_arg, sample};
 use super::Ctx;
-use crate::protocol::Reply;
+use crate::protocol::{Bulks, Reply, Shape};
 use crate::store::notify::{GENERIC, SET};
 use crate::store::{rand_u64, Db, DbMut, DbRef, Keyspace, Set, SetLimits, Value};
 
@@ -76,20 +76,20 @@ pub fn smembers(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let key = args.get(1);
     let (_, members) = ctx.read_chunked(
         key,
-        || (0u64, Vec::new()),
+        || (0u64, Bulks::new(Shape::Set)),
         |db, (cursor, members), counted| {
             let Some(set) = db.get_as(key, counted, Value::as_set)? else {
                 return Ok::<_, CmdError>(true);
             };
             Ok(scan_chunk(cursor, |at| {
                 let before = members.len();
-                let next = set.scan(at, |m| members.push(Reply::bulk(m.to_vec())));
+                let next = set.scan(at, |m| members.push(m));
                 (next, members.len() - before)
             }))
         },
-        |(_, members)| members.reserve(super::access::CHUNK_ROOM),
+        |(_, members)| members.make_room(),
     )?;
-    Ok(Reply::Set(members))
+    Ok(Reply::Bulks(members))
 }
 
 /// SISMEMBER key member

@@ -7,7 +7,7 @@ pub mod inline;
 pub mod reply;
 pub mod request;
 
-pub use reply::{bulk as encode_bulk, encode, encode_streaming, Reply, ReplyStream};
+pub use reply::{bulk as encode_bulk, encode, encode_streaming, Bulks, Reply, ReplyStream, Shape};
 pub use request::RequestParser;
 
 /// Longest inline request, and longest `*N` / `$N` header line (Redis's `PROTO_INLINE_MAX_SIZE`).

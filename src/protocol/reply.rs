@@ -34,6 +34,74 @@ pub enum Reply {
     /// An array made as it is written (HRANDFIELD with a large negative count): the
     /// connection pulls the items while it sends them, so the reply is never whole in memory.
     Stream(ReplyStream),
+    /// An array (or RESP3 set) of bulk strings, encoded as they were gathered.
+    Bulks(Bulks),
+}
+
+/// The elements of a long read's reply (`KEYS`, `SMEMBERS`, `LRANGE`, ...), encoded as they
+/// are gathered: the bytes of a bulk string are the same in RESP2 and RESP3, so one buffer
+/// serves both. A `KEYS *` of 1,000,000 keys otherwise made a million small blocks and a
+/// 48 MB vector of replies beside its 25 MB of output; every call then faulted in, and gave
+/// back, three times the memory, kernel time the other clients' threads waited behind.
+#[derive(Debug, Default, PartialEq)]
+pub struct Bulks {
+    shape: Shape,
+    count: usize,
+    body: Vec<u8>,
+    /// Where the body ended when room was last made, and the most one chunk has added.
+    mark: usize,
+    most: usize,
+}
+
+/// What a [`Bulks`] is in RESP3 (in RESP2, all three are a flat array).
+#[derive(Debug, Default, PartialEq, Clone, Copy)]
+pub enum Shape {
+    #[default]
+    Array,
+    Set,
+    /// Fields and values, pushed in turn.
+    Map,
+}
+
+impl Bulks {
+    pub fn new(shape: Shape) -> Self {
+        Bulks {
+            shape,
+            ..Bulks::default()
+        }
+    }
+
+    pub fn push(&mut self, item: &[u8]) {
+        bulk(&mut self.body, item);
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Room for the next chunk, made with no lock held: twice the most a chunk has needed
+    /// (at least 16 KB), so the buffer is not grown under the lock. Grown there, a
+    /// million-element reply's last doubling copied 16 MB and faulted in 32 MB of fresh pages
+    /// inside one hold (15 ms, measured, for SMEMBERS of 1,000,000).
+    pub fn make_room(&mut self) {
+        self.most = self.most.max(self.body.len() - self.mark);
+        self.body.reserve((2 * self.most).max(16 << 10));
+        self.mark = self.body.len();
+    }
+
+    /// The aggregate's header.
+    fn header(&self, proto: u8, out: &mut Vec<u8>) {
+        match self.shape {
+            Shape::Set if proto >= 3 => header(out, b'~', self.count as i64),
+            Shape::Map if proto >= 3 => header(out, b'%', (self.count / 2) as i64),
+            _ => header(out, b'*', self.count as i64),
+        }
+    }
 }
 
 /// The items of a [`Reply::Stream`]: exactly `len` of them (each a [`Reply::Pairs`] entry of
@@ -221,6 +289,10 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
                 encode(b, proto, out);
             }
         }
+        Reply::Bulks(b) => {
+            b.header(proto, out);
+            out.extend_from_slice(&b.body);
+        }
         // A stream inside another reply (a transaction's) is written whole.
         Reply::Stream(s) => {
             let _ = s.write(proto, out, usize::MAX, |_| Ok::<(), ()>(()));
@@ -250,6 +322,17 @@ pub fn encode_streaming<E>(
                 }
             }
             out.extend_from_slice(b"\r\n");
+            Ok(())
+        }
+        // So does a long read's: `out` never holds a second copy of it whole.
+        Reply::Bulks(b) if b.body.len() > chunk => {
+            b.header(proto, out);
+            for piece in b.body.chunks(chunk) {
+                out.extend_from_slice(piece);
+                if out.len() >= chunk {
+                    drain(out)?;
+                }
+            }
             Ok(())
         }
         other => {
@@ -500,5 +583,54 @@ mod tests {
         assert_eq!(format_double(f64::MAX), "1.7976931348623157e+308");
         assert_eq!(format_g(0.1, 6), "0.1");
         assert_eq!(format_g(1234567.0, 6), "1.23457e+06");
+    }
+
+    /// A long read's reply encodes exactly as the same elements given one by one, in both
+    /// protocols, whole or streamed through a small buffer, however room was made.
+    #[test]
+    fn bulks_encode_as_the_elements_one_by_one() {
+        let items: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("item:{i}").repeat(i % 7).into_bytes())
+            .collect();
+        for shape in [Shape::Array, Shape::Set, Shape::Map] {
+            let mut b = Bulks::new(shape);
+            for (n, item) in items.iter().enumerate() {
+                if n % 50 == 0 {
+                    b.make_room();
+                }
+                b.push(item);
+            }
+            assert_eq!(b.len(), items.len());
+            let one_by_one: Vec<Reply> = items.iter().map(|i| Reply::Bulk(i.clone())).collect();
+            let plain = match shape {
+                Shape::Array => Reply::Array(one_by_one),
+                Shape::Set => Reply::Set(one_by_one),
+                Shape::Map => {
+                    let mut it = one_by_one.into_iter();
+                    let mut pairs = Vec::new();
+                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        pairs.push((k, v));
+                    }
+                    Reply::Map(pairs)
+                }
+            };
+            let b = Reply::Bulks(b);
+            for proto in [2, 3] {
+                assert_eq!(enc(&b, proto), enc(&plain, proto), "{shape:?} RESP{proto}");
+            }
+            // Streamed, a few bytes at a time.
+            let mut sent = Vec::new();
+            let mut out = Vec::new();
+            encode_streaming(b, 3, &mut out, 64, |o: &mut Vec<u8>| {
+                assert!(o.len() < 64 + 64 * 2);
+                sent.append(o);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            sent.append(&mut out);
+            assert_eq!(String::from_utf8(sent).unwrap(), enc(&plain, 3));
+        }
+        assert_eq!(enc(&Reply::Bulks(Bulks::new(Shape::Set)), 3), "~0\r\n");
+        assert_eq!(enc(&Reply::Bulks(Bulks::new(Shape::Map)), 2), "*0\r\n");
     }
 }
