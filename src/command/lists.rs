@@ -233,7 +233,7 @@ pub fn lrange(ctx: &mut Ctx, args: &Args) -> CmdResult {
             };
             let upto = stop.min(*next + CHUNK - 1);
             for v in list.range(*next, upto) {
-                items.push(&v);
+                items.push(v);
             }
             *next = upto + 1;
             Ok(upto == stop)

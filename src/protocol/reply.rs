@@ -71,8 +71,13 @@ impl Bulks {
         }
     }
 
+    /// Appends one element. Room grows by doubling, never to measure as [`bulk`] makes it
+    /// for a single big value: made to measure for each of many big elements, the buffer
+    /// would be copied whole for every one of them.
     pub fn push(&mut self, item: &[u8]) {
-        bulk(&mut self.body, item);
+        header(&mut self.body, b'$', item.len() as i64);
+        self.body.extend_from_slice(item);
+        self.body.extend_from_slice(b"\r\n");
         self.count += 1;
     }
 
@@ -589,9 +594,12 @@ mod tests {
     /// protocols, whole or streamed through a small buffer, however room was made.
     #[test]
     fn bulks_encode_as_the_elements_one_by_one() {
-        let items: Vec<Vec<u8>> = (0..300)
+        let mut items: Vec<Vec<u8>> = (0..300)
             .map(|i| format!("item:{i}").repeat(i % 7).into_bytes())
             .collect();
+        // Elements of a megabyte and more among them (grown by doubling, not to measure).
+        items[10] = vec![b'x'; 3 << 19];
+        items[11] = vec![b'y'; 1 << 20];
         for shape in [Shape::Array, Shape::Set, Shape::Map] {
             let mut b = Bulks::new(shape);
             for (n, item) in items.iter().enumerate() {
