@@ -354,11 +354,13 @@ fn aggregate(out: &mut Vec<u8>, kind: u8, items: &[Reply], proto: u8) {
     }
 }
 
-/// Writes `$len\r\nbytes\r\n`. Room for a big one is made to measure: doubling a buffer
-/// to hold a 100 MB value left it 128 MB, beside the 64 MB it had outgrown.
+/// Writes `$len\r\nbytes\r\n`. Room for a big one is made to measure when it dwarfs what
+/// the buffer holds: doubling a buffer to hold a 100 MB value left it 128 MB, beside the
+/// 64 MB it had outgrown. Behind other big elements (MGET of many) the buffer doubles, or
+/// each one would copy everything before it.
 pub fn bulk(out: &mut Vec<u8>, b: &[u8]) {
     const TO_MEASURE: usize = 1 << 20;
-    if b.len() >= TO_MEASURE {
+    if b.len() >= TO_MEASURE && out.len() < b.len() {
         out.reserve_exact(b.len() + 32);
     }
     header(out, b'$', b.len() as i64);
@@ -588,6 +590,24 @@ mod tests {
         assert_eq!(format_double(f64::MAX), "1.7976931348623157e+308");
         assert_eq!(format_g(0.1, 6), "0.1");
         assert_eq!(format_g(1234567.0, 6), "1.23457e+06");
+    }
+
+    /// One big value gets a buffer to measure; many in a row (MGET) get a doubling one, so the
+    /// buffer is moved a few times, not once per value.
+    #[test]
+    fn big_bulks_grow_the_buffer_to_measure_then_by_doubling() {
+        let value = vec![b'v'; 1 << 20];
+        let mut out = Vec::new();
+        bulk(&mut out, &value);
+        assert!(out.capacity() < value.len() + 64, "{}", out.capacity());
+        let mut moves = 0;
+        for _ in 0..63 {
+            let cap = out.capacity();
+            bulk(&mut out, &value);
+            moves += usize::from(out.capacity() != cap);
+        }
+        assert_eq!(out.len(), 64 * (value.len() + b"$1048576\r\n\r\n".len()));
+        assert!(moves <= 8, "the buffer moved {moves} times for 64 values");
     }
 
     /// A long read's reply encodes exactly as the same elements given one by one, in both
