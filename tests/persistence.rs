@@ -213,3 +213,52 @@ fn concurrent_saves_leave_a_whole_file() {
     wait_for("the load", || info_field(&mut c, "loading") == "0");
     check(&mut c, &[(&["DBSIZE"], ":500\r\n")]);
 }
+
+/// The change counter counts what writes changed, as Redis's does: SETBIT of a bit already
+/// so, and a BITFIELD that leaves its fields as they were (or only reads them), change nothing;
+/// a BITFIELD counts each field it changed, and every field it wrote when it grew the string.
+#[test]
+fn the_change_counter_counts_changes_not_writes() {
+    let dir = TempDir::new("dirty");
+    let s = BinServer::start_in(&dir.0, &["--save", ""]);
+    let mut c = s.connect();
+    let changes = |c: &mut Conn| -> i64 {
+        info_field(c, "rdb_changes_since_last_save")
+            .parse()
+            .expect("a number")
+    };
+    let start = changes(&mut c);
+    check(
+        &mut c,
+        &[
+            (&["SETBIT", "b", "0", "0"], ":0\r\n"),
+            (&["BITFIELD", "f", "SET", "i5", "0", "0"], "*1\r\n:0\r\n"),
+        ],
+    );
+    assert_eq!(changes(&mut c), start + 2, "new keys are changes");
+    check(
+        &mut c,
+        &[
+            (&["SETBIT", "b", "0", "0"], ":0\r\n"),
+            (&["BITFIELD", "f", "SET", "i5", "0", "0"], "*1\r\n:0\r\n"),
+            (&["BITFIELD", "f", "GET", "i5", "0"], "*1\r\n:0\r\n"),
+        ],
+    );
+    assert_eq!(changes(&mut c), start + 2, "nothing changed");
+    check(
+        &mut c,
+        &[
+            (&["SETBIT", "b", "0", "1"], ":0\r\n"),
+            (
+                &[
+                    "BITFIELD", "f", "SET", "i5", "0", "1", "SET", "i5", "5", "1", "SET", "i5",
+                    "0", "1",
+                ],
+                "*3\r\n:0\r\n:0\r\n:1\r\n",
+            ),
+            (&["SET", "s", "v"], "+OK\r\n"),
+        ],
+    );
+    // The BITFIELD grew the string (its second field reaches the second byte): all three.
+    assert_eq!(changes(&mut c), start + 2 + 1 + 3 + 1);
+}

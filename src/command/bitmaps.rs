@@ -4,7 +4,7 @@
 use super::args::{err, Args, CmdError, CmdResult, NOT_INTEGER, SYNTAX};
 use crate::protocol::{parse_i64, Reply};
 use crate::store::notify::{GENERIC, STRING};
-use crate::store::{DbMut, DbRef, Op, Value};
+use crate::store::{DbMut, DbRef, Op, Rewrite, Value};
 
 /// A `start end [BYTE|BIT]` range over `len` bytes, resolved as Redis does: the byte range
 /// and, for BIT, the masks of the bits of the first and last bytes that fall outside it.
@@ -207,7 +207,7 @@ pub fn bitop(db: &mut DbMut, args: &Args) -> CmdResult {
             }
         })
         .collect();
-    db.set(dst, Value::str(result), false);
+    db.set(dst, Value::raw_str(result), false);
     db.notify(STRING, "set", dst);
     Ok(Reply::Int(maxlen as i64))
 }
@@ -490,7 +490,8 @@ pub fn bitfield(db: &mut DbMut, args: &Args) -> CmdResult {
         .map(|f| f.offset + u64::from(f.bits) - 1)
         .max();
     let Some(highest) = highest else {
-        // Only GETs: a read.
+        // Only GETs: a read, which changes nothing.
+        db.op().count_changes(0);
         let s = db.get_str(key)?.unwrap_or_default();
         return Ok(Reply::Array(
             fields.iter().map(|f| read_field(s, f)).collect(),
@@ -515,7 +516,7 @@ pub fn bitfield(db: &mut DbMut, args: &Args) -> CmdResult {
             }
         }
     };
-    match db.str_mut_quiet(key)? {
+    match db.str_rewrite_quiet(key, Rewrite::InPlace)? {
         Some(s) => {
             if s.len() < need {
                 s.resize(need, 0);
@@ -526,13 +527,15 @@ pub fn bitfield(db: &mut DbMut, args: &Args) -> CmdResult {
         None => {
             let mut s = vec![0u8; need];
             run(&mut s, true);
-            db.set(key, Value::str(s), false);
+            db.set(key, Value::raw_str(s), false);
         }
     }
     if changes > 0 {
         db.touch(key);
         db.notify(STRING, "setbit", key);
     }
+    // Each field written counts, as in Redis: one that left its bits as they were does not.
+    db.op().count_changes(changes);
     Ok(Reply::Array(replies))
 }
 

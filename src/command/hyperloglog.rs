@@ -4,7 +4,7 @@
 use super::args::{err, Args, CmdError, CmdResult};
 use super::Ctx;
 use crate::protocol::Reply;
-use crate::store::{hll, notify, DbMut, Value};
+use crate::store::{hll, notify, DbMut, Rewrite, Value};
 
 const NOT_HLL: CmdError = err("WRONGTYPE Key is not a valid HyperLogLog string value.");
 const CORRUPT: CmdError = err("INVALIDOBJ Corrupted HLL object detected");
@@ -20,10 +20,14 @@ fn sparse_max(ctx: &Ctx) -> usize {
 /// The HLL at `key` for modification: `None` if missing, Redis's errors for another type or
 /// a string that is no HLL.
 fn hll_mut<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<Option<&'a mut Vec<u8>>, CmdError> {
-    match db.str_mut_quiet(key)? {
-        Some(s) if !hll::is_hll(s) => Err(NOT_HLL),
-        other => Ok(other),
+    let Some(value) = db.get_mut_quiet(key) else {
+        return Ok(None);
+    };
+    // Checked before it is marked: a string that is no HLL is left as it was.
+    if !hll::is_hll(value.as_str()?) {
+        return Err(NOT_HLL);
     }
+    Ok(Some(value.as_str_rewrite(Rewrite::InPlace)?))
 }
 
 /// PFADD key [element ...]: 1 if a register changed (or the key was created).
@@ -54,7 +58,7 @@ pub fn pfadd(ctx: &mut Ctx, args: &Args) -> CmdResult {
         // The value goes back whatever happened (an error leaves what was done, as Redis).
         if created {
             if updated && result.is_ok() {
-                db.set(key, Value::str(value), false);
+                db.set(key, Value::raw_str(value), false);
             }
         } else if let Ok(Some(s)) = db.str_mut_quiet(key) {
             *s = value;
@@ -136,7 +140,7 @@ pub fn pfmerge(ctx: &mut Ctx, args: &Args) -> CmdResult {
         if value.len() >= 16 {
             value[15] |= 0x80;
         }
-        db.set(dest, Value::str(value), true);
+        db.set(dest, Value::raw_str(value), true);
         result.map_err(|_| CORRUPT)?;
         db.notify(notify::STRING, "pfadd", dest);
         Ok(Reply::ok())

@@ -1183,10 +1183,11 @@ pub fn execute_resolved(
             let failed = result.is_err() || matches!(result, Ok(Reply::Error(_)));
             ctx.client.cmd_stats.ran(stat, ticks, failed);
             let stats = &ctx.server.stats;
+            let changes = ctx.op.take_changes();
             match result {
                 Ok(reply) => {
                     if spec.flags & WRITE != 0 {
-                        stats.dirty.add(1);
+                        stats.dirty.add(changes.unwrap_or(1));
                     }
                     reply
                 }

@@ -5,7 +5,7 @@ use crate::protocol::{encode, encode_bulk, parse_i64, Reply};
 use std::ops::Deref;
 
 use crate::store::notify::{GENERIC, STRING};
-use crate::store::{Db, DbMut, DbRef, Keyspace, Op, Value, WrongType};
+use crate::store::{Db, DbMut, DbRef, Keyspace, Op, Rewrite, Value, WrongType};
 
 /// The string at `key`, `None` if missing, WRONGTYPE if another type (through the read door,
 /// from a read or a write view).
@@ -14,11 +14,6 @@ pub fn get_str<'a, K: Deref<Target = Keyspace>>(
     key: &[u8],
 ) -> Result<Option<&'a [u8]>, WrongType> {
     db.get_str(key)
-}
-
-/// The string at `key` for modification, through the write door.
-fn get_str_mut<'a>(db: &'a mut DbMut, key: &[u8]) -> Result<Option<&'a mut Vec<u8>>, WrongType> {
-    db.str_mut(key)
 }
 
 fn bulk_or_nil(v: Option<&[u8]>) -> Reply {
@@ -300,7 +295,7 @@ pub fn mget(db: &DbRef, args: &Args) -> CmdResult {
 pub fn append(db: &mut DbMut, args: &Args) -> CmdResult {
     let (key, tail) = (args.get(1), args.get(2));
     let op = db.op();
-    match get_str_mut(db, key)? {
+    match db.str_rewrite(key, Rewrite::InPlace)? {
         Some(s) => {
             check_len(op, s.len() as u64 + tail.len() as u64)?;
             s.extend_from_slice(tail);
@@ -358,23 +353,22 @@ pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
     let offset = offset as u64;
     let op = db.op();
     // An empty value changes nothing: the quiet door, and a touch only when writing.
-    match db.str_mut_quiet(key)? {
+    if value.is_empty() {
+        return Ok(Reply::Int(
+            db.str_mut_quiet(key)?.map_or(0, |s| s.len() as i64),
+        ));
+    }
+    match db.str_rewrite_quiet(key, Rewrite::InPlace)? {
         None => {
-            if value.is_empty() {
-                return Ok(Reply::Int(0));
-            }
             check_len(op, offset + value.len() as u64)?;
             let mut s = vec![0u8; offset as usize];
             s.extend_from_slice(value);
             let n = s.len() as i64;
-            db.set(key, Value::str(s), false);
+            db.set(key, Value::raw_str(s), false);
             db.notify(STRING, "setrange", key);
             Ok(Reply::Int(n))
         }
         Some(s) => {
-            if value.is_empty() {
-                return Ok(Reply::Int(s.len() as i64));
-            }
             check_len(op, offset + value.len() as u64)?;
             let (off, end) = (offset as usize, offset as usize + value.len());
             if s.len() < end {
@@ -392,7 +386,7 @@ pub fn setrange(db: &mut DbMut, args: &Args) -> CmdResult {
 /// The body of INCR, DECR, INCRBY and DECRBY.
 fn incr_by(db: &mut DbMut, key: &[u8], by: i64) -> CmdResult {
     // Quiet: a value that is not an integer, or an overflow, changes nothing.
-    let slot = db.str_mut_quiet(key)?;
+    let slot = db.str_rewrite_quiet(key, Rewrite::Whole)?;
     let current = match &slot {
         Some(s) => parse_i64(s).ok_or(NOT_INTEGER)?,
         None => 0,
@@ -494,7 +488,7 @@ pub fn long_double_add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, CmdError> {
 /// INCRBYFLOAT key increment
 pub fn incrbyfloat(db: &mut DbMut, args: &Args) -> CmdResult {
     let key = args.get(1);
-    let slot = db.str_mut_quiet(key)?;
+    let slot = db.str_rewrite_quiet(key, Rewrite::Whole)?;
     let next = long_double_add(slot.as_deref().map_or(b"0", |s| s), args.get(2))?;
     let reply = Reply::Bulk(next.clone());
     match slot {
@@ -543,7 +537,7 @@ pub fn setbit(db: &mut DbMut, args: &Args) -> CmdResult {
         }
         (old, grew || old != on)
     };
-    let (old, changed) = match db.str_mut_quiet(key)? {
+    let (old, changed) = match db.str_rewrite_quiet(key, Rewrite::InPlace)? {
         Some(s) => {
             let (old, changed) = flip(s);
             if changed {
@@ -554,13 +548,15 @@ pub fn setbit(db: &mut DbMut, args: &Args) -> CmdResult {
         None => {
             let mut s = Vec::new();
             let (old, _) = flip(&mut s);
-            db.set(key, Value::str(s), false);
+            db.set(key, Value::raw_str(s), false);
             (old, true)
         }
     };
-    // Redis signals a SETBIT only when it changes the string.
+    // Redis signals (and counts) a SETBIT only when it changes the string.
     if changed {
         db.notify(STRING, "setbit", key);
+    } else {
+        db.op().count_changes(0);
     }
     Ok(Reply::Int(i64::from(old)))
 }

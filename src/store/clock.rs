@@ -118,6 +118,10 @@ pub struct Op {
     /// Replaying the append-only file: no key counts as expired (Redis's rule while
     /// loading), so that the records replay as they were made; expiry resumes after.
     replaying: bool,
+    /// The changes the command made, when it says so: Redis counts what a write changed
+    /// (`server.dirty`), and a SETBIT that leaves the bit as it was changed nothing. Unsaid,
+    /// a write that succeeds counts one.
+    changes: Cell<Option<u64>>,
 }
 
 impl Op {
@@ -127,6 +131,7 @@ impl Op {
             at_us: Cell::new(0),
             limits,
             replaying: false,
+            changes: Cell::new(None),
         }
     }
 
@@ -136,7 +141,18 @@ impl Op {
             at_us: Cell::new(0),
             limits,
             replaying: true,
+            changes: Cell::new(None),
         }
+    }
+
+    /// The running command made `n` changes (see `changes`).
+    pub fn count_changes(&self, n: u64) {
+        self.changes.set(Some(n));
+    }
+
+    /// The changes the command that just ran said it made, cleared for the next one.
+    pub fn take_changes(&self) -> Option<u64> {
+        self.changes.take()
     }
 
     /// The instant expiry is judged at: a key whose time is at or before it has expired.
@@ -156,6 +172,7 @@ impl Op {
             at_us: Cell::new(ms * 1000),
             limits,
             replaying: false,
+            changes: Cell::new(None),
         }
     }
 

@@ -874,6 +874,28 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         self.get_mut_quiet(key).map(Value::as_zset_mut).transpose()
     }
 
+    /// Quiet write door: the string at `key`, about to change as `how` says.
+    pub fn str_rewrite_quiet(
+        &mut self,
+        key: &[u8],
+        how: super::Rewrite,
+    ) -> Result<Option<&mut Vec<u8>>, WrongType> {
+        self.get_mut_quiet(key)
+            .map(|v| v.as_str_rewrite(how))
+            .transpose()
+    }
+
+    /// Write door: the string at `key`, about to change as `how` says.
+    pub fn str_rewrite(
+        &mut self,
+        key: &[u8],
+        how: super::Rewrite,
+    ) -> Result<Option<&mut Vec<u8>>, WrongType> {
+        self.open_mut(key, Some(|v: &Value| v.as_str().is_ok()))
+            .map(|v| v.as_str_rewrite(how))
+            .transpose()
+    }
+
     /// Write door, typed: the string at `key` for modification.
     pub fn str_mut(&mut self, key: &[u8]) -> Result<Option<&mut Vec<u8>>, WrongType> {
         self.open_mut(key, Some(|v: &Value| v.as_str().is_ok()))

@@ -39,7 +39,7 @@ pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use set::{Set, SetLimits};
 pub use stream::{Stream, StreamId, StreamLimits};
-pub use value::{Access, Value, WrongType};
+pub use value::{Access, Rewrite, Value, WrongType};
 pub use zset::{ZSet, ZSetLimits};
 
 /// All databases of one server.

@@ -21,6 +21,16 @@ pub enum Value {
     Stream(Box<Stream>, Lru),
 }
 
+/// How a string is about to change, for OBJECT ENCODING. Redis holds a string changed where
+/// it lies (APPEND, SETRANGE, SETBIT, BITFIELD, the HyperLogLogs) raw, whatever it then reads
+/// as, until it is replaced; one written whole (INCR, INCRBYFLOAT) is encoded by what it reads
+/// as, like a SET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    InPlace,
+    Whole,
+}
+
 /// When a value was last used, on Redis's LRU clock (seconds, 24 bits). It lives in a value
 /// the reader only has a shared reference to, hence the atomic; it is written at most once a
 /// second per key.
@@ -31,6 +41,8 @@ pub struct Lru(AtomicU32);
 const CLOCK_MASK: u32 = 0x00ff_ffff;
 /// Set once a dead key's `expired` event has been sent (see `Lru::announce_expiry`).
 const EXPIRY_ANNOUNCED: u32 = 1 << 31;
+/// Set on a string changed where it lies (see [`Rewrite`]): OBJECT ENCODING says `raw`.
+const IN_PLACE: u32 = 1 << 30;
 
 /// How a key's use is recorded, by `maxmemory-policy`: the LRU clock, or Redis's LFU
 /// counter. Both live in the same 24 bits, as in Redis; switching policies reinterprets them
@@ -65,13 +77,12 @@ impl Lru {
                 let v = self.0.load(Ordering::Relaxed);
                 if v & CLOCK_MASK != now {
                     self.0
-                        .store(now | (v & EXPIRY_ANNOUNCED), Ordering::Relaxed);
+                        .store(now | (v & (EXPIRY_ANNOUNCED | IN_PLACE)), Ordering::Relaxed);
                 }
             }
             Access::Lfu { log_factor, .. } => {
                 let counter = lfu_log_incr(self.lfu_count(access), log_factor);
-                self.0
-                    .store((lfu_minutes() << 8) | counter, Ordering::Relaxed);
+                self.set_clock((lfu_minutes() << 8) | counter);
             }
         }
     }
@@ -80,17 +91,31 @@ impl Lru {
     /// set when the value was made).
     pub fn init(&self, access: Access) {
         if let Access::Lfu { .. } = access {
-            self.0
-                .store((lfu_minutes() << 8) | LFU_INIT_VAL, Ordering::Relaxed);
+            self.set_clock((lfu_minutes() << 8) | LFU_INIT_VAL);
         }
+    }
+
+    /// Stores the 24 bits, keeping the string's `IN_PLACE` mark.
+    fn set_clock(&self, bits: u32) {
+        let kept = self.0.load(Ordering::Relaxed) & IN_PLACE;
+        self.0.store(bits & CLOCK_MASK | kept, Ordering::Relaxed);
+    }
+
+    /// Marks a string as changed where it lies, or (false) as written whole again.
+    fn set_in_place(&self, on: bool) {
+        let v = self.0.load(Ordering::Relaxed);
+        if (v & IN_PLACE != 0) != on {
+            self.0.store(v ^ IN_PLACE, Ordering::Relaxed);
+        }
+    }
+
+    fn in_place(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & IN_PLACE != 0
     }
 
     /// Takes over `old`'s use record (Redis keeps the LFU counter of an overwritten key).
     pub fn inherit(&self, old: &Lru) {
-        self.0.store(
-            old.0.load(Ordering::Relaxed) & CLOCK_MASK,
-            Ordering::Relaxed,
-        );
+        self.set_clock(old.0.load(Ordering::Relaxed));
     }
 
     /// The 24 bits as stored (DEBUG OBJECT's `lru`).
@@ -103,13 +128,12 @@ impl Lru {
         let max = i64::from(super::clock::LRU_CLOCK_MAX);
         let idle = i64::try_from(secs).unwrap_or(i64::MAX);
         let abs = (i64::from(lru_clock()) - idle).rem_euclid(max);
-        self.0.store(abs as u32, Ordering::Relaxed);
+        self.set_clock(abs as u32);
     }
 
     /// RESTORE ... FREQ: the LFU counter, as of now.
     pub fn set_freq(&self, freq: u8) {
-        self.0
-            .store((lfu_minutes() << 8) | u32::from(freq), Ordering::Relaxed);
+        self.set_clock((lfu_minutes() << 8) | u32::from(freq));
     }
 
     /// Marks an expired key's `expired` event as sent; true the first time. A read that
@@ -176,10 +200,13 @@ fn lfu_log_incr(counter: u32, log_factor: u32) -> u32 {
     }
 }
 
-/// A copy is a new object: its clock starts now (Redis's `dupStringObject` and friends).
+/// A copy is a new object: its clock starts now (Redis's `dupStringObject` and friends),
+/// and a raw string's copy is raw.
 impl Clone for Lru {
     fn clone(&self) -> Self {
-        Lru::now()
+        let copy = Lru::now();
+        copy.set_in_place(self.in_place());
+        copy
     }
 }
 
@@ -220,6 +247,14 @@ impl Value {
 
     pub fn str(s: Vec<u8>) -> Value {
         Value::Str(s, Lru::now())
+    }
+
+    /// A string made by a command that builds it where it lies (SETRANGE or SETBIT of a new
+    /// key, BITOP, a new HyperLogLog): Redis holds it raw.
+    pub fn raw_str(s: Vec<u8>) -> Value {
+        let lru = Lru::now();
+        lru.set_in_place(true);
+        Value::Str(s, lru)
     }
 
     pub fn list(l: List) -> Value {
@@ -281,6 +316,7 @@ impl Value {
     /// OBJECT ENCODING, by Redis's rules for each type.
     pub fn encoding(&self) -> &'static str {
         match self {
+            Value::Str(_, l) if l.in_place() => "raw",
             Value::Str(s, _) => {
                 if s.len() <= 20 && crate::protocol::parse_i64(s).is_some() {
                     "int"
@@ -311,6 +347,17 @@ impl Value {
     pub fn as_str_mut(&mut self) -> Result<&mut Vec<u8>, WrongType> {
         match self {
             Value::Str(s, _) => Ok(s),
+            _ => Err(WrongType),
+        }
+    }
+
+    /// The string, about to change as `how` says.
+    pub fn as_str_rewrite(&mut self, how: Rewrite) -> Result<&mut Vec<u8>, WrongType> {
+        match self {
+            Value::Str(s, l) => {
+                l.set_in_place(how == Rewrite::InPlace);
+                Ok(s)
+            }
             _ => Err(WrongType),
         }
     }
