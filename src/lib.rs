@@ -30,6 +30,7 @@ pub mod evict;
 pub mod geohash;
 pub mod held;
 pub mod latency;
+pub mod links;
 pub mod listen;
 pub mod logging;
 pub mod monitor;

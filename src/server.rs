@@ -528,6 +528,7 @@ fn spawn_cron(shared: Arc<Shared>, pool: Arc<Pool>) -> io::Result<std::thread::J
             if purge_ticks >= hz as u32 {
                 purge_ticks = 0;
                 crate::alloc::purge_expired();
+                shared.links.close_idle();
             }
             let used = crate::alloc::used_memory() as u64;
             shared.stats.peak_memory.fetch_max(used, Ordering::Relaxed);

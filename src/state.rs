@@ -270,6 +270,8 @@ pub struct Shared {
     pub aof: Arc<crate::persistence::aof::Aof>,
     /// A random 40-hex-digit id of this run (INFO `run_id`).
     pub run_id: String,
+    /// MIGRATE's connections to other servers.
+    pub links: crate::links::Links,
 }
 
 impl Shared {
@@ -336,6 +338,7 @@ impl Shared {
             run_id: (0..5)
                 .map(|_| format!("{:08x}", crate::store::rand_u64() as u32))
                 .collect(),
+            links: Default::default(),
         }
     }
 }

@@ -103,6 +103,12 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<Vec<usize>>
                 Some(keys)
             }
             "blmpop" | "bzmpop" => numkeys(argv, 2),
+            // The key, or with KEYS (and an empty key) those after it (migrateGetKeys).
+            "migrate" => match (6..argv.len()).find(|&i| argv[i].eq_ignore_ascii_case(b"keys")) {
+                Some(_) if !argv.get(3).is_some_and(|k| k.is_empty()) => Some(Vec::new()),
+                Some(i) => Some((i + 1..argv.len()).collect()),
+                None => Some(vec![3]),
+            },
             "xread" | "xreadgroup" => xread_keys(argv),
             _ => numkeys(argv, 1),
         };

@@ -19,6 +19,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod keyspec;
 pub mod lists;
+pub mod migrate;
 pub mod propagate;
 pub mod pubsub;
 pub mod random;
@@ -519,6 +520,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", Write(keys::renamenx)),
     cmd("dump", 2, READONLY, (1, 1, 1), "generic", Read(keys::dump)),
     cmd("restore", -4, WRITE | DENYOOM, (1, 1, 1), "generic", Write(keys::restore)),
+    cmd("migrate", -6, WRITE | MOVABLE_KEYS, (3, 3, 1), "generic", Client(migrate::migrate)),
     cmd("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", Client(keys::copy)),
     cmd("move", 3, WRITE | FAST, KEY1, "generic", Client(keys::move_)),
     cmd("expire", -3, WRITE | FAST, KEY1, "generic", Write(keys::expire)),

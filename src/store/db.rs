@@ -1101,6 +1101,11 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
         self.ks.watched.add_first(key, flag);
     }
 
+    /// Ends a watch begun with [`Self::watch_for_read`].
+    pub fn end_watch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
+        self.ks.unwatch(key, flag);
+    }
+
     /// WATCH `key` for the client with `flag`.
     pub fn watch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
         let now = self.op.expiry_now();
