@@ -445,3 +445,35 @@ fn a_zset_waiter_that_disconnects_or_is_unblocked_takes_nothing() {
     admin.cmd(&["ZADD", "z", "1", "a"]);
     assert_eq!(admin.cmd_str(&["ZCARD", "z"]), ":1\r\n");
 }
+
+/// WAIT with no replica to acknowledge: asked for some, the client blocks (listed, counted)
+/// until its timeout or CLIENT UNBLOCK, and is told 0; a push does not end it.
+#[test]
+fn wait_blocks_until_its_timeout_with_no_replicas() {
+    let server = TestServer::start();
+    let mut admin = server.connect();
+    let mut w = server.connect();
+    let id = w.cmd_str(&["CLIENT", "ID"]).trim()[1..].to_string();
+    assert_eq!(w.cmd_str(&["WAIT", "0", "0"]), ":0\r\n");
+    w.send_cmd(&[b"WAIT", b"1", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert!(admin
+        .cmd_str(&["CLIENT", "LIST", "ID", &id])
+        .contains(" flags=b "));
+    assert_eq!(admin.cmd_str(&["RPUSH", "q", "x"]), ":1\r\n");
+    assert_eq!(blocked_clients(&mut admin), 1);
+    assert_eq!(admin.cmd_str(&["CLIENT", "UNBLOCK", &id]), ":1\r\n");
+    assert_eq!(w.read_reply(), b":0\r\n");
+    w.send_cmd(&[b"WAIT", b"1", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(
+        admin.cmd_str(&["CLIENT", "UNBLOCK", &id, "ERROR"]),
+        ":1\r\n"
+    );
+    assert_eq!(
+        w.read_reply(),
+        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    );
+    assert_eq!(w.cmd_str(&["WAIT", "3", "50"]), ":0\r\n");
+    assert_eq!(blocked_clients(&mut admin), 0);
+}

@@ -23,6 +23,7 @@ pub mod migrate;
 pub mod propagate;
 pub mod pubsub;
 pub mod random;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -122,6 +123,8 @@ pub mod flags {
     pub const STALE: u32 = 1 << 8;
     pub const SKIP_MONITOR: u32 = 1 << 9;
     pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    /// Served to a cluster client redirected with -ASK (RESTORE-ASKING).
+    pub const ASKING: u32 = 1 << 20;
     pub const FAST: u32 = 1 << 11;
     pub const NO_AUTH: u32 = 1 << 12;
     pub const MAY_REPLICATE: u32 = 1 << 13;
@@ -147,6 +150,7 @@ pub mod flags {
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),
         (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),
@@ -520,6 +524,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", Write(keys::renamenx)),
     cmd("dump", 2, READONLY, (1, 1, 1), "generic", Read(keys::dump)),
     cmd("restore", -4, WRITE | DENYOOM, (1, 1, 1), "generic", Write(keys::restore)),
+    cmd("restore-asking", -4, WRITE | DENYOOM | ASKING, (1, 1, 1), "server", Write(keys::restore)),
+    cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST | SENTINEL, NOKEYS, "server", Client(replication::role)),
+    cmd("wait", 3, NOSCRIPT, NOKEYS, "generic", Blocking(replication::wait)),
+    cmd("asking", 1, FAST, NOKEYS, "cluster", Client(replication::cluster_only)),
+    cmd("readonly", 1, FAST | LOADING | STALE, NOKEYS, "cluster", Client(replication::cluster_only)),
+    cmd("readwrite", 1, FAST | LOADING | STALE, NOKEYS, "cluster", Client(replication::cluster_only)),
     cmd("migrate", -6, WRITE | MOVABLE_KEYS, (3, 3, 1), "generic", Client(migrate::migrate)),
     cmd("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", Client(keys::copy)),
     cmd("move", 3, WRITE | FAST, KEY1, "generic", Client(keys::move_)),
