@@ -39,6 +39,7 @@ pub mod outbox;
 pub mod pause;
 pub mod persistence;
 pub mod pool;
+pub mod proctitle;
 pub mod protocol;
 pub mod pubsub;
 pub mod scripting;

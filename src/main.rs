@@ -9,10 +9,16 @@ use spindle::{os, server, shutdown::Shutdown};
 
 fn main() -> ExitCode {
     // Arguments that are not UTF-8 are taken as their lossy text rather than a panic.
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
+    let mut args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    let argv0 = if args.is_empty() {
+        String::new()
+    } else {
+        args.remove(0)
+    };
+    // The process title's bytes, claimed while this is the only thread.
+    spindle::proctitle::claim(&argv0);
     let cfg = match config::parse_args(args.clone()) {
         Ok(Cli::Run(cfg)) => *cfg,
         Ok(Cli::Help) => {

@@ -84,6 +84,8 @@ pub fn run_on(
     {
         config.set_port(port);
     }
+    // (Only the binary claims the title's bytes: in-process servers change nothing.)
+    crate::proctitle::apply(&config);
     crate::command::install_renames(&config.renames)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let shared = Arc::new(Shared::new(config, Arc::clone(&shutdown)));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{BinServer, TestServer};
 use std::net::{TcpListener, TcpStream};
 
 fn free_port() -> u16 {
@@ -207,4 +207,47 @@ fn rename_command_renames_and_survives_a_rewrite() {
         assert!(err.contains(&format!(">>> '{line}'\n{why}")), "{err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The process title is `proc-title-template` expanded, in /proc/PID/cmdline (what `ps`
+/// shows), at start and after CONFIG SET; a template that does not expand is refused.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_process_title_follows_its_template() {
+    let s = BinServer::start(&[]);
+    let mut c = s.connect();
+    let port = s.addr.port();
+    let cmdline = || {
+        let raw = std::fs::read(format!("/proc/{}/cmdline", s.child.id())).expect("cmdline");
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        String::from_utf8_lossy(&raw[..end]).into_owned()
+    };
+    // Set before the first client is served.
+    assert_eq!(c.cmd_str(&["PING"]), "+PONG\r\n");
+    let title = cmdline();
+    assert!(title.ends_with(&format!("spindle *:{port}")), "{title}");
+    assert_eq!(
+        c.cmd_str(&[
+            "CONFIG",
+            "SET",
+            "proc-title-template",
+            "TEST {title} {listen-addr} {port} {tls-port} {unixsocket} {config-file} {{"
+        ]),
+        "+OK\r\n"
+    );
+    let title = cmdline();
+    let words: Vec<&str> = title.split(' ').collect();
+    assert_eq!(words[0], "TEST", "{title}");
+    assert!(words[1].ends_with("spindle"), "{title}");
+    assert_eq!(words[2], format!("*:{port}"));
+    assert_eq!(words[3], port.to_string());
+    assert_eq!(&words[4..], ["0", "", "-", "{"], "{title}");
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "proc-title-template", "{nope}"]),
+        "-ERR CONFIG SET failed (possibly related to argument 'proc-title-template') - template format is invalid or contains unknown variables\r\n"
+    );
+    assert!(
+        cmdline().starts_with("TEST "),
+        "a refused template changes nothing"
+    );
 }

@@ -624,6 +624,12 @@ pub fn config_set(ctx: &mut Ctx, args: &Args) -> CmdResult {
             server.aof.turn_off();
         }
     }
+    if ["proc-title-template", "port", "bind", "unixsocket"]
+        .iter()
+        .any(|n| changed.contains(n))
+    {
+        crate::proctitle::apply(cfg);
+    }
     // `requirepass` is the default user's password: applied once nothing can fail any more.
     if changed.contains(&"requirepass") {
         if let Some(d) = crate::config::lookup("requirepass") {

@@ -522,6 +522,31 @@ impl Config {
         self.bind.read().clone()
     }
 
+    /// The process title `proc-title-template` makes with `title` (Redis's
+    /// `expandProcTitleTemplate`); `None` if it does not expand.
+    pub fn proc_title(&self, title: &str) -> Option<String> {
+        let setting = |name: &str| lookup(name).map(|d| self.get(d)).unwrap_or_default();
+        let port = self.port();
+        let tls_port = setting("tls-port");
+        let var = |v: &str| {
+            Some(match v {
+                "title" => title.to_string(),
+                "listen-addr" if port != 0 => {
+                    let bind = self.bind.read().first().cloned();
+                    format!("{}:{port}", bind.as_deref().unwrap_or("*"))
+                }
+                "listen-addr" => format!("unixsocket:{}", setting("unixsocket")),
+                "server-mode" => String::new(),
+                "config-file" => self.config_file.clone().unwrap_or_else(|| "-".into()),
+                "port" => port.to_string(),
+                "tls-port" => tls_port.clone(),
+                "unixsocket" => setting("unixsocket"),
+                _ => return None,
+            })
+        };
+        expand_template(&setting("proc-title-template"), var)
+    }
+
     /// The value CONFIG GET shows for a parameter of the table.
     pub fn get(&self, d: &Described) -> String {
         let name = d.name;
@@ -839,45 +864,39 @@ fn special_check(name: &str, v: &str) -> Result<(), String> {
     }
 }
 
-/// Redis's `validateProcTitleTemplate`: `sdstemplate` must expand it (`{{` is a `{`, every
-/// `{name}` a known variable, none left open) and the result, with an empty title, must not
-/// be empty. The variables Spindle would give a value are the address and the port.
-fn valid_title_template(t: &str) -> bool {
-    const VARS: &[&str] = &[
-        "title",
-        "listen-addr",
-        "server-mode",
-        "port",
-        "tls-port",
-        "unixsocket",
-        "config-file",
-    ];
-    let mut out_len = 0;
+/// Redis's `sdstemplate`, then trimmed of spaces: `{{` is a `{`, every `{name}` is what
+/// `var` gives for it; `None` if one is unknown or left open.
+fn expand_template(t: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut out = String::new();
     let mut rest = t;
     while let Some(i) = rest.find('{') {
-        out_len += i;
+        out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
         if after.is_empty() {
-            return false;
+            return None;
         }
         if let Some(quoted) = after.strip_prefix('{') {
-            out_len += 1;
+            out.push('{');
             rest = quoted;
             continue;
         }
-        let Some(j) = after.find('}') else {
-            return false;
-        };
-        let var = &after[..j];
-        if !VARS.contains(&var) {
-            return false;
-        }
-        if matches!(var, "listen-addr" | "port" | "tls-port") {
-            out_len += 1;
-        }
+        let j = after.find('}')?;
+        out.push_str(&var(&after[..j])?);
         rest = &after[j + 1..];
     }
-    out_len + rest.len() > 0
+    out.push_str(rest);
+    Some(out.trim_matches(' ').to_string())
+}
+
+/// Redis's `validateProcTitleTemplate`: the template must expand, with an empty title, to
+/// something (the address and the ports always give some).
+fn valid_title_template(t: &str) -> bool {
+    let var = |v: &str| match v {
+        "title" | "server-mode" | "unixsocket" | "config-file" => Some(String::new()),
+        "listen-addr" | "port" | "tls-port" => Some("0".to_string()),
+        _ => None,
+    };
+    expand_template(t, var).is_some_and(|s| !s.is_empty())
 }
 
 /// Redis's set functions of the special parameters: the value as CONFIG GET will show it.
