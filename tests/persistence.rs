@@ -262,3 +262,60 @@ fn the_change_counter_counts_changes_not_writes() {
     // The BITFIELD grew the string (its second field reaches the second byte): all three.
     assert_eq!(changes(&mut c), start + 2 + 1 + 3 + 1);
 }
+
+/// While a BGSAVE child shares the memory, the keyspace's table does not grow (Redis's
+/// `dict_can_resize`): a full table stays at its size; once the child is gone, the next write
+/// grows it.
+#[test]
+fn tables_do_not_resize_while_a_child_shares_the_memory() {
+    let dir = TempDir::new("no-resize");
+    let s = BinServer::start_in(&dir.0, &["--save", "", "--enable-debug-command", "yes"]);
+    let mut c = s.connect();
+    let table_size = |c: &mut Conn| -> String {
+        let stats = c.cmd_str(&["DEBUG", "HTSTATS", "9"]);
+        stats
+            .lines()
+            .filter(|l| l.contains("table size:"))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    check(
+        &mut c,
+        &[
+            (&["SELECT", "9"], "+OK\r\n"),
+            (&["DEBUG", "POPULATE", "4094"], "+OK\r\n"),
+            (&["CONFIG", "SET", "rdb-key-save-delay", "1000"], "+OK\r\n"),
+            (&["BGSAVE"], "+Background saving started\r\n"),
+            (&["MSET", "k1", "v1", "k2", "v2", "k3", "v3"], "+OK\r\n"),
+        ],
+    );
+    let during = table_size(&mut c);
+    // (Still in progress: the writes above came while the child was there.)
+    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1");
+    assert_eq!(during, "table size: 4096", "grew under a child");
+    check(
+        &mut c,
+        &[(&["CONFIG", "SET", "rdb-key-save-delay", "0"], "+OK\r\n")],
+    );
+    // The child keeps the delay it started with: end it early (it is the process whose
+    // parent is the server).
+    let server = s.child.id().to_string();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+        if after.split_whitespace().nth(1) == Some(server.as_str()) {
+            if let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() {
+                // SAFETY: signals the server's own BGSAVE child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    wait_bgsave(&mut c);
+    check(&mut c, &[(&["SET", "k4", "v4"], "+OK\r\n")]);
+    assert!(
+        table_size(&mut c).contains("table size: 8192"),
+        "{}",
+        table_size(&mut c)
+    );
+}

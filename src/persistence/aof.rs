@@ -1054,8 +1054,8 @@ impl Aof {
                     // SAFETY: our own child.
                     unsafe {
                         libc::kill(pid, libc::SIGUSR1);
-                        libc::waitpid(pid, std::ptr::null_mut(), 0);
                     }
+                    super::reap(pid);
                     return Err(format!(
                         "ERR Can't open the append-only file {}: {e}",
                         incr.name

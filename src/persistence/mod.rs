@@ -39,6 +39,7 @@ pub(crate) fn forked(us: u64) {
     FORKS.fetch_add(1, Relaxed);
     LAST_FORK_US.store(us, Relaxed);
     crate::latency::sample_if_needed("fork", us / 1000);
+    crate::store::dict::child_started();
 }
 
 /// (forks so far, the last one's duration in microseconds)
@@ -56,6 +57,8 @@ pub(crate) fn reap(pid: libc::pid_t) -> (libc::pid_t, libc::c_int) {
         if r == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
             continue;
         }
+        // Gone, or not ours to wait for any more: either way it shares nothing now.
+        crate::store::dict::child_ended();
         return (r, status);
     }
 }

@@ -4,6 +4,8 @@
 //! the table resizes between calls. Here the cursor walks bucket indices with their bits
 //! reversed, so after a grow or a shrink every bucket not yet visited is still ahead of it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// One key and its value, chained to the next entry of the same bucket.
 pub struct Node<V> {
     pub key: Box<[u8]>,
@@ -72,6 +74,27 @@ const STEP_EMPTY: usize = 40;
 
 /// Chain positions a fair random draw tries (see [`Dict::random`]).
 const FAIR_DEPTH: usize = 8;
+
+/// Forked children sharing the server's memory (BGSAVE, a rewrite). While there are any,
+/// tables neither grow, unless five times fuller than their buckets, nor shrink (Redis's
+/// `dict_can_resize` and `dict_force_resize_ratio`): moving entries writes to pages the
+/// child would otherwise go on sharing.
+static CHILDREN: AtomicUsize = AtomicUsize::new(0);
+const FORCE_RESIZE_RATIO: usize = 5;
+
+/// A child now shares the memory.
+pub fn child_started() {
+    CHILDREN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A child has gone.
+pub fn child_ended() {
+    let _ = CHILDREN.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+}
+
+fn can_resize() -> bool {
+    CHILDREN.load(Ordering::Relaxed) == 0
+}
 
 impl<V> Default for Dict<V> {
     fn default() -> Self {
@@ -298,7 +321,11 @@ impl<V> Dict<V> {
     pub fn insert_new(&mut self, key: Box<[u8]>, value: V) {
         if self.resizing() {
             self.step();
-        } else if self.len >= self.buckets.len() {
+        } else if self.len >= self.buckets.len()
+            && (self.buckets.is_empty()
+                || can_resize()
+                || self.len / self.buckets.len() > FORCE_RESIZE_RATIO)
+        {
             self.resize((self.buckets.len() * 2).max(MIN_BUCKETS));
         }
         let h = self.hash(&key);
@@ -343,7 +370,7 @@ impl<V> Dict<V> {
     /// Shrinks when under 1/8 full, like Redis's `htNeedsResize` (under 10%).
     fn maybe_shrink(&mut self) {
         let cap = self.buckets.len();
-        if !self.resizing() && cap > MIN_BUCKETS && self.len * 8 < cap {
+        if !self.resizing() && cap > MIN_BUCKETS && self.len * 8 < cap && can_resize() {
             self.resize(self.len.next_power_of_two().max(MIN_BUCKETS));
         }
     }
