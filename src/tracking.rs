@@ -403,11 +403,15 @@ impl Tracking {
     }
 
     /// Keeps the table within `tracking-table-max-keys` by invalidating keys (Redis's
-    /// `trackingLimitUsedSlots`: more keys each round it stays over).
+    /// `trackingLimitUsedSlots`: more keys each round it stays over). The cron calls it, and
+    /// so does every command before it runs or is queued, as Redis's processCommand does.
     pub fn limit(&self) {
         let max = self.config.tracking_table_max_keys();
         if max == 0 || self.keys.load(Ordering::Relaxed) <= max {
-            self.over_limit_rounds.store(0, Ordering::Relaxed);
+            // (Read first: every command comes here, and a store would bounce the line.)
+            if self.over_limit_rounds.load(Ordering::Relaxed) != 0 {
+                self.over_limit_rounds.store(0, Ordering::Relaxed);
+            }
             return;
         }
         let effort = 100 * (self.over_limit_rounds.load(Ordering::Relaxed) + 1);

@@ -1144,6 +1144,11 @@ pub fn execute_resolved(
                 ctx.client.close_after_reply = true;
                 return Reply::none();
             }
+            // Redis's processCommand keeps the tracking table within `tracking-table-max-keys`
+            // before each command, queued ones too (two loads when it is within).
+            if ctx.held.is_none() {
+                ctx.server.tracking.limit();
+            }
             if ctx.client.multi.is_some() && !TRANSACTION_CONTROL.contains(&spec.name) {
                 return transactions::queue(ctx, code, spec, argv);
             }
