@@ -121,6 +121,28 @@ pub fn redactions(argv: &[Vec<u8>]) -> Vec<usize> {
     if name.eq_ignore_ascii_case(b"auth") && argv.len() <= 3 {
         return (1..argv.len()).collect();
     }
+    if name.eq_ignore_ascii_case(b"migrate") {
+        // AUTH's password, AUTH2's user name and password, as MIGRATE reads its options.
+        let mut hidden = Vec::new();
+        let mut j = 6;
+        while j < argv.len() {
+            let more = argv.len() - 1 - j;
+            if argv[j].eq_ignore_ascii_case(b"AUTH") && more >= 1 {
+                hidden.push(j + 1);
+                j += 2;
+            } else if argv[j].eq_ignore_ascii_case(b"AUTH2") && more >= 2 {
+                hidden.extend([j + 1, j + 2]);
+                j += 3;
+            } else if argv[j].eq_ignore_ascii_case(b"COPY")
+                || argv[j].eq_ignore_ascii_case(b"REPLACE")
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        return hidden;
+    }
     if name.eq_ignore_ascii_case(b"hello") {
         let mut hidden = Vec::new();
         let mut j = 2;

@@ -10,6 +10,8 @@ use parking_lot::Mutex;
 struct Area {
     start: usize,
     len: usize,
+    /// The bytes argv's strings had (the kernel's `arg_end - arg_start`).
+    args_len: usize,
     argv0: String,
 }
 
@@ -81,6 +83,7 @@ pub fn claim(argv0: &str) {
         let _ = AREA.set(Area {
             start: arg_start,
             len: end - arg_start,
+            args_len: arg_end - arg_start,
             argv0: argv0.to_string(),
         });
     }
@@ -127,5 +130,11 @@ pub fn set(title: &str) {
         let dst = area.start as *mut u8;
         std::ptr::copy_nonoverlapping(title.as_ptr(), dst, n);
         std::ptr::write_bytes(dst.add(n), 0, area.len - n);
+        // A title shorter than argv was: the kernel would show argv's whole length, the
+        // title then empty arguments. A byte other than NUL where argv ended makes it read
+        // up to the title's NUL instead (what setproctitle does).
+        if n + 1 < area.args_len {
+            *dst.add(area.args_len - 1) = b'.';
+        }
     }
 }

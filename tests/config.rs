@@ -250,4 +250,11 @@ fn the_process_title_follows_its_template() {
         cmdline().starts_with("TEST "),
         "a refused template changes nothing"
     );
+    // Shorter than the command line was: nothing shows after it.
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "proc-title-template", "x"]),
+        "+OK\r\n"
+    );
+    let raw = std::fs::read(format!("/proc/{}/cmdline", s.child.id())).expect("cmdline");
+    assert_eq!(raw, b"x\0");
 }

@@ -215,3 +215,38 @@ fn a_key_changed_on_the_way_stays() {
     );
     fake.join().unwrap();
 }
+
+/// A password spelled `keys` is no KEYS: the key is still the one ACL checks; and MIGRATE's
+/// passwords are hidden from SLOWLOG, as Redis hides them.
+#[test]
+fn the_key_is_found_past_auth_and_passwords_are_redacted() {
+    let a = TestServer::start();
+    let mut c = a.connect();
+    check(
+        &mut c,
+        &[
+            (
+                &["COMMAND", "GETKEYS", "MIGRATE", "h", "1", "secret", "0", "1", "AUTH", "keys", "COPY"],
+                "*1\r\n$6\r\nsecret\r\n",
+            ),
+            (
+                &["COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "1", "AUTH2", "u", "keys", "KEYS", "a", "b"],
+                "*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+            ),
+            (&["ACL", "SETUSER", "limited", "on", "nopass", "~open*", "+@all"], "+OK\r\n"),
+            (&["SET", "secret", "v"], "+OK\r\n"),
+            (&["AUTH", "limited", "x"], "+OK\r\n"),
+            (
+                &["MIGRATE", "127.0.0.1", "1", "secret", "0", "100", "AUTH", "keys", "COPY"],
+                "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n",
+            ),
+            (&["AUTH", "default", "x"], "+OK\r\n"),
+            (&["CONFIG", "SET", "slowlog-log-slower-than", "0"], "+OK\r\n"),
+            (&["SLOWLOG", "RESET"], "+OK\r\n"),
+            (&["MIGRATE", "no\u{0}host", "1", "secret", "0", "100", "AUTH2", "user", "pw", "COPY"], "-IOERR error or timeout connecting to the client\r\n"),
+        ],
+    );
+    let log = c.cmd_str(&["SLOWLOG", "GET", "2"]);
+    assert!(log.contains("(redacted)"), "{log}");
+    assert!(!log.contains("pw") && !log.contains("$4\r\nuser"), "{log}");
+}

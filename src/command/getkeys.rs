@@ -103,12 +103,7 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<Vec<usize>>
                 Some(keys)
             }
             "blmpop" | "bzmpop" => numkeys(argv, 2),
-            // The key, or with KEYS (and an empty key) those after it (migrateGetKeys).
-            "migrate" => match (6..argv.len()).find(|&i| argv[i].eq_ignore_ascii_case(b"keys")) {
-                Some(_) if !argv.get(3).is_some_and(|k| k.is_empty()) => Some(Vec::new()),
-                Some(i) => Some((i + 1..argv.len()).collect()),
-                None => Some(vec![3]),
-            },
+            "migrate" => Some(migrate_keys(argv)),
             "xread" | "xreadgroup" => xread_keys(argv),
             _ => numkeys(argv, 1),
         };
@@ -133,6 +128,29 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<Vec<usize>>
             .map(|i| i as usize)
             .collect(),
     )
+}
+
+/// MIGRATE's keys (Redis's `migrateGetKeys`): the key, or with KEYS (and an empty key) those
+/// after it; with KEYS and a key, none (the command answers the syntax error). AUTH's and
+/// AUTH2's arguments are skipped, so a password spelled `keys` is no KEYS.
+fn migrate_keys(argv: &[Vec<u8>]) -> Vec<usize> {
+    let mut i = 6;
+    while i < argv.len() {
+        let a = &argv[i];
+        if a.eq_ignore_ascii_case(b"keys") {
+            if !argv[3].is_empty() {
+                return Vec::new();
+            }
+            return (i + 1..argv.len()).collect();
+        }
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    vec![3]
 }
 
 /// The keys of `argv` with their key-spec flags (Redis's `getKeysFromCommandWithSpecs`): by

@@ -2,9 +2,10 @@
 //! took deleted here unless COPY (Redis's `migrateCommand`).
 //!
 //! Redis runs the whole exchange with the server stopped. Here no lock is held while the
-//! other server answers: each key is watched from before its payload is read, and one that
-//! a client changes meanwhile stays here (the other server has the value it had), so no
-//! acknowledged write is lost.
+//! other server answers (except inside EXEC or a script, which hold theirs throughout, as
+//! Redis would): each key is watched from before its payload is read, and one that a client
+//! changes meanwhile stays here (the other server has the value it had), so no acknowledged
+//! write is lost.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -72,12 +73,10 @@ fn options<'a>(args: &Args<'a>) -> Result<Options<'a>, CmdError> {
     Ok(o)
 }
 
-/// A key on its way: its payload and TTL as read, and the flag any change to it marks.
+/// A key on its way, and the flag any change to it marks.
 struct Outgoing<'a> {
     key: &'a [u8],
     flag: Arc<WatchFlag>,
-    payload: Vec<u8>,
-    ttl: i64,
 }
 
 /// MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password]
@@ -89,50 +88,58 @@ pub fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let timeout = Duration::from_millis(if timeout <= 0 { 1000 } else { timeout as u64 });
     let here = ctx.client.db;
     // Watched first, under the write lock; then read, all under one read lock.
-    let mut outgoing: Vec<Outgoing> = ctx.write_db(here, |db| {
+    let outgoing: Vec<Outgoing> = ctx.write_db(here, |db| {
         let mut found = Vec::new();
         for k in o.keys {
             if db.peek(k).is_some() {
                 let flag = WatchFlag::new();
                 db.watch_for_read(k, &flag);
-                found.push(Outgoing {
-                    key: k,
-                    flag,
-                    payload: Vec::new(),
-                    ttl: 0,
-                });
+                found.push(Outgoing { key: k, flag });
             }
         }
         found
     });
+    // The RESTOREs, each payload encoded straight into them (one copy of the data, not two).
+    // A key expired or deleted since it was found is not sent (its watch ends below).
     let now = ctx.op.now_ms();
-    ctx.read_db(here, |db| {
+    let replace = o.replace;
+    let (body, sending) = ctx.read_db(here, |db| {
         let limits = db.op().limits();
         let options = object::SaveOptions {
             compress: limits.rdb_compression,
             list_fill: limits.list_fill,
         };
-        for out in &mut outgoing {
-            let Some(e) = db.entry(out.key) else {
-                out.ttl = -1;
+        let (mut body, mut sending) = (Vec::new(), Vec::new());
+        for (i, out) in outgoing.iter().enumerate() {
+            let Some(e) = db.entry_again(out.key) else {
                 continue;
             };
-            if e.expire != 0 {
-                out.ttl = (e.expire - now).max(1);
+            let ttl = if e.expire != 0 {
+                (e.expire - now).max(1)
+            } else {
+                0
+            };
+            let mut payload = Vec::new();
+            object::save(&mut payload, &e.value, options);
+            rdbstr::seal(&mut payload);
+            header(&mut body, b'*', if replace { 5 } else { 4 });
+            bulk(&mut body, b"RESTORE");
+            bulk(&mut body, out.key);
+            bulk(&mut body, ttl.to_string().as_bytes());
+            bulk(&mut body, &payload);
+            if replace {
+                bulk(&mut body, b"REPLACE");
             }
-            object::save(&mut out.payload, &e.value, options);
-            rdbstr::seal(&mut out.payload);
+            sending.push(i);
         }
+        (body, sending)
     });
-    // Expired or deleted since they were found: not sent (their watch ends below).
-    let sending: Vec<usize> = (0..outgoing.len())
-        .filter(|&i| outgoing[i].ttl >= 0)
-        .collect();
     let result = if outgoing.is_empty() {
         Ok((Reply::simple("NOKEY"), Vec::new()))
     } else {
-        exchange(ctx, args, &o, dbid, timeout, &outgoing, &sending)
+        exchange(ctx, args, &o, dbid, timeout, &body, &sending)
     };
+    drop(body);
     // The keys the other server took go from here, unless COPY or a client changed them.
     let acked: &[usize] = match &result {
         Ok((_, acked)) | Err((_, acked)) => acked,
@@ -174,7 +181,7 @@ fn exchange(
     o: &Options,
     dbid: i64,
     timeout: Duration,
-    outgoing: &[Outgoing],
+    body: &[u8],
     sending: &[usize],
 ) -> Exchanged {
     let (host, port) = (args.get(1), args.get(2));
@@ -212,21 +219,11 @@ fn exchange(
             bulk(&mut cmd, b"SELECT");
             bulk(&mut cmd, dbid.to_string().as_bytes());
         }
-        for &i in sending {
-            let out = &outgoing[i];
-            header(&mut cmd, b'*', if o.replace { 5 } else { 4 });
-            bulk(&mut cmd, b"RESTORE");
-            bulk(&mut cmd, out.key);
-            bulk(&mut cmd, out.ttl.to_string().as_bytes());
-            bulk(&mut cmd, &out.payload);
-            if o.replace {
-                bulk(&mut cmd, b"REPLACE");
-            }
-        }
         let mut acked = Vec::new();
         let mut target_error: Option<Vec<u8>> = None;
         let outcome = (|| {
             link.send(&cmd, timeout).map_err(|e| ("writing", e))?;
+            link.send(body, timeout).map_err(|e| ("writing", e))?;
             let auth = match o.auth {
                 Some(_) => Some(link.read_line(timeout).map_err(|e| ("reading", e))?),
                 None => None,

@@ -1209,6 +1209,11 @@ pub fn execute_resolved(
                     reply
                 }
                 Err(e) => {
+                    // A write that failed part way counts what it said it changed (MIGRATE's
+                    // keys deleted before the target failed).
+                    if spec.flags & WRITE != 0 {
+                        stats.dirty.add(changes.unwrap_or(0));
+                    }
                     count_error(ctx.server, &e);
                     e.into()
                 }

@@ -576,6 +576,16 @@ impl<'a, K: Deref<Target = Keyspace>> Db<'a, K> {
         e
     }
 
+    /// [`Db::entry`] for a command that counted its lookup of `key` already (MIGRATE looks
+    /// each key up once, then reads it under another lock): marked used, not counted again.
+    pub fn entry_again(&self, key: &[u8]) -> Option<&Entry> {
+        let e = self.live(key);
+        if let Some(e) = e {
+            e.value.lru().touch(self.op.limits().access);
+        }
+        e
+    }
+
     /// Read door without marking the key used (Redis's `LOOKUP_NOTOUCH`: TYPE, EXISTS, TTL):
     /// counted as a hit or miss all the same.
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
