@@ -68,15 +68,20 @@ impl Link {
         Err(last)
     }
 
-    /// Sends `bytes` whole, each write within `timeout`.
-    pub fn send(&mut self, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    /// Every read and write from now on must finish within `timeout` (set once per MIGRATE,
+    /// not per line).
+    pub fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         self.stream.set_write_timeout(Some(timeout))?;
+        self.stream.set_read_timeout(Some(timeout))
+    }
+
+    /// Sends `bytes` whole.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
     }
 
-    /// The next reply line, without its CRLF, each read within `timeout`.
-    pub fn read_line(&mut self, timeout: Duration) -> io::Result<Vec<u8>> {
-        self.stream.set_read_timeout(Some(timeout))?;
+    /// The next reply line, without its CRLF.
+    pub fn read_line(&mut self) -> io::Result<Vec<u8>> {
         loop {
             if let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
                 let mut line: Vec<u8> = self.pending.drain(..=at).collect();
@@ -184,11 +189,12 @@ mod tests {
         let mut link = links
             .take(b"127.0.0.1", port.as_bytes(), t)
             .expect("connect");
-        link.send(b"PING", t).expect("send");
-        assert_eq!(link.read_line(t).expect("line"), b"+OK");
-        assert_eq!(link.read_line(t).expect("line"), b"-ERR x");
+        link.set_timeout(t).expect("timeout");
+        link.send(b"PING").expect("send");
+        assert_eq!(link.read_line().expect("line"), b"+OK");
+        assert_eq!(link.read_line().expect("line"), b"-ERR x");
         server.join().expect("server");
-        assert!(link.read_line(t).is_err(), "closed by the other side");
+        assert!(link.read_line().is_err(), "closed by the other side");
         links.keep(b"127.0.0.1", port.as_bytes(), link);
         assert_eq!(links.count(), 1);
         links.close_idle();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::args::{err, Args, CmdError, CmdResult, SYNTAX};
 use super::Ctx;
-use crate::links::{timed_out, Link, Unreachable};
+use crate::links::{timed_out, Unreachable};
 use crate::persistence::object;
 use crate::protocol::reply::{bulk, header};
 use crate::protocol::Reply;
@@ -222,19 +222,20 @@ fn exchange(
         let mut acked = Vec::new();
         let mut target_error: Option<Vec<u8>> = None;
         let outcome = (|| {
-            link.send(&cmd, timeout).map_err(|e| ("writing", e))?;
-            link.send(body, timeout).map_err(|e| ("writing", e))?;
+            link.set_timeout(timeout).map_err(|e| ("writing", e))?;
+            link.send(&cmd).map_err(|e| ("writing", e))?;
+            link.send(body).map_err(|e| ("writing", e))?;
             let auth = match o.auth {
-                Some(_) => Some(link.read_line(timeout).map_err(|e| ("reading", e))?),
+                Some(_) => Some(link.read_line().map_err(|e| ("reading", e))?),
                 None => None,
             };
             let selected = match select {
-                true => Some(link.read_line(timeout).map_err(|e| ("reading", e))?),
+                true => Some(link.read_line().map_err(|e| ("reading", e))?),
                 false => None,
             };
             let failed = |l: &Option<Vec<u8>>| l.as_ref().is_some_and(|l| l.first() == Some(&b'-'));
             for &i in sending {
-                let line = link.read_line(timeout).map_err(|e| ("reading", e))?;
+                let line = link.read_line().map_err(|e| ("reading", e))?;
                 if failed(&auth) || failed(&selected) || line.first() == Some(&b'-') {
                     if target_error.is_none() {
                         let first = [&auth, &selected, &Some(line)]
@@ -267,7 +268,7 @@ fn exchange(
                 }
             },
             Err((doing, e)) => {
-                drop::<Link>(link);
+                drop(link);
                 if retry && acked.is_empty() && target_error.is_none() && !timed_out(&e) {
                     retry = false;
                     continue;
