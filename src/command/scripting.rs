@@ -9,7 +9,7 @@
 
 use std::cell::Cell;
 
-use mlua::{MultiValue, Value};
+use mlua::Value;
 
 use super::access::Held;
 use super::args::{err, Args, CmdError, CmdResult};
@@ -120,13 +120,14 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         }
         Ok(t)
     };
+    let [_, keys_name, argv_name] = &interp.names;
     interp
         .backing
-        .raw_set("KEYS", to_table(&argv[..numkeys]).map_err(internal)?)
+        .raw_set(keys_name, to_table(&argv[..numkeys]).map_err(internal)?)
         .map_err(internal)?;
     interp
         .backing
-        .raw_set("ARGV", to_table(&argv[numkeys..]).map_err(internal)?)
+        .raw_set(argv_name, to_table(&argv[numkeys..]).map_err(internal)?)
         .map_err(internal)?;
     let runner = interp.runner.clone();
     let out = call_script(
@@ -221,33 +222,45 @@ pub(super) fn call_script(
     // dispatch's guard answers it.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         scripting::stack::run(|| {
-            lua.scope(|scope| {
-                let hook = scope.create_function_mut(|lua, mv: MultiValue| {
-                    let mut it = mv.into_iter();
-                    let op = match it.next() {
-                        Some(Value::Number(n)) => n as i64,
-                        Some(Value::Integer(n)) => n,
-                        _ => 0,
-                    };
-                    let rest: Vec<Value> = it.collect();
-                    match op {
-                        0 | 1 => redis_call(ctx, lua, &rest, op == 1, &run),
-                        4 => acl_check(ctx, lua, &rest),
-                        2 => {
-                            let three = match rest.first() {
-                                Some(Value::Number(n)) => *n as i64 == 3,
-                                Some(Value::Integer(n)) => *n == 3,
-                                _ => false,
-                            };
-                            run.resp.set(if three { 3 } else { 2 });
-                            Ok((Value::Nil, false))
-                        }
-                        _ => Ok((Value::Nil, false)),
+            let mut handler = |req: scripting::Request| {
+                let mv = match req {
+                    scripting::Request::Call(argv, raise) => {
+                        let (reply, raise) = redis_call(ctx, lua, argv, raise, &run)?;
+                        interp.hooks.raw_set(scripting::REPLY_SLOT, reply)?;
+                        return Ok((Value::Nil, raise));
                     }
-                })?;
-                interp.hooks.raw_set("run", hook)?;
+                    scripting::Request::Lua(mv) => mv,
+                };
+                let mut it = mv.into_iter();
+                let op = match it.next() {
+                    Some(Value::Number(n)) => n as i64,
+                    Some(Value::Integer(n)) => n,
+                    _ => 0,
+                };
+                let rest: Vec<Value> = it.collect();
+                match op {
+                    0 | 1 => match lua_argv(lua, &rest) {
+                        Ok(argv) => redis_call(ctx, lua, argv, op == 1, &run),
+                        Err(e) => Ok((e?, op == 1)),
+                    },
+                    4 => acl_check(ctx, lua, &rest),
+                    2 => {
+                        let three = match rest.first() {
+                            Some(Value::Number(n)) => *n as i64 == 3,
+                            Some(Value::Integer(n)) => *n == 3,
+                            _ => false,
+                        };
+                        run.resp.set(if three { 3 } else { 2 });
+                        Ok((Value::Nil, false))
+                    }
+                    _ => Ok((Value::Nil, false)),
+                }
+            };
+            scripting::with_handler(&mut handler, || {
+                let [run_name, ..] = &interp.names;
+                interp.hooks.raw_set(run_name, &interp.run)?;
                 let result = invoke();
-                interp.hooks.raw_set("run", Value::Nil)?;
+                interp.hooks.raw_set(run_name, Value::Nil)?;
                 let (ok, value) = result?;
                 // An error already counted (a redis.call error) is not counted again.
                 let counted = match &value {
@@ -367,15 +380,11 @@ fn lua_argv(lua: &mlua::Lua, packed: &[Value]) -> Result<Vec<Vec<u8>>, mlua::Res
 fn redis_call(
     ctx: &mut Ctx,
     lua: &mlua::Lua,
-    values: &[Value],
+    argv: Vec<Vec<u8>>,
     raise: bool,
     run: &Run,
 ) -> mlua::Result<(Value, bool)> {
     let resp = run.resp.get();
-    let argv = match lua_argv(lua, values) {
-        Ok(argv) => argv,
-        Err(e) => return Ok((e?, raise)),
-    };
     let server = ctx.server;
     // A refusal is counted in the error stats here, and flagged so that it is not counted
     // again as the script's reply.

@@ -17,7 +17,7 @@ pub mod stack;
 
 use std::collections::HashMap;
 
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use parking_lot::{Mutex, MutexGuard};
 use sha1::{Digest, Sha1};
 
@@ -49,6 +49,12 @@ pub struct Interp {
     pub lua: Lua,
     /// Where the per-run `run` function (redis.call and friends) is set.
     pub hooks: Table,
+    /// That function, made once: it calls the handler [`with_handler`] installed for the
+    /// running script, so that a run creates no callback of its own.
+    pub run: Function,
+    /// The names `run`, `KEYS` and `ARGV`, made once (making them per script hashes them
+    /// again each time).
+    pub names: [mlua::String; 3],
     /// Runs a script under the error handler.
     pub runner: Function,
     /// The globals scripts read (KEYS and ARGV are set here).
@@ -152,6 +158,180 @@ thread_local! {
     static RUNNING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// What `run` returns to the prelude: a value, and whether to raise it.
+pub type RunResult = mlua::Result<(Value, bool)>;
+
+/// What a running script asks of its handler.
+pub enum Request {
+    /// `run(op, ...)` from the prelude (see `prelude.lua`).
+    Lua(MultiValue),
+    /// redis.call (true: raise an error reply) or redis.pcall, with its arguments. The
+    /// handler leaves the reply in `hooks[1]` ([`REPLY_SLOT`]) and answers whether to raise.
+    Call(Vec<Vec<u8>>, bool),
+}
+
+/// Where the handler leaves a [`Request::Call`]'s reply, in the `hooks` table.
+pub const REPLY_SLOT: i64 = 1;
+
+/// The running script's handler on this thread: the handler's address and the function
+/// that calls it with its own type.
+type Handler = (*mut (), unsafe fn(*mut (), Request) -> RunResult);
+
+thread_local! {
+    static HANDLER: std::cell::Cell<Option<Handler>> = const { std::cell::Cell::new(None) };
+    /// A panic inside the handler, caught before it could unwind through Lua's C frames:
+    /// resumed once the script is back in Rust ([`with_handler`]).
+    static PANIC: std::cell::RefCell<Option<Box<dyn std::any::Any + Send>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `body` with `handler` answering the running script's requests on this thread (and
+/// the one installed before it back afterwards, even if `body` panics).
+pub fn with_handler<F, T>(handler: &mut F, body: impl FnOnce() -> T) -> T
+where
+    F: FnMut(Request) -> RunResult,
+{
+    /// SAFETY (for callers): `data` is the `F` [`with_handler`] installed, alive until it
+    /// returns.
+    unsafe fn call<F: FnMut(Request) -> RunResult>(data: *mut (), req: Request) -> RunResult {
+        // SAFETY: per the function's contract; taken out of HANDLER while it runs, so no
+        // other reference to it exists.
+        unsafe { (*data.cast::<F>())(req) }
+    }
+    struct Restore(Option<Handler>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            HANDLER.with(|h| h.set(self.0));
+        }
+    }
+    let mine: Handler = ((handler as *mut F).cast(), call::<F>);
+    let restore = Restore(HANDLER.with(|h| h.replace(Some(mine))));
+    let out = body();
+    drop(restore);
+    if let Some(panic) = PANIC.with(|p| p.borrow_mut().take()) {
+        std::panic::resume_unwind(panic);
+    }
+    out
+}
+
+/// Hands `req` to the installed handler, taken out while it runs (a request made again from
+/// inside it finds none, and is answered as outside a script); `None` when there is none.
+fn dispatch(req: Request) -> Option<RunResult> {
+    let (data, call) = HANDLER.with(|h| h.take())?;
+    struct Put(Handler);
+    impl Drop for Put {
+        fn drop(&mut self) {
+            HANDLER.with(|h| h.set(Some(self.0)));
+        }
+    }
+    let _put = Put((data, call));
+    // SAFETY: `with_handler` installed `data` with its own `call`, and is still running
+    // (it restores the previous handler before it returns).
+    Some(unsafe { call(data, req) })
+}
+
+/// `run`'s body: the prelude's requests.
+fn call_handler(lua: &Lua, args: MultiValue) -> RunResult {
+    match dispatch(Request::Lua(args)) {
+        Some(out) => out,
+        None => Ok((
+            error_table(
+                lua,
+                b"redis.call/pcall can only be called inside a script invocation",
+            )?,
+            true,
+        )),
+    }
+}
+
+/// redis.call and redis.pcall (upvalues: the prelude's Lua version, whether to raise, the
+/// `hooks` table). Redis's own are C functions reading their arguments off the stack; so is
+/// this one, for a script's string and number arguments: handing them over as a table
+/// through a Lua function and a callback cost about 5,000 instructions per call. Anything
+/// else goes to the Lua version, which gives the errors.
+unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(state);
+    let raise_errors = ffi::lua_toboolean(state, ffi::lua_upvalueindex(2)) != 0;
+    let argv = if n > 0 && HANDLER.with(|h| h.get().is_some()) {
+        // SAFETY: `n` values are on the stack.
+        unsafe { stack_argv(state, n) }
+    } else {
+        None
+    };
+    let raise = match argv {
+        // As `raiser` does: the Lua version answers a value and whether to raise it.
+        None => {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, n, 2);
+            let raise = ffi::lua_toboolean(state, -1) != 0;
+            ffi::lua_settop(state, -2);
+            raise
+        }
+        Some(argv) => {
+            // Off the stack: with thousands of arguments, the handler's own pushes would
+            // find no room left (Lua allows 8,000 slots).
+            ffi::lua_settop(state, 0);
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                dispatch(Request::Call(argv, raise_errors))
+            }));
+            match out {
+                Ok(Some(Ok((_, raise)))) => {
+                    ffi::lua_rawgeti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
+                    ffi::lua_pushnil(state);
+                    ffi::lua_rawseti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
+                    raise
+                }
+                Ok(Some(Err(e))) => {
+                    let text = e.to_string();
+                    ffi::lua_pushlstring(state, text.as_ptr().cast(), text.len());
+                    drop(text);
+                    true
+                }
+                // Checked above: a handler is installed on this thread.
+                Ok(None) => {
+                    ffi::lua_pushnil(state);
+                    false
+                }
+                Err(panic) => {
+                    PANIC.with(|p| *p.borrow_mut() = Some(panic));
+                    ffi::lua_pushstring(state, c"a panic in redis.call".as_ptr());
+                    true
+                }
+            }
+        }
+    };
+    if raise {
+        // Nothing with a destructor is alive here: lua_error does not return.
+        ffi::lua_error(state);
+    }
+    1
+}
+
+/// The arguments on the stack as a command line, if each is a string or a number (a
+/// number as `%.17g`, as Redis's `luaArgsToRedisArgv`).
+///
+/// # Safety
+/// `n` values must be on `state`'s stack.
+unsafe fn stack_argv(state: *mut mlua::ffi::lua_State, n: std::ffi::c_int) -> Option<Vec<Vec<u8>>> {
+    use mlua::ffi;
+    let mut argv = Vec::with_capacity(n as usize);
+    for i in 1..=n {
+        match ffi::lua_type(state, i) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(state, i, &mut len);
+                // SAFETY: Lua's string of `len` bytes, alive while on the stack.
+                argv.push(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }.to_vec());
+            }
+            ffi::LUA_TNUMBER => argv.push(format_number(ffi::lua_tonumber(state, i))),
+            _ => return None,
+        }
+    }
+    Some(argv)
+}
+
 /// Is a script running on this thread?
 pub fn in_script() -> bool {
     RUNNING.with(|r| r.get())
@@ -209,6 +389,14 @@ impl Interp {
                 lua.exec_raw::<Function>(f, |state| mlua::ffi::lua_pushcclosure(state, raiser, 1))
             }
         })?;
+        let make_call = lua.create_function(|lua, args: (Function, bool, Table)| {
+            // SAFETY: pushes one C closure over the three values exec_raw pushed.
+            unsafe {
+                lua.exec_raw::<Function>(args, |state| {
+                    mlua::ffi::lua_pushcclosure(state, fast_call, 3)
+                })
+            }
+        })?;
         // SAFETY: `math` was opened above; this only replaces two of its fields.
         unsafe { lua.exec_raw::<()>((), |state| rand48::install(state)) }?;
         // SAFETY: each opener pushes exactly one table; they run as called C functions.
@@ -241,11 +429,20 @@ impl Interp {
                 make_raiser,
                 libs,
                 functions,
+                make_call,
             ))?;
         let funcs = lua.create_table()?;
+        let run = lua.create_function(|lua, args: MultiValue| call_handler(lua, args))?;
+        let names = [
+            lua.create_string("run")?,
+            lua.create_string("KEYS")?,
+            lua.create_string("ARGV")?,
+        ];
         let interp = Interp {
             lua,
             hooks,
+            run,
+            names,
             runner,
             backing,
             funcs,
@@ -254,6 +451,9 @@ impl Interp {
             hooked_at: std::cell::Cell::new(0),
         };
         interp.install_hook();
+        // What setting up the sandbox left behind: a fresh interpreter starts at its live
+        // size (INFO `used_memory_lua`), not with the prelude's garbage on top.
+        interp.lua.gc_collect()?;
         Ok(interp)
     }
 

@@ -9,11 +9,12 @@
 -- version number, make_raiser (wraps a Lua function returning a value and whether to raise
 -- it into a C function, so that the script's frame stays below it even in a tail call, as
 -- with Redis's C functions), the bundled libraries by name (cjson, cmsgpack, bit, struct,
--- written in Rust: see clib.rs), functions (true for the state of FUNCTION libraries).
+-- written in Rust: see clib.rs), functions (true for the state of FUNCTION libraries),
+-- make_call (redis.call and redis.pcall: see `fast_call` in mod.rs).
 -- Returns the runner, the backing table of globals and, for functions, the library API (see
 -- the end). The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
 -- callback's own arguments are limited in number).
-local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs, functions = ...
+local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs, functions, make_call = ...
 
 local G = _G
 local error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall =
@@ -96,17 +97,20 @@ local redis = {}
 
 local function fail(text) return {err = text}, true end
 
-redis.call = make_raiser(function(...)
+-- redis.call and redis.pcall are C functions that hand string and number arguments straight
+-- to the running script's handler; anything else (no arguments, a nil, a table, no script
+-- running) goes to these, for their errors.
+redis.call = make_call(function(...)
   local run = hooks.run
   if not run then return fail('ERR redis.call/pcall can only be called inside a script invocation') end
   return run(1, select('#', ...), {...})
-end)
+end, true, hooks)
 
-redis.pcall = make_raiser(function(...)
+redis.pcall = make_call(function(...)
   local run = hooks.run
   if not run then return fail('ERR redis.call/pcall can only be called inside a script invocation') end
   return run(0, select('#', ...), {...})
-end)
+end, false, hooks)
 
 redis.sha1hex = make_raiser(function(...)
   if select('#', ...) ~= 1 then return fail('ERR wrong number of arguments') end
