@@ -225,8 +225,10 @@ pub(super) fn call_script(
             let mut handler = |req: scripting::Request| {
                 let mv = match req {
                     scripting::Request::Call(argv, raise) => {
-                        let (reply, raise) = redis_call(ctx, lua, argv, raise, &run)?;
-                        interp.hooks.raw_set(scripting::REPLY_SLOT, reply)?;
+                        let (reply, raise) = redis_call(ctx, lua, argv, raise, &run, true)?;
+                        if !reply.is_nil() {
+                            interp.hooks.raw_set(scripting::REPLY_SLOT, reply)?;
+                        }
                         return Ok((Value::Nil, raise));
                     }
                     scripting::Request::Lua(mv) => mv,
@@ -240,7 +242,7 @@ pub(super) fn call_script(
                 let rest: Vec<Value> = it.collect();
                 match op {
                     0 | 1 => match lua_argv(lua, &rest) {
-                        Ok(argv) => redis_call(ctx, lua, argv, op == 1, &run),
+                        Ok(argv) => redis_call(ctx, lua, argv, op == 1, &run, false),
                         Err(e) => Ok((e?, op == 1)),
                     },
                     4 => acl_check(ctx, lua, &rest),
@@ -383,6 +385,7 @@ fn redis_call(
     argv: Vec<Vec<u8>>,
     raise: bool,
     run: &Run,
+    fast: bool,
 ) -> mlua::Result<(Value, bool)> {
     let resp = run.resp.get();
     let server = ctx.server;
@@ -482,6 +485,11 @@ fn redis_call(
     encode(&reply, resp, &mut out);
     ctx.client.resp = keep;
     let raise = raise && out.first() == Some(&b'-');
+    if fast {
+        // `fast_call` makes it a Lua value itself, straight onto the stack.
+        scripting::reply_resp(out);
+        return Ok((Value::Nil, raise));
+    }
     Ok((scripting::resp_to_lua(lua, &out)?, raise))
 }
 

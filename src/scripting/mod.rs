@@ -166,7 +166,8 @@ pub enum Request {
     /// `run(op, ...)` from the prelude (see `prelude.lua`).
     Lua(MultiValue),
     /// redis.call (true: raise an error reply) or redis.pcall, with its arguments. The
-    /// handler leaves the reply in `hooks[1]` ([`REPLY_SLOT`]) and answers whether to raise.
+    /// handler answers whether to raise, and leaves the reply either as the command's RESP
+    /// ([`reply_resp`]) or as a Lua value in `hooks[1]` ([`REPLY_SLOT`]).
     Call(Vec<Vec<u8>>, bool),
 }
 
@@ -183,6 +184,13 @@ thread_local! {
     /// resumed once the script is back in Rust ([`with_handler`]).
     static PANIC: std::cell::RefCell<Option<Box<dyn std::any::Any + Send>>> =
         const { std::cell::RefCell::new(None) };
+    /// A [`Request::Call`]'s reply as RESP, made a Lua value by `fast_call` itself.
+    static CALL_REPLY: std::cell::Cell<Option<Vec<u8>>> = const { std::cell::Cell::new(None) };
+}
+
+/// The reply of the [`Request::Call`] being answered, as RESP.
+pub fn reply_resp(resp: Vec<u8>) {
+    CALL_REPLY.with(|r| r.set(Some(resp)));
 }
 
 /// Runs `body` with `handler` answering the running script's requests on this thread (and
@@ -278,10 +286,26 @@ unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::
             }));
             match out {
                 Ok(Some(Ok((_, raise)))) => {
-                    ffi::lua_rawgeti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
-                    ffi::lua_pushnil(state);
-                    ffi::lua_rawseti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
-                    raise
+                    match CALL_REPLY.with(|r| r.take()) {
+                        // SAFETY: the stack was emptied above; `push_resp` checks for room.
+                        Some(resp) => {
+                            let pushed = unsafe { push_resp(state, &resp, &mut 0, 0) };
+                            drop(resp);
+                            if pushed {
+                                raise
+                            } else {
+                                // Where Redis panics ("lua stack limit reach"), an error.
+                                ffi::lua_pushstring(state, c"reached lua stack limit".as_ptr());
+                                true
+                            }
+                        }
+                        None => {
+                            ffi::lua_rawgeti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
+                            ffi::lua_pushnil(state);
+                            ffi::lua_rawseti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
+                            raise
+                        }
+                    }
                 }
                 Ok(Some(Err(e))) => {
                     let text = e.to_string();
@@ -307,6 +331,148 @@ unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::
         ffi::lua_error(state);
     }
     1
+}
+
+/// Pushes the RESP reply at `buf[*pos..]` as one Lua value, by the rules of [`parse`]
+/// (Redis's `redisProtocolToLuaType`), straight onto the stack; false (with the stack as
+/// it was) if the stack cannot grow, for the caller to fall back to [`resp_to_lua`].
+///
+/// # Safety
+/// `state` must be a live Lua state inside a C function.
+unsafe fn push_resp(
+    state: *mut mlua::ffi::lua_State,
+    buf: &[u8],
+    pos: &mut usize,
+    depth: usize,
+) -> bool {
+    use mlua::ffi;
+    if depth > MAX_DEPTH || ffi::lua_checkstack(state, 4) == 0 {
+        return false;
+    }
+    let Some(&kind) = buf.get(*pos) else {
+        ffi::lua_pushnil(state);
+        return true;
+    };
+    *pos += 1;
+    let head = line(buf, pos);
+    let push_bytes = |b: &[u8]| ffi::lua_pushlstring(state, b.as_ptr().cast(), b.len());
+    let bulk = |pos: &mut usize, len: i64| -> &[u8] {
+        let start = (*pos).min(buf.len());
+        let end = (start + len.max(0) as usize).min(buf.len());
+        *pos = (end + 2).min(buf.len());
+        &buf[start..end]
+    };
+    // {field = <the value on top>}
+    let single = |field: &std::ffi::CStr| {
+        ffi::lua_createtable(state, 0, 1);
+        ffi::lua_insert(state, -2);
+        ffi::lua_setfield(state, -2, field.as_ptr());
+    };
+    let top = ffi::lua_gettop(state);
+    match kind {
+        b'+' => {
+            push_bytes(head);
+            single(c"ok");
+        }
+        b'-' => {
+            ffi::lua_createtable(state, 0, 2);
+            if head.contains(&b' ') {
+                push_bytes(head);
+            } else {
+                push_bytes(&[b"ERR ".as_slice(), head].concat());
+            }
+            ffi::lua_setfield(state, -2, c"err".as_ptr());
+            ffi::lua_pushboolean(state, 1);
+            ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
+        }
+        b':' => ffi::lua_pushnumber(state, number(head) as f64),
+        b'$' => {
+            let len = number(head);
+            if len < 0 {
+                ffi::lua_pushboolean(state, 0);
+            } else {
+                push_bytes(bulk(pos, len));
+            }
+        }
+        b'*' | b'>' => {
+            let len = number(head);
+            if len < 0 {
+                ffi::lua_pushboolean(state, 0);
+            } else {
+                ffi::lua_createtable(state, len.min(1 << 16) as _, 0);
+                for i in 1..=len {
+                    if !push_resp(state, buf, pos, depth + 1) {
+                        ffi::lua_settop(state, top);
+                        return false;
+                    }
+                    ffi::lua_rawseti(state, -2, i as _);
+                }
+            }
+        }
+        b'%' | b'~' => {
+            ffi::lua_createtable(state, 0, 0);
+            for _ in 0..number(head) {
+                if !push_resp(state, buf, pos, depth + 1) {
+                    ffi::lua_settop(state, top);
+                    return false;
+                }
+                if kind == b'~' {
+                    ffi::lua_pushboolean(state, 1);
+                } else if !push_resp(state, buf, pos, depth + 1) {
+                    ffi::lua_settop(state, top);
+                    return false;
+                }
+                if ffi::lua_type(state, -2) == ffi::LUA_TNIL {
+                    ffi::lua_settop(state, -3);
+                } else {
+                    ffi::lua_rawset(state, -3);
+                }
+            }
+            single(if kind == b'~' { c"set" } else { c"map" });
+        }
+        b'|' => {
+            for _ in 0..number(head) * 2 {
+                if !push_resp(state, buf, pos, depth + 1) {
+                    return false;
+                }
+                ffi::lua_settop(state, -2);
+            }
+            return push_resp(state, buf, pos, depth);
+        }
+        b'#' => ffi::lua_pushboolean(state, (head == b"t") as _),
+        b',' => {
+            let text = String::from_utf8_lossy(head);
+            let d = match &*text {
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                "nan" | "-nan" => f64::NAN,
+                t => t.parse().unwrap_or(0.0),
+            };
+            ffi::lua_pushnumber(state, d);
+            single(c"double");
+        }
+        b'(' => {
+            push_bytes(head);
+            single(c"big_number");
+        }
+        b'=' => {
+            let body = bulk(pos, number(head));
+            let (format, text) = if body.len() >= 4 {
+                (&body[..3], &body[4..])
+            } else {
+                (&b""[..], body)
+            };
+            ffi::lua_createtable(state, 0, 2);
+            push_bytes(text);
+            ffi::lua_setfield(state, -2, c"string".as_ptr());
+            push_bytes(format);
+            ffi::lua_setfield(state, -2, c"format".as_ptr());
+            single(c"verbatim_string");
+        }
+        // `_` (RESP3 null) and anything unknown.
+        _ => ffi::lua_pushnil(state),
+    }
+    true
 }
 
 /// The arguments on the stack as a command line, if each is a string or a number (a

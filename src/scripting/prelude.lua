@@ -230,11 +230,13 @@ backing.rawset = function(t, k, v)
   if protected[t] then error(RO, 0) end
   return rawset(t, k, v)
 end
-backing.string = freeze(string)
-backing.math = freeze(math)
-backing.table = freeze(table)
-backing.coroutine = freeze(coroutine)
-backing.redis = freeze(redis)
+-- None of these holds a table, so their views read straight through (a read through a
+-- function, as `freeze` needs, made every `redis.call` a Lua call more).
+backing.string = freeze_flat(string)
+backing.math = freeze_flat(math)
+backing.table = freeze_flat(table)
+backing.coroutine = freeze_flat(coroutine)
+backing.redis = freeze_flat(redis)
 backing.cjson = freeze_flat(libs.cjson)
 backing.cmsgpack = freeze_flat(libs.cmsgpack)
 backing.bit = freeze_flat(libs.bit)
