@@ -112,22 +112,8 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
     let func: mlua::Function = interp.funcs.raw_get(sha.as_str()).map_err(internal)?;
     let (readonly, oom) = check_flags(ctx, script_flags, ro)?;
     let argv = args.from(3);
-    let lua = &interp.lua;
-    let to_table = |items: &[Vec<u8>]| -> mlua::Result<mlua::Table> {
-        let t = lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, a) in items.iter().enumerate() {
-            t.raw_set(i + 1, lua.create_string(a)?)?;
-        }
-        Ok(t)
-    };
-    let [_, keys_name, argv_name] = &interp.names;
     interp
-        .backing
-        .raw_set(keys_name, to_table(&argv[..numkeys]).map_err(internal)?)
-        .map_err(internal)?;
-    interp
-        .backing
-        .raw_set(argv_name, to_table(&argv[numkeys..]).map_err(internal)?)
+        .set_keys_argv(&argv[..numkeys], &argv[numkeys..])
         .map_err(internal)?;
     let runner = interp.runner.clone();
     let out = call_script(
@@ -259,7 +245,7 @@ pub(super) fn call_script(
                 }
             };
             scripting::with_handler(&mut handler, || {
-                let [run_name, ..] = &interp.names;
+                let run_name = &interp.run_name;
                 interp.hooks.raw_set(run_name, &interp.run)?;
                 let result = invoke();
                 interp.hooks.raw_set(run_name, Value::Nil)?;

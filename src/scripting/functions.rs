@@ -621,9 +621,6 @@ pub const NO_WRITES: u32 = flags::NO_WRITES;
 
 /// A table of `items` as Lua strings (a function's keys or arguments).
 pub fn string_table(lua: &mlua::Lua, items: &[Vec<u8>]) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, a) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(a)?)?;
-    }
-    Ok(t)
+    // SAFETY: pushes exactly one table (see `super::push_strings`).
+    unsafe { lua.exec_raw::<Table>((), |state| super::push_strings(state, items)) }
 }

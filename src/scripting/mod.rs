@@ -52,9 +52,8 @@ pub struct Interp {
     /// That function, made once: it calls the handler [`with_handler`] installed for the
     /// running script, so that a run creates no callback of its own.
     pub run: Function,
-    /// The names `run`, `KEYS` and `ARGV`, made once (making them per script hashes them
-    /// again each time).
-    pub names: [mlua::String; 3],
+    /// The name `run`, made once (making it per script hashes it again each time).
+    pub run_name: mlua::String,
     /// Runs a script under the error handler.
     pub runner: Function,
     /// The globals scripts read (KEYS and ARGV are set here).
@@ -475,6 +474,21 @@ unsafe fn push_resp(
     true
 }
 
+/// Pushes a table of `items` as Lua strings (KEYS, ARGV): one table and a string at a time
+/// on the stack, with no value handle per element as mlua's tables would take.
+///
+/// # Safety
+/// `state` must have room for three more values, in a protected call (a memory error
+/// raises).
+pub unsafe fn push_strings(state: *mut mlua::ffi::lua_State, items: &[Vec<u8>]) {
+    use mlua::ffi;
+    ffi::lua_createtable(state, items.len().min(i32::MAX as usize) as _, 0);
+    for (i, a) in items.iter().enumerate() {
+        ffi::lua_pushlstring(state, a.as_ptr().cast(), a.len());
+        ffi::lua_rawseti(state, -2, (i + 1) as _);
+    }
+}
+
 /// The arguments on the stack as a command line, if each is a string or a number (a
 /// number as `%.17g`, as Redis's `luaArgsToRedisArgv`).
 ///
@@ -599,16 +613,12 @@ impl Interp {
             ))?;
         let funcs = lua.create_table()?;
         let run = lua.create_function(|lua, args: MultiValue| call_handler(lua, args))?;
-        let names = [
-            lua.create_string("run")?,
-            lua.create_string("KEYS")?,
-            lua.create_string("ARGV")?,
-        ];
+        let run_name = lua.create_string("run")?;
         let interp = Interp {
             lua,
             hooks,
             run,
-            names,
+            run_name,
             runner,
             backing,
             funcs,
@@ -628,6 +638,23 @@ impl Interp {
     pub fn rearm_hook(&self) {
         if self.hooked_at.get() != busy::SWITCHES.load(std::sync::atomic::Ordering::Relaxed) {
             self.install_hook();
+        }
+    }
+
+    /// Sets the globals KEYS and ARGV of the script about to run.
+    pub fn set_keys_argv(&self, keys: &[Vec<u8>], argv: &[Vec<u8>]) -> mlua::Result<()> {
+        // SAFETY: `backing` is the one argument on the stack; each name and table pushed is
+        // stored into it and popped, so at most three slots are used.
+        unsafe {
+            self.lua.exec_raw::<()>(&self.backing, |state| {
+                use mlua::ffi;
+                for (name, items) in [(c"KEYS", keys), (c"ARGV", argv)] {
+                    ffi::lua_pushstring(state, name.as_ptr());
+                    push_strings(state, items);
+                    ffi::lua_rawset(state, -3);
+                }
+                ffi::lua_settop(state, 0);
+            })
         }
     }
 
