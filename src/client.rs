@@ -424,6 +424,12 @@ fn connection_loop(
             true,
         )?;
         if state.close_after_reply || state.info.killed.load(Ordering::Relaxed) {
+            // Everything is written (QUIT's +OK, a protocol error): the FIN follows at once,
+            // as Redis closes right after writing. Closing only after the cleanup would let
+            // a request the client sent meanwhile turn the close into a reset.
+            if state.close_after_reply && !state.outbox_active && !held::any(&state.info) {
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+            }
             return Ok(());
         }
         if shared.shutdown.is_triggered() && !parser.in_request() && input.pending().is_empty() {
