@@ -426,8 +426,13 @@ fn connection_loop(
         if state.close_after_reply || state.info.killed.load(Ordering::Relaxed) {
             // Everything is written (QUIT's +OK, a protocol error): the FIN follows at once,
             // as Redis closes right after writing. Closing only after the cleanup would let
-            // a request the client sent meanwhile turn the close into a reset.
-            if state.close_after_reply && !state.outbox_active && !held::any(&state.info) {
+            // a request the client sent meanwhile turn the close into a reset. Not during a
+            // shutdown: the close then waits for the listeners (see `serve`).
+            if state.close_after_reply
+                && !state.outbox_active
+                && !held::any(&state.info)
+                && !shared.shutdown.is_triggered()
+            {
                 let _ = stream.shutdown(std::net::Shutdown::Write);
             }
             return Ok(());

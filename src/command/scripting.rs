@@ -244,10 +244,11 @@ pub(super) fn call_script(
                     _ => Ok((Value::Nil, false)),
                 }
             };
-            scripting::with_handler(&mut handler, || {
+            {
                 let run_name = &interp.run_name;
                 interp.hooks.raw_set(run_name, &interp.run)?;
-                let result = invoke();
+                // The handler answers only while the script runs.
+                let result = scripting::with_handler(&mut handler, invoke);
                 interp.hooks.raw_set(run_name, Value::Nil)?;
                 let (ok, value) = result?;
                 // An error already counted (a redis.call error) is not counted again.
@@ -263,7 +264,7 @@ pub(super) fn call_script(
                     failure(&value, name)
                 };
                 Ok((reply, counted))
-            })
+            }
         })
     }));
     drop(running);

@@ -212,6 +212,8 @@ where
         }
     }
     let mine: Handler = ((handler as *mut F).cast(), call::<F>);
+    // A panic left by a script that unwound anyway is not this one's.
+    PANIC.with(|p| p.borrow_mut().take());
     let restore = Restore(HANDLER.with(|h| h.replace(Some(mine))));
     let out = body();
     drop(restore);
@@ -224,6 +226,10 @@ where
 /// Hands `req` to the installed handler, taken out while it runs (a request made again from
 /// inside it finds none, and is answered as outside a script); `None` when there is none.
 fn dispatch(req: Request) -> Option<RunResult> {
+    // After a panic in the handler (a bug), the script gets no more of it.
+    if PANIC.with(|p| p.borrow().is_some()) {
+        return None;
+    }
     let (data, call) = HANDLER.with(|h| h.take())?;
     struct Put(Handler);
     impl Drop for Put {
@@ -284,32 +290,21 @@ unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::
                 dispatch(Request::Call(argv, raise_errors))
             }));
             match out {
-                Ok(Some(Ok((_, raise)))) => {
-                    match CALL_REPLY.with(|r| r.take()) {
-                        // SAFETY: the stack was emptied above; `push_resp` checks for room.
-                        Some(resp) => {
-                            let pushed = unsafe { push_resp(state, &resp, &mut 0, 0) };
-                            drop(resp);
-                            if pushed {
-                                raise
-                            } else {
-                                // Where Redis panics ("lua stack limit reach"), an error.
-                                ffi::lua_pushstring(state, c"reached lua stack limit".as_ptr());
-                                true
-                            }
-                        }
-                        None => {
-                            ffi::lua_rawgeti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
-                            ffi::lua_pushnil(state);
-                            ffi::lua_rawseti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
-                            raise
-                        }
+                Ok(Some(Ok((_, raise)))) => match CALL_REPLY.with(|r| r.take()) {
+                    // SAFETY: the stack was emptied above.
+                    Some(resp) => (unsafe { push_reply(state, resp) }) || raise,
+                    None => {
+                        ffi::lua_rawgeti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
+                        ffi::lua_pushnil(state);
+                        ffi::lua_rawseti(state, ffi::lua_upvalueindex(3), REPLY_SLOT as _);
+                        raise
                     }
-                }
+                },
+                // An interpreter error (a bug, out of memory) as an error reply.
                 Ok(Some(Err(e))) => {
-                    let text = e.to_string();
-                    ffi::lua_pushlstring(state, text.as_ptr().cast(), text.len());
-                    drop(text);
+                    let text = format!("-ERR {e}").replace(['\r', '\n'], " ") + "\r\n";
+                    // SAFETY: the stack was emptied above.
+                    unsafe { push_reply(state, text.into_bytes()) };
                     true
                 }
                 // Checked above: a handler is installed on this thread.
@@ -332,20 +327,80 @@ unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::
     1
 }
 
+/// The registry key of the `hooks` table, for [`convert`].
+const HOOKS_KEY: &std::ffi::CStr = c"spindle.hooks";
+
+/// What [`convert`] is given: the reply, and whether it fitted on the stack.
+struct Convert<'b> {
+    resp: &'b [u8],
+    fitted: bool,
+}
+
+/// Pushes `resp` (a reply in RESP) as its Lua value, and answers whether to raise it
+/// regardless of the caller's wish (it could not be made: the error is pushed instead).
+///
+/// Made in a protected call: making Lua values may run the garbage collector, and with it a
+/// script's `__gc` handler, which may raise; an error must not jump over `resp`, which is
+/// dropped here, on the way back. No request reaches the handler meanwhile (a `__gc` calling
+/// redis.call is answered as outside a script), so nothing replaces the reply being read.
+///
+/// # Safety
+/// `state` must be inside a C function, with room for three values.
+unsafe fn push_reply(state: *mut mlua::ffi::lua_State, resp: Vec<u8>) -> bool {
+    use mlua::ffi;
+    let mut job = Convert {
+        resp: &resp,
+        fitted: false,
+    };
+    let held = HANDLER.with(|h| h.take());
+    let status = ffi::lua_cpcall(state, convert, (&mut job as *mut Convert).cast());
+    HANDLER.with(|h| h.set(held));
+    let fitted = job.fitted;
+    drop(resp);
+    if status != 0 {
+        // The error is on the stack.
+        return true;
+    }
+    if !fitted {
+        // Where Redis panics ("lua stack limit reach"), an error.
+        ffi::lua_pushstring(state, c"reached lua stack limit".as_ptr());
+        return true;
+    }
+    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, HOOKS_KEY.as_ptr());
+    ffi::lua_rawgeti(state, -1, REPLY_SLOT as _);
+    ffi::lua_pushnil(state);
+    ffi::lua_rawseti(state, -3, REPLY_SLOT as _);
+    ffi::lua_remove(state, -2);
+    false
+}
+
+/// [`push_reply`]'s protected part: the value is left in `hooks[REPLY_SLOT]`.
+unsafe extern "C-unwind" fn convert(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: `push_reply` passed its `Convert`, alive until lua_cpcall returns.
+    let job = unsafe { &mut *ffi::lua_touserdata(state, 1).cast::<Convert>() };
+    ffi::lua_settop(state, 0);
+    // SAFETY: a C function's own stack, which `push_resp` grows as it needs.
+    if !unsafe { push_resp(state, job.resp, &mut 0) } {
+        return 0;
+    }
+    job.fitted = true;
+    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, HOOKS_KEY.as_ptr());
+    ffi::lua_insert(state, -2);
+    ffi::lua_rawseti(state, -2, REPLY_SLOT as _);
+    0
+}
+
 /// Pushes the RESP reply at `buf[*pos..]` as one Lua value, by the rules of [`parse`]
 /// (Redis's `redisProtocolToLuaType`), straight onto the stack; false (with the stack as
-/// it was) if the stack cannot grow, for the caller to fall back to [`resp_to_lua`].
+/// it was) if the stack cannot grow. Nothing here owns memory across a Lua call, which may
+/// raise (see [`push_reply`]).
 ///
 /// # Safety
 /// `state` must be a live Lua state inside a C function.
-unsafe fn push_resp(
-    state: *mut mlua::ffi::lua_State,
-    buf: &[u8],
-    pos: &mut usize,
-    depth: usize,
-) -> bool {
+unsafe fn push_resp(state: *mut mlua::ffi::lua_State, buf: &[u8], pos: &mut usize) -> bool {
     use mlua::ffi;
-    if depth > MAX_DEPTH || ffi::lua_checkstack(state, 4) == 0 {
+    if ffi::lua_checkstack(state, 4) == 0 {
         return false;
     }
     let Some(&kind) = buf.get(*pos) else {
@@ -378,7 +433,9 @@ unsafe fn push_resp(
             if head.contains(&b' ') {
                 push_bytes(head);
             } else {
-                push_bytes(&[b"ERR ".as_slice(), head].concat());
+                push_bytes(b"ERR ");
+                push_bytes(head);
+                ffi::lua_concat(state, 2);
             }
             ffi::lua_setfield(state, -2, c"err".as_ptr());
             ffi::lua_pushboolean(state, 1);
@@ -398,9 +455,11 @@ unsafe fn push_resp(
             if len < 0 {
                 ffi::lua_pushboolean(state, 0);
             } else {
-                ffi::lua_createtable(state, len.min(1 << 16) as _, 0);
+                // Not sized ahead: `#` of a reply with nils in it (RESP3) must be what it is
+                // for a table filled one element at a time, as Redis fills it.
+                ffi::lua_createtable(state, 0, 0);
                 for i in 1..=len {
-                    if !push_resp(state, buf, pos, depth + 1) {
+                    if !push_resp(state, buf, pos) {
                         ffi::lua_settop(state, top);
                         return false;
                     }
@@ -411,13 +470,13 @@ unsafe fn push_resp(
         b'%' | b'~' => {
             ffi::lua_createtable(state, 0, 0);
             for _ in 0..number(head) {
-                if !push_resp(state, buf, pos, depth + 1) {
+                if !push_resp(state, buf, pos) {
                     ffi::lua_settop(state, top);
                     return false;
                 }
                 if kind == b'~' {
                     ffi::lua_pushboolean(state, 1);
-                } else if !push_resp(state, buf, pos, depth + 1) {
+                } else if !push_resp(state, buf, pos) {
                     ffi::lua_settop(state, top);
                     return false;
                 }
@@ -431,17 +490,16 @@ unsafe fn push_resp(
         }
         b'|' => {
             for _ in 0..number(head) * 2 {
-                if !push_resp(state, buf, pos, depth + 1) {
+                if !push_resp(state, buf, pos) {
                     return false;
                 }
                 ffi::lua_settop(state, -2);
             }
-            return push_resp(state, buf, pos, depth);
+            return push_resp(state, buf, pos);
         }
         b'#' => ffi::lua_pushboolean(state, (head == b"t") as _),
         b',' => {
-            let text = String::from_utf8_lossy(head);
-            let d = match &*text {
+            let d = match std::str::from_utf8(head).unwrap_or("") {
                 "inf" => f64::INFINITY,
                 "-inf" => f64::NEG_INFINITY,
                 "nan" | "-nan" => f64::NAN,
@@ -614,6 +672,12 @@ impl Interp {
         let funcs = lua.create_table()?;
         let run = lua.create_function(|lua, args: MultiValue| call_handler(lua, args))?;
         let run_name = lua.create_string("run")?;
+        // SAFETY: stores the one value pushed (`hooks`) in the registry, for `convert`.
+        unsafe {
+            lua.exec_raw::<()>(&hooks, |state| {
+                mlua::ffi::lua_setfield(state, mlua::ffi::LUA_REGISTRYINDEX, HOOKS_KEY.as_ptr());
+            })
+        }?;
         let interp = Interp {
             lua,
             hooks,
