@@ -258,7 +258,7 @@ fn call_handler(lua: &Lua, args: MultiValue) -> RunResult {
 }
 
 /// redis.call and redis.pcall (upvalues: the prelude's Lua version, whether to raise, the
-/// `hooks` table). Redis's own are C functions reading their arguments off the stack; so is
+/// `hooks` table, [`convert`]). Redis's own are C functions reading their arguments off the stack; so is
 /// this one, for a script's string and number arguments: handing them over as a table
 /// through a Lua function and a callback cost about 5,000 instructions per call. Anything
 /// else goes to the Lua version, which gives the errors.
@@ -327,9 +327,6 @@ unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::
     1
 }
 
-/// The registry key of the `hooks` table, for [`convert`].
-const HOOKS_KEY: &std::ffi::CStr = c"spindle.hooks";
-
 /// What [`convert`] is given: the reply, and whether it fitted on the stack.
 struct Convert<'b> {
     resp: &'b [u8],
@@ -339,13 +336,15 @@ struct Convert<'b> {
 /// Pushes `resp` (a reply in RESP) as its Lua value, and answers whether to raise it
 /// regardless of the caller's wish (it could not be made: the error is pushed instead).
 ///
-/// Made in a protected call: making Lua values may run the garbage collector, and with it a
-/// script's `__gc` handler, which may raise; an error must not jump over `resp`, which is
-/// dropped here, on the way back. No request reaches the handler meanwhile (a `__gc` calling
-/// redis.call is answered as outside a script), so nothing replaces the reply being read.
+/// Made in a protected call of [`convert`] (`fast_call`'s fourth upvalue, so that nothing
+/// is allocated before the call is protected): making Lua values may run the garbage
+/// collector, and with it a script's `__gc` handler, which may raise; an error must not jump
+/// over `resp`, which is dropped here, on the way back. No request reaches the handler
+/// meanwhile (a `__gc` calling redis.call is answered as outside a script), so nothing
+/// replaces the reply being read.
 ///
 /// # Safety
-/// `state` must be inside a C function, with room for three values.
+/// Called from `fast_call` (its upvalues), with room for three values on the stack.
 unsafe fn push_reply(state: *mut mlua::ffi::lua_State, resp: Vec<u8>) -> bool {
     use mlua::ffi;
     let mut job = Convert {
@@ -353,7 +352,9 @@ unsafe fn push_reply(state: *mut mlua::ffi::lua_State, resp: Vec<u8>) -> bool {
         fitted: false,
     };
     let held = HANDLER.with(|h| h.take());
-    let status = ffi::lua_cpcall(state, convert, (&mut job as *mut Convert).cast());
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(4));
+    ffi::lua_pushlightuserdata(state, (&mut job as *mut Convert).cast());
+    let status = ffi::lua_pcall(state, 1, 1, 0);
     HANDLER.with(|h| h.set(held));
     let fitted = job.fitted;
     drop(resp);
@@ -363,21 +364,17 @@ unsafe fn push_reply(state: *mut mlua::ffi::lua_State, resp: Vec<u8>) -> bool {
     }
     if !fitted {
         // Where Redis panics ("lua stack limit reach"), an error.
+        ffi::lua_settop(state, -2);
         ffi::lua_pushstring(state, c"reached lua stack limit".as_ptr());
         return true;
     }
-    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, HOOKS_KEY.as_ptr());
-    ffi::lua_rawgeti(state, -1, REPLY_SLOT as _);
-    ffi::lua_pushnil(state);
-    ffi::lua_rawseti(state, -3, REPLY_SLOT as _);
-    ffi::lua_remove(state, -2);
     false
 }
 
-/// [`push_reply`]'s protected part: the value is left in `hooks[REPLY_SLOT]`.
+/// [`push_reply`]'s protected part: returns the value.
 unsafe extern "C-unwind" fn convert(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
-    // SAFETY: `push_reply` passed its `Convert`, alive until lua_cpcall returns.
+    // SAFETY: `push_reply` passed its `Convert`, alive until lua_pcall returns.
     let job = unsafe { &mut *ffi::lua_touserdata(state, 1).cast::<Convert>() };
     ffi::lua_settop(state, 0);
     // SAFETY: a C function's own stack, which `push_resp` grows as it needs.
@@ -385,10 +382,7 @@ unsafe extern "C-unwind" fn convert(state: *mut mlua::ffi::lua_State) -> std::ff
         return 0;
     }
     job.fitted = true;
-    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, HOOKS_KEY.as_ptr());
-    ffi::lua_insert(state, -2);
-    ffi::lua_rawseti(state, -2, REPLY_SLOT as _);
-    0
+    1
 }
 
 /// Pushes the RESP reply at `buf[*pos..]` as one Lua value, by the rules of [`parse`]
@@ -628,10 +622,12 @@ impl Interp {
             }
         })?;
         let make_call = lua.create_function(|lua, args: (Function, bool, Table)| {
-            // SAFETY: pushes one C closure over the three values exec_raw pushed.
+            // SAFETY: pushes one C closure over the three values exec_raw pushed and
+            // `convert`.
             unsafe {
                 lua.exec_raw::<Function>(args, |state| {
-                    mlua::ffi::lua_pushcclosure(state, fast_call, 3)
+                    mlua::ffi::lua_pushcfunction(state, convert);
+                    mlua::ffi::lua_pushcclosure(state, fast_call, 4)
                 })
             }
         })?;
@@ -672,12 +668,6 @@ impl Interp {
         let funcs = lua.create_table()?;
         let run = lua.create_function(|lua, args: MultiValue| call_handler(lua, args))?;
         let run_name = lua.create_string("run")?;
-        // SAFETY: stores the one value pushed (`hooks`) in the registry, for `convert`.
-        unsafe {
-            lua.exec_raw::<()>(&hooks, |state| {
-                mlua::ffi::lua_setfield(state, mlua::ffi::LUA_REGISTRYINDEX, HOOKS_KEY.as_ptr());
-            })
-        }?;
         let interp = Interp {
             lua,
             hooks,
