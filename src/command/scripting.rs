@@ -125,6 +125,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         None,
         || runner.call::<(bool, Value)>(func),
     );
+    interp.after_run();
     server.scripts.counted(&interp);
     out
 }
