@@ -390,8 +390,8 @@ unsafe extern "C-unwind" fn convert(state: *mut mlua::ffi::lua_State) -> std::ff
     1
 }
 
-/// Pushes the RESP reply at `buf[*pos..]` as one Lua value, by the rules of [`parse`]
-/// (Redis's `redisProtocolToLuaType`), straight onto the stack; false (with the stack as
+/// Pushes the RESP reply at `buf[*pos..]` as one Lua value, by Redis's rules
+/// (`redisProtocolToLuaType`), straight onto the stack; false (with the stack as
 /// it was) if the stack cannot grow. Nothing here owns memory across a Lua call, which may
 /// raise (see [`push_reply`]).
 ///
@@ -880,8 +880,21 @@ fn printf_g(format: &std::ffi::CStr, n: f64) -> Vec<u8> {
 /// A reply in RESP (as a command wrote it) as a Lua value (Redis's
 /// `redisProtocolToLuaType`).
 pub fn resp_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Value> {
-    let mut pos = 0;
-    parse(lua, buf, &mut pos)
+    let mut fitted = false;
+    // SAFETY: `push_resp` pushes one value (a nil is pushed when it cannot) and owns nothing
+    // across the Lua calls that may raise; exec_raw runs it protected.
+    let value = unsafe {
+        lua.exec_raw::<Value>((), |state| {
+            fitted = push_resp(state, buf, &mut 0);
+            if !fitted {
+                mlua::ffi::lua_pushnil(state);
+            }
+        })
+    }?;
+    if !fitted {
+        return Err(mlua::Error::runtime("reached lua stack limit"));
+    }
+    Ok(value)
 }
 
 fn line<'b>(buf: &'b [u8], pos: &mut usize) -> &'b [u8] {
@@ -899,113 +912,6 @@ fn number(text: &[u8]) -> i64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
-}
-
-fn parse(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
-    let Some(&kind) = buf.get(*pos) else {
-        return Ok(Value::Nil);
-    };
-    *pos += 1;
-    let head = line(buf, pos);
-    let bulk = |pos: &mut usize, len: i64| -> &[u8] {
-        let start = (*pos).min(buf.len());
-        let end = (start + len.max(0) as usize).min(buf.len());
-        *pos = (end + 2).min(buf.len());
-        &buf[start..end]
-    };
-    let single = |field: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
-        t.raw_set(field, v)?;
-        Ok(Value::Table(t))
-    };
-    match kind {
-        b'+' => single("ok", Value::String(lua.create_string(head)?)),
-        b'-' => {
-            // luaPushErrorBuff: "CODE msg", or "ERR msg" when there is no space.
-            let text = match head.iter().position(|&b| b == b' ') {
-                Some(_) => head.to_vec(),
-                None => [b"ERR ".as_slice(), head].concat(),
-            };
-            let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(&text)?)?;
-            t.raw_set("ignore_error_stats_update", true)?;
-            Ok(Value::Table(t))
-        }
-        b':' => Ok(Value::Number(number(head) as f64)),
-        b'$' => {
-            let len = number(head);
-            if len < 0 {
-                return Ok(Value::Boolean(false));
-            }
-            Ok(Value::String(lua.create_string(bulk(pos, len))?))
-        }
-        b'*' | b'>' => {
-            let len = number(head);
-            if len < 0 {
-                return Ok(Value::Boolean(false));
-            }
-            let t = lua.create_table()?;
-            for i in 1..=len {
-                let v = parse(lua, buf, pos)?;
-                t.raw_set(i, v)?;
-            }
-            Ok(Value::Table(t))
-        }
-        b'%' => {
-            let t = lua.create_table()?;
-            for _ in 0..number(head) {
-                let k = parse(lua, buf, pos)?;
-                let v = parse(lua, buf, pos)?;
-                if !k.is_nil() {
-                    t.raw_set(k, v)?;
-                }
-            }
-            single("map", Value::Table(t))
-        }
-        b'~' => {
-            let t = lua.create_table()?;
-            for _ in 0..number(head) {
-                let k = parse(lua, buf, pos)?;
-                if !k.is_nil() {
-                    t.raw_set(k, true)?;
-                }
-            }
-            single("set", Value::Table(t))
-        }
-        b'|' => {
-            for _ in 0..number(head) {
-                parse(lua, buf, pos)?;
-                parse(lua, buf, pos)?;
-            }
-            parse(lua, buf, pos)
-        }
-        b'_' => Ok(Value::Nil),
-        b'#' => Ok(Value::Boolean(head == b"t")),
-        b',' => {
-            let text = String::from_utf8_lossy(head);
-            let d = match &*text {
-                "inf" => f64::INFINITY,
-                "-inf" => f64::NEG_INFINITY,
-                "nan" | "-nan" => f64::NAN,
-                t => t.parse().unwrap_or(0.0),
-            };
-            single("double", Value::Number(d))
-        }
-        b'(' => single("big_number", Value::String(lua.create_string(head)?)),
-        b'=' => {
-            let body = bulk(pos, number(head));
-            let (format, text) = if body.len() >= 4 {
-                (&body[..3], &body[4..])
-            } else {
-                (&b""[..], body)
-            };
-            let v = lua.create_table()?;
-            v.raw_set("string", lua.create_string(text)?)?;
-            v.raw_set("format", lua.create_string(format)?)?;
-            single("verbatim_string", Value::Table(v))
-        }
-        _ => Ok(Value::Nil),
-    }
 }
 
 /// How deep a reply may nest before "reached lua stack limit". Redis reaches it at 7995
