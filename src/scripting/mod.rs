@@ -6,6 +6,7 @@
 //! read-only globals and libraries, the error handler that adds the script's line) is set up
 //! by `prelude.lua`, as Redis's `scriptingInit` does in C.
 
+mod arena;
 mod bit;
 mod cjson;
 mod clib;
@@ -70,6 +71,8 @@ pub struct Interp {
     hooked_at: std::cell::Cell<u64>,
     /// Scripts run since the last garbage-collection step ([`Interp::after_run`]).
     runs: std::cell::Cell<u32>,
+    /// The state's allocator: last, so that it is dropped after the state is closed.
+    _arena: Option<arena::Installed>,
 }
 
 /// Redis's `LUA_GC_CYCLE_PERIOD`.
@@ -599,6 +602,8 @@ pub fn sha1hex(body: &[u8]) -> String {
 impl Interp {
     /// A fresh interpreter: EVAL's, or with `functions` the one FUNCTION libraries share.
     pub fn new(functions: bool) -> mlua::Result<Interp> {
+        // Declared first so that, on an early return, it is dropped after the state.
+        let mut installed = None;
         // SAFETY: the debug library is loaded only for the error handler, which the prelude
         // keeps to itself before removing `debug` from the globals scripts see.
         let lua = unsafe {
@@ -607,6 +612,8 @@ impl Interp {
                 LuaOptions::default(),
             )
         };
+        // SAFETY: the state is fresh; the interpreter keeps the arena past the state.
+        unsafe { lua.exec_raw::<()>((), |state| installed = arena::Installed::install(state)) }?;
         let hooks = lua.create_table()?;
         let sha =
             lua.create_function(|lua, s: mlua::String| lua.create_string(sha1hex(&s.as_bytes())))?;
@@ -685,6 +692,7 @@ impl Interp {
             api,
             hooked_at: std::cell::Cell::new(0),
             runs: std::cell::Cell::new(0),
+            _arena: installed,
         };
         interp.install_hook();
         // What setting up the sandbox left behind: a fresh interpreter starts at its live
