@@ -266,10 +266,10 @@ fn call_handler(lua: &Lua, args: MultiValue) -> RunResult {
 }
 
 /// redis.call and redis.pcall (upvalues: the prelude's Lua version, whether to raise, the
-/// `hooks` table, [`convert`]). Redis's own are C functions reading their arguments off the stack; so is
-/// this one, for a script's string and number arguments: handing them over as a table
-/// through a Lua function and a callback cost about 5,000 instructions per call. Anything
-/// else goes to the Lua version, which gives the errors.
+/// `hooks` table, [`convert`]). Redis's own are C functions reading their arguments off the
+/// stack; so is this one, for a script's string and number arguments: handing them over as a
+/// table through a Lua function and a callback cost about 5,000 instructions per call.
+/// Anything else goes to the Lua version, which gives the errors.
 unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
     let n = ffi::lua_gettop(state);
@@ -315,10 +315,18 @@ unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::
                     unsafe { push_reply(state, text.into_bytes()) };
                     true
                 }
-                // Checked above: a handler is installed on this thread.
+                // No handler after all (a panic took it): what `call_handler` answers then.
                 Ok(None) => {
-                    ffi::lua_pushnil(state);
-                    false
+                    ffi::lua_createtable(state, 0, 2);
+                    ffi::lua_pushstring(
+                        state,
+                        c"ERR redis.call/pcall can only be called inside a script invocation"
+                            .as_ptr(),
+                    );
+                    ffi::lua_setfield(state, -2, c"err".as_ptr());
+                    ffi::lua_pushboolean(state, 1);
+                    ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
+                    true
                 }
                 Err(panic) => {
                     PANIC.with(|p| *p.borrow_mut() = Some(panic));
