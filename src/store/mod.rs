@@ -329,10 +329,6 @@ pub fn reset_lock_stats() {
     }
 }
 
-/// A write lock held this long (µs) is handed to its waiters when released (see
-/// `WriteGuard::release`); a short one is released the usual, faster way.
-const FAIR_AFTER_US: u64 = 100;
-
 /// When a lock was taken, to time its hold.
 #[allow(clippy::disallowed_methods)] // a lock's hold time, not a command's instant
 fn hold_start() -> std::time::Instant {
@@ -389,22 +385,12 @@ impl<'a> WriteGuard<'a> {
         WriteGuard(Some(guard), Some(hold_start()))
     }
 
-    /// Releases the lock, recording how long it was held. After a long hold the lock goes
-    /// straight to those queued behind it: released the usual way, a writer sending big
-    /// commands back to back (a pipeline of 1,000-field HSETs) took it again before the woken
-    /// readers ran, and a GET waited behind several of them.
+    /// Releases the lock, recording how long it was held.
     fn release(&self, guard: RwLockWriteGuard<'a, Keyspace>) {
-        let Some(since) = self.1 else {
-            drop(guard);
-            return;
-        };
-        let us = held_us(since);
-        if us >= FAIR_AFTER_US {
-            RwLockWriteGuard::unlock_fair(guard);
-        } else {
-            drop(guard);
+        drop(guard);
+        if let Some(since) = self.1 {
+            note_max(&MAX_WRITE_HOLD_US, held_us(since));
         }
-        note_max(&MAX_WRITE_HOLD_US, us);
     }
 }
 
