@@ -18,8 +18,11 @@ use std::ptr;
 const SMALL: usize = 512;
 const STEP: usize = 16;
 const CLASSES: usize = SMALL / STEP;
-/// The region's address space: reserved, and backed only as it is first used.
-const REGION: usize = 1 << 30;
+/// The region's address space: reserved, and backed only as it is first used. Its pages are
+/// kept until the interpreter goes (SCRIPT FLUSH, FUNCTION FLUSH), so it is small: a script
+/// that builds more than this in small blocks gets the rest from the process allocator, which
+/// gives memory back when it is freed. A typical interpreter holds well under 1 MB.
+const REGION: usize = 16 << 20;
 /// Lua 5.1 aligns nothing beyond what malloc gives; mlua's allocator uses this alignment.
 const ALIGN: usize = 16;
 
@@ -186,7 +189,8 @@ pub unsafe extern "C-unwind" fn alloc(
     }
     let q = arena.alloc(nsize);
     if q.is_null() {
-        return ptr::null_mut();
+        // Lua counts on a shrink never failing: the old block is big enough.
+        return if nsize <= osize { ptr } else { ptr::null_mut() };
     }
     // SAFETY: both blocks hold at least the smaller size; they are distinct.
     unsafe { ptr::copy_nonoverlapping(p, q, osize.min(nsize)) };
@@ -233,6 +237,25 @@ mod tests {
             let outside = std::alloc::alloc(layout);
             assert!(!arena.owns(outside));
             alloc(ud, outside.cast(), 64, 0);
+        }
+    }
+
+    /// Past the region's end, small blocks come from the process allocator, and are given
+    /// back there.
+    #[test]
+    fn a_full_region_spills_over() {
+        let mut arena = Arena::new().expect("address space");
+        let ud: *mut c_void = (&mut *arena as *mut Arena).cast();
+        let blocks: Vec<*mut c_void> = (0..REGION / SMALL + 100)
+            // SAFETY: fresh blocks of SMALL bytes.
+            .map(|_| unsafe { alloc(ud, ptr::null_mut(), 0, SMALL) })
+            .collect();
+        assert!(blocks.iter().all(|p| !p.is_null()));
+        let inside = blocks.iter().filter(|p| arena.owns(p.cast())).count();
+        assert_eq!(inside, REGION / SMALL);
+        for p in blocks {
+            // SAFETY: each block once, with its size.
+            unsafe { alloc(ud, p, SMALL, 0) };
         }
     }
 }
