@@ -317,15 +317,10 @@ unsafe extern "C-unwind" fn fast_call(state: *mut mlua::ffi::lua_State) -> std::
                 }
                 // No handler after all (a panic took it): what `call_handler` answers then.
                 Ok(None) => {
-                    ffi::lua_createtable(state, 0, 2);
-                    ffi::lua_pushstring(
-                        state,
-                        c"ERR redis.call/pcall can only be called inside a script invocation"
-                            .as_ptr(),
-                    );
-                    ffi::lua_setfield(state, -2, c"err".as_ptr());
-                    ffi::lua_pushboolean(state, 1);
-                    ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
+                    let text = b"-ERR redis.call/pcall can only be called inside a script \
+                                 invocation\r\n";
+                    // SAFETY: the stack was emptied above.
+                    unsafe { push_reply(state, text.to_vec()) };
                     true
                 }
                 Err(panic) => {

@@ -25,37 +25,15 @@ local dbg = debug
 
 local RO = 'Attempt to modify a readonly table'
 local protected = raw_setmetatable({}, {__mode = 'k'})
-local views = raw_setmetatable({}, {__mode = 'k'})
-
 local function readonly() error(RO, 2) end
 
--- A read-only view of a table holding no tables (the bundled libraries): reads go straight
--- to it, without a function call, since nothing read through it needs a view of its own.
+-- A read-only view of a table holding no tables (the libraries, `redis`, `string`, ...):
+-- reads go straight to it, without a function call, since nothing read through it needs a
+-- view of its own.
 local function freeze_flat(t)
   local v = {}
   protected[v] = true
   raw_setmetatable(v, {__index = t, __newindex = readonly, __metatable = false})
-  return v
-end
-
--- A read-only view of `t`; tables read through it are viewed read-only too.
-local freeze
-freeze = function(t)
-  if protected[t] then return t end
-  local v = views[t]
-  if v then return v end
-  v = {}
-  views[t] = v
-  protected[v] = true
-  raw_setmetatable(v, {
-    __index = function(_, k)
-      local x = t[k]
-      if type(x) == 'table' then return freeze(x) end
-      return x
-    end,
-    __newindex = readonly,
-    __metatable = false,
-  })
   return v
 end
 
@@ -231,7 +209,7 @@ backing.rawset = function(t, k, v)
   return rawset(t, k, v)
 end
 -- None of these holds a table, so their views read straight through (a read through a
--- function, as `freeze` needs, made every `redis.call` a Lua call more).
+-- function made every `redis.call` a Lua call more).
 backing.string = freeze_flat(string)
 backing.math = freeze_flat(math)
 backing.table = freeze_flat(table)
@@ -257,7 +235,7 @@ raw_setmetatable(backing, {
 local gmeta = {__index = backing, __newindex = readonly}
 -- What getmetatable(_G) shows: Redis's own globals metatable (an error function as __index,
 -- read-only), never the real one, whose __index leads to the backing table.
-gmeta.__metatable = freeze({
+gmeta.__metatable = freeze_flat({
   __index = function(_, k)
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end,

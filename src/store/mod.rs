@@ -374,7 +374,8 @@ impl Drop for ReadGuard<'_> {
 /// writer created are served (see [`ready`]), so no other client can take what was pushed
 /// for them, and no write path can forget to wake them.
 /// The instant is when the lock was taken, to time its hold; `None` for a lock taken
-/// together with others whose first one is timed (see [`Store::hold`]).
+/// together with others, of which only the last (released last) is timed, from before the
+/// first was taken (see [`Store::hold`]).
 pub struct WriteGuard<'a>(
     Option<RwLockWriteGuard<'a, Keyspace>>,
     Option<std::time::Instant>,
