@@ -64,6 +64,13 @@ pub enum Handler {
     /// version given) and either answers at once or says what it waits for; dispatch then
     /// parks the client in the key's wait queue before the lock is released.
     Blocking(fn(&mut DbMut, &Args, u8) -> Result<Step, CmdError>),
+    /// May block but never writes (XREAD): the first runs under the read lock and gives the
+    /// answer if there is one now; only if it would wait does the second run as `Blocking`
+    /// does, under the write lock. Readers of a stream then share its lock, as GETs do.
+    ReadBlocking(
+        fn(&DbRef, &Args, u8) -> Result<Option<Reply>, CmdError>,
+        fn(&mut DbMut, &Args, u8) -> Result<Step, CmdError>,
+    ),
     /// Needs the connection or the server; takes any locks itself, through the store's
     /// methods (which keep the lock order), and sees time only through `Ctx::op`.
     Client(fn(&mut Ctx, &Args) -> CmdResult),
@@ -200,7 +207,7 @@ const NOKEYS: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
 const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
 
-use Handler::{Blocking, Client, Container, Read, ReadInto, Write};
+use Handler::{Blocking, Client, Container, Read, ReadBlocking, ReadInto, Write};
 
 /// The command table.
 #[rustfmt::skip]
@@ -485,7 +492,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("xrange", -4, READONLY, KEY1, "stream", Read(streams::xrange)),
     cmd("xrevrange", -4, READONLY, KEY1, "stream", Read(streams::xrevrange)),
     cmd("xsetid", -3, WRITE | DENYOOM | FAST, KEY1, "stream", Write(streams::xsetid)),
-    cmd("xread", -4, READONLY | BLOCKING | MOVABLE_KEYS, NOKEYS, "stream", Blocking(streams::xread)),
+    cmd("xread", -4, READONLY | BLOCKING | MOVABLE_KEYS, NOKEYS, "stream", ReadBlocking(streams::xread_at_once, streams::xread)),
     cmd("xreadgroup", -7, WRITE | BLOCKING | MOVABLE_KEYS, NOKEYS, "stream", Blocking(streams::xreadgroup)),
     cmd("xack", -4, WRITE | FAST, KEY1, "stream", Write(streams::xack)),
     cmd("xpending", -3, READONLY, KEY1, "stream", Read(streams::xpending)),
@@ -1651,7 +1658,7 @@ fn handle(
             r
         }),
         // Inside a transaction a blocking command does not block: it times out at once.
-        Blocking(f) if ctx.held.is_some() => ctx.write_db(here, |db| {
+        Blocking(f) | ReadBlocking(_, f) if ctx.held.is_some() => ctx.write_db(here, |db| {
             let before = db.changes();
             let r = match f(db, args, resp) {
                 Ok(Step::Reply(reply)) => Ok(reply),
@@ -1662,22 +1669,21 @@ fn handle(
             show();
             r
         }),
-        Blocking(f) => {
-            let (store, op) = (&ctx.server.store, ctx.op);
-            let mut guard = store.write(here);
-            let mut db = Db::new(&mut *guard, op);
-            let before = db.changes();
-            let r = match f(&mut db, args, resp) {
-                Ok(Step::Reply(reply)) => {
-                    propagate::after(&db, spec.name, args, before, Some(&reply));
-                    Ok(reply)
+        ReadBlocking(at_once, f) => {
+            let now = ctx.read_db(here, |db| {
+                let r = at_once(db, args, resp);
+                if !matches!(r, Ok(None)) {
+                    show();
                 }
-                Ok(Step::Wait(wait)) => Ok(park(ctx, &mut db, wait)),
+                r
+            });
+            match now {
+                Ok(Some(reply)) => Ok(reply),
                 Err(e) => Err(e),
-            };
-            show();
-            r
+                Ok(None) => block(ctx, spec, f, args, show),
+            }
         }
+        Blocking(f) => block(ctx, spec, f, args, show),
         Client(f) if spec.flags & WRITE != 0 => {
             let aof = std::sync::Arc::clone(&ctx.server.aof);
             let here = ctx.client.db;
@@ -1694,6 +1700,32 @@ fn handle(
         Client(f) => f(ctx, args),
         Container => Err(arity_error(args.get(0), spec.name)),
     }
+}
+
+/// A blocking handler under the write lock of the client's database: its answer now, or
+/// the client parked in the wait queues of what it waits for before the lock is released.
+fn block(
+    ctx: &mut Ctx,
+    spec: &'static CommandSpec,
+    f: fn(&mut DbMut, &Args, u8) -> Result<Step, CmdError>,
+    args: &Args,
+    mut show: impl FnMut(),
+) -> CmdResult {
+    let (here, resp) = (ctx.client.db, ctx.client.resp);
+    let (store, op) = (&ctx.server.store, ctx.op);
+    let mut guard = store.write(here);
+    let mut db = Db::new(&mut *guard, op);
+    let before = db.changes();
+    let r = match f(&mut db, args, resp) {
+        Ok(Step::Reply(reply)) => {
+            propagate::after(&db, spec.name, args, before, Some(&reply));
+            Ok(reply)
+        }
+        Ok(Step::Wait(wait)) => Ok(park(ctx, &mut db, wait)),
+        Err(e) => Err(e),
+    };
+    show();
+    r
 }
 
 /// Parks the client in the wait queues of `wait`'s keys, under the lock the blocking handler

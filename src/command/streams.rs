@@ -7,11 +7,11 @@
 
 use super::args::{err, Args, CmdError, CmdResult, NO_SUCH_KEY, SYNTAX};
 use super::{Step, Wait};
-use crate::protocol::{encode, parse_i64, Reply};
+use crate::protocol::{encode, parse_i64, reply, Reply};
 use crate::store::notify::STREAM;
 use crate::store::ready::Request;
 use crate::store::stream::{AppendError, Group, Pairs, Trim, INVALID_ENTRIES_READ};
-use crate::store::{DbMut, DbRef, Stream, StreamId, Value};
+use crate::store::{Db, DbMut, DbRef, Keyspace, Stream, StreamId, Value};
 
 const INVALID_ID: CmdError = err("ERR Invalid stream ID specified as stream command argument");
 const BAD_START: CmdError = err("ERR invalid start ID for the interval");
@@ -152,15 +152,27 @@ fn owned_entries(items: Vec<(StreamId, Pairs)>) -> Reply {
     Reply::Array(items.iter().map(|(id, p)| entry_reply(*id, p)).collect())
 }
 
-/// Entries of `s` in `[start, end]` (at most `count`, 0: all).
+/// Entries of `s` in `[start, end]` (at most `count`, 0: all), encoded as they are read:
+/// an array of `[id, [field, value, ...]]` is the same bytes in RESP2 and RESP3, and a
+/// reply tree of ten entries was about eighty blocks made and freed (XREAD COUNT 10).
 fn range_reply(s: &Stream, start: StreamId, end: StreamId, rev: bool, count: usize) -> Reply {
     let take = if count == 0 { usize::MAX } else { count };
-    Reply::Array(
-        s.range(start, end, rev)
-            .take(take)
-            .map(|i| entry_reply(i.id, &i.pairs))
-            .collect(),
-    )
+    let mut body = Vec::new();
+    let mut n = 0;
+    for item in s.range(start, end, rev).take(take) {
+        body.extend_from_slice(b"*2\r\n");
+        reply::bulk_pair(&mut body, item.id.ms, b'-', item.id.seq);
+        reply::header(&mut body, b'*', 2 * item.pairs.len() as i64);
+        for (f, v) in &item.pairs {
+            reply::bulk(&mut body, f);
+            reply::bulk(&mut body, v);
+        }
+        n += 1;
+    }
+    let mut out = Vec::with_capacity(body.len() + 24);
+    reply::header(&mut out, b'*', n);
+    out.extend_from_slice(&body);
+    Reply::Raw(out.into())
 }
 
 /// A Redis `%s` of client bytes in an error text (newlines become spaces, as
@@ -650,18 +662,42 @@ pub fn xread(db: &mut DbMut, args: &Args, proto: u8) -> Result<Step, CmdError> {
     read_generic(db, args, proto, false)
 }
 
+/// XREAD under the read lock: its answer if it has one now (entries, an error, or nil when
+/// it may not block), `None` if it would wait. Only then does dispatch take the write lock
+/// and run [`xread`], which looks again (an XADD may have come in between).
+pub fn xread_at_once(db: &DbRef, args: &Args, proto: u8) -> Result<Option<Reply>, CmdError> {
+    let read = parse_read(args, false)?;
+    let ids = read_ids(db, args, &read)?;
+    let parts = plain_parts(db, read.keys(args), &ids, read.count)?;
+    if !parts.is_empty() {
+        return Ok(Some(top_level(parts, proto)));
+    }
+    Ok(read.timeout.is_none().then_some(Reply::NilArray))
+}
+
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]
 pub fn xreadgroup(db: &mut DbMut, args: &Args, proto: u8) -> Result<Step, CmdError> {
     read_generic(db, args, proto, true)
 }
 
-/// Redis's `xreadCommand`, both forms.
-fn read_generic(
-    db: &mut DbMut,
-    args: &Args,
-    proto: u8,
+/// XREAD's and XREADGROUP's options.
+struct ReadArgs {
+    timeout: Option<i64>,
+    count: i64,
+    streams_at: usize,
+    nstreams: usize,
+    group: Option<GroupRead>,
     xreadgroup: bool,
-) -> Result<Step, CmdError> {
+}
+
+impl ReadArgs {
+    fn keys<'a>(&self, args: &'a Args) -> &'a [Vec<u8>] {
+        &args.all()[self.streams_at..self.streams_at + self.nstreams]
+    }
+}
+
+/// Parses XREAD's or XREADGROUP's options, with Redis's errors (`xreadCommand`).
+fn parse_read(args: &Args, xreadgroup: bool) -> Result<ReadArgs, CmdError> {
     let argc = args.len();
     let mut timeout: Option<i64> = None;
     let mut count: i64 = 0;
@@ -724,7 +760,25 @@ fn read_generic(
     if let Some(g) = group.as_mut() {
         g.noack = noack;
     }
-    let keys = &args.all()[streams_at..streams_at + nstreams];
+    Ok(ReadArgs {
+        timeout,
+        count,
+        streams_at,
+        nstreams,
+        group,
+        xreadgroup,
+    })
+}
+
+/// The ID each stream is read after (`$`: its last now; `>`: the group's, as `MAX`).
+fn read_ids<K: std::ops::Deref<Target = Keyspace>>(
+    db: &Db<K>,
+    args: &Args,
+    read: &ReadArgs,
+) -> Result<Vec<StreamId>, CmdError> {
+    let (group, xreadgroup, nstreams) = (&read.group, read.xreadgroup, read.nstreams);
+    let keys = read.keys(args);
+    let streams_at = read.streams_at;
     let mut ids = Vec::with_capacity(nstreams);
     for (k, key) in keys.iter().enumerate() {
         let arg = args.get(streams_at + nstreams + k);
@@ -752,88 +806,130 @@ fn read_generic(
             ids.push(strict_id(arg)?);
         }
     }
-    let now = db.now_ms();
+    Ok(ids)
+}
+
+/// XREAD's entries (no group): for each stream with entries after its ID, its name and
+/// up to `count` of them.
+fn plain_parts<K: std::ops::Deref<Target = Keyspace>>(
+    db: &Db<K>,
+    keys: &[Vec<u8>],
+    ids: &[StreamId],
+    count: i64,
+) -> Result<Vec<(Reply, Reply)>, CmdError> {
     let mut parts = Vec::new();
-    for (k, key) in keys.iter().enumerate() {
+    for (key, &gt) in keys.iter().zip(ids) {
         let Some(s) = db.get_stream(key)? else {
             continue;
         };
-        let mut gt = ids[k];
-        let (serve, history) = match &group {
-            Some(g) => {
-                if gt != StreamId::MAX {
-                    (true, true)
-                } else {
-                    let last = s
-                        .groups
-                        .get(g.group.as_slice())
-                        .map_or(StreamId::MAX, |g| g.last_id);
-                    match s.last_valid_id() {
-                        Some(max) if !s.is_empty() && max > last => {
-                            gt = last;
-                            (true, false)
-                        }
-                        _ => (false, false),
-                    }
-                }
-            }
-            None => (
-                s.last_valid_id()
-                    .is_some_and(|max| !s.is_empty() && max > gt),
-                false,
-            ),
-        };
-        if !serve {
+        if !s
+            .last_valid_id()
+            .is_some_and(|max| !s.is_empty() && max > gt)
+        {
             continue;
         }
         let start = gt.incr().unwrap_or(StreamId::MIN);
-        let entries = match &group {
-            Some(g) => {
-                touch_consumer(db, key, &g.group, &g.consumer);
-                let s = stream_for_write(db, key)?;
-                if history {
-                    let items =
-                        s.deliver_history(&g.group, &g.consumer, start, count as usize, now);
-                    Reply::Array(
-                        items
-                            .into_iter()
-                            .map(|(id, pairs)| match pairs {
-                                Some(p) => entry_reply(id, &p),
-                                None => Reply::Array(vec![id_reply(id), Reply::NilArray]),
-                            })
-                            .collect(),
-                    )
-                } else {
-                    owned_entries(s.deliver_new(
-                        &g.group,
-                        &g.consumer,
-                        start,
-                        count as usize,
-                        g.noack,
-                        now,
-                    ))
-                }
+        parts.push(keyed(
+            key,
+            range_reply(s, start, StreamId::MAX, false, count as usize),
+        ));
+    }
+    Ok(parts)
+}
+
+/// Redis's `xreadCommand`, both forms.
+fn read_generic(
+    db: &mut DbMut,
+    args: &Args,
+    proto: u8,
+    xreadgroup: bool,
+) -> Result<Step, CmdError> {
+    let mut read = parse_read(args, xreadgroup)?;
+    let ids = read_ids(db, args, &read)?;
+    let (keys, count, timeout) = (read.keys(args), read.count, read.timeout);
+    let Some(g) = read.group.take() else {
+        let parts = plain_parts(db, keys, &ids, count)?;
+        return Ok(wait_or_reply(
+            parts, keys, &ids, count, timeout, None, proto,
+        ));
+    };
+    let now = db.now_ms();
+    let mut parts = Vec::new();
+    for (key, &id) in keys.iter().zip(&ids) {
+        let Some(s) = db.get_stream(key)? else {
+            continue;
+        };
+        // An explicit ID reads the consumer's history; `>` what the group has not seen.
+        let history = id != StreamId::MAX;
+        let gt = if history {
+            id
+        } else {
+            let last = s
+                .groups
+                .get(g.group.as_slice())
+                .map_or(StreamId::MAX, |g| g.last_id);
+            match s.last_valid_id() {
+                Some(max) if !s.is_empty() && max > last => last,
+                _ => continue,
             }
-            None => range_reply(s, start, StreamId::MAX, false, count as usize),
+        };
+        let start = gt.incr().unwrap_or(StreamId::MIN);
+        touch_consumer(db, key, &g.group, &g.consumer);
+        let s = stream_for_write(db, key)?;
+        let entries = if history {
+            let items = s.deliver_history(&g.group, &g.consumer, start, count as usize, now);
+            Reply::Array(
+                items
+                    .into_iter()
+                    .map(|(id, pairs)| match pairs {
+                        Some(p) => entry_reply(id, &p),
+                        None => Reply::Array(vec![id_reply(id), Reply::NilArray]),
+                    })
+                    .collect(),
+            )
+        } else {
+            owned_entries(s.deliver_new(&g.group, &g.consumer, start, count as usize, g.noack, now))
         };
         parts.push(keyed(key, entries));
     }
+    Ok(wait_or_reply(
+        parts,
+        keys,
+        &ids,
+        count,
+        timeout,
+        Some(g),
+        proto,
+    ))
+}
+
+/// What a read that found `parts` does: answers with them, or with nil if it may not
+/// block, or waits on its keys.
+fn wait_or_reply(
+    parts: Vec<(Reply, Reply)>,
+    keys: &[Vec<u8>],
+    ids: &[StreamId],
+    count: i64,
+    timeout: Option<i64>,
+    group: Option<GroupRead>,
+    proto: u8,
+) -> Step {
     if !parts.is_empty() {
-        return Ok(Step::Reply(top_level(parts, proto)));
+        return Step::Reply(top_level(parts, proto));
     }
     let Some(timeout_ms) = timeout else {
-        return Ok(Step::Reply(Reply::NilArray));
+        return Step::Reply(Reply::NilArray);
     };
     // Each key once, with the first ID given for it (as Redis's blockForKeys keeps it).
     let mut wait_keys: Vec<Vec<u8>> = Vec::new();
     let mut wait_ids = Vec::new();
-    for (k, key) in keys.iter().enumerate() {
+    for (key, &id) in keys.iter().zip(ids) {
         if !wait_keys.contains(key) {
             wait_keys.push(key.clone());
-            wait_ids.push(ids[k]);
+            wait_ids.push(id);
         }
     }
-    Ok(Step::Wait(Wait {
+    Step::Wait(Wait {
         keys: wait_keys.iter().map(|k| Box::from(k.as_slice())).collect(),
         request: Box::new(ReadRequest {
             keys: wait_keys,
@@ -849,7 +945,7 @@ fn read_generic(
         timeout_ms,
         on_timeout: Reply::NilArray,
         in_multi: None,
-    }))
+    })
 }
 
 // ---- deleting

@@ -383,6 +383,19 @@ pub fn header(out: &mut Vec<u8>, kind: u8, n: i64) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// Writes a bulk string of the two numbers joined by `sep` (a stream ID, `ms-seq`) without
+/// allocating.
+pub fn bulk_pair(out: &mut Vec<u8>, a: u64, sep: u8, b: u64) {
+    let (mut da, mut db) = ([0u8; 24], [0u8; 24]);
+    let ia = digits(&mut da, 24, a);
+    let ib = digits(&mut db, 24, b);
+    header(out, b'$', (24 - ia + 1 + 24 - ib) as i64);
+    out.extend_from_slice(&da[ia..]);
+    out.push(sep);
+    out.extend_from_slice(&db[ib..]);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Appends the decimal form of `n`.
 pub fn push_i64(out: &mut Vec<u8>, n: i64) {
     let mut buf = [0u8; 24];

@@ -291,39 +291,46 @@ impl Node {
     fn raws(&self, master: StreamId) -> Vec<Raw> {
         let mut out = Vec::with_capacity((self.live + self.deleted) as usize);
         let nmaster = self.master_count();
-        let mut pos = self.entries_at as usize;
-        let mut prev = master;
+        let (mut pos, mut prev) = (self.entries_at as usize, master);
         while pos < self.buf.len() {
-            let at = pos;
-            let flags = self.buf[pos];
-            pos += 1;
-            let ms_delta = get_varint(&self.buf, &mut pos);
-            let s = get_varint(&self.buf, &mut pos);
-            let id = if ms_delta == 0 {
-                StreamId::new(prev.ms, prev.seq.wrapping_add(s))
-            } else {
-                StreamId::new(prev.ms.wrapping_add(ms_delta), s)
-            };
-            let body = pos;
-            if flags & SAME_FIELDS != 0 {
-                for _ in 0..nmaster {
-                    get_str(&self.buf, &mut pos);
-                }
-            } else {
-                let n = get_varint(&self.buf, &mut pos);
-                for _ in 0..2 * n {
-                    get_str(&self.buf, &mut pos);
-                }
-            }
-            out.push(Raw {
-                id,
-                at,
-                body,
-                flags,
-            });
-            prev = id;
+            let raw = self.raw_at(&mut pos, prev, nmaster);
+            out.push(raw);
+            prev = raw.id;
         }
         out
+    }
+
+    /// The entry whose flags byte is at `pos`, the one before it having ID `prev` (the
+    /// node's key for the first), of a node with `nmaster` master fields; `pos` moves to
+    /// the next entry.
+    fn raw_at(&self, pos: &mut usize, prev: StreamId, nmaster: u64) -> Raw {
+        let at = *pos;
+        let flags = self.buf[at];
+        *pos += 1;
+        let ms_delta = get_varint(&self.buf, pos);
+        let s = get_varint(&self.buf, pos);
+        let id = if ms_delta == 0 {
+            StreamId::new(prev.ms, prev.seq.wrapping_add(s))
+        } else {
+            StreamId::new(prev.ms.wrapping_add(ms_delta), s)
+        };
+        let body = *pos;
+        if flags & SAME_FIELDS != 0 {
+            for _ in 0..nmaster {
+                get_str(&self.buf, pos);
+            }
+        } else {
+            let n = get_varint(&self.buf, pos);
+            for _ in 0..2 * n {
+                get_str(&self.buf, pos);
+            }
+        }
+        Raw {
+            id,
+            at,
+            body,
+            flags,
+        }
     }
 
     /// The field-value pairs of an entry.
@@ -634,6 +641,9 @@ impl Stream {
             node: None,
             raws: Vec::new(),
             i: 0,
+            pos: 0,
+            prev: StreamId::MIN,
+            nmaster: 0,
             done: start > end,
         }
     }
@@ -1123,8 +1133,15 @@ pub struct Range<'a> {
     end: StreamId,
     rev: bool,
     node: Option<(StreamId, &'a Node)>,
+    /// Backwards: the node's entries, decoded at once, and the next one's index.
     raws: Vec<Raw>,
     i: usize,
+    /// Forwards: where the next entry starts, the ID before it, and the node's master field
+    /// count (entries are decoded one at a time, so a `COUNT 10` read of a node of 100
+    /// stops after the tenth).
+    pos: usize,
+    prev: StreamId,
+    nmaster: u64,
     done: bool,
 }
 
@@ -1150,11 +1167,15 @@ impl<'a> Range<'a> {
             return false;
         }
         self.node = Some((k, n));
-        self.raws = n.raws(k);
         if self.rev {
+            self.raws = n.raws(k);
             self.raws.reverse();
+            self.i = 0;
+        } else {
+            self.pos = n.entries_at as usize;
+            self.prev = k;
+            self.nmaster = n.master_count();
         }
-        self.i = 0;
         true
     }
 }
@@ -1167,15 +1188,24 @@ impl<'a> Iterator for Range<'a> {
             if self.done {
                 return None;
             }
-            if self.node.is_none() || self.i >= self.raws.len() {
-                if !self.next_node() {
-                    self.done = true;
-                    return None;
+            let raw = match self.node {
+                Some((_, n)) if !self.rev && self.pos < n.buf.len() => {
+                    let raw = n.raw_at(&mut self.pos, self.prev, self.nmaster);
+                    self.prev = raw.id;
+                    raw
                 }
-                continue;
-            }
-            let raw = self.raws[self.i];
-            self.i += 1;
+                Some(_) if self.rev && self.i < self.raws.len() => {
+                    self.i += 1;
+                    self.raws[self.i - 1]
+                }
+                _ => {
+                    if !self.next_node() {
+                        self.done = true;
+                        return None;
+                    }
+                    continue;
+                }
+            };
             if self.rev {
                 if raw.id > self.end {
                     continue;
