@@ -150,6 +150,12 @@ pub fn run_on(
                     }
                 } else if let Err(e) = load_snapshot(&sh) {
                     log::error!("{e}");
+                    // As Redis does, the checker's report goes to standard output.
+                    let report =
+                        crate::persistence::snapshot::check_file(&sh.config, sh.store.len());
+                    for line in report {
+                        println!("{line}");
+                    }
                     log::error!("Terminating server after rdb file reading failure.");
                     std::process::exit(1);
                 }

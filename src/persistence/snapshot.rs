@@ -372,6 +372,22 @@ impl Snapshots {
     }
 }
 
+/// `redis-check-rdb`'s report of `dir/dbfilename` (see [`rdb::check`]); empty if it cannot
+/// be read.
+pub fn check_file(config: &Config, databases: usize) -> Vec<String> {
+    let target = Target::of(config);
+    match std::fs::read(target.dir.join(&target.file)) {
+        Ok(data) => rdb::check(
+            &target.file,
+            &data,
+            databases,
+            &config.limits(),
+            clock::unix_ms(),
+        ),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Loads the RDB file at `path` into `store` if it exists (`Ok(None)` if it does not), taking
 /// each database's write lock for batches of keys. A file that does not start with an RDB
 /// header is an error.
