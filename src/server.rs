@@ -153,9 +153,13 @@ pub fn run_on(
                     // As Redis does, the checker's report goes to standard output.
                     let report =
                         crate::persistence::snapshot::check_file(&sh.config, sh.store.len());
+                    // Written, not printed: a closed standard output must not keep the
+                    // load thread from exiting the process below.
+                    let mut out = std::io::stdout().lock();
                     for line in report {
-                        println!("{line}");
+                        let _ = writeln!(out, "{line}");
                     }
+                    drop(out);
                     log::error!("Terminating server after rdb file reading failure.");
                     std::process::exit(1);
                 }

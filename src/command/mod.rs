@@ -64,8 +64,8 @@ pub enum Handler {
     /// version given) and either answers at once or says what it waits for; dispatch then
     /// parks the client in the key's wait queue before the lock is released.
     Blocking(fn(&mut DbMut, &Args, u8) -> Result<Step, CmdError>),
-    /// May block but never writes (XREAD): the first runs under the read lock and gives the
-    /// answer if there is one now; only if it would wait does the second run as `Blocking`
+    /// May block but never writes (XREAD): the first runs under the read lock and answers
+    /// when the command may not block; when it may (`None`), the second runs as `Blocking`
     /// does, under the write lock. Readers of a stream then share its lock, as GETs do.
     ReadBlocking(
         fn(&DbRef, &Args, u8) -> Result<Option<Reply>, CmdError>,

@@ -169,10 +169,13 @@ fn range_reply(s: &Stream, start: StreamId, end: StreamId, rev: bool, count: usi
         }
         n += 1;
     }
-    let mut out = Vec::with_capacity(body.len() + 24);
-    reply::header(&mut out, b'*', n);
-    out.extend_from_slice(&body);
-    Reply::Raw(out.into())
+    // The count goes in front, moving the entries up in place: a copy into a second buffer
+    // would double a long range's peak memory.
+    let mut head = Vec::with_capacity(24);
+    reply::header(&mut head, b'*', n);
+    body.reserve_exact(head.len());
+    body.splice(0..0, head);
+    Reply::Raw(body.into())
 }
 
 /// A Redis `%s` of client bytes in an error text (newlines become spaces, as
@@ -662,17 +665,22 @@ pub fn xread(db: &mut DbMut, args: &Args, proto: u8) -> Result<Step, CmdError> {
     read_generic(db, args, proto, false)
 }
 
-/// XREAD under the read lock: its answer if it has one now (entries, an error, or nil when
-/// it may not block), `None` if it would wait. Only then does dispatch take the write lock
-/// and run [`xread`], which looks again (an XADD may have come in between).
+/// XREAD under the read lock: its answer (entries, nil, or an error) unless it has a
+/// `BLOCK` option, `None` then. A read that may block runs [`xread`] under the write lock
+/// instead, which looks its keys up once (a second look would count twice in
+/// `keyspace_hits`) and parks the client if nothing is there.
 pub fn xread_at_once(db: &DbRef, args: &Args, proto: u8) -> Result<Option<Reply>, CmdError> {
     let read = parse_read(args, false)?;
+    if read.timeout.is_some() {
+        return Ok(None);
+    }
     let ids = read_ids(db, args, &read)?;
     let parts = plain_parts(db, read.keys(args), &ids, read.count)?;
-    if !parts.is_empty() {
-        return Ok(Some(top_level(parts, proto)));
-    }
-    Ok(read.timeout.is_none().then_some(Reply::NilArray))
+    Ok(Some(if parts.is_empty() {
+        Reply::NilArray
+    } else {
+        top_level(parts, proto)
+    }))
 }
 
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]

@@ -169,19 +169,21 @@ pub struct LoadedKey {
     pub freq: Option<u8>,
 }
 
-/// What `redis-check-rdb` reports of an RDB image named `name`: the key counts, and where
-/// and why reading failed if it did. Redis runs its checker on a file that failed to load
-/// at startup and prints this report before it exits, so the log says how far it got.
+/// What `redis-check-rdb` reports of an RDB image named `name`, and whether it found the
+/// image sound: the key counts, and where and why reading failed if it did. Redis runs its
+/// checker on a file that failed to load at startup and prints this report before it exits,
+/// so the log says how far it got.
 pub fn check(
     name: &str,
     buf: &[u8],
     databases: usize,
     limits: &Limits,
     now_ms: i64,
-) -> Vec<String> {
+) -> (Vec<String>, bool) {
     let mut lines = vec![format!("[offset 0] Checking RDB file {name}")];
-    // Every key reaches the counter (no instant is before the epoch's start), which counts
-    // the expired ones itself, as the checker counts them: read, with an expiry, and past it.
+    // Loaded as of `i64::MIN`, before every expiry, so that every key reaches the counter,
+    // which counts the expired ones itself, as the checker counts them: read, with an
+    // expiry, and past it.
     let (mut keys, mut expires, mut expired) = (0u64, 0u64, 0u64);
     let result = load(buf, databases, limits, i64::MIN, true, |k| {
         keys += 1;
@@ -189,27 +191,21 @@ pub fn check(
         expired += u64::from(k.expire != 0 && k.expire < now_ms);
         Ok(())
     });
-    match result {
+    let sound = match result {
         Ok(loaded) => {
-            for (k, v) in &loaded.aux {
-                lines.push(format!(
-                    "[offset {}] AUX FIELD {} = '{}'",
-                    loaded.end,
-                    String::from_utf8_lossy(k),
-                    String::from_utf8_lossy(v)
-                ));
-            }
             lines.push(format!("[offset {}] \\o/ RDB looks OK! \\o/", loaded.end));
+            true
         }
         Err(e) => {
             lines.push("--- RDB ERROR DETECTED ---".into());
             lines.push(format!("[offset {}] {}", e.offset, e.reason));
+            false
         }
-    }
+    };
     lines.push(format!("[info] {keys} keys read"));
     lines.push(format!("[info] {expires} expires"));
     lines.push(format!("[info] {expired} already expired"));
-    lines
+    (lines, sound)
 }
 
 /// Reads a whole RDB file. Keys already expired at `now_ms` are dropped, as a primary does;
@@ -374,20 +370,22 @@ mod tests {
         let mut body = vec![OPCODE_EXPIRETIME_MS];
         body.extend_from_slice(&2000i64.to_le_bytes());
         body.extend_from_slice(&[0, 1, b'k', 1, b'v', 0, 1, b'a', 1, b'b']);
-        let good = check("dump.rdb", &image(&body), 16, &limits, 1000);
+        let (good, sound) = check("dump.rdb", &image(&body), 16, &limits, 1000);
+        assert!(sound);
         assert_eq!(good[0], "[offset 0] Checking RDB file dump.rdb");
         assert!(good.iter().any(|l| l.ends_with("\\o/ RDB looks OK! \\o/")));
         assert!(good.contains(&"[info] 2 keys read".to_string()));
         assert!(good.contains(&"[info] 1 expires".to_string()));
         assert!(good.contains(&"[info] 0 already expired".to_string()));
-        let late = check("dump.rdb", &image(&body), 16, &limits, 3000);
+        let (late, _) = check("dump.rdb", &image(&body), 16, &limits, 3000);
         assert!(late.contains(&"[info] 2 keys read".to_string()));
         assert!(late.contains(&"[info] 1 expires".to_string()));
         assert!(late.contains(&"[info] 1 already expired".to_string()));
 
         // Then a hash ziplist that is three bytes of nothing.
         body.extend_from_slice(&[13, 1, b'h', 3, 1, 2, 3]);
-        let bad = check("dump.rdb", &image(&body), 16, &limits, 1000);
+        let (bad, sound) = check("dump.rdb", &image(&body), 16, &limits, 1000);
+        assert!(!sound);
         assert!(bad.contains(&"--- RDB ERROR DETECTED ---".to_string()));
         assert!(
             bad.iter().any(|l| l.contains("integrity check failed")),

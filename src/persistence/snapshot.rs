@@ -372,19 +372,23 @@ impl Snapshots {
     }
 }
 
-/// `redis-check-rdb`'s report of `dir/dbfilename` (see [`rdb::check`]); empty if it cannot
-/// be read.
+/// `redis-check-rdb`'s report of `dir/dbfilename` if it finds the file damaged (see
+/// [`rdb::check`]); empty if the file reads as sound (a load can fail for other reasons,
+/// such as a duplicated key) or cannot be read.
 pub fn check_file(config: &Config, databases: usize) -> Vec<String> {
     let target = Target::of(config);
-    match std::fs::read(target.dir.join(&target.file)) {
-        Ok(data) => rdb::check(
-            &target.file,
-            &data,
-            databases,
-            &config.limits(),
-            clock::unix_ms(),
-        ),
-        Err(_) => Vec::new(),
+    let Ok(data) = std::fs::read(target.dir.join(&target.file)) else {
+        return Vec::new();
+    };
+    match rdb::check(
+        &target.file,
+        &data,
+        databases,
+        &config.limits(),
+        clock::unix_ms(),
+    ) {
+        (lines, false) => lines,
+        (_, true) => Vec::new(),
     }
 }
 
