@@ -151,8 +151,9 @@ pub fn debug(ctx: &mut Ctx, args: &Args) -> CmdResult {
             }
             Ok(Reply::ok())
         }
-        // Spindle's own: the longest database lock holds since start (or the last RESET),
-        // and the most keys a walk in chunks (KEYS) visited under one hold.
+        // Spindle's own: the longest database lock holds since the last RESET (holds are
+        // timed only after the first), and the most keys a walk in chunks (KEYS) visited
+        // under one hold.
         ("lockstats", 2) => {
             let (read, write, chunk) = crate::store::lock_stats();
             Ok(Reply::Verbatim(
