@@ -304,8 +304,14 @@ fn connection_loop(
                     let mark = out.len();
                     let tracked = state.tracking;
                     let client_cmd = tracked && command::is_client_command(&argv);
+                    state.replies_pending = !out.is_empty();
                     let reply = command::execute(shared, state, &argv, &mut out);
                     parser.recycle(argv);
+                    if state.handed_off {
+                        // A forked debugging session has the connection now (see
+                        // `scripting::ldb`): nothing more is read, written or shut down here.
+                        return Ok(());
+                    }
                     crate::alloc::purge_if_big_freed();
                     let (info, active) = (&state.info, state.outbox_active);
                     // CLIENT REPLY OFF|SKIP: this command's reply (a blocking one's too) is

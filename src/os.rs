@@ -4,6 +4,22 @@
 use std::fs::File;
 use std::io;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set in a child forked to run a Lua debugging session (`SCRIPT DEBUG YES`): it shares
+/// every socket with the server, and must write to none but its own client's, nor signal
+/// threads it does not have.
+static FORKED_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Marks this process as a forked debugging session (see [`is_forked_child`]).
+pub fn mark_forked_child() {
+    FORKED_CHILD.store(true, Ordering::Relaxed);
+}
+
+/// Is this process a forked debugging session, whose writes to other clients go nowhere?
+pub fn is_forked_child() -> bool {
+    FORKED_CHILD.load(Ordering::Relaxed)
+}
 
 /// File descriptors kept beyond one per client (listener, logs, the waker, later files);
 /// Redis's `CONFIG_MIN_RESERVED_FDS`.
@@ -500,7 +516,7 @@ impl ThreadWaker {
     /// Wakes the thread, unless it has exited.
     pub fn wake(&self) {
         #[cfg(target_os = "linux")]
-        {
+        if !is_forked_child() {
             if let Some(id) = *self.0.thread.lock() {
                 // SAFETY: the thread is running, and cannot exit while the lock is held (its
                 // exit takes the lock first); the signal's handler does nothing.

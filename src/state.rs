@@ -529,6 +529,11 @@ impl ClientInfo {
         }
     }
 
+    /// The connection's socket (`None` for the client replaying the append-only file).
+    pub fn stream(&self) -> Option<Arc<TcpStream>> {
+        self.stream.clone()
+    }
+
     /// Ends the connection from outside (CLIENT KILL, forced shutdown), without waiting.
     pub fn close(&self) {
         self.killed.store(true, Ordering::SeqCst);
@@ -573,6 +578,9 @@ impl ClientInfo {
     /// Writes what the socket takes at once, without blocking (another thread delivering the
     /// reply of this client's blocking command); returns the bytes written.
     pub fn send_now(&self, bytes: &[u8]) -> usize {
+        if crate::os::is_forked_child() {
+            return bytes.len();
+        }
         #[cfg(unix)]
         {
             use std::os::fd::AsRawFd;
@@ -752,6 +760,14 @@ pub struct ClientState {
     pub authenticated: bool,
     /// The slow-log entry of the blocking command just parked (see `slowlog::Pending`).
     pub slow_blocked: Option<Arc<Mutex<crate::slowlog::Pending>>>,
+    /// SCRIPT DEBUG YES or SYNC: its next EVAL runs in a debugging session.
+    pub ldb: Option<crate::scripting::ldb::Mode>,
+    /// Replies to earlier commands of the same read are not sent yet (SCRIPT DEBUG refuses
+    /// to start inside a pipeline, as the session writes to the socket directly).
+    pub replies_pending: bool,
+    /// The connection went to a forked debugging session: this process closes its copy of
+    /// the socket at once, writing nothing and shutting nothing down.
+    pub handed_off: bool,
 }
 
 /// A client's channels and shard channels, and its patterns in the order subscribed.
@@ -830,6 +846,9 @@ impl ClientState {
         let user = info.user.lock().clone();
         ClientState {
             slow_blocked: None,
+            ldb: None,
+            replies_pending: false,
+            handed_off: false,
             authenticated: !user.needs_password(),
             user,
             id: info.id,

@@ -617,6 +617,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("fcall_ro", -3, NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | READONLY | MOVABLE_KEYS, NOKEYS, "scripting", Client(functions::fcall_ro)),
     CommandSpec {
         subcommands: &[
+            cmd("debug", 3, NOSCRIPT, NOKEYS, "scripting", Client(scripting::script_debug)),
             cmd("exists", -3, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_exists)),
             cmd("flush", -2, NOSCRIPT | STALE, NOKEYS, "scripting", Client(scripting::script_flush)),
             cmd("help", 2, LOADING | STALE, NOKEYS, "scripting", Client(scripting::script_help)),
@@ -1495,7 +1496,7 @@ fn admit(
     };
     let refused = if spec.flags & NO_MULTI != 0 {
         Some(args::err("ERR Command not allowed inside a transaction"))
-    } else if spec.name == "debug" && !debug::allowed(ctx) {
+    } else if spec.name == "debug" && spec.group == "server" && !debug::allowed(ctx) {
         // A protected command is refused before it is queued (`enable-debug-command no`).
         Some(debug::NOT_ALLOWED)
     } else if spec.name == "exec" {

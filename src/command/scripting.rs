@@ -42,6 +42,19 @@ pub fn evalsha_ro(ctx: &mut Ctx, args: &Args) -> CmdResult {
 fn eval_generic(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult {
     // Shown before the commands it runs (and even when refused), as Redis does.
     super::show_to_monitors(ctx, args.all());
+    if let Some(mode) = ctx.client.ldb {
+        if by_sha {
+            return Err(err("ERR Please use EVAL instead of EVALSHA for debugging"));
+        }
+        if let Some(stream) = ctx.client.info.stream() {
+            return debug_eval(ctx, args, ro, mode, stream);
+        }
+    }
+    eval_checked(ctx, args, by_sha, ro)
+}
+
+/// EVAL after the debugger's turn: checks the key count, then runs the script.
+fn eval_checked(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult {
     let numkeys = args.int(2)?;
     if numkeys > (args.len() - 3) as i64 {
         return Err(err(
@@ -53,6 +66,114 @@ fn eval_generic(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult
     }
     let numkeys = numkeys as usize;
     under_all_locks(ctx, |ctx| run(ctx, args, numkeys, by_sha, ro))
+}
+
+/// The debugging client's socket, as the debugger reads and writes it.
+struct SocketLink(std::sync::Arc<std::net::TcpStream>);
+
+impl scripting::ldb::Link for SocketLink {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::io::Read::read(&mut &*self.0, buf)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        std::io::Write::write_all(&mut &*self.0, bytes)
+    }
+}
+
+/// EVAL in a debugging session (Redis's `evalGenericCommandWithDebugging`). In SYNC mode the
+/// session runs here, holding every lock as any script does, and its changes stay; with
+/// YES a forked child runs it on a copy of the data, which is thrown away, while the server
+/// goes on. Either way the connection ends with the session, after the script's reply.
+fn debug_eval(
+    ctx: &mut Ctx,
+    args: &Args,
+    ro: bool,
+    mode: scripting::ldb::Mode,
+    stream: std::sync::Arc<std::net::TcpStream>,
+) -> CmdResult {
+    let threshold = ctx.server.config.busy_reply_threshold();
+    ctx.client.ldb = None;
+    if mode == scripting::ldb::Mode::Forked {
+        return under_all_locks(ctx, |ctx| fork_session(ctx, args, ro, stream, threshold));
+    }
+    log::warn!("Redis synchronous debugging eval session started");
+    scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold);
+    let out = eval_checked(ctx, args, false, ro);
+    scripting::ldb::end();
+    log::warn!("Redis synchronous debugging eval session ended");
+    ctx.client.close_after_reply = true;
+    out
+}
+
+/// `SCRIPT DEBUG YES`: forks, under every lock (and the interpreter's, which FUNCTION and
+/// SCRIPT LOAD take without them), so that the child starts from a consistent copy with no
+/// lock held by a thread it does not have. The child runs the session and exits; the server
+/// hands the connection over and forgets it.
+fn fork_session(
+    ctx: &mut Ctx,
+    args: &Args,
+    ro: bool,
+    stream: std::sync::Arc<std::net::TcpStream>,
+    threshold: u64,
+) -> CmdResult {
+    let interp = ctx.server.scripts.lock();
+    // SAFETY: the child runs only the session below on this thread, through memory it
+    // inherited (its locks are this thread's own), writes only to its client's socket (see
+    // `os::is_forked_child`) and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    drop(interp);
+    if pid == 0 {
+        crate::os::mark_forked_child();
+        // SAFETY: setting signal dispositions has no preconditions. The server's stop
+        // signals are its own: a child must not act on them (nor pass them on).
+        unsafe {
+            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+        }
+        std::panic::set_hook(Box::new(|_| {
+            // SAFETY: leaves the child at once, without touching anything shared.
+            unsafe { libc::_exit(1) }
+        }));
+        scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold);
+        let out = eval_checked(ctx, args, false, ro);
+        if let Some(mut link) = scripting::ldb::end() {
+            let reply = out.unwrap_or_else(|e| e.into());
+            let mut bytes = Vec::new();
+            encode(&reply, ctx.client.resp, &mut bytes);
+            let _ = link.write_all(&bytes);
+        }
+        // SAFETY: ends the child without running the server's destructors or atexit.
+        unsafe { libc::_exit(0) };
+    }
+    if pid < 0 {
+        return Err(CmdError::msg(format!(
+            "ERR Fork() failed: can't run EVAL in debugging mode: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    log::warn!("Redis forked for debugging eval (pid {pid})");
+    scripting::ldb::forked(pid);
+    ctx.client.handed_off = true;
+    Ok(Reply::none())
+}
+
+/// SCRIPT DEBUG YES|SYNC|NO
+pub fn script_debug(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if ctx.client.replies_pending || ctx.held.is_some() {
+        return Err(err("ERR SCRIPT DEBUG must be called outside a pipeline"));
+    }
+    let mode = args.get(2);
+    ctx.client.ldb = if mode.eq_ignore_ascii_case(b"no") {
+        None
+    } else if mode.eq_ignore_ascii_case(b"yes") {
+        Some(scripting::ldb::Mode::Forked)
+    } else if mode.eq_ignore_ascii_case(b"sync") {
+        Some(scripting::ldb::Mode::Sync)
+    } else {
+        return Err(err("ERR Use SCRIPT DEBUG YES/SYNC/NO"));
+    };
+    Ok(Reply::ok())
 }
 
 /// Runs `f` under the write lock of every database, taken in index order (or those of the
@@ -204,7 +325,12 @@ pub(super) fn call_script(
     server
         .script_busy
         .warn_after(server.config.busy_reply_threshold(), eval);
-    interp.rearm_hook();
+    let debugging = scripting::ldb::active();
+    if debugging {
+        interp.install_debugger_hook();
+    } else {
+        interp.rearm_hook();
+    }
     // A panic (a bug) inside still gives the caller back its database and protocol before
     // dispatch's guard answers it.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -269,6 +395,9 @@ pub(super) fn call_script(
         })
     }));
     drop(running);
+    if debugging {
+        interp.install_hook();
+    }
     ctx.client.in_script = false;
     ctx.client.resp = caller_resp;
     if ctx.client.db != caller_db {
@@ -379,7 +508,16 @@ fn redis_call(
     let server = ctx.server;
     // A refusal is counted in the error stats here, and flagged so that it is not counted
     // again as the script's reply.
+    let tracing = scripting::ldb::tracing();
+    if tracing {
+        scripting::ldb::log(command_line(&argv));
+    }
     let refuse = |text: &[u8]| -> mlua::Result<(Value, bool)> {
+        if tracing {
+            let mut line = b"<error> ".to_vec();
+            line.extend_from_slice(text);
+            scripting::ldb::log(line);
+        }
         let mut full = b"ERR ".to_vec();
         full.extend_from_slice(text);
         super::count_error(server, &CmdError(full.into()));
@@ -472,6 +610,14 @@ fn redis_call(
     let reply = execute_resolved(ctx, Ok((code, spec)), &argv, &mut out);
     encode(&reply, resp, &mut out);
     ctx.client.resp = keep;
+    if tracing {
+        if out.first() == Some(&b'-') {
+            let mut line = b"<error> ".to_vec();
+            line.extend_from_slice(out.strip_suffix(b"\r\n").unwrap_or(&out));
+            scripting::ldb::log(line);
+        }
+        scripting::ldb::log_reply(&out);
+    }
     let raise = raise && out.first() == Some(&b'-');
     if fast {
         // `fast_call` makes it a Lua value itself, straight onto the stack.
@@ -479,6 +625,21 @@ fn redis_call(
         return Ok((Value::Nil, raise));
     }
     Ok((scripting::resp_to_lua(lua, &out)?, raise))
+}
+
+/// The debugger's record of a command a script calls: `<redis>` and its first ten
+/// arguments.
+fn command_line(argv: &[Vec<u8>]) -> Vec<u8> {
+    let mut line = b"<redis>".to_vec();
+    for (j, arg) in argv.iter().enumerate() {
+        if j == 10 {
+            line.extend_from_slice(format!(" ... ({} more)", argv.len() - j - 1).as_bytes());
+            break;
+        }
+        line.push(b' ');
+        line.extend_from_slice(arg);
+    }
+    line
 }
 
 /// Does this XREAD / XREADGROUP ask to block (a BLOCK option before STREAMS)?

@@ -126,6 +126,7 @@ pub fn prepare_shutdown(
 ) -> Result<(), CmdError> {
     let snaps = &server.snapshots;
     snaps.kill_child();
+    crate::scripting::ldb::kill_sessions();
     // Everything the append-only file buffered goes to disk (Redis's flushAppendOnlyFile
     // and fsync at exit).
     if !snaps.loading() {

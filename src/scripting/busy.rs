@@ -306,6 +306,15 @@ pub unsafe fn install_hook(state: *mut mlua::ffi::lua_State) {
     };
 }
 
+/// Has SCRIPT KILL or a shutdown asked the script running on this thread to stop?
+pub fn stop_requested() -> bool {
+    STOP.with(|s| {
+        s.borrow().as_ref().is_some_and(|stop| {
+            stop.killed.load(Ordering::Relaxed) || stop.shutdown.load(Ordering::Relaxed)
+        })
+    })
+}
+
 /// The interpreter's count hook: raises Redis's error once the script must stop, and then
 /// checks at every line so that the error cannot be caught and ignored for ever.
 unsafe extern "C-unwind" fn hook(state: *mut mlua::ffi::lua_State, ar: *mut mlua::ffi::lua_Debug) {

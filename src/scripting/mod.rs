@@ -25,6 +25,7 @@ use sha1::{Digest, Sha1};
 use crate::protocol::Reply;
 
 pub mod busy;
+pub mod ldb;
 
 /// Shebang flags (`#!lua flags=...`), as Redis's `scripts_flags_def`.
 pub mod flags {
@@ -665,6 +666,18 @@ impl Interp {
                 }
             })?
         };
+        // redis.breakpoint and redis.debug, which act only in a debugging session.
+        // SAFETY: pushes a table of two C functions.
+        let debugger = unsafe {
+            lua.exec_raw::<Table>((), |state| {
+                use mlua::ffi;
+                ffi::lua_createtable(state, 0, 2);
+                ffi::lua_pushcfunction(state, ldb::breakpoint);
+                ffi::lua_setfield(state, -2, c"breakpoint".as_ptr());
+                ffi::lua_pushcfunction(state, ldb::debug);
+                ffi::lua_setfield(state, -2, c"debug".as_ptr());
+            })?
+        };
         let (major, minor, patch) = version_parts(crate::REDIS_VERSION);
         let (runner, backing, api): (Function, Table, Option<Table>) = lua
             .load(include_str!("prelude.lua"))
@@ -679,6 +692,7 @@ impl Interp {
                 libs,
                 functions,
                 make_call,
+                debugger,
             ))?;
         let funcs = lua.create_table()?;
         let run = lua.create_function(|lua, args: MultiValue| call_handler(lua, args))?;
@@ -750,6 +764,16 @@ impl Interp {
         let _ = unsafe {
             self.lua
                 .exec_raw::<()>((), |state| busy::install_hook(state))
+        };
+    }
+
+    /// Hooks the debugger in instead of the busy-script check, for a script run in a
+    /// debugging session; [`Interp::install_hook`] puts the usual hook back.
+    pub fn install_debugger_hook(&self) {
+        // SAFETY: the interpreter's own state, not inside a hook (called between scripts).
+        let _ = unsafe {
+            self.lua
+                .exec_raw::<()>((), |state| ldb::install_hook(state))
         };
     }
 

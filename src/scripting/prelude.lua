@@ -10,11 +10,13 @@
 -- it into a C function, so that the script's frame stays below it even in a tail call, as
 -- with Redis's C functions), the bundled libraries by name (cjson, cmsgpack, bit, struct,
 -- written in Rust: see clib.rs), functions (true for the state of FUNCTION libraries),
--- make_call (redis.call and redis.pcall: see `fast_call` in mod.rs).
+-- make_call (redis.call and redis.pcall: see `fast_call` in mod.rs), debugger (redis.breakpoint
+-- and redis.debug, which act only in a SCRIPT DEBUG session: see ldb.rs).
 -- Returns the runner, the backing table of globals and, for functions, the library API (see
 -- the end). The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
 -- callback's own arguments are limited in number).
-local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs, functions, make_call = ...
+local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs, functions, make_call,
+  debugger = ...
 
 local G = _G
 local error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall =
@@ -162,8 +164,8 @@ redis.acl_check_cmd = make_raiser(function(...)
 end)
 
 redis.replicate_commands = function() return true end
-redis.breakpoint = function() return false end
-redis.debug = function() end
+redis.breakpoint = debugger.breakpoint
+redis.debug = debugger.debug
 
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
