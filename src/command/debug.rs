@@ -17,9 +17,15 @@ use crate::store::{digest, rdbstr, Db, Entry, Value};
 /// Redis's refusal of DEBUG under `enable-debug-command no` (its default).
 pub const NOT_ALLOWED: CmdError = err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
 
-/// Does `enable-debug-command` let this client run DEBUG (Redis's `allowProtectedAction`)?
+/// Does `enable-debug-command` let this client run DEBUG?
 pub fn allowed(ctx: &Ctx) -> bool {
-    let setting = crate::config::lookup("enable-debug-command")
+    allowed_by(ctx, "enable-debug-command")
+}
+
+/// Does the protection `setting` (`enable-debug-command`, `enable-module-command`) let
+/// this client run the command it guards (Redis's `allowProtectedAction`)?
+pub fn allowed_by(ctx: &Ctx, setting: &str) -> bool {
+    let setting = crate::config::lookup(setting)
         .map(|d| ctx.server.config.get(d))
         .unwrap_or_default();
     match setting.as_str() {

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod keyspec;
 pub mod lists;
 pub mod migrate;
+pub mod modules;
 pub mod propagate;
 pub mod pubsub;
 pub mod random;
@@ -575,6 +576,16 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(debug::debug)),
     cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::monitor)),
+    CommandSpec {
+        subcommands: &[
+            cmd("help", 2, LOADING | STALE, NOKEYS, "server", Client(modules::module_help)),
+            cmd("list", 2, ADMIN | NOSCRIPT, NOKEYS, "server", Client(modules::module_list)),
+            cmd("load", -3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, NOKEYS, "server", Client(modules::module_load)),
+            cmd("loadex", -3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, NOKEYS, "server", Client(modules::module_loadex)),
+            cmd("unload", 3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, NOKEYS, "server", Client(modules::module_unload)),
+        ],
+        ..cmd("module", -2, 0, NOKEYS, "server", Container)
+    },
     CommandSpec {
         subcommands: &[
             cmd("doctor", 2, 0, NOKEYS, "server", Client(server::memory_doctor)),
@@ -1499,6 +1510,8 @@ fn admit(
     } else if spec.name == "debug" && spec.group == "server" && !debug::allowed(ctx) {
         // A protected command is refused before it is queued (`enable-debug-command no`).
         Some(debug::NOT_ALLOWED)
+    } else if modules::protected(spec) && !debug::allowed_by(ctx, "enable-module-command") {
+        Some(modules::NOT_ALLOWED)
     } else if spec.name == "exec" {
         if m.denyoom && out_of_memory {
             Some(OOM)

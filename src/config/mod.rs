@@ -119,11 +119,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
         ("bio_cpulist", "Spindle does not pin its threads"),
         ("aof_rewrite_cpulist", "Spindle does not pin its threads"),
         ("bgsave_cpulist", "Spindle does not pin its threads"),
-        ("enable-module-command", "Spindle has no modules"),
-        (
-            "enable-debug-command",
-            "Spindle has no DEBUG subcommands yet",
-        ),
         (
             "io-threads-do-reads",
             "Spindle reads on each client's own thread",
