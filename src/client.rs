@@ -151,9 +151,12 @@ pub fn serve(accepted: Accepted, shared: &Arc<Shared>) {
             state.info.addr_text()
         ),
     }
-    // Replies held for the append-only file still go (the loop may have ended on QUIT).
-    if let Err(e) = held::finish(&stream, shared, &state.info) {
-        log::debug!("client {id}: {e}");
+    // Replies held for the append-only file still go (the loop may have ended on QUIT);
+    // not on a connection a debugging session was handed.
+    if !state.handed_off {
+        if let Err(e) = held::finish(&stream, shared, &state.info) {
+            log::debug!("client {id}: {e}");
+        }
     }
     if shared.shutdown.is_triggered() {
         shared.listeners.wait_stopped(Duration::from_secs(1));
@@ -178,7 +181,7 @@ pub fn serve(accepted: Accepted, shared: &Arc<Shared>) {
     // Off every channel first, so no publisher reaches the outbox once it is closed.
     command::pubsub::forget_all(shared, &mut state);
     shared.monitors.remove(state.id);
-    if state.outbox_active {
+    if state.outbox_active && !state.handed_off {
         let info = &state.info;
         let (_, written) = info.outbox.flush(|b| info.send_now(b));
         shared.stats.net_output.add(written as u64);

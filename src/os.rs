@@ -21,6 +21,31 @@ pub fn is_forked_child() -> bool {
     FORKED_CHILD.load(Ordering::Relaxed)
 }
 
+/// Closes every descriptor above standard error but `keep` (in a forked child: the
+/// server's listeners, files and other clients' sockets stay the server's alone).
+///
+/// # Safety
+/// Only for a process that uses none of those descriptors any more.
+pub unsafe fn close_all_but(keep: i32) {
+    let ranges = [(3, keep - 1), (keep + 1, i32::MAX)];
+    for (lo, hi) in ranges {
+        if lo > hi {
+            continue;
+        }
+        // SAFETY: per the caller; close_range only closes descriptors.
+        let done = unsafe { libc::syscall(libc::SYS_close_range, lo as u32, hi as u32, 0u32) } == 0;
+        if !done {
+            // Kernels before 5.9: one at a time, up to the descriptor limit.
+            // SAFETY: sysconf has no preconditions.
+            let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(0, 1 << 20) as i32;
+            for fd in lo..=hi.min(max) {
+                // SAFETY: per the caller.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
 /// File descriptors kept beyond one per client (listener, logs, the waker, later files);
 /// Redis's `CONFIG_MIN_RESERVED_FDS`.
 pub const RESERVED_FDS: usize = 32;

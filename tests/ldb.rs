@@ -86,6 +86,22 @@ fn a_sync_session_steps_inspects_and_keeps_its_changes() {
         &["m", "10"],
         "*1\r\n+<value> replies are truncated at 60 bytes.\r\n",
     );
+    // Numbers read as C reads them: a long cut to an int.
+    step(
+        &mut c,
+        &["m", "99999999999"],
+        "*1\r\n+<value> replies are truncated at 1215752191 bytes.\r\n",
+    );
+    step(
+        &mut c,
+        &["m", "60"],
+        "*1\r\n+<value> replies are truncated at 60 bytes.\r\n",
+    );
+    step(
+        &mut c,
+        &["b", "-2147483649"],
+        "*1\r\n+No breakpoint in the specified line.\r\n",
+    );
     step(
         &mut c,
         &["zzz"],
@@ -170,6 +186,11 @@ fn refusals_aborts_and_a_client_that_leaves() {
         "-ERR SCRIPT DEBUG must be called outside a pipeline\r\n"
     );
     step(&mut c, &["SCRIPT", "DEBUG", "YES"], "+OK\r\n");
+    step(
+        &mut c,
+        &["EVALSHA", "e0e1", "0"],
+        "-NOSCRIPT No matching script. Please use EVAL.\r\n",
+    );
     step(
         &mut c,
         &["EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],

@@ -44,6 +44,10 @@ fn eval_generic(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult
     super::show_to_monitors(ctx, args.all());
     if let Some(mode) = ctx.client.ldb {
         if by_sha {
+            // A SHA-1 of the wrong length is refused first, as Redis's evalShaCommand does.
+            if args.get(1).len() != 40 {
+                return Err(NOSCRIPT);
+            }
             return Err(err("ERR Please use EVAL instead of EVALSHA for debugging"));
         }
         if let Some(stream) = ctx.client.info.stream() {
@@ -55,6 +59,12 @@ fn eval_generic(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult
 
 /// EVAL after the debugger's turn: checks the key count, then runs the script.
 fn eval_checked(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult {
+    let numkeys = numkeys(args)?;
+    under_all_locks(ctx, |ctx| run(ctx, args, numkeys, by_sha, ro))
+}
+
+/// EVAL's key count, checked against its arguments.
+fn numkeys(args: &Args) -> Result<usize, CmdError> {
     let numkeys = args.int(2)?;
     if numkeys > (args.len() - 3) as i64 {
         return Err(err(
@@ -64,8 +74,7 @@ fn eval_checked(ctx: &mut Ctx, args: &Args, by_sha: bool, ro: bool) -> CmdResult
     if numkeys < 0 {
         return Err(err("ERR Number of keys can't be negative"));
     }
-    let numkeys = numkeys as usize;
-    under_all_locks(ctx, |ctx| run(ctx, args, numkeys, by_sha, ro))
+    Ok(numkeys as usize)
 }
 
 /// The debugging client's socket, as the debugger reads and writes it.
@@ -94,22 +103,25 @@ fn debug_eval(
 ) -> CmdResult {
     let threshold = ctx.server.config.busy_reply_threshold();
     ctx.client.ldb = None;
+    // A client that stops reading cannot hold the session (and in SYNC mode every other
+    // client) in a write for ever: past this a write fails and the session goes on without
+    // it, as Redis's `connSendTimeout` of 5 s.
+    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(5)));
     if mode == scripting::ldb::Mode::Forked {
         return under_all_locks(ctx, |ctx| fork_session(ctx, args, ro, stream, threshold));
     }
     log::warn!("Redis synchronous debugging eval session started");
-    scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold);
+    let session = scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold);
     let out = eval_checked(ctx, args, false, ro);
-    scripting::ldb::end();
+    session.end();
     log::warn!("Redis synchronous debugging eval session ended");
     ctx.client.close_after_reply = true;
     out
 }
 
-/// `SCRIPT DEBUG YES`: forks, under every lock (and the interpreter's, which FUNCTION and
-/// SCRIPT LOAD take without them), so that the child starts from a consistent copy with no
-/// lock held by a thread it does not have. The child runs the session and exits; the server
-/// hands the connection over and forgets it.
+/// `SCRIPT DEBUG YES`: forks, under every lock and the interpreter's (which FUNCTION and
+/// SCRIPT LOAD take without them), so that the child starts from a consistent copy. The
+/// child runs the session and exits; the server hands the connection over and forgets it.
 fn fork_session(
     ctx: &mut Ctx,
     args: &Args,
@@ -117,35 +129,42 @@ fn fork_session(
     stream: std::sync::Arc<std::net::TcpStream>,
     threshold: u64,
 ) -> CmdResult {
-    let interp = ctx.server.scripts.lock();
+    let mut interp = ctx.server.scripts.lock();
     // SAFETY: the child runs only the session below on this thread, through memory it
-    // inherited (its locks are this thread's own), writes only to its client's socket (see
-    // `os::is_forked_child`) and leaves with `_exit`.
+    // inherited (the database locks and the interpreter's are this thread's own, and it
+    // never releases them: a waiter of the parent's could be handed one), writes only to its
+    // client's socket (its other descriptors are closed; see `os::is_forked_child` for the
+    // state it shares) and leaves with `_exit`.
     let pid = unsafe { libc::fork() };
-    drop(interp);
     if pid == 0 {
         crate::os::mark_forked_child();
-        // SAFETY: setting signal dispositions has no preconditions. The server's stop
-        // signals are its own: a child must not act on them (nor pass them on).
+        // Any lock another thread held at the fork stays held here: the logger's is one.
+        log::set_max_level(log::LevelFilter::Off);
+        // SAFETY: signal dispositions and closing descriptors have no preconditions. The
+        // server's stop signals are its own; its listeners, files and other clients'
+        // sockets must not outlive it in this child (nor be written to).
         unsafe {
             libc::signal(libc::SIGTERM, libc::SIG_IGN);
             libc::signal(libc::SIGINT, libc::SIG_IGN);
+            crate::os::close_all_but(std::os::fd::AsRawFd::as_raw_fd(&*stream));
         }
         std::panic::set_hook(Box::new(|_| {
             // SAFETY: leaves the child at once, without touching anything shared.
             unsafe { libc::_exit(1) }
         }));
-        scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold);
-        let out = eval_checked(ctx, args, false, ro);
-        if let Some(mut link) = scripting::ldb::end() {
+        let session = scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold);
+        let out = numkeys(args).and_then(|n| run_in(ctx, &mut interp, args, n, false, ro));
+        if let Some(mut link) = session.end() {
             let reply = out.unwrap_or_else(|e| e.into());
             let mut bytes = Vec::new();
             encode(&reply, ctx.client.resp, &mut bytes);
             let _ = link.write_all(&bytes);
         }
-        // SAFETY: ends the child without running the server's destructors or atexit.
+        // SAFETY: ends the child without running the server's destructors or atexit (nor
+        // releasing the locks it inherited).
         unsafe { libc::_exit(0) };
     }
+    drop(interp);
     if pid < 0 {
         return Err(CmdError::msg(format!(
             "ERR Fork() failed: can't run EVAL in debugging mode: {}",
@@ -153,7 +172,7 @@ fn fork_session(
         )));
     }
     log::warn!("Redis forked for debugging eval (pid {pid})");
-    scripting::ldb::forked(pid);
+    scripting::ldb::forked(pid, stream);
     ctx.client.handed_off = true;
     Ok(Reply::none())
 }
@@ -213,8 +232,20 @@ fn run_held(ctx: &mut Ctx, held: Held, f: impl FnOnce(&mut Ctx) -> CmdResult) ->
 
 /// Under every database lock: finds or compiles the script and runs it.
 fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> CmdResult {
+    let mut interp = ctx.server.scripts.lock();
+    run_in(ctx, &mut interp, args, numkeys, by_sha, ro)
+}
+
+/// [`run`] with the interpreter's lock already held.
+fn run_in(
+    ctx: &mut Ctx,
+    interp: &mut scripting::Interp,
+    args: &Args,
+    numkeys: usize,
+    by_sha: bool,
+    ro: bool,
+) -> CmdResult {
     let server = ctx.server;
-    let mut interp = server.scripts.lock();
     let sha = if by_sha {
         let given = args.get(1);
         if given.len() != 40 {
@@ -222,7 +253,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         }
         String::from_utf8_lossy(given).to_ascii_lowercase()
     } else {
-        match server.scripts.create(&mut interp, args.get(1)) {
+        match server.scripts.create(interp, args.get(1)) {
             Ok(sha) => sha,
             Err(reply) => return Ok(reply),
         }
@@ -239,7 +270,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
     let runner = interp.runner.clone();
     let out = call_script(
         ctx,
-        &interp,
+        interp,
         &argv[..numkeys],
         (readonly, oom),
         &sha,
@@ -247,7 +278,7 @@ fn run(ctx: &mut Ctx, args: &Args, numkeys: usize, by_sha: bool, ro: bool) -> Cm
         || runner.call::<(bool, Value)>(func),
     );
     interp.after_run();
-    server.scripts.counted(&interp);
+    server.scripts.counted(interp);
     out
 }
 
@@ -508,6 +539,9 @@ fn redis_call(
     let server = ctx.server;
     // A refusal is counted in the error stats here, and flagged so that it is not counted
     // again as the script's reply.
+    if scripting::ldb::take_resumed() {
+        ctx.op.refresh();
+    }
     let tracing = scripting::ldb::tracing();
     if tracing {
         scripting::ldb::log(command_line(&argv));

@@ -1250,6 +1250,11 @@ impl Aof {
 
     /// Kills a running rewrite (appendonly no, SHUTDOWN); returns once it is gone.
     pub fn kill_child(&self) {
+        // A forked debugging session's copy of this state is not its to act on: the child
+        // is the server's.
+        if crate::os::is_forked_child() {
+            return;
+        }
         {
             let mut slot = self.child.lock();
             let Some(c) = slot.as_mut() else {

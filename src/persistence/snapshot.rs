@@ -295,6 +295,11 @@ impl Snapshots {
     /// temporary file. Returns once it is gone (a killed child ends at once), so that a
     /// save can follow.
     pub fn kill_child(&self) {
+        // A forked debugging session's copy of this state is not its to act on: the child
+        // is the server's.
+        if crate::os::is_forked_child() {
+            return;
+        }
         {
             let mut slot = self.child.lock();
             let Some(c) = slot.as_mut() else {

@@ -63,6 +63,10 @@ struct Session {
     logs: Vec<Vec<u8>>,
     /// Their bytes (bounded by [`MAX_LOGGED`]).
     logged: usize,
+    /// A write to the client failed or timed out: it is treated as gone.
+    dead: bool,
+    /// The script just resumed after a stop (its commands read the clock again).
+    resumed: bool,
     /// Since the script started or last stopped: a script running this long without a stop
     /// is stopped ("infinite loop?").
     since: Instant,
@@ -80,7 +84,7 @@ fn with<T>(f: impl FnOnce(&mut Session) -> T) -> Option<T> {
 /// Starts a session on this thread for a script of `body`, stopping at its first line.
 /// `threshold_ms` is `busy-reply-threshold` (0: 5 s), after which a running script stops.
 #[allow(clippy::disallowed_methods)] // real time, as the threshold
-pub fn start(link: Box<dyn Link>, body: &[u8], threshold_ms: u64) {
+pub fn start(link: Box<dyn Link>, body: &[u8], threshold_ms: u64) -> Active {
     let mut body = body;
     while let [rest @ .., b'\n' | b'\r'] = body {
         body = rest;
@@ -97,6 +101,8 @@ pub fn start(link: Box<dyn Link>, body: &[u8], threshold_ms: u64) {
         hint_sent: false,
         logs: Vec::new(),
         logged: 0,
+        dead: false,
+        resumed: false,
         since: Instant::now(),
         threshold_ms: if threshold_ms == 0 {
             5000
@@ -105,14 +111,33 @@ pub fn start(link: Box<dyn Link>, body: &[u8], threshold_ms: u64) {
         },
     };
     SESSION.with(|s| *s.borrow_mut() = Some(session));
+    Active(())
 }
 
-/// Ends this thread's session: sends what is logged and the `<endsession>` mark, and hands
-/// back the connection (the script's reply follows on it).
-pub fn end() -> Option<Box<dyn Link>> {
-    log(b"<endsession>".to_vec());
-    send_logs();
-    SESSION.with(|s| s.borrow_mut().take()).map(|s| s.link)
+/// The session [`start`] began: ended by [`Active::end`]; dropped without it (a panic), it
+/// is cleared, so that no later script on this pooled thread finds it.
+#[must_use]
+pub struct Active(());
+
+impl Active {
+    /// Sends what is logged and the `<endsession>` mark, and hands back the connection (the
+    /// script's reply follows on it).
+    pub fn end(self) -> Option<Box<dyn Link>> {
+        log(b"<endsession>".to_vec());
+        send_logs();
+        SESSION.with(|s| s.borrow_mut().take()).map(|s| s.link)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        SESSION.with(|s| s.borrow_mut().take());
+    }
+}
+
+/// Has the script resumed from a stop since this was last asked?
+pub fn take_resumed() -> bool {
+    with(|s| std::mem::take(&mut s.resumed)).unwrap_or(false)
 }
 
 /// Is a session running on this thread?
@@ -189,8 +214,10 @@ fn send_logs() {
             }));
             out.extend_from_slice(b"\r\n");
         }
-        // A failed write shows as the client gone at the next read.
-        let _ = s.link.write_all(&out);
+        // A failed write (or one past the 5 s send timeout) means the client is gone.
+        if !s.dead && s.link.write_all(&out).is_err() {
+            s.dead = true;
+        }
     });
 }
 
@@ -298,6 +325,25 @@ fn format_g(n: f64) -> Vec<u8> {
 /// # Safety
 /// `state` is a live Lua state with a value at `idx`.
 unsafe fn cat_value(state: *mut ffi::lua_State, idx: c_int, out: &mut Vec<u8>, level: usize) {
+    // SAFETY: per the caller.
+    unsafe { cat_value_within(state, idx, out, level, MAX_LOGGED) }
+}
+
+/// [`cat_value`], appending nothing more once `out` holds `budget` bytes: a table holding
+/// itself would otherwise build a text exponential in the depth shown.
+///
+/// # Safety
+/// As [`cat_value`].
+unsafe fn cat_value_within(
+    state: *mut ffi::lua_State,
+    idx: c_int,
+    out: &mut Vec<u8>,
+    level: usize,
+    budget: usize,
+) {
+    if out.len() >= budget {
+        return;
+    }
     // SAFETY (whole body): only reads the stack, pushing at most two slots per level after
     // checking there is room.
     unsafe {
@@ -339,13 +385,18 @@ unsafe fn cat_value(state: *mut ffi::lua_State, idx: c_int, out: &mut Vec<u8>, l
                     {
                         is_array = false;
                     }
-                    cat_value(state, -1, &mut array, level + 1);
-                    array.extend_from_slice(b"; ");
-                    full.push(b'[');
-                    cat_value(state, -2, &mut full, level + 1);
-                    full.extend_from_slice(b"]=");
-                    cat_value(state, -1, &mut full, level + 1);
-                    full.extend_from_slice(b"; ");
+                    // Past the budget the keys are still walked (they decide the form).
+                    if array.len() < budget {
+                        cat_value_within(state, -1, &mut array, level + 1, budget);
+                        array.extend_from_slice(b"; ");
+                    }
+                    if full.len() < budget {
+                        full.push(b'[');
+                        cat_value_within(state, -2, &mut full, level + 1, budget);
+                        full.extend_from_slice(b"]=");
+                        cat_value_within(state, -1, &mut full, level + 1, budget);
+                        full.extend_from_slice(b"; ");
+                    }
                     ffi::lua_settop(state, -2);
                     expected += 1.0;
                 }
@@ -421,7 +472,8 @@ fn list(around: i32, context: i32) {
     });
 }
 
-/// C's `atoi`: leading blanks, a sign, digits; 0 if none.
+/// glibc's `atoi`: leading blanks, a sign, digits (0 if none), read as a `long` that
+/// saturates, then cut to an `int`.
 fn atoi(bytes: &[u8]) -> i32 {
     let text = bytes.trim_ascii_start();
     let (neg, digits) = match text.split_first() {
@@ -429,12 +481,12 @@ fn atoi(bytes: &[u8]) -> i32 {
         Some((b'+', rest)) => (false, rest),
         _ => (false, text),
     };
-    let mut n: i64 = 0;
+    let mut n: i128 = 0;
     for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
-        n = (n * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
+        n = (n * 10 + i128::from(b - b'0')).min(i128::from(i64::MAX) + 1);
     }
     let n = if neg { -n } else { n };
-    n.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64 as i32
 }
 
 /// Redis's strict `string2l`: an optional `-`, then digits without a leading zero.
@@ -466,9 +518,11 @@ fn breakpoints(argv: &[Vec<u8>]) {
             return;
         }
         for arg in &argv[1..] {
-            let Some(line) = strict_int(arg).and_then(|n| i32::try_from(n).ok()) else {
+            let Some(line) = strict_int(arg) else {
+                // Shown as C's `%s` shows it: up to a NUL.
+                let shown = arg.split(|&b| b == 0).next().unwrap_or_default();
                 let mut text = b"Invalid argument:'".to_vec();
-                text.extend_from_slice(arg);
+                text.extend_from_slice(shown);
                 text.push(b'\'');
                 s.logs.push(text);
                 continue;
@@ -477,9 +531,12 @@ fn breakpoints(argv: &[Vec<u8>]) {
                 s.breakpoints.clear();
                 s.logs.push(b"All breakpoints removed.".to_vec());
             } else if line > 0 {
+                // Lines are C ints in Redis: a bigger number is cut to one.
+                let line = line as i32;
                 if s.breakpoints.len() == MAX_BREAKPOINTS {
                     s.logs.push(b"Too many breakpoints set.".to_vec());
-                } else if line as usize > s.src.len() || s.breakpoints.contains(&line) {
+                } else if line <= 0 || line as usize > s.src.len() || s.breakpoints.contains(&line)
+                {
                     s.logs.push(b"Wrong line number.".to_vec());
                 } else {
                     s.breakpoints.push(line);
@@ -490,7 +547,11 @@ fn breakpoints(argv: &[Vec<u8>]) {
                         }
                     }
                 }
-            } else if let Some(i) = s.breakpoints.iter().position(|&b| b == -line) {
+            } else if let Some(i) = s
+                .breakpoints
+                .iter()
+                .position(|&b| b == line.wrapping_neg() as i32)
+            {
                 s.breakpoints.remove(i);
                 s.logs.push(b"Breakpoint removed.".to_vec());
             } else {
@@ -778,25 +839,75 @@ fn parse(input: &[u8]) -> Parsed {
 /// The forked debugging sessions still running (Redis's `ldb.children`).
 static CHILDREN: parking_lot::Mutex<Vec<libc::pid_t>> = parking_lot::Mutex::new(Vec::new());
 
-/// Records a forked session, and reaps it when it exits.
-pub fn forked(pid: libc::pid_t) {
+/// Records a forked session and waits for it to exit. The session's connection is watched
+/// too: if its client hangs up and the child has not ended, the child is killed. A child
+/// can only wedge on a lock some other thread of the server held at the fork, and then
+/// nothing else would end it.
+pub fn forked(pid: libc::pid_t, client: std::sync::Arc<std::net::TcpStream>) {
     CHILDREN.lock().push(pid);
     let spawned = std::thread::Builder::new()
         .name("spindle-ldb".into())
-        .spawn(move || {
-            crate::persistence::reap(pid);
-            CHILDREN.lock().retain(|&p| p != pid);
-        });
+        .spawn(move || watch_child(pid, &client));
     if let Err(e) = spawned {
         log::warn!("cannot start the waiter of debugging session {pid}: {e}");
     }
+}
+
+fn watch_child(pid: libc::pid_t, client: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let mut hung_up = false;
+    loop {
+        // SAFETY: a zeroed siginfo is a valid out-parameter; waits for our own child without
+        // reaping it (WNOWAIT), so its pid stays ours until it is off the list below.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: filled in by waitid when a child changed state (0 otherwise).
+        let ended = r == -1 || unsafe { info.si_pid() } != 0;
+        if ended {
+            break;
+        }
+        if !hung_up {
+            let mut fds = libc::pollfd {
+                fd: client.as_raw_fd(),
+                events: libc::POLLRDHUP,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut fds, 1, 200) };
+            if n > 0 && fds.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+                hung_up = true;
+                // Given a moment to end on its own (it reads the hangup too).
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let children = CHILDREN.lock();
+                if children.contains(&pid) {
+                    // SAFETY: our own child, not yet reaped (WNOWAIT above).
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                drop(children);
+            }
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    CHILDREN.lock().retain(|&p| p != pid);
+    let mut status = 0;
+    // SAFETY: reaps our own child, which has exited.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
 }
 
 /// Ends every forked session (at shutdown, as Redis's `ldbKillForkedSessions`).
 pub fn kill_sessions() {
     for pid in CHILDREN.lock().drain(..) {
         log::warn!("Killing debugging session {pid}");
-        // SAFETY: a child of this process, not yet reaped (its waiter removes it first).
+        // SAFETY: a child of this process, not yet reaped: its waiter takes it off the list
+        // before reaping it, under this lock.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
@@ -813,6 +924,9 @@ enum Resume {
 fn next_command() -> Result<Option<Vec<Vec<u8>>>, &'static str> {
     let mut buf = [0u8; 1024];
     loop {
+        if with(|s| s.dead).unwrap_or(true) {
+            return Ok(None);
+        }
         let parsed = with(|s| parse(&s.input)).unwrap_or(Parsed::More);
         match parsed {
             Parsed::Command(argv) => {
@@ -1004,14 +1118,28 @@ unsafe fn stop_here(state: *mut ffi::lua_State, ar: *mut ffi::lua_Debug) -> Opti
         s.logs.push(text);
     });
     send_logs();
+    // No garbage collection while stopped: a script's `__gc` may raise, and an error raised
+    // from inside the prompt would jump over its Rust frames.
+    // SAFETY: per the caller; collection restarts below whatever the prompt did.
+    unsafe { ffi::lua_gc(state, ffi::LUA_GCSTOP, 0) };
+    // A panic must not unwind through Lua's C frames: it becomes the script's error.
+    let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: per the caller.
+        unsafe { repl(state) }
+    }))
+    .unwrap_or(Err("internal error in the Lua debugger"));
     // SAFETY: per the caller.
-    let resumed = unsafe { repl(state) };
-    with(|s| s.since = Instant::now());
+    unsafe { ffi::lua_gc(state, ffi::LUA_GCRESTART, 0) };
+    with(|s| {
+        s.since = Instant::now();
+        s.resumed = true;
+    });
     match resumed {
         Err(message) => Some(match message {
             "protocol error" => c"protocol error",
             "max client buffer reached" => c"max client buffer reached",
             "script aborted for user request" => c"script aborted for user request",
+            "internal error in the Lua debugger" => c"internal error in the Lua debugger",
             _ => c"Script killed by user with SCRIPT KILL...",
         }),
         Ok(Resume::Gone) if timeout => {

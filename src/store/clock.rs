@@ -155,6 +155,12 @@ impl Op {
         self.changes.take()
     }
 
+    /// Reads the clock again at the next use: a script stopped in the debugger judges
+    /// expiry at the time it resumed, as Redis does.
+    pub fn refresh(&self) {
+        self.at_us.set(0);
+    }
+
     /// The instant expiry is judged at: a key whose time is at or before it has expired.
     /// While replaying, none has.
     pub fn expiry_now(&self) -> i64 {
