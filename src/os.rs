@@ -26,8 +26,11 @@ pub fn is_forked_child() -> bool {
 ///
 /// # Safety
 /// Only for a process that uses none of those descriptors any more.
-pub unsafe fn close_all_but(keep: i32) {
-    let ranges = [(3, keep - 1), (keep + 1, i32::MAX)];
+pub unsafe fn close_all_but(keep: Option<i32>) {
+    let ranges = match keep {
+        Some(fd) if fd >= 3 => [(3, fd - 1), (fd + 1, i32::MAX)],
+        _ => [(3, i32::MAX), (1, 0)],
+    };
     for (lo, hi) in ranges {
         if lo > hi {
             continue;

@@ -319,3 +319,51 @@ fn tables_do_not_resize_while_a_child_shares_the_memory() {
         table_size(&mut c)
     );
 }
+
+/// A BGSAVE child reports its progress and copy-on-write size while it writes (INFO's
+/// `current_*` fields), and its final copy-on-write size when it is done
+/// (`rdb_last_cow_size`); the `current_*` fields go back to 0 after it.
+#[test]
+fn a_bgsave_child_reports_progress_and_copy_on_write() {
+    let dir = TempDir::new("child-info");
+    let s = BinServer::start_in(&dir.0, &["--save", "", "--enable-debug-command", "yes"]);
+    let mut c = s.connect();
+    let value = "A".repeat(500);
+    check(
+        &mut c,
+        &[
+            (&["DEBUG", "POPULATE", "5000", "key", "500"], "+OK\r\n"),
+            (&["CONFIG", "SET", "rdb-key-save-delay", "300"], "+OK\r\n"),
+            (&["BGSAVE"], "+Background saving started\r\n"),
+        ],
+    );
+    assert_eq!(info_field(&mut c, "current_save_keys_total"), "5000");
+    let mut k = 0;
+    wait_for("progress and copy-on-write reported", || {
+        // Writes to shared pages make the child's copies its own.
+        for _ in 0..16 {
+            c.cmd(&["SET", &format!("key:{k}"), &value]);
+            k = (k + 1) % 5000;
+        }
+        let processed: u64 = info_field(&mut c, "current_save_keys_processed")
+            .parse()
+            .unwrap_or(0);
+        let cow: u64 = info_field(&mut c, "current_cow_size").parse().unwrap_or(0);
+        processed > 0 && cow > 0 && info_field(&mut c, "current_fork_perc") != "0.00"
+    });
+    check(
+        &mut c,
+        &[(&["CONFIG", "SET", "rdb-key-save-delay", "0"], "+OK\r\n")],
+    );
+    wait_bgsave(&mut c);
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    let last: u64 = info_field(&mut c, "rdb_last_cow_size").parse().unwrap_or(0);
+    assert!(last > 0, "rdb_last_cow_size {last}");
+    for field in [
+        "current_cow_size",
+        "current_save_keys_processed",
+        "current_save_keys_total",
+    ] {
+        assert_eq!(info_field(&mut c, field), "0", "{field}");
+    }
+}

@@ -146,7 +146,7 @@ fn fork_session(
         unsafe {
             libc::signal(libc::SIGTERM, libc::SIG_IGN);
             libc::signal(libc::SIGINT, libc::SIG_IGN);
-            crate::os::close_all_but(std::os::fd::AsRawFd::as_raw_fd(&*stream));
+            crate::os::close_all_but(Some(std::os::fd::AsRawFd::as_raw_fd(&*stream)));
         }
         std::panic::set_hook(Box::new(|_| {
             // SAFETY: leaves the child at once, without touching anything shared.

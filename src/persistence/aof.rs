@@ -988,6 +988,7 @@ impl Aof {
             seq: base_seq,
             kind: 'b',
         };
+        let channel = super::childinfo::Channel::open(snapshot::total_keys(&guards));
         let started = Instant::now();
         let target = Target::of(config);
         let dir = io.dir.clone();
@@ -1001,7 +1002,10 @@ impl Aof {
                 unsafe { libc::_exit(1) }
             }));
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                super::child_setup();
+                super::child_setup(channel.as_ref().map(super::childinfo::Channel::child_fd));
+                if let Some(channel) = channel {
+                    channel.into_child();
+                }
                 // SAFETY: getpid has no preconditions.
                 let me = unsafe { libc::getpid() };
                 let tmp = dir.join(format!("temp-rewriteaof-bg-{me}.aof"));
@@ -1011,7 +1015,10 @@ impl Aof {
                     write_commands(&guards, functions, &tmp, timestamps, target.key_delay_us)
                 };
                 match written {
-                    Ok(()) => 0,
+                    Ok(()) => {
+                        super::childinfo::finished();
+                        0
+                    }
                     Err(_) => {
                         let _ = std::fs::remove_file(&tmp);
                         1
@@ -1022,7 +1029,9 @@ impl Aof {
             // SAFETY: ends the child without the parent's destructors.
             unsafe { libc::_exit(code) };
         }
+        let reports = channel.map(super::childinfo::Channel::into_parent);
         if pid < 0 {
+            super::childinfo::reset();
             let e = io::Error::last_os_error();
             return Err(format!(
                 "ERR Can't rewrite append only file in background: fork: {e}"
@@ -1056,6 +1065,7 @@ impl Aof {
                         libc::kill(pid, libc::SIGUSR1);
                     }
                     super::reap(pid);
+                    super::childinfo::reset();
                     return Err(format!(
                         "ERR Can't open the append-only file {}: {e}",
                         incr.name
@@ -1100,7 +1110,7 @@ impl Aof {
         let me = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("spindle-aofrw".into())
-            .spawn(move || me.wait_child(pid));
+            .spawn(move || me.wait_child(pid, reports));
         if let Err(e) = spawned {
             log::warn!("cannot start the rewrite waiter: {e}");
         }
@@ -1108,8 +1118,13 @@ impl Aof {
     }
 
     /// Waits for the rewrite child `pid` and installs its base if it succeeded.
-    fn wait_child(&self, pid: libc::pid_t) {
+    fn wait_child(&self, pid: libc::pid_t, reports: Option<super::childinfo::Receiver>) {
+        // Its reports until it exits (and closes the pipe).
+        if let Some(reports) = reports {
+            reports.drain(super::childinfo::Kind::Aof);
+        }
         let (r, status) = super::reap(pid);
+        super::childinfo::reset();
         let mut slot = self.child.lock();
         if slot.as_ref().map(|c| c.pid) != Some(pid) {
             return;
@@ -1324,7 +1339,7 @@ impl Aof {
              aof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\n\
              aof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\n\
              aof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\n\
-             aof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+             aof_last_cow_size:{}\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
             u8::from(self.is_on()),
             u8::from(child.is_some()),
             u8::from(self.is_scheduled()),
@@ -1336,6 +1351,7 @@ impl Aof {
             self.rewrites.load(Ordering::Relaxed),
             self.rewrite_failures.load(Ordering::Relaxed),
             ok_err(self.write_ok.load(Ordering::Relaxed)),
+            super::childinfo::last_cow(super::childinfo::Kind::Aof),
         );
         drop(child);
         if self.is_on() {
@@ -1852,6 +1868,7 @@ fn write_commands(
                 encode(&mut cmd, &[b"RESTORE", key, b"0", &payload]);
             }
             w.write_all(&cmd)?;
+            super::childinfo::key_written();
             // `rdb-key-save-delay` slows this base too, as Redis's (tests keep a rewrite
             // running with it).
             if key_delay_us > 0 {

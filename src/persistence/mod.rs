@@ -2,30 +2,24 @@
 //! the append-only file build on them).
 
 pub mod aof;
+pub mod childinfo;
 pub mod object;
 pub mod rdb;
 pub mod snapshot;
 
 /// The first steps of a forked child (BGSAVE, a rewrite): the default signal actions (the
 /// parent's handlers would report to the parent's signal thread), and no inherited
-/// descriptors past standard error (the listening sockets above all: a child that outlives
+/// descriptors past standard error but `keep`, the pipe it reports its progress on (the
+/// listening sockets above all must go: a child that outlives
 /// its parent must not keep the port). No PR_SET_PDEATHSIG: it fires when the forking
 /// *thread* ends, and a pool worker may retire while its BGSAVE still runs.
 /// Allocates nothing: the child of a threaded process may find an allocator lock held.
-pub(crate) fn child_setup() {
+pub(crate) fn child_setup(keep: Option<i32>) {
     // SAFETY: async-signal-safe calls on this process's own state.
     unsafe {
         libc::signal(libc::SIGTERM, libc::SIG_DFL);
         libc::signal(libc::SIGINT, libc::SIG_DFL);
-        #[cfg(target_os = "linux")]
-        let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) == 0;
-        #[cfg(not(target_os = "linux"))]
-        let closed = false;
-        if !closed {
-            for fd in 3..4096 {
-                libc::close(fd);
-            }
-        }
+        crate::os::close_all_but(keep);
     }
 }
 

@@ -121,14 +121,12 @@ impl Snapshots {
     pub fn info(&self, dirty: u64) -> String {
         let child = self.child.lock();
         format!(
-            // The child reports no copy-on-write figures or progress: those fields stay 0.
-            "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\n\
-             current_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\n\
-             current_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\n\
+            "loading:{}\r\nasync_loading:0\r\n{}rdb_changes_since_last_save:{}\r\n\
              rdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\n\
              rdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\n\
-             rdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+             rdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
             u8::from(self.loading()),
+            super::childinfo::info_current(),
             self.changes_since_save(dirty),
             u8::from(child.is_some()),
             self.last_save_ms() / 1000,
@@ -142,6 +140,7 @@ impl Snapshots {
                 .as_ref()
                 .map_or(-1, |c| c.started.elapsed().as_secs() as i64),
             self.saves.load(Ordering::Relaxed),
+            super::childinfo::last_cow(super::childinfo::Kind::Rdb),
             self.loaded_expired.load(Ordering::Relaxed),
             self.loaded_keys.load(Ordering::Relaxed),
         )
@@ -201,6 +200,7 @@ impl Snapshots {
             return Err("ERR Background save already in progress");
         }
         self.last_try_ms.store(clock::unix_ms(), Ordering::Relaxed);
+        let channel = super::childinfo::Channel::open(total_keys(&guards));
         let started = Instant::now();
         // SAFETY: the child runs only `child_main`, which writes a file through memory it
         // inherited and leaves with `_exit`; it takes no lock that another thread could have
@@ -214,14 +214,16 @@ impl Snapshots {
                 unsafe { libc::_exit(1) }
             }));
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                child_main(&guards, &target, &job.functions)
+                child_main(&guards, &target, &job.functions, channel)
             }))
             .unwrap_or(1);
             // SAFETY: ends the child without running the parent's destructors or atexit.
             unsafe { libc::_exit(code) };
         }
         drop(guards);
+        let reports = channel.map(super::childinfo::Channel::into_parent);
         if pid < 0 {
+            super::childinfo::reset();
             let e = io::Error::last_os_error();
             log::warn!("Can't save in background: fork: {e}");
             self.last_bgsave_ok.store(false, Ordering::Relaxed);
@@ -243,7 +245,7 @@ impl Snapshots {
         let dir = target.dir.clone();
         let spawned = std::thread::Builder::new()
             .name("spindle-bgsave".into())
-            .spawn(move || me.wait_child(pid, &dir));
+            .spawn(move || me.wait_child(pid, &dir, reports));
         if let Err(e) = spawned {
             log::warn!("cannot start the BGSAVE waiter: {e}");
         }
@@ -251,8 +253,18 @@ impl Snapshots {
     }
 
     /// Waits for the child `pid` and records how it ended. Only this thread reaps it.
-    fn wait_child(&self, pid: libc::pid_t, dir: &Path) {
+    fn wait_child(
+        &self,
+        pid: libc::pid_t,
+        dir: &Path,
+        reports: Option<super::childinfo::Receiver>,
+    ) {
+        // Its reports until it exits (and closes the pipe).
+        if let Some(reports) = reports {
+            reports.drain(super::childinfo::Kind::Rdb);
+        }
         let (r, status) = super::reap(pid);
+        super::childinfo::reset();
         let mut slot = self.child.lock();
         if slot.as_ref().map(|c| c.pid) != Some(pid) {
             return;
@@ -568,13 +580,24 @@ pub fn save_points(config: &Config) -> Vec<(u64, u64)> {
 }
 
 /// The child's whole life: write, rename, report by exit code.
-fn child_main(guards: &[crate::store::ReadGuard<'_>], target: &Target, functions: &[u8]) -> i32 {
-    super::child_setup();
+fn child_main(
+    guards: &[crate::store::ReadGuard<'_>],
+    target: &Target,
+    functions: &[u8],
+    channel: Option<super::childinfo::Channel>,
+) -> i32 {
+    super::child_setup(channel.as_ref().map(super::childinfo::Channel::child_fd));
+    if let Some(channel) = channel {
+        channel.into_child();
+    }
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let tmp = target.dir.join(format!("temp-{pid}.rdb"));
     match write_file(guards, target, functions, &tmp, false).and_then(|()| install(&tmp, target)) {
-        Ok(()) => 0,
+        Ok(()) => {
+            super::childinfo::finished();
+            0
+        }
         Err(_) => {
             let _ = std::fs::remove_file(&tmp);
             1
@@ -618,6 +641,7 @@ pub(super) fn write_file(
         w.select_db(i, keys, expires)?;
         for (key, e) in db.iter_stored() {
             w.key(key, e, target.key_use, target.access)?;
+            super::childinfo::key_written();
             if target.key_delay_us > 0 {
                 std::thread::sleep(std::time::Duration::from_micros(target.key_delay_us));
             }
@@ -625,6 +649,15 @@ pub(super) fn write_file(
     }
     let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()
+}
+
+/// The keys of every database (what a child will write: INFO `current_save_keys_total`).
+pub(super) fn total_keys(guards: &[crate::store::ReadGuard<'_>]) -> u64 {
+    let op = Op::new(crate::store::Limits::default());
+    guards
+        .iter()
+        .map(|g| Db::new(&**g, &op).stored_len().0 as u64)
+        .sum()
 }
 
 /// Renames `tmp` over the target file and fsyncs the directory, so the rename survives a crash.

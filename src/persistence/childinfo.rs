@@ -1,0 +1,295 @@
+//! What a forked child (BGSAVE, an append-only file rewrite) tells the server while it
+//! works, as Redis's `childinfo.c`: how many keys it has written, and how much memory
+//! copy-on-write has made its own (the pages the server wrote to since the fork, which
+//! the two processes no longer share). INFO shows them as `current_save_keys_processed`,
+//! `current_fork_perc`, `current_cow_size` and `current_cow_peak`, and the last child's as
+//! `rdb_last_cow_size` / `aof_last_cow_size`.
+//!
+//! The child writes fixed-size records to a pipe made before the fork; the server's waiter
+//! of that child reads them until the child closes it by exiting.
+
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+/// A record: its kind, keys written, copy-on-write bytes, and when those were measured
+/// (the monotonic clock, in ms: the same clock in both processes).
+const RECORD: usize = 4 * 8;
+const PROGRESS: u64 = 1;
+const FINAL: u64 = 2;
+
+/// Keys between two progress reports (Redis reports every 1024).
+const KEYS_PER_REPORT: u64 = 1024;
+/// A copy-on-write reading costs the child time (it reads its memory map): the next one
+/// waits this many times as long as the last took (Redis's `CHILD_COW_DUTY_CYCLE`).
+const COW_DUTY_CYCLE: u64 = 100;
+
+/// The running child's figures, as last reported.
+struct Current {
+    keys_total: AtomicU64,
+    keys_processed: AtomicU64,
+    cow: AtomicU64,
+    peak: AtomicU64,
+    /// Monotonic ms of the last copy-on-write reading; 0: none yet.
+    cow_at_ms: AtomicU64,
+}
+
+static CURRENT: Current = Current {
+    keys_total: AtomicU64::new(0),
+    keys_processed: AtomicU64::new(0),
+    cow: AtomicU64::new(0),
+    peak: AtomicU64::new(0),
+    cow_at_ms: AtomicU64::new(0),
+};
+
+/// The last successful BGSAVE's and rewrite's copy-on-write size at their end.
+static LAST_RDB_COW: AtomicU64 = AtomicU64::new(0);
+static LAST_AOF_COW: AtomicU64 = AtomicU64::new(0);
+
+/// What the child reports: a snapshot or a rewrite.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rdb,
+    Aof,
+}
+
+fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC is system-wide, so both processes agree.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// The pipe, made before the fork (both ends close if it is dropped unused).
+pub struct Channel {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Channel {
+    /// A new pipe, and the running child's figures zeroed with `keys_total` keys to write.
+    pub fn open(keys_total: u64) -> Option<Channel> {
+        let mut fds = [0i32; 2];
+        // SAFETY: a valid array of two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return None;
+        }
+        reset();
+        CURRENT.keys_total.store(keys_total, Ordering::Relaxed);
+        // SAFETY: two descriptors pipe2 just made, each owned once.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        Some(Channel { read, write })
+    }
+
+    /// In the child: reports go to this pipe from now on. Its descriptor must survive the
+    /// child's closing of the others ([`Channel::child_fd`]).
+    pub fn into_child(self) {
+        drop(self.read);
+        REPORT_FD.store(self.write.into_raw_fd(), Ordering::Relaxed);
+    }
+
+    /// The descriptor the child keeps.
+    pub fn child_fd(&self) -> i32 {
+        self.write.as_raw_fd()
+    }
+
+    /// In the server: the end its waiter reads ([`Receiver::drain`]). Its copy of the write
+    /// end closes, so that reads end when the child's does.
+    pub fn into_parent(self) -> Receiver {
+        drop(self.write);
+        Receiver { fd: self.read }
+    }
+}
+
+/// The server's end of the pipe.
+pub struct Receiver {
+    fd: OwnedFd,
+}
+
+impl Receiver {
+    /// Reads the child's reports until it exits (the pipe closes); then the figures of its
+    /// final report, if it sent one (a child that failed sends none).
+    pub fn drain(self, kind: Kind) -> Option<u64> {
+        let mut final_cow = None;
+        let mut buf = [0u8; RECORD];
+        loop {
+            let mut got = 0;
+            while got < RECORD {
+                // SAFETY: reads into the rest of this buffer.
+                let n = unsafe {
+                    libc::read(
+                        self.fd.as_raw_fd(),
+                        buf[got..].as_mut_ptr().cast(),
+                        RECORD - got,
+                    )
+                };
+                if n == 0 {
+                    if let Some(cow) = final_cow {
+                        match kind {
+                            Kind::Rdb => LAST_RDB_COW.store(cow, Ordering::Relaxed),
+                            Kind::Aof => LAST_AOF_COW.store(cow, Ordering::Relaxed),
+                        }
+                    }
+                    return final_cow;
+                }
+                if n < 0 {
+                    if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return final_cow;
+                }
+                got += n as usize;
+            }
+            let field = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[i * 8..i * 8 + 8]);
+                u64::from_le_bytes(b)
+            };
+            let (record, keys, cow, at) = (field(0), field(1), field(2), field(3));
+            CURRENT.keys_processed.store(keys, Ordering::Relaxed);
+            CURRENT.cow.store(cow, Ordering::Relaxed);
+            CURRENT.peak.fetch_max(cow, Ordering::Relaxed);
+            CURRENT.cow_at_ms.store(at, Ordering::Relaxed);
+            if record == FINAL {
+                let what = if kind == Kind::Rdb {
+                    "RDB"
+                } else {
+                    "AOF rewrite"
+                };
+                log::info!(
+                    "Fork CoW for {what}: current {} MB, peak {} MB",
+                    cow >> 20,
+                    CURRENT.peak.load(Ordering::Relaxed) >> 20
+                );
+                final_cow = Some(cow);
+            }
+        }
+    }
+}
+
+/// The child's end, once [`Channel::into_child`] set it (-1 in the server itself, whose
+/// foreground SAVE writes through the same code).
+static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+static KEYS_WRITTEN: AtomicU64 = AtomicU64::new(0);
+/// The child's last copy-on-write reading: its value, when, and what it cost (ms).
+static LAST_COW: AtomicU64 = AtomicU64::new(0);
+static LAST_COW_AT: AtomicU64 = AtomicU64::new(0);
+static LAST_COW_COST: AtomicU64 = AtomicU64::new(0);
+
+/// One key written by the child: every [`KEYS_PER_REPORT`] keys, a progress report.
+pub fn key_written() {
+    if REPORT_FD.load(Ordering::Relaxed) < 0 {
+        return;
+    }
+    let keys = KEYS_WRITTEN.fetch_add(1, Ordering::Relaxed) + 1;
+    if keys.is_multiple_of(KEYS_PER_REPORT) {
+        send(PROGRESS, false);
+    }
+}
+
+/// The child has written everything: its final report, with a fresh reading.
+pub fn finished() {
+    if REPORT_FD.load(Ordering::Relaxed) >= 0 {
+        send(FINAL, true);
+    }
+}
+
+fn send(record: u64, fresh: bool) {
+    let now = monotonic_ms();
+    let (at, cost) = (
+        LAST_COW_AT.load(Ordering::Relaxed),
+        LAST_COW_COST.load(Ordering::Relaxed),
+    );
+    if fresh || at == 0 || now.saturating_sub(at) > cost.max(1) * COW_DUTY_CYCLE {
+        LAST_COW.store(private_dirty(), Ordering::Relaxed);
+        let done = monotonic_ms();
+        LAST_COW_AT.store(done, Ordering::Relaxed);
+        LAST_COW_COST.store(done - now, Ordering::Relaxed);
+    }
+    let mut buf = [0u8; RECORD];
+    for (i, v) in [
+        record,
+        KEYS_WRITTEN.load(Ordering::Relaxed),
+        LAST_COW.load(Ordering::Relaxed),
+        LAST_COW_AT.load(Ordering::Relaxed),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        buf[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    // SAFETY: writes this buffer to the child's end; a write under PIPE_BUF is whole. A
+    // server gone (EPIPE) is of no concern to a child that is about to finish anyway.
+    unsafe {
+        libc::write(
+            REPORT_FD.load(Ordering::Relaxed),
+            buf.as_ptr().cast(),
+            RECORD,
+        )
+    };
+}
+
+/// This process's private dirty memory (what copy-on-write gave it), from the kernel's
+/// summary of its mappings; 0 if unreadable.
+fn private_dirty() -> u64 {
+    for path in ["/proc/self/smaps_rollup", "/proc/self/smaps"] {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        return text
+            .lines()
+            .filter_map(|l| l.strip_prefix("Private_Dirty:"))
+            .filter_map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .sum::<u64>()
+            * 1024;
+    }
+    0
+}
+
+/// The running child has ended: no current figures (Redis's `resetChildState`).
+pub fn reset() {
+    for v in [
+        &CURRENT.keys_total,
+        &CURRENT.keys_processed,
+        &CURRENT.cow,
+        &CURRENT.peak,
+        &CURRENT.cow_at_ms,
+    ] {
+        v.store(0, Ordering::Relaxed);
+    }
+}
+
+/// INFO's `current_*` fields.
+pub fn info_current() -> String {
+    let total = CURRENT.keys_total.load(Ordering::Relaxed);
+    let processed = CURRENT.keys_processed.load(Ordering::Relaxed);
+    let at = CURRENT.cow_at_ms.load(Ordering::Relaxed);
+    let age = if at == 0 {
+        0
+    } else {
+        monotonic_ms().saturating_sub(at) / 1000
+    };
+    let perc = if total == 0 {
+        0.0
+    } else {
+        processed as f64 / total as f64 * 100.0
+    };
+    format!(
+        "current_cow_peak:{}\r\ncurrent_cow_size:{}\r\ncurrent_cow_size_age:{age}\r\n\
+         current_fork_perc:{perc:.2}\r\ncurrent_save_keys_processed:{processed}\r\n\
+         current_save_keys_total:{total}\r\n",
+        CURRENT.peak.load(Ordering::Relaxed),
+        CURRENT.cow.load(Ordering::Relaxed),
+    )
+}
+
+/// The last successful child's copy-on-write size: `rdb_last_cow_size` or
+/// `aof_last_cow_size`.
+pub fn last_cow(kind: Kind) -> u64 {
+    match kind {
+        Kind::Rdb => LAST_RDB_COW.load(Ordering::Relaxed),
+        Kind::Aof => LAST_AOF_COW.load(Ordering::Relaxed),
+    }
+}
