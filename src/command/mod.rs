@@ -19,6 +19,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod keyspec;
 pub mod lists;
+pub mod lolwut;
 pub mod migrate;
 pub mod modules;
 pub mod propagate;
@@ -573,6 +574,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", Client(server::save)),
     cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", Client(server::bgsave)),
     cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, "server", Client(server::bgrewriteaof)),
+    cmd("lolwut", -1, READONLY | FAST, NOKEYS, "server", Client(lolwut::lolwut)),
     cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(debug::debug)),
     cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::monitor)),
