@@ -1002,10 +1002,7 @@ impl Aof {
                 unsafe { libc::_exit(1) }
             }));
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                super::child_setup(channel.as_ref().map(super::childinfo::Channel::child_fd));
-                if let Some(channel) = channel {
-                    channel.into_child();
-                }
+                super::child_setup(channel.map(super::childinfo::Channel::into_child));
                 // SAFETY: getpid has no preconditions.
                 let me = unsafe { libc::getpid() };
                 let tmp = dir.join(format!("temp-rewriteaof-bg-{me}.aof"));

@@ -83,16 +83,13 @@ impl Channel {
         Some(Channel { read, write })
     }
 
-    /// In the child: reports go to this pipe from now on. Its descriptor must survive the
-    /// child's closing of the others ([`Channel::child_fd`]).
-    pub fn into_child(self) {
+    /// In the child, first: reports go to this pipe from now on. Returns the descriptor
+    /// that must survive the child's closing of the others.
+    pub fn into_child(self) -> i32 {
         drop(self.read);
-        REPORT_FD.store(self.write.into_raw_fd(), Ordering::Relaxed);
-    }
-
-    /// The descriptor the child keeps.
-    pub fn child_fd(&self) -> i32 {
-        self.write.as_raw_fd()
+        let fd = self.write.into_raw_fd();
+        REPORT_FD.store(fd, Ordering::Relaxed);
+        fd
     }
 
     /// In the server: the end its waiter reads ([`Receiver::drain`]). Its copy of the write

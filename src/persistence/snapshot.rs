@@ -586,10 +586,7 @@ fn child_main(
     functions: &[u8],
     channel: Option<super::childinfo::Channel>,
 ) -> i32 {
-    super::child_setup(channel.as_ref().map(super::childinfo::Channel::child_fd));
-    if let Some(channel) = channel {
-        channel.into_child();
-    }
+    super::child_setup(channel.map(super::childinfo::Channel::into_child));
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let tmp = target.dir.join(format!("temp-{pid}.rdb"));
