@@ -258,3 +258,30 @@ fn the_process_title_follows_its_template() {
     let raw = std::fs::read(format!("/proc/{}/cmdline", s.child.id())).expect("cmdline");
     assert_eq!(raw, b"x\0");
 }
+
+/// A replica's credentials (`masterauth`, `masteruser`) are kept and inert, as the other
+/// replication settings, so that the redis.conf of a replicated setup starts; the log that
+/// says they have no effect does not show the password.
+#[test]
+fn replica_credentials_are_kept_and_not_logged() {
+    let server = common::BinServer::start(&["--masterauth", "s3cret"]);
+    let mut c = server.connect();
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "masterauth", "s3cret2"]),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "masterauth", "s3cret"]),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "GET", "masterauth"]),
+        "*2\r\n$10\r\nmasterauth\r\n$6\r\ns3cret\r\n"
+    );
+    common::wait_for("the warning", || {
+        server
+            .log_text()
+            .contains("masterauth is set to '(redacted)', but Spindle has no replication")
+    });
+    assert!(!server.log_text().contains("s3cret"));
+}

@@ -333,7 +333,7 @@ fn a_bgsave_child_reports_progress_and_copy_on_write() {
         &mut c,
         &[
             (&["DEBUG", "POPULATE", "5000", "key", "500"], "+OK\r\n"),
-            (&["CONFIG", "SET", "rdb-key-save-delay", "300"], "+OK\r\n"),
+            (&["CONFIG", "SET", "rdb-key-save-delay", "500"], "+OK\r\n"),
             (&["BGSAVE"], "+Background saving started\r\n"),
         ],
     );

@@ -28,11 +28,7 @@ pub fn allowed_by(ctx: &Ctx, setting: &str) -> bool {
     let setting = crate::config::lookup(setting)
         .map(|d| ctx.server.config.get(d))
         .unwrap_or_default();
-    match setting.as_str() {
-        "yes" => true,
-        "local" => ctx.client.info.is_local(),
-        _ => false,
-    }
+    super::server::protected_action_allowed(&setting, &ctx.client.info)
 }
 
 /// Redis's `atoi`: leading digits with an optional sign, 0 when there are none.

@@ -66,13 +66,15 @@ impl Canvas {
     #[allow(clippy::approx_constant)]
     fn square(&mut self, x: i32, y: i32, size: f32, angle: f32, color: u8) {
         // The square inscribed in a circle of radius 1 has a side of sqrt(2).
-        let size = (f64::from(size) / 1.4142135623).round() as f32;
-        let mut k = (PI / 4.0) as f32 + angle;
+        // As C computes it: the quotient stored to a float, then rounded; `k` summed in
+        // double and stored to a float at each step.
+        let size = f64::from((f64::from(size) / 1.4142135623) as f32).round() as f32;
+        let mut k = (PI / 4.0 + f64::from(angle)) as f32;
         let (mut px, mut py) = ([0i32; 4], [0i32; 4]);
         for j in 0..4 {
             px[j] = (f64::from(k).sin() * f64::from(size) + f64::from(x)).round() as i32;
             py[j] = (f64::from(k).cos() * f64::from(size) + f64::from(y)).round() as i32;
-            k += (PI / 2.0) as f32;
+            k = (f64::from(k) + PI / 2.0) as f32;
         }
         for j in 0..4 {
             self.line(px[j], py[j], px[(j + 1) % 4], py[(j + 1) % 4], color);
@@ -80,11 +82,26 @@ impl Canvas {
     }
 }
 
-/// The C library's `rand()`, as Redis draws its art with.
+/// The C library's `rand()`, as Redis draws its art with; seeded once, as Redis seeds it
+/// at startup (the time and the process id), so that each run draws its own.
 fn rand() -> i32 {
+    static SEEDED: std::sync::Once = std::sync::Once::new();
+    SEEDED.call_once(|| {
+        #[allow(clippy::disallowed_methods)] // a seed, not a command's time
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seed = now.as_secs() as u32 ^ now.subsec_micros() ^ std::process::id();
+        // SAFETY: srand has no preconditions.
+        unsafe { libc::srand(seed) };
+    });
     // SAFETY: rand has no preconditions (glibc's is thread-safe).
     unsafe { libc::rand() }
 }
+
+/// One drawing at a time: a big canvas takes hundreds of MB, and Redis, single-threaded,
+/// never draws two at once either.
+static DRAWING: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 /// `rand() / RAND_MAX` in C's float arithmetic.
 fn rand_unit() -> f32 {
@@ -248,6 +265,7 @@ pub fn lolwut(_ctx: &mut Ctx, args: &Args) -> CmdResult {
         rest = args.from(3);
     }
     let v = version.as_bytes();
+    let _one = DRAWING.lock();
     let text = if (v[0] == b'5' && v[1] == b'.' && v.get(2) != Some(&b'9'))
         || (v[0] == b'4' && v[1] == b'.' && v.get(2) == Some(&b'9'))
     {

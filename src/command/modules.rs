@@ -14,9 +14,14 @@ pub const NOT_ALLOWED: CmdError = err("ERR MODULE command not allowed. If the en
 
 const LOAD_FAILED: CmdError = err("ERR Error loading the extension. Please check the server logs.");
 
-/// Is this one of the subcommands `enable-module-command` guards?
+/// Is this one of the subcommands `enable-module-command` guards (MODULE's own, not ACL
+/// LOAD)?
 pub fn protected(spec: &super::CommandSpec) -> bool {
-    spec.group == "server" && matches!(spec.name, "load" | "loadex" | "unload")
+    matches!(spec.name, "load" | "loadex" | "unload")
+        && super::TABLE
+            .iter()
+            .find(|p| p.name == "module")
+            .is_some_and(|m| m.subcommands.iter().any(|s| std::ptr::eq(s, spec)))
 }
 
 fn check(ctx: &Ctx) -> Result<(), CmdError> {

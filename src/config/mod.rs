@@ -135,11 +135,27 @@ pub fn inert(name: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// Values Spindle refuses, because taking them would promise what it does not do: data on
-/// disk, a password, a TLS listener.
+/// The warning for a parameter Spindle takes but does not act on, set to `value`; a
+/// password is not written to the log.
+fn inert_warning(d: &Described, value: &str) -> Option<String> {
+    let why = inert(d.name)?;
+    let shown = if d.flags & table::SENSITIVE_CONFIG != 0 {
+        "(redacted)"
+    } else {
+        value
+    };
+    Some(format!(
+        "{} is set to '{shown}', but {why}: it has no effect",
+        d.name
+    ))
+}
+
+/// Values Spindle refuses, because taking them would promise what it does not do: a TLS
+/// or cluster listener. (`masterauth` and `masteruser`, the credentials a replica would
+/// give its master, promise nothing of this server: they are kept, and inert, as the other
+/// replication settings, so that a redis.conf of a replicated setup still starts.)
 fn refused(name: &str, shown: &str) -> Option<&'static str> {
     match (name, shown) {
-        ("masteruser" | "masterauth", v) if !v.is_empty() => Some("Spindle has no replication"),
         ("tls-port" | "cluster-port", v) if v != "0" => {
             Some("Spindle has no TLS or cluster listener")
         }
@@ -774,8 +790,8 @@ impl Config {
                     .default_shown()
                     .unwrap_or_else(|| special_default(name).into());
                 if !startup && canonical != default {
-                    if let Some(why) = inert(name) {
-                        log::warn!("{name} is set to '{canonical}', but {why}: it has no effect");
+                    if let Some(warning) = inert_warning(d, &canonical) {
+                        log::warn!("{warning}");
                     }
                 }
                 self.values.write().insert(d.name, canonical);
@@ -795,9 +811,7 @@ impl Config {
                 let default = d
                     .default_shown()
                     .unwrap_or_else(|| special_default(name).into());
-                let why = inert(name)?;
-                (*v != default)
-                    .then(|| format!("{name} is set to '{v}', but {why}: it has no effect"))
+                (*v != default).then(|| inert_warning(d, v)).flatten()
             })
             .collect()
     }

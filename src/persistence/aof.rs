@@ -1121,7 +1121,6 @@ impl Aof {
             reports.drain(super::childinfo::Kind::Aof);
         }
         let (r, status) = super::reap(pid);
-        super::childinfo::reset();
         let mut slot = self.child.lock();
         if slot.as_ref().map(|c| c.pid) != Some(pid) {
             return;

@@ -17,8 +17,10 @@ const RECORD: usize = 4 * 8;
 const PROGRESS: u64 = 1;
 const FINAL: u64 = 2;
 
-/// Keys between two progress reports (Redis reports every 1024).
-const KEYS_PER_REPORT: u64 = 1024;
+/// The clock is looked at every this many keys, and a progress report sent if a second has
+/// passed since the last (Redis's rule; the first key is reported at once).
+const KEYS_PER_CHECK: u64 = 1024;
+const REPORT_EVERY_MS: u64 = 1000;
 /// A copy-on-write reading costs the child time (it reads its memory map): the next one
 /// waits this many times as long as the last took (Redis's `CHILD_COW_DUTY_CYCLE`).
 const COW_DUTY_CYCLE: u64 = 100;
@@ -41,7 +43,11 @@ static CURRENT: Current = Current {
     cow_at_ms: AtomicU64::new(0),
 };
 
-/// The last successful BGSAVE's and rewrite's copy-on-write size at their end.
+/// Which child the figures belong to: a BGSAVE and a rewrite may overlap, and the newest
+/// one's are shown; an older one's waiter neither updates nor clears them.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The last successful BGSAVE's and rewrite's copy-on-write peak.
 static LAST_RDB_COW: AtomicU64 = AtomicU64::new(0);
 static LAST_AOF_COW: AtomicU64 = AtomicU64::new(0);
 
@@ -66,6 +72,7 @@ fn monotonic_ms() -> u64 {
 pub struct Channel {
     read: OwnedFd,
     write: OwnedFd,
+    generation: u64,
 }
 
 impl Channel {
@@ -76,11 +83,16 @@ impl Channel {
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             return None;
         }
-        reset();
+        let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+        clear();
         CURRENT.keys_total.store(keys_total, Ordering::Relaxed);
         // SAFETY: two descriptors pipe2 just made, each owned once.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        Some(Channel { read, write })
+        Some(Channel {
+            read,
+            write,
+            generation,
+        })
     }
 
     /// In the child, first: reports go to this pipe from now on. Returns the descriptor
@@ -96,20 +108,24 @@ impl Channel {
     /// end closes, so that reads end when the child's does.
     pub fn into_parent(self) -> Receiver {
         drop(self.write);
-        Receiver { fd: self.read }
+        Receiver {
+            fd: self.read,
+            generation: self.generation,
+        }
     }
 }
 
 /// The server's end of the pipe.
 pub struct Receiver {
     fd: OwnedFd,
+    generation: u64,
 }
 
 impl Receiver {
     /// Reads the child's reports until it exits (the pipe closes); then the figures of its
     /// final report, if it sent one (a child that failed sends none).
     pub fn drain(self, kind: Kind) -> Option<u64> {
-        let mut final_cow = None;
+        let (mut final_cow, mut peak) = (None, 0);
         let mut buf = [0u8; RECORD];
         loop {
             let mut got = 0;
@@ -123,6 +139,10 @@ impl Receiver {
                     )
                 };
                 if n == 0 {
+                    // The figures go with the child that ended.
+                    if GENERATION.load(Ordering::Relaxed) == self.generation {
+                        clear();
+                    }
                     if let Some(cow) = final_cow {
                         match kind {
                             Kind::Rdb => LAST_RDB_COW.store(cow, Ordering::Relaxed),
@@ -145,22 +165,27 @@ impl Receiver {
                 u64::from_le_bytes(b)
             };
             let (record, keys, cow, at) = (field(0), field(1), field(2), field(3));
-            CURRENT.keys_processed.store(keys, Ordering::Relaxed);
-            CURRENT.cow.store(cow, Ordering::Relaxed);
-            CURRENT.peak.fetch_max(cow, Ordering::Relaxed);
-            CURRENT.cow_at_ms.store(at, Ordering::Relaxed);
+            peak = peak.max(cow);
+            if GENERATION.load(Ordering::Relaxed) == self.generation {
+                CURRENT.keys_processed.store(keys, Ordering::Relaxed);
+                CURRENT.cow.store(cow, Ordering::Relaxed);
+                CURRENT.peak.fetch_max(cow, Ordering::Relaxed);
+                CURRENT.cow_at_ms.store(at, Ordering::Relaxed);
+            }
             if record == FINAL {
                 let what = if kind == Kind::Rdb {
                     "RDB"
                 } else {
                     "AOF rewrite"
                 };
+
                 log::info!(
                     "Fork CoW for {what}: current {} MB, peak {} MB",
                     cow >> 20,
-                    CURRENT.peak.load(Ordering::Relaxed) >> 20
+                    peak >> 20
                 );
-                final_cow = Some(cow);
+                // As Redis: the size recorded for the last child is the peak it reached.
+                final_cow = Some(peak);
             }
         }
     }
@@ -175,16 +200,24 @@ static LAST_COW: AtomicU64 = AtomicU64::new(0);
 static LAST_COW_AT: AtomicU64 = AtomicU64::new(0);
 static LAST_COW_COST: AtomicU64 = AtomicU64::new(0);
 
-/// One key written by the child: every [`KEYS_PER_REPORT`] keys, a progress report.
+/// One key written by the child: a progress report now and then (see [`KEYS_PER_CHECK`]).
 pub fn key_written() {
     if REPORT_FD.load(Ordering::Relaxed) < 0 {
         return;
     }
-    let keys = KEYS_WRITTEN.fetch_add(1, Ordering::Relaxed) + 1;
-    if keys.is_multiple_of(KEYS_PER_REPORT) {
-        send(PROGRESS, false);
+    let before = KEYS_WRITTEN.fetch_add(1, Ordering::Relaxed);
+    if before.is_multiple_of(KEYS_PER_CHECK) {
+        let now = monotonic_ms();
+        let last = LAST_SENT.load(Ordering::Relaxed);
+        if last == 0 || now.saturating_sub(last) >= REPORT_EVERY_MS {
+            LAST_SENT.store(now, Ordering::Relaxed);
+            send(PROGRESS, false);
+        }
     }
 }
+
+/// When the child last sent a progress report (monotonic ms).
+static LAST_SENT: AtomicU64 = AtomicU64::new(0);
 
 /// The child has written everything: its final report, with a fresh reading.
 pub fn finished() {
@@ -245,8 +278,13 @@ fn private_dirty() -> u64 {
     0
 }
 
-/// The running child has ended: no current figures (Redis's `resetChildState`).
+/// A child that never started (its fork failed): no current figures.
 pub fn reset() {
+    clear();
+}
+
+/// No current figures (Redis's `resetChildState`).
+fn clear() {
     for v in [
         &CURRENT.keys_total,
         &CURRENT.keys_processed,

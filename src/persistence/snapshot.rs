@@ -264,7 +264,6 @@ impl Snapshots {
             reports.drain(super::childinfo::Kind::Rdb);
         }
         let (r, status) = super::reap(pid);
-        super::childinfo::reset();
         let mut slot = self.child.lock();
         if slot.as_ref().map(|c| c.pid) != Some(pid) {
             return;
