@@ -162,8 +162,9 @@ pub fn redactions(argv: &[Vec<u8>]) -> Vec<usize> {
     Vec::new()
 }
 
-/// Redis's `sdscatrepr`: quoted, with `\\ \" \n \r \t \a \b` and `\xHH` escapes.
-fn repr(out: &mut Vec<u8>, s: &[u8]) {
+/// Redis's `sdscatrepr` (MONITOR's arguments, the Lua debugger's values, config files):
+/// quoted, with `\\ \" \n \r \t \a \b` and `\xHH` escapes.
+pub fn repr(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
     for &c in s {
         match c {

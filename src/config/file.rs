@@ -30,22 +30,10 @@ pub struct CommandLine {
 /// Redis's `sdscatrepr`: `s` in double quotes, with escapes for what `sdssplitargs` reads
 /// back.
 pub fn repr(s: &str) -> String {
-    let mut out = String::from("\"");
-    for &b in s.as_bytes() {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x07 => out.push_str("\\a"),
-            0x08 => out.push_str("\\b"),
-            b if b.is_ascii_graphic() || b == b' ' => out.push(b as char),
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
+    let mut out = Vec::with_capacity(s.len() + 2);
+    crate::monitor::repr(&mut out, s.as_bytes());
+    // Only ASCII comes out: every other byte is escaped.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Turns the arguments (after the program name) into a [`CommandLine`], as redis-server's

@@ -223,20 +223,7 @@ fn send_logs() {
 
 /// Appends `bytes` quoted and escaped, as Redis's `sdscatrepr`.
 fn repr(bytes: &[u8], out: &mut Vec<u8>) {
-    out.push(b'"');
-    for &b in bytes {
-        match b {
-            b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            7 => out.extend_from_slice(b"\\a"),
-            8 => out.extend_from_slice(b"\\b"),
-            0x20..=0x7e => out.push(b),
-            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-        }
-    }
-    out.push(b'"');
+    crate::monitor::repr(out, bytes);
 }
 
 /// The line of a RESP frame at `*pos` (its type byte included), moving past its CRLF.
