@@ -15,6 +15,17 @@ local n = redis.pcall('incr', KEYS[1])
 return {v, n}
 ";
 
+/// Sends the debugger command that ends the session (`continue`, `abort`, ...): the
+/// `<endsession>` mark, then the script's reply.
+fn ends(c: &mut Conn, command: &str, reply: &str) {
+    c.send_cmd(&[command.as_bytes()]);
+    assert_eq!(
+        String::from_utf8_lossy(&c.read_reply()),
+        "*1\r\n+<endsession>\r\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&c.read_reply()), reply);
+}
+
 /// Sends a debugger command and checks the one array it answers.
 fn step(c: &mut Conn, args: &[&str], want: &str) {
     assert_eq!(c.cmd_str(args), want, "{args:?}");
@@ -112,14 +123,10 @@ fn a_sync_session_steps_inspects_and_keeps_its_changes() {
         &["c"],
         "*3\r\n+<debug> line 3: \"hi\", 1, {1; 2; \"x\"; {[\"k\"]=\"v\"}}, nil, true\r\n+* Stopped at 7, stop reason = redis.breakpoint() called\r\n+->#7   local n = redis.pcall('incr', KEYS[1])\r\n",
     );
-    c.send_cmd(&[b"c"]);
-    assert_eq!(
-        String::from_utf8_lossy(&c.read_reply()),
-        "*1\r\n+<endsession>\r\n"
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&c.read_reply()),
-        "*2\r\n$3\r\nval\r\n-ERR value is not an integer or out of range\r\n"
+    ends(
+        &mut c,
+        "c",
+        "*2\r\n$3\r\nval\r\n-ERR value is not an integer or out of range\r\n",
     );
     assert!(c.is_closed(), "the session ends the connection");
     // SYNC keeps what the script did.
@@ -150,15 +157,7 @@ fn a_forked_session_leaves_the_server_serving_and_its_data_untouched() {
         &["r", "get", "k"],
         "*2\r\n+<redis> get k\r\n+<reply> \"in child\"\r\n",
     );
-    c.send_cmd(&[b"c"]);
-    assert_eq!(
-        String::from_utf8_lossy(&c.read_reply()),
-        "*1\r\n+<endsession>\r\n"
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&c.read_reply()),
-        "$8\r\nin child\r\n"
-    );
+    ends(&mut c, "c", "$8\r\nin child\r\n");
     assert!(c.is_closed(), "the child's exit ends the connection");
     assert_eq!(other.cmd_str(&["GET", "k"]), "$9\r\nin server\r\n");
 }
@@ -205,15 +204,7 @@ fn refusals_aborts_and_a_client_that_leaves() {
         &["EVAL", "return 1", "0"],
         "*2\r\n+* Stopped at 1, stop reason = step over\r\n+-> 1   return 1\r\n",
     );
-    c.send_cmd(&[b"a"]);
-    assert_eq!(
-        String::from_utf8_lossy(&c.read_reply()),
-        "*1\r\n+<endsession>\r\n"
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&c.read_reply()),
-        "-ERR script aborted for user request script: e0e1f9fabfc9d4800c877a703b823ac0578ff8db, on @user_script:1.\r\n"
-    );
+    ends(&mut c, "a", "-ERR script aborted for user request script: e0e1f9fabfc9d4800c877a703b823ac0578ff8db, on @user_script:1.\r\n");
 
     // A debugger command that is not RESP stops the script with a protocol error.
     let mut c = server.connect();

@@ -22,6 +22,18 @@ pub fn allowed(ctx: &Ctx) -> bool {
     allowed_by(ctx, "enable-debug-command")
 }
 
+/// The refusal of a command flagged `PROTECTED` whose setting does not let this client run
+/// it: DEBUG's `enable-debug-command`, MODULE's `enable-module-command`.
+pub fn protection_refuses(ctx: &Ctx, spec: &super::CommandSpec) -> Option<CmdError> {
+    if spec.flags & super::flags::PROTECTED == 0 {
+        None
+    } else if spec.name == "debug" {
+        (!allowed(ctx)).then_some(NOT_ALLOWED)
+    } else {
+        (!allowed_by(ctx, "enable-module-command")).then_some(super::modules::NOT_ALLOWED)
+    }
+}
+
 /// Does the protection `setting` (`enable-debug-command`, `enable-module-command`) let
 /// this client run the command it guards (Redis's `allowProtectedAction`)?
 pub fn allowed_by(ctx: &Ctx, setting: &str) -> bool {

@@ -146,6 +146,9 @@ pub mod flags {
     pub const NO_ASYNC_LOADING: u32 = 1 << 18;
     /// Its keys may be zero in number though it declares them (EVAL's numkeys).
     pub const NO_MANDATORY_KEYS: u32 = 1 << 19;
+    /// Guarded by `enable-debug-command` (DEBUG) or `enable-module-command` (MODULE LOAD,
+    /// LOADEX, UNLOAD): Redis's `CMD_PROTECTED`, which COMMAND INFO does not show either.
+    pub const PROTECTED: u32 = 1 << 21;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -576,15 +579,15 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, "server", Client(server::bgrewriteaof)),
     cmd("lolwut", -1, READONLY | FAST, NOKEYS, "server", Client(lolwut::lolwut)),
     cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", Client(server::lastsave)),
-    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(debug::debug)),
+    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, NOKEYS, "server", Client(debug::debug)),
     cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", Client(server::monitor)),
     CommandSpec {
         subcommands: &[
             cmd("help", 2, LOADING | STALE, NOKEYS, "server", Client(modules::module_help)),
             cmd("list", 2, ADMIN | NOSCRIPT, NOKEYS, "server", Client(modules::module_list)),
-            cmd("load", -3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, NOKEYS, "server", Client(modules::module_load)),
-            cmd("loadex", -3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, NOKEYS, "server", Client(modules::module_loadex)),
-            cmd("unload", 3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, NOKEYS, "server", Client(modules::module_unload)),
+            cmd("load", -3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | PROTECTED, NOKEYS, "server", Client(modules::module_load)),
+            cmd("loadex", -3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | PROTECTED, NOKEYS, "server", Client(modules::module_loadex)),
+            cmd("unload", 3, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | PROTECTED, NOKEYS, "server", Client(modules::module_unload)),
         ],
         ..cmd("module", -2, 0, NOKEYS, "server", Container)
     },
@@ -1509,11 +1512,9 @@ fn admit(
     };
     let refused = if spec.flags & NO_MULTI != 0 {
         Some(args::err("ERR Command not allowed inside a transaction"))
-    } else if spec.name == "debug" && spec.group == "server" && !debug::allowed(ctx) {
-        // A protected command is refused before it is queued (`enable-debug-command no`).
-        Some(debug::NOT_ALLOWED)
-    } else if modules::protected(spec) && !debug::allowed_by(ctx, "enable-module-command") {
-        Some(modules::NOT_ALLOWED)
+    } else if let Some(e) = debug::protection_refuses(ctx, spec) {
+        // A protected command is refused before it is queued.
+        Some(e)
     } else if spec.name == "exec" {
         if m.denyoom && out_of_memory {
             Some(OOM)

@@ -14,16 +14,8 @@ pub const NOT_ALLOWED: CmdError = err("ERR MODULE command not allowed. If the en
 
 const LOAD_FAILED: CmdError = err("ERR Error loading the extension. Please check the server logs.");
 
-/// Is this one of the subcommands `enable-module-command` guards (MODULE's own, not ACL
-/// LOAD)?
-pub fn protected(spec: &super::CommandSpec) -> bool {
-    matches!(spec.name, "load" | "loadex" | "unload")
-        && super::TABLE
-            .iter()
-            .find(|p| p.name == "module")
-            .is_some_and(|m| m.subcommands.iter().any(|s| std::ptr::eq(s, spec)))
-}
-
+/// The protection check outside a transaction (inside, `debug::protection_refuses` makes
+/// it before queueing).
 fn check(ctx: &Ctx) -> Result<(), CmdError> {
     if super::debug::allowed_by(ctx, "enable-module-command") {
         Ok(())

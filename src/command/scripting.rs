@@ -90,6 +90,19 @@ impl scripting::ldb::Link for SocketLink {
     }
 }
 
+/// Starts the session on the client's socket. A client that stops reading cannot hold it
+/// (and in SYNC mode every other client) in a write for ever: past 5 s a write fails and the
+/// script goes on without it, as with Redis's `connSendTimeout`. (The connection ends with
+/// the session, so the timeout is never taken off.)
+fn start_session(
+    stream: std::sync::Arc<std::net::TcpStream>,
+    args: &Args,
+    threshold: u64,
+) -> scripting::ldb::Active {
+    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(5)));
+    scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold)
+}
+
 /// EVAL in a debugging session (Redis's `evalGenericCommandWithDebugging`). In SYNC mode the
 /// session runs here, holding every lock as any script does, and its changes stay; with
 /// YES a forked child runs it on a copy of the data, which is thrown away, while the server
@@ -103,15 +116,11 @@ fn debug_eval(
 ) -> CmdResult {
     let threshold = ctx.server.config.busy_reply_threshold();
     ctx.client.ldb = None;
-    // A client that stops reading cannot hold the session (and in SYNC mode every other
-    // client) in a write for ever: past this a write fails and the session goes on without
-    // it, as Redis's `connSendTimeout` of 5 s.
-    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(5)));
     if mode == scripting::ldb::Mode::Forked {
         return under_all_locks(ctx, |ctx| fork_session(ctx, args, ro, stream, threshold));
     }
     log::warn!("Redis synchronous debugging eval session started");
-    let session = scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold);
+    let session = start_session(stream, args, threshold);
     let out = eval_checked(ctx, args, false, ro);
     session.end();
     log::warn!("Redis synchronous debugging eval session ended");
@@ -152,7 +161,7 @@ fn fork_session(
             // SAFETY: leaves the child at once, without touching anything shared.
             unsafe { libc::_exit(1) }
         }));
-        let session = scripting::ldb::start(Box::new(SocketLink(stream)), args.get(1), threshold);
+        let session = start_session(stream, args, threshold);
         let out = numkeys(args).and_then(|n| run_in(ctx, &mut interp, args, n, false, ro));
         if let Some(mut link) = session.end() {
             let reply = out.unwrap_or_else(|e| e.into());
