@@ -393,6 +393,10 @@ impl Monitor {
             }
             report.push('\n');
         }
+        // Not tied to an event: the process has transparent huge pages (`disable-thp no`).
+        if facts.anon_huge_pages > 0 {
+            advice.push(Advice::DisableThp);
+        }
         advice.retain(|a| match a {
             Advice::RelaxFsync => facts.fsync_always,
             Advice::Hz => facts.hz < 100,
@@ -421,6 +425,8 @@ pub struct DoctorFacts {
     pub fork_rate_gb_s: f64,
     pub fsync_always: bool,
     pub hz: usize,
+    /// Bytes of anonymous memory in transparent huge pages.
+    pub anon_huge_pages: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -436,10 +442,11 @@ enum Advice {
     Hz,
     LargeObjects,
     MassEviction,
+    DisableThp,
 }
 
 /// The order Redis prints its advice in.
-const ADVICE_ORDER: [Advice; 11] = [
+const ADVICE_ORDER: [Advice; 12] = [
     Advice::BetterVm,
     Advice::SlowlogEnable,
     Advice::SlowlogTune,
@@ -451,6 +458,7 @@ const ADVICE_ORDER: [Advice; 11] = [
     Advice::Hz,
     Advice::LargeObjects,
     Advice::MassEviction,
+    Advice::DisableThp,
 ];
 
 impl Advice {
@@ -467,6 +475,7 @@ impl Advice {
             Advice::Hz => "- In order to make the Redis keys expiring process more incremental, try to set the 'hz' configuration parameter to 100 using 'CONFIG SET hz 100'.\n".into(),
             Advice::LargeObjects => "- Deleting, expiring or evicting (because of maxmemory policy) large objects is a blocking operation. If you have very large objects that are often deleted, expired, or evicted, try to fragment those objects into multiple smaller objects.\n".into(),
             Advice::MassEviction => "- Sudden changes to the 'maxmemory' setting via 'CONFIG SET', or allocation of large objects via sets or sorted sets intersections, STORE option of SORT, Redis Cluster large keys migrations (RESTORE command), may create sudden memory pressure forcing the server to block trying to evict keys. \n".into(),
+            Advice::DisableThp => "- I detected a non zero amount of anonymous huge pages used by your process. This creates very serious latency events in different conditions, especially when Redis is persisting on disk. To disable THP support use the command 'echo never > /sys/kernel/mm/transparent_hugepage/enabled', make sure to also add it into /etc/rc.local so that the command will be executed again after a reboot. Note that even if you have already disabled THP, you still need to restart the Redis process to get rid of the huge pages already created.\n".into(),
         }
     }
 }

@@ -7,6 +7,15 @@ use signal_hook::iterator::Signals;
 use spindle::config::{self, Cli};
 use spindle::{os, server, shutdown::Shutdown};
 
+/// No transparent huge pages from the first allocation on: the allocator's constructor
+/// (priority 101) maps its first arena and faults in its first pages before `main` could read
+/// `disable-thp`, and those would stay huge for the process's life. `main` gives them back to
+/// a server started with `disable-thp no`.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array.00100"]
+static THP_OFF_BEFORE_THE_ALLOCATOR: extern "C" fn() = os::thp_off_early;
+
 fn main() -> ExitCode {
     // Arguments that are not UTF-8 are taken as their lossy text rather than a panic.
     let mut args: Vec<String> = std::env::args_os()
@@ -122,7 +131,7 @@ fn main() -> ExitCode {
             log::warn!("Failed to write PID file: {e}");
         }
     }
-    os::disable_thp();
+    os::transparent_huge_pages(setting("disable-thp") == "yes");
     let clients = os::adjust_open_files_limit(cfg.maxclients());
     if clients != cfg.maxclients() {
         log::warn!(

@@ -135,3 +135,72 @@ fn commands_have_latency_histograms() {
         "$16\r\n# Latencystats\r\n\r\n"
     );
 }
+
+/// A field of the server's `/proc` summary of its mappings, in kB (`None` without one).
+#[cfg(target_os = "linux")]
+fn smaps_kb(s: &BinServer, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", s.child.id())).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn disable_thp_is_honoured_and_the_doctor_sees_huge_pages() {
+    let status = |s: &BinServer| {
+        std::fs::read_to_string(format!("/proc/{}/status", s.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_string()))
+    };
+    // The default: none at all, not even the allocator's first pages, and no advice.
+    let s = BinServer::start(&["--latency-monitor-threshold", "100"]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "big", &"x".repeat(8 << 20)]);
+    if let Some(v) = status(&s) {
+        assert_eq!(v, "0");
+    }
+    if let Some(kb) = smaps_kb(&s, "AnonHugePages:") {
+        assert_eq!(kb, 0, "huge pages with disable-thp yes");
+    }
+    let doctor = c.cmd_str(&["LATENCY", "DOCTOR"]);
+    assert!(
+        doctor.contains("Dave, no latency spike was observed"),
+        "{doctor}"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "disable-thp", "no"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'disable-thp') - can't set immutable config\r\n"
+    );
+    drop(c);
+    drop(s);
+
+    // `disable-thp no`: the process may have them, and where the system gives them the doctor
+    // advises against them, as Redis's does.
+    let s = BinServer::start(&["--latency-monitor-threshold", "100", "--disable-thp", "no"]);
+    let mut c = s.connect();
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "GET", "disable-thp"]),
+        "*2\r\n$11\r\ndisable-thp\r\n$2\r\nno\r\n"
+    );
+    c.cmd(&["SET", "big", &"x".repeat(8 << 20)]);
+    if let Some(v) = status(&s) {
+        assert_eq!(v, "1");
+    }
+    let doctor = c.cmd_str(&["LATENCY", "DOCTOR"]);
+    let huge = smaps_kb(&s, "AnonHugePages:").unwrap_or(0);
+    assert_eq!(
+        doctor.contains("I detected a non zero amount of anonymous huge pages"),
+        huge > 0,
+        "{huge} kB huge: {doctor}"
+    );
+    let system =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if system.contains("[always]") || system.contains("[madvise]") {
+        assert!(
+            huge > 0,
+            "no huge pages with disable-thp no and THP {system}"
+        );
+    }
+}

@@ -1421,6 +1421,7 @@ pub fn latency_doctor(ctx: &mut Ctx, _args: &Args) -> CmdResult {
         fork_rate_gb_s: fork_rate,
         fsync_always: ctx.server.aof.fsync_always(),
         hz: cfg.hz(),
+        anon_huge_pages: crate::os::smaps_bytes("AnonHugePages:"),
     };
     let report = crate::latency::monitor().doctor(&facts, unix_now());
     Ok(Reply::Verbatim("txt", report.into_bytes()))

@@ -110,10 +110,6 @@ pub fn inert(name: &str) -> Option<&'static str> {
             "Spindle has no startup warnings to ignore",
         ),
         ("socket-mark-id", "Spindle does not mark its sockets"),
-        (
-            "disable-thp",
-            "Spindle always disables transparent huge pages",
-        ),
         ("always-show-logo", "Spindle has no logo"),
         ("server_cpulist", "Spindle does not pin its threads"),
         ("bio_cpulist", "Spindle does not pin its threads"),

@@ -261,21 +261,9 @@ fn send(record: u64, fresh: bool) {
     };
 }
 
-/// This process's private dirty memory (what copy-on-write gave it), from the kernel's
-/// summary of its mappings; 0 if unreadable.
+/// This process's private dirty memory (what copy-on-write gave it); 0 if unreadable.
 fn private_dirty() -> u64 {
-    for path in ["/proc/self/smaps_rollup", "/proc/self/smaps"] {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        return text
-            .lines()
-            .filter_map(|l| l.strip_prefix("Private_Dirty:"))
-            .filter_map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .sum::<u64>()
-            * 1024;
-    }
-    0
+    crate::os::smaps_bytes("Private_Dirty:")
 }
 
 /// A child that never started (its fork failed): no current figures.
