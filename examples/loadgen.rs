@@ -14,7 +14,8 @@
 //!   number of requests.
 //! - `slow PORT SECS KIND`: one client runs a slow command in a loop (`keys`: `KEYS *`;
 //!   `smembers`: `SMEMBERS bigset`; `lrange`: `LRANGE biglist 0 -1`; `delhash`: builds
-//!   `delhash`, 1,000,000 fields, then `DEL`s it); prints the runs and their mean ms.
+//!   `delhash`, 1,000,000 fields, then `DEL`s it; `restore`: `RESTORE restored 0 payload
+//!   REPLACE` of `DUMP bighash`); prints the runs and their mean ms.
 #![allow(clippy::disallowed_methods)] // a load generator times itself
 
 use std::io::{Read, Write};
@@ -350,11 +351,38 @@ fn latency(port: u16, clients: usize, secs: f64, keys: u64, set_pct: u64) {
     );
 }
 
+/// One bulk string reply, whole.
+fn read_bulk(s: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        if let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") {
+            let head = std::str::from_utf8(&buf[..eol]).expect("header");
+            let n: usize = head
+                .strip_prefix('$')
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not a bulk string: {head}"));
+            if buf.len() >= eol + 2 + n + 2 {
+                return buf[eol + 2..eol + 2 + n].to_vec();
+            }
+        }
+        let got = s.read(&mut chunk).expect("read");
+        assert!(got > 0, "closed");
+        buf.extend_from_slice(&chunk[..got]);
+    }
+}
+
 fn slow(port: u16, secs: f64, kind: &str) {
     let mut s = connect(port);
     let mut sk = Skipper::new();
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let (mut runs, mut busy) = (0u64, Duration::ZERO);
+    let payload = if kind == "restore" {
+        s.write_all(&cmd(&[b"DUMP", b"bighash"])).expect("write");
+        read_bulk(&mut s)
+    } else {
+        Vec::new()
+    };
     while Instant::now() < end {
         if kind == "delhash" {
             // Build it: 1,000 HSETs of 1,000 fields, 16 in flight.
@@ -382,6 +410,7 @@ fn slow(port: u16, secs: f64, kind: &str) {
             "smembers" => cmd(&[b"SMEMBERS", b"bigset"]),
             "lrange" => cmd(&[b"LRANGE", b"biglist", b"0", b"-1"]),
             "delhash" => cmd(&[b"DEL", b"delhash"]),
+            "restore" => cmd(&[b"RESTORE", b"restored", b"0", &payload, b"REPLACE"]),
             _ => panic!("slow: unknown kind {kind}"),
         };
         let t = Instant::now();

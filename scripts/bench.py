@@ -526,13 +526,15 @@ SLOW_KINDS = [
     ("smembers", "SMEMBERS of a 1,000,000-member set"),
     ("lrange", "LRANGE 0 -1 of a 1,000,000-element list"),
     ("delhash", "DEL of a 1,000,000-field hash (rebuilt between DELs)"),
+    ("restore", "RESTORE ... REPLACE of a 1,000,000-field hash (an 18 MB payload)"),
 ]
 
 
-def slow_neighbour_rows(secs):
+def slow_neighbour_rows(secs, only=None):
     """One client loops a slow command while 20 others send GETs, then a 50/50 SET/GET mix,
     one request at a time: their latency percentiles, on Spindle and redis-server."""
     results = {}
+    kinds = [k for k in SLOW_KINDS if not only or k[0] in only.split(",")]
     for name, argv in (("spindle", [SPINDLE, "--save", ""]),
                        ("redis", ["redis-server", "--save", "", "--appendonly", "no"])):
         port = free_port()
@@ -543,7 +545,10 @@ def slow_neighbour_rows(secs):
                                for i in range(0, 1_000_000, 1000)))
             pipe_send(server, (resp(b"RPUSH", b"biglist", *[b"e%015d" % j for j in range(i, i + 1000)])
                                for i in range(0, 1_000_000, 1000)))
-            for kind, _ in SLOW_KINDS:
+            pipe_send(server, (resp(b"HSET", b"bighash",
+                                    *[x for j in range(i, i + 1000) for x in (b"f%015d" % j, b"v")])
+                               for i in range(0, 1_000_000, 1000)))
+            for kind, _ in kinds:
                 for set_pct in (0, 50):
                     slow = None
                     if kind != "none":
@@ -556,7 +561,7 @@ def slow_neighbour_rows(secs):
                     if slow:
                         slow.kill()
                         slow.wait()
-                        server.cli("DEL", "delhash")
+                        server.cli("DEL", "delhash", "restored")
                     p50, p99, p999, mx, n = (out.split() + ["0"] * 5)[:5]
                     results[(name, kind, set_pct)] = (float(p50), float(p99), float(p999),
                                                       float(mx), int(n))
@@ -569,7 +574,7 @@ def slow_neighbour_rows(secs):
     print(f"| slow neighbour (20 clients, one request each at a time, {secs:.0f} s) "
           f"| Spindle p50 / p99 / p99.9 / max ms | Redis p50 / p99 / p99.9 / max ms |")
     print("|---|---:|---:|")
-    for kind, label in SLOW_KINDS:
+    for kind, label in kinds:
         for set_pct, mix in ((0, "GET"), (50, "50/50 SET/GET")):
             cells = []
             for name in ("spindle", "redis"):
@@ -732,6 +737,9 @@ def main():
                     "command)")
     ap.add_argument("--slow-secs", type=float, default=8.0,
                     help="seconds each slow-neighbour row measures (default 8)")
+    ap.add_argument("--slow-kinds",
+                    help="only these slow commands in the slow-neighbour rows, comma-separated "
+                    "(none, keys, smembers, lrange, delhash, restore)")
     ap.add_argument("--throughput-only", action="store_true",
                     help="only the redis-benchmark workloads (no pub/sub, memory or latency rows)")
     args = ap.parse_args()
@@ -742,7 +750,7 @@ def main():
         aof_rows(args.rounds)
         return
     if args.slow_neighbour_only:
-        slow_neighbour_rows(args.slow_secs)
+        slow_neighbour_rows(args.slow_secs, args.slow_kinds)
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

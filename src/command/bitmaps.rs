@@ -190,7 +190,7 @@ pub fn bitop(db: &mut DbMut, args: &Args) -> CmdResult {
     let maxlen = sources.iter().map(Vec::len).max().unwrap_or(0);
     let dst = args.get(2);
     if maxlen == 0 {
-        if db.remove(dst).is_some() {
+        if db.delete(dst, false) {
             db.notify(GENERIC, "del", dst);
         }
         return Ok(Reply::Int(0));

@@ -1,11 +1,12 @@
 //! Keyspace commands (Redis's "generic" group: DEL, EXISTS, TYPE, EXPIRE, SCAN, ...).
 
 use super::args::{err, Args, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX};
-use super::Ctx;
+use super::{Ctx, Prep};
 use crate::persistence::object;
 use crate::protocol::{Bulks, Reply, Shape};
 use crate::store::notify::GENERIC;
-use crate::store::{glob, rdbstr, Access, Db, DbMut, DbRef, Entry};
+use crate::store::value::Value;
+use crate::store::{glob, rdbstr, Access, Db, DbMut, DbRef, Entry, Op};
 
 const SAME_OBJECT: CmdError = err("ERR source and destination objects are the same");
 
@@ -463,7 +464,7 @@ fn expire_generic(db: &mut DbMut, args: &Args, seconds: bool, relative: bool) ->
         return Ok(Reply::Int(0));
     }
     if when <= db.expiry_now() {
-        db.remove(key);
+        db.delete(key, false);
         db.notify(GENERIC, "del", key);
     } else {
         db.set_expire(key, when);
@@ -551,8 +552,43 @@ pub fn dump(db: &DbRef, args: &Args) -> CmdResult {
     Ok(Reply::Bulk(out))
 }
 
-/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]
-pub fn restore(db: &mut DbMut, args: &Args) -> CmdResult {
+/// What RESTORE decoded before taking the lock: the value, or the error it answers with
+/// (and the reason it logs) once the checks that come first in Redis's order have passed.
+type Decoded = Result<Value, (CmdError, Option<String>)>;
+
+/// RESTORE's first half, with no lock held: checks the payload's version and checksum and
+/// decodes it. A value of a million elements takes a good part of a second to decode, and
+/// every other client of the database would wait that long behind the write lock.
+pub fn restore_decode(op: &Op, args: &Args) -> Prep {
+    let decoded: Decoded = match rdbstr::unseal(args.get(3)) {
+        None => Err((err("ERR DUMP payload version or checksum are wrong"), None)),
+        Some(body) => {
+            let mut pos = 1;
+            let loaded = match body.first() {
+                Some(&t) => object::load(t, body, &mut pos, op.limits()),
+                None => Err(object::LoadError::Corrupt(
+                    "Unexpected EOF reading RDB file",
+                )),
+            };
+            // Redis's rdbReportCorruptRDB: the reason goes to the log, the client gets the
+            // generic error.
+            loaded.map_err(|e| {
+                let why = match e {
+                    object::LoadError::Corrupt(why) => Some(format!(
+                        "Internal error in RDB reading offset {pos}, RESTORE -> {why}"
+                    )),
+                    _ => None,
+                };
+                (err("ERR Bad data format"), why)
+            })
+        }
+    };
+    Box::new(decoded)
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency],
+/// under the write lock, with the value `restore_decode` made.
+pub fn restore(db: &mut DbMut, args: &Args, made: Prep) -> CmdResult {
     let key = args.get(1);
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
@@ -589,29 +625,21 @@ pub fn restore(db: &mut DbMut, args: &Args) -> CmdResult {
     if ttl < 0 {
         return Err(err("ERR Invalid TTL value, must be >= 0"));
     }
-    let Some(body) = rdbstr::unseal(args.get(3)) else {
-        return Err(err("ERR DUMP payload version or checksum are wrong"));
-    };
     let limits = *db.op().limits();
-    let mut pos = 1;
-    let loaded = match body.first() {
-        Some(&t) => object::load(t, body, &mut pos, &limits),
-        None => Err(object::LoadError::Corrupt(
-            "Unexpected EOF reading RDB file",
-        )),
+    let Ok(decoded) = made.downcast::<Decoded>() else {
+        return Err(err("ERR internal error while running 'restore'"));
     };
-    let value = match loaded {
+    let value = match *decoded {
         Ok(v) => v,
-        Err(e) => {
-            // Redis's rdbReportCorruptRDB: the reason goes to the log, the client gets the
-            // generic error.
-            if let object::LoadError::Corrupt(why) = e {
-                log::warn!("Internal error in RDB reading offset {pos}, RESTORE -> {why}");
+        Err((e, why)) => {
+            if let Some(why) = why {
+                log::warn!("{why}");
             }
-            return Err(err("ERR Bad data format"));
+            return Err(e);
         }
     };
-    let deleted = replace && db.remove(key).is_some();
+    // The old value is freed once the lock is released, as DEL frees it.
+    let deleted = replace && db.delete(key, false);
     if ttl != 0 && !absttl {
         ttl = ttl.saturating_add(db.now_ms());
     }

@@ -73,12 +73,23 @@ pub enum Handler {
         fn(&DbRef, &Args, u8) -> Result<Option<Reply>, CmdError>,
         fn(&mut DbMut, &Args, u8) -> Result<Step, CmdError>,
     ),
+    /// Writes what it builds first with no lock held (RESTORE decoding its payload): the first
+    /// runs before the lock is taken, and whatever it made, an error included, is handed to
+    /// the second, which runs under the write lock of the client's database as `Write` does
+    /// (and answers with the errors that come first in Redis's order).
+    Prepared(
+        fn(&Op, &Args) -> Prep,
+        fn(&mut DbMut, &Args, Prep) -> CmdResult,
+    ),
     /// Needs the connection or the server; takes any locks itself, through the store's
     /// methods (which keep the lock order), and sees time only through `Ctx::op`.
     Client(fn(&mut Ctx, &Args) -> CmdResult),
     /// Only dispatches to its subcommands.
     Container,
 }
+
+/// What a `Prepared` handler's first half made for its second.
+pub type Prep = Box<dyn std::any::Any + Send>;
 
 /// What a blocking handler decided.
 pub enum Step {
@@ -212,7 +223,7 @@ const NOKEYS: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
 const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
 
-use Handler::{Blocking, Client, Container, Read, ReadBlocking, ReadInto, Write};
+use Handler::{Blocking, Client, Container, Prepared, Read, ReadBlocking, ReadInto, Write};
 
 /// The command table.
 #[rustfmt::skip]
@@ -535,8 +546,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("rename", 3, WRITE, (1, 2, 1), "generic", Write(keys::rename)),
     cmd("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", Write(keys::renamenx)),
     cmd("dump", 2, READONLY, (1, 1, 1), "generic", Read(keys::dump)),
-    cmd("restore", -4, WRITE | DENYOOM, (1, 1, 1), "generic", Write(keys::restore)),
-    cmd("restore-asking", -4, WRITE | DENYOOM | ASKING, (1, 1, 1), "server", Write(keys::restore)),
+    cmd("restore", -4, WRITE | DENYOOM, (1, 1, 1), "generic", Prepared(keys::restore_decode, keys::restore)),
+    cmd("restore-asking", -4, WRITE | DENYOOM | ASKING, (1, 1, 1), "server", Prepared(keys::restore_decode, keys::restore)),
     cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST | SENTINEL, NOKEYS, "server", Client(replication::role)),
     cmd("wait", 3, NOSCRIPT, NOKEYS, "generic", Blocking(replication::wait)),
     cmd("asking", 1, FAST, NOKEYS, "cluster", Client(replication::cluster_only)),
@@ -1674,6 +1685,16 @@ fn handle(
             show();
             r
         }),
+        Prepared(prepare, f) => {
+            let made = prepare(ctx.op, args);
+            ctx.write_db(here, |db| {
+                let before = db.changes();
+                let r = f(db, args, made);
+                propagate::after(db, spec.name, args, before, r.as_ref().ok());
+                show();
+                r
+            })
+        }
         // Inside a transaction a blocking command does not block: it times out at once.
         Blocking(f) | ReadBlocking(_, f) if ctx.held.is_some() => ctx.write_db(here, |db| {
             let before = db.changes();

@@ -290,7 +290,7 @@ fn union_diff(sets: &[Option<&Set>], op: Op, limits: SetLimits) -> Set {
 fn store(db: &mut DbMut, dst: &[u8], set: Set, event: &str) -> Reply {
     let n = set.len();
     if n == 0 {
-        if db.remove(dst).is_some() {
+        if db.delete(dst, false) {
             db.notify(GENERIC, "del", dst);
         }
     } else {

@@ -291,7 +291,7 @@ pub fn sort(db: &mut DbMut, args: &Args) -> CmdResult {
             let dst = r.store.unwrap_or_default();
             let n = items.len();
             if n == 0 {
-                if db.remove(dst).is_some() {
+                if db.delete(dst, false) {
                     db.notify(GENERIC, "del", dst);
                 }
             } else {

@@ -41,7 +41,7 @@ fn entries_reply(items: Entries, withscores: bool) -> Reply {
 pub(super) fn store(db: &mut DbMut, dst: &[u8], items: Entries, event: &str) -> Reply {
     let n = items.len();
     if n == 0 {
-        if db.remove(dst).is_some() {
+        if db.delete(dst, false) {
             db.notify(GENERIC, "del", dst);
         }
     } else {

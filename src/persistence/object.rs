@@ -405,7 +405,13 @@ pub fn load(t: u8, buf: &[u8], pos: &mut usize, limits: &Limits) -> Load<Value> 
             if n == 0 {
                 return Err(LoadError::Empty);
             }
-            let mut h = Hash::new();
+            // Sized for what the payload says, within what its bytes could hold (two
+            // one-byte lengths a field at least): a made-up count reserves nothing.
+            let room = buf.len().saturating_sub(*pos) / 2;
+            let mut h = Hash::with_capacity(
+                usize::try_from(n).unwrap_or(usize::MAX).min(room),
+                limits.hash,
+            );
             for _ in 0..n {
                 let f = string(buf, pos)?;
                 let v = string(buf, pos)?;

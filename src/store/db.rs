@@ -1025,7 +1025,16 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
                     Access::Lfu { .. } if !expired => value.lru().inherit(e.value.lru()),
                     access => value.lru().init(access),
                 }
-                e.value = value;
+                let old = std::mem::replace(&mut e.value, value);
+                // A big value overwritten is freed once the lock is released.
+                bury_into(
+                    &mut ks.buried,
+                    Entry {
+                        value: old,
+                        expire: 0,
+                    },
+                    false,
+                );
                 if drop_ttl && e.expire != 0 {
                     let at = std::mem::take(&mut e.expire);
                     data.expires.remove(&(at, Box::from(key)));
@@ -1048,14 +1057,17 @@ impl<K: DerefMut<Target = Keyspace>> Db<'_, K> {
     /// Inserts a whole entry (value and expiry), replacing any previous one.
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         let now = self.op.expiry_now();
-        let data = &mut self.ks.data;
-        if let Some(e) = data.remove_raw(key).filter(|e| e.expired(now)) {
-            self.ks.watched.touch(key, false);
-            record_del(&self.ks.feed, self.ks.index, key);
-            if e.value.lru().announce_expiry() {
-                self.ks.expired.add(1);
-                self.notify(notify::EXPIRED, "expired", key);
+        if let Some(e) = self.ks.data.remove_raw(key) {
+            if e.expired(now) {
+                self.ks.watched.touch(key, false);
+                record_del(&self.ks.feed, self.ks.index, key);
+                if e.value.lru().announce_expiry() {
+                    self.ks.expired.add(1);
+                    self.notify(notify::EXPIRED, "expired", key);
+                }
             }
+            // A big value replaced is freed once the lock is released.
+            self.ks.bury(e, false);
         }
         let data = &mut self.ks.data;
         if entry.expire != 0 {

@@ -214,6 +214,17 @@ impl<V> Dict<V> {
         }
     }
 
+    /// Sized for `n` entries at once (Redis's `dictExpand` when a big value is loaded): a
+    /// million fields inserted one by one would go through twenty resizes, each moving every
+    /// entry so far.
+    pub fn with_capacity(n: usize) -> Self {
+        let mut d = Self::new();
+        if n > 0 {
+            d.buckets = empty_table(n.next_power_of_two().max(MIN_BUCKETS));
+        }
+        d
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

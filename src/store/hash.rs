@@ -133,6 +133,16 @@ impl Hash {
         Hash::Packed(Vec::new())
     }
 
+    /// An empty hash about to take `n` fields: the table form, sized for them, when they are
+    /// more than the packed form holds.
+    pub fn with_capacity(n: usize, limits: HashLimits) -> Self {
+        if n > limits.max_entries {
+            Hash::Table(Box::new(Dict::with_capacity(n)))
+        } else {
+            Hash::new()
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Hash::Packed(b) => packed_count(b),
