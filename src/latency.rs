@@ -397,14 +397,17 @@ impl Monitor {
         if facts.anon_huge_pages > 0 {
             advice.push(Advice::DisableThp);
         }
+        // Redis counts an advice when its event is seen, and prints some only when a setting
+        // calls for them: the header may then stand over no advice at all.
+        let advised = !advice.is_empty();
         advice.retain(|a| match a {
             Advice::RelaxFsync => facts.fsync_always,
             Advice::Hz => facts.hz < 100,
             _ => true,
         });
-        if events.is_empty() && advice.is_empty() {
+        if events.is_empty() && !advised {
             report.push_str("Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n");
-        } else if advice.is_empty() {
+        } else if !advised {
             report.push_str("\nWhile there are latency events logged, I'm not able to suggest any easy fix. Please use the Redis community to get some help, providing this report in your help request.\n");
         } else {
             report.push_str("\nI have a few advices for you:\n\n");

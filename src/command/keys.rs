@@ -556,10 +556,68 @@ pub fn dump(db: &DbRef, args: &Args) -> CmdResult {
 /// (and the reason it logs) once the checks that come first in Redis's order have passed.
 type Decoded = Result<Value, (CmdError, Option<String>)>;
 
+/// RESTORE's options.
+struct RestoreOptions {
+    replace: bool,
+    absttl: bool,
+    idle: Option<i64>,
+    freq: Option<i64>,
+}
+
+/// RESTORE's options, with Redis's errors.
+fn restore_options(args: &Args) -> Result<RestoreOptions, CmdError> {
+    let mut o = RestoreOptions {
+        replace: false,
+        absttl: false,
+        idle: None,
+        freq: None,
+    };
+    let mut i = 4;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        if args.is(i, "REPLACE") {
+            o.replace = true;
+        } else if args.is(i, "ABSTTL") {
+            o.absttl = true;
+        } else if args.is(i, "IDLETIME") && more && o.freq.is_none() {
+            let v = args.int(i + 1)?;
+            if v < 0 {
+                return Err(err("ERR Invalid IDLETIME value, must be >= 0"));
+            }
+            o.idle = Some(v);
+            i += 1;
+        } else if args.is(i, "FREQ") && more && o.idle.is_none() {
+            let v = args.int(i + 1)?;
+            if !(0..=255).contains(&v) {
+                return Err(err("ERR Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+            o.freq = Some(v);
+            i += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// RESTORE's TTL argument, with Redis's errors.
+fn restore_ttl(args: &Args) -> Result<i64, CmdError> {
+    let ttl = args.int(2)?;
+    if ttl < 0 {
+        return Err(err("ERR Invalid TTL value, must be >= 0"));
+    }
+    Ok(ttl)
+}
+
 /// RESTORE's first half, with no lock held: checks the payload's version and checksum and
 /// decodes it. A value of a million elements takes a good part of a second to decode, and
-/// every other client of the database would wait that long behind the write lock.
+/// every other client of the database would wait that long behind the write lock. Not when
+/// the options or the TTL are refused: the second half answers that before the payload.
 pub fn restore_decode(op: &Op, args: &Args) -> Prep {
+    if restore_options(args).is_err() || restore_ttl(args).is_err() {
+        return Box::new(None::<Decoded>);
+    }
     let decoded: Decoded = match rdbstr::unseal(args.get(3)) {
         None => Err((err("ERR DUMP payload version or checksum are wrong"), None)),
         Some(body) => {
@@ -583,53 +641,24 @@ pub fn restore_decode(op: &Op, args: &Args) -> Prep {
             })
         }
     };
-    Box::new(decoded)
+    Box::new(Some(decoded))
 }
 
 /// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency],
 /// under the write lock, with the value `restore_decode` made.
 pub fn restore(db: &mut DbMut, args: &Args, made: Prep) -> CmdResult {
     let key = args.get(1);
-    let (mut replace, mut absttl) = (false, false);
-    let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
-    let mut i = 4;
-    while i < args.len() {
-        let more = i + 1 < args.len();
-        if args.is(i, "REPLACE") {
-            replace = true;
-        } else if args.is(i, "ABSTTL") {
-            absttl = true;
-        } else if args.is(i, "IDLETIME") && more && freq.is_none() {
-            let v = args.int(i + 1)?;
-            if v < 0 {
-                return Err(err("ERR Invalid IDLETIME value, must be >= 0"));
-            }
-            idle = Some(v);
-            i += 1;
-        } else if args.is(i, "FREQ") && more && idle.is_none() {
-            let v = args.int(i + 1)?;
-            if !(0..=255).contains(&v) {
-                return Err(err("ERR Invalid FREQ value, must be >= 0 and <= 255"));
-            }
-            freq = Some(v);
-            i += 1;
-        } else {
-            return Err(SYNTAX);
-        }
-        i += 1;
-    }
-    if !replace && db.contains(key) {
+    let o = restore_options(args)?;
+    if !o.replace && db.contains(key) {
         return Err(err("BUSYKEY Target key name already exists."));
     }
-    let mut ttl = args.int(2)?;
-    if ttl < 0 {
-        return Err(err("ERR Invalid TTL value, must be >= 0"));
-    }
+    let mut ttl = restore_ttl(args)?;
+    let (absttl, idle, freq, replace) = (o.absttl, o.idle, o.freq, o.replace);
     let limits = *db.op().limits();
-    let Ok(decoded) = made.downcast::<Decoded>() else {
+    let Some(decoded) = made.downcast::<Option<Decoded>>().ok().and_then(|d| *d) else {
         return Err(err("ERR internal error while running 'restore'"));
     };
-    let value = match *decoded {
+    let value = match decoded {
         Ok(v) => v,
         Err((e, why)) => {
             if let Some(why) = why {

@@ -1687,6 +1687,12 @@ fn handle(
         }),
         Prepared(prepare, f) => {
             let made = prepare(ctx.op, args);
+            // A pause that began while it prepared holds the write back, as it would have
+            // held the command.
+            if ctx.held.is_none() && !wait_out_pause(ctx, spec) {
+                ctx.client.close_after_reply = true;
+                return Ok(Reply::none());
+            }
             ctx.write_db(here, |db| {
                 let before = db.changes();
                 let r = f(db, args, made);

@@ -405,16 +405,16 @@ pub fn load(t: u8, buf: &[u8], pos: &mut usize, limits: &Limits) -> Load<Value> 
             if n == 0 {
                 return Err(LoadError::Empty);
             }
-            // Sized for what the payload says, within what its bytes could hold (two
-            // one-byte lengths a field at least): a made-up count reserves nothing.
-            let room = buf.len().saturating_sub(*pos) / 2;
-            let mut h = Hash::with_capacity(
-                usize::try_from(n).unwrap_or(usize::MAX).min(room),
-                limits.hash,
-            );
+            // Read whole first, so that the table is sized for the fields there really are,
+            // not for a count the payload made up.
+            let mut pairs = Vec::with_capacity(capacity(n, buf, *pos));
             for _ in 0..n {
                 let f = string(buf, pos)?;
                 let v = string(buf, pos)?;
+                pairs.push((f, v));
+            }
+            let mut h = Hash::with_capacity(pairs.len(), limits.hash);
+            for (f, v) in pairs {
                 if !h.set(&f, &v, limits.hash) {
                     return Err(LoadError::Corrupt("Duplicate hash fields detected"));
                 }

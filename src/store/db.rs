@@ -65,8 +65,13 @@ pub struct Keyspace {
 }
 
 /// [`Keyspace::bury`] on the field alone (for a caller that holds another field borrowed).
+/// At most this many big values wait for the lock's release: a transaction or script holds
+/// its locks to its end, and a loop of overwrites must not keep every old value until then.
+/// Past it they are freed at once, under the lock, as Redis frees them.
+const BURIED_MAX: usize = 16;
+
 fn bury_into(buried: &mut Vec<(Box<dyn Send + Sync>, u64, bool)>, e: Entry, lazy: bool) {
-    if e.value.free_effort() > super::lazyfree::THRESHOLD {
+    if e.value.free_effort() > super::lazyfree::THRESHOLD && (lazy || buried.len() < BURIED_MAX) {
         buried.push((Box::new(e), 1, lazy));
     }
 }
@@ -1284,5 +1289,44 @@ mod tests {
         assert!(!db.contains(b"k"));
         assert!(!db.set_expire(b"k", T + 100));
         assert_eq!(db.len(), 0);
+    }
+
+    /// A big hash: more fields than the packed form holds and the lazyfree threshold.
+    fn big_hash() -> Value {
+        let mut h = crate::store::hash::Hash::with_capacity(600, Default::default());
+        for i in 0..600 {
+            h.set(format!("f{i}").as_bytes(), b"v", Default::default());
+        }
+        Value::hash(h)
+    }
+
+    #[test]
+    fn overwritten_big_values_wait_for_the_lock_release_within_a_bound() {
+        let op = Op::at_ms(T, Limits::default());
+        let mut ks = Keyspace::new();
+        let mut db = Db::new(&mut ks, &op);
+        // As a transaction would, holding the lock: 20 overwrites of a big value.
+        assert!(big_hash().free_effort() > super::super::lazyfree::THRESHOLD);
+        for _ in 0..21 {
+            db.set(b"k", big_hash(), false);
+        }
+        db.insert_entry(
+            b"k",
+            Entry {
+                value: str_value("small"),
+                expire: 0,
+            },
+        );
+        assert_eq!(db.get_str(b"k").ok().flatten(), Some(&b"small"[..]));
+        let buried = ks.take_buried();
+        assert_eq!(buried.len(), BURIED_MAX, "the rest were freed at once");
+        // UNLINK's go to the background thread whatever their number.
+        let mut db = Db::new(&mut ks, &op);
+        for i in 0..20 {
+            let key = format!("u{i}");
+            db.set(key.as_bytes(), big_hash(), false);
+            assert!(db.delete(key.as_bytes(), true));
+        }
+        assert_eq!(ks.take_buried().len(), 20);
     }
 }
