@@ -167,6 +167,9 @@ pub struct LoadedKey {
     pub expire: i64,
     pub idle: Option<u64>,
     pub freq: Option<u8>,
+    /// With the first key after a `RESIZEDB`: how many keys its database holds, within what
+    /// the rest of the file could hold (a key takes 3 bytes at least).
+    pub db_size: Option<usize>,
 }
 
 /// What `redis-check-rdb` reports of an RDB image named `name`, and whether it found the
@@ -239,6 +242,7 @@ pub fn load(
     let mut pos = 9usize;
     let mut out = Loaded::default();
     let (mut db, mut expire, mut idle, mut freq) = (0usize, 0i64, None, None);
+    let mut db_size: Option<usize> = None;
     loop {
         let at = pos;
         let op = *buf.get(pos).ok_or_else(|| short(pos))?;
@@ -285,8 +289,10 @@ pub fn load(
                 }
             }
             OPCODE_RESIZEDB => {
+                let size = load_len(buf, &mut pos).ok_or_else(|| short(pos))?;
                 load_len(buf, &mut pos).ok_or_else(|| short(pos))?;
-                load_len(buf, &mut pos).ok_or_else(|| short(pos))?;
+                let room = buf.len().saturating_sub(pos) / 3;
+                db_size = Some(usize::try_from(size).unwrap_or(usize::MAX).min(room));
             }
             OPCODE_AUX => {
                 let k = load_string(buf, &mut pos).ok_or_else(|| short(pos))?;
@@ -324,6 +330,7 @@ pub fn load(
                                 expire,
                                 idle,
                                 freq,
+                                db_size: db_size.take(),
                             })
                             .map_err(|e| fail(at, &e))?;
                         }

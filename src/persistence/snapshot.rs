@@ -483,6 +483,9 @@ pub fn load_bytes(
                 let Some((_, guard)) = current.as_mut() else {
                     return Err("no database".into());
                 };
+                if let Some(n) = k.db_size {
+                    guard.reserve(n);
+                }
                 let mut db = Db::new(&mut **guard, &op);
                 if !merge && db.contains(&k.key) {
                     return Err(format!(

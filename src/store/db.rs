@@ -130,6 +130,16 @@ impl Keyspace {
         Self::default()
     }
 
+    /// Sizes an empty database's table for `n` keys at once, as Redis's loader expands its
+    /// dict on an RDB's `RESIZEDB`: loaded one by one, millions of keys would go through every
+    /// resize on the way, each moving every key so far.
+    pub fn reserve(&mut self, n: usize) {
+        let map = &mut self.data.map;
+        if map.is_empty() && !map.is_resizing() && n > map.capacity() {
+            *map = Dict::with_capacity(n);
+        }
+    }
+
     /// Database number `index`.
     pub fn numbered(index: usize) -> Self {
         Keyspace {
