@@ -653,7 +653,6 @@ pub fn restore(db: &mut DbMut, args: &Args, made: Prep) -> CmdResult {
         return Err(err("BUSYKEY Target key name already exists."));
     }
     let mut ttl = restore_ttl(args)?;
-    let (absttl, idle, freq, replace) = (o.absttl, o.idle, o.freq, o.replace);
     let limits = *db.op().limits();
     let Some(decoded) = made.downcast::<Option<Decoded>>().ok().and_then(|d| *d) else {
         return Err(err("ERR internal error while running 'restore'"));
@@ -668,8 +667,8 @@ pub fn restore(db: &mut DbMut, args: &Args, made: Prep) -> CmdResult {
         }
     };
     // The old value is freed once the lock is released, as DEL frees it.
-    let deleted = replace && db.delete(key, false);
-    if ttl != 0 && !absttl {
+    let deleted = o.replace && db.delete(key, false);
+    if ttl != 0 && !o.absttl {
         ttl = ttl.saturating_add(db.now_ms());
     }
     if ttl != 0 && ttl <= db.expiry_now() {
@@ -681,12 +680,12 @@ pub fn restore(db: &mut DbMut, args: &Args, made: Prep) -> CmdResult {
     value.lru().init(limits.access);
     match limits.access {
         Access::Lfu { .. } => {
-            if let Some(f) = freq {
+            if let Some(f) = o.freq {
                 value.lru().set_freq(f as u8);
             }
         }
         Access::Lru => {
-            if let Some(s) = idle {
+            if let Some(s) = o.idle {
                 value.lru().set_idle(s as u64);
             }
         }

@@ -278,6 +278,8 @@ pub fn load(
             OPCODE_SELECTDB => {
                 let n = load_len(buf, &mut pos).ok_or_else(|| short(pos))?;
                 db = usize::try_from(n).unwrap_or(usize::MAX);
+                // A size read for another database (whose keys all expired) is not this one's.
+                db_size = None;
                 if db >= databases {
                     return Err(fail(
                         at,
