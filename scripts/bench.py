@@ -60,7 +60,9 @@ def wait_ping(port, timeout=10.0):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"*1\r\n$4\r\nPING\r\n")
-                if s.recv(16).startswith(b"+"):
+                # Any answer but an error (-LOADING): a bound ceiling answers with its reply.
+                got = s.recv(16)
+                if got and not got.startswith(b"-"):
                     return
         except OSError:
             time.sleep(0.05)
@@ -716,6 +718,133 @@ def aof_rows(rounds):
                 shutil.rmtree(d, ignore_errors=True)
 
 
+def user_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[11])  # utime, all threads
+
+
+def one_reply(port, request):
+    """The bytes of the reply `request` gets from the server on `port` (one RESP value)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(request)
+        f = sock.makefile("rb")
+
+        def value():
+            line = f.readline()
+            if line[:1] in (b"$", b"!", b"="):
+                n = int(line[1:])
+                return line + (f.read(n + 2) if n >= 0 else b"")
+            if line[:1] in (b"*", b"~", b">", b"%"):
+                n = int(line[1:]) * (2 if line[:1] == b"%" else 1)
+                return line + b"".join(value() for _ in range(max(n, 0)))
+            return line
+        return value()
+
+
+# Rows whose targets are set against the ceiling: (label, driver, loader, flags + command
+# or loadgen args, request whose reply the bound ceiling sends, server options).
+BOUNDS = [
+    ("MULTI + 5 INCR + EXEC, c50: transactions/s", "tx", None,
+     ("tx", 50, 3), None, []),
+    ("EVALSHA of a 3-command script, c50", "bench", "evalsha",
+     ["-c", "50", "EVALSHA", SCRIPT3_SHA, "2", "counter", "value", "__rand_int__"],
+     resp(b"EVALSHA", SCRIPT3_SHA.encode(), b"2", b"counter", b"value", b"000000000000"), []),
+    ("XADD, c50 -P 16", "bench", None,
+     ["-c", "50", "-P", "16", "XADD", "xs", "*", "field1", "__rand_int__", "field2", "value"],
+     resp(b"XADD", b"xs", b"*", b"field1", b"000000000000", b"field2", b"value"), []),
+    ("XREAD COUNT 10, c50, 10k-entry stream", "bench", "stream",
+     ["-c", "50", "XREAD", "COUNT", "10", "STREAMS", "bigs", "5000-0"],
+     resp(b"XREAD", b"COUNT", b"10", b"STREAMS", b"bigs", b"5000-0"), []),
+    ("SET, c50, appendfsync always (the ceiling writes nothing)", "bench", None,
+     ["-c", "50", "-t", "set"], None, ["--appendonly", "yes", "--appendfsync", "always"]),
+]
+
+
+def bounds_rows(rounds):
+    """What any thread-per-connection server could reach on the rows whose targets are set
+    against the ceiling or above it: the ceiling as it is, the ceiling answering every request
+    with the workload's real reply bytes, and that ceiling also spending, per request, the
+    user CPU redis-server spends there over the plain ceiling (a server exactly as efficient as
+    redis-server, under the design card); beside Spindle and redis-server. Medians of
+    alternating rounds."""
+    import shutil
+    import tempfile
+    print()
+    print("| bound, medians of alternating rounds | ceiling | ceiling, real reply | ceiling, real "
+          "reply + redis-server's CPU | Spindle | Redis | bound / ceiling | Spindle / ceiling "
+          "| Redis / ceiling |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    loaders = {"evalsha": CUSTOM["evalsha"][0], "stream": lambda server: load_stream(server, 10_000)}
+    for label, driver, loader, args, request, options in BOUNDS:
+        dirs = []
+
+        def start(name, argv):
+            port = free_port()
+            if name == "spindle" or name == "redis":
+                d = tempfile.mkdtemp(prefix="bench-bound-")
+                dirs.append(d)
+                base = [SPINDLE] if name == "spindle" else ["redis-server", "--appendonly", "no"]
+                server = Server(name, base + ["--port", str(port), "--save", "", "--dir", d]
+                                + options, port)
+                if loader:
+                    loaders[loader](server)
+                return server
+            return Server(name, [CEILING, str(port)] + argv, port)
+
+        def run(server):
+            """(rate, user µs per request or transaction) of one run."""
+            u0 = user_ticks(server.proc.pid)
+            if driver == "tx":
+                rate, count = loadgen(server, *args), None
+                count = rate * args[2]
+            else:
+                out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", "200000",
+                                      "--csv", *args], capture_output=True, text=True,
+                                     timeout=600).stdout
+                rate = float(out.strip().splitlines()[-1].split('","')[1])
+                count = 200000
+            return rate, (user_ticks(server.proc.pid) - u0) / TICK * 1e6 / max(count, 1)
+
+        def measure_all(servers):
+            got = {s.name: [] for s in servers}
+            for _ in range(rounds):
+                for s in servers:
+                    got[s.name].append(run(s))
+            return {k: (statistics.median(r for r, _ in v), statistics.median(u for _, u in v))
+                    for k, v in got.items()}
+
+        servers = []
+        try:
+            servers = [start("spindle", []), start("redis", []), start("ceiling", [])]
+            med = measure_all(servers)
+            reply = one_reply(servers[0].port, request) if request else None
+            # What redis-server's code costs per request over the ceiling's; a transaction's
+            # is spread over its 7 requests.
+            work_us = max(med["redis"][1] - med["ceiling"][1], 0.0)
+            per_request_ns = int(work_us * 1000 / (7 if driver == "tx" else 1))
+            for s in servers:
+                s.stop()
+            bound_args = ["--work-ns", str(per_request_ns)]
+            if reply:
+                bound_args += ["--reply", reply.decode()]
+            servers = [start("with-reply", ["--reply", reply.decode()] if reply else []),
+                       start("bound", bound_args)]
+            med.update(measure_all(servers))
+        finally:
+            for s in servers:
+                s.stop()
+            for d in dirs:
+                shutil.rmtree(d, ignore_errors=True)
+        c = med["ceiling"][0]
+        cells = [f"{med['ceiling'][0]:.0f}",
+                 f"{med['with-reply'][0]:.0f}" if reply else "-",
+                 f"{med['bound'][0]:.0f} ({work_us:.2f} µs)",
+                 f"{med['spindle'][0]:.0f}", f"{med['redis'][0]:.0f}",
+                 fmt_ratio(med["bound"][0], c), fmt_ratio(med["spindle"][0], c),
+                 fmt_ratio(med["redis"][0], c)]
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -740,6 +869,9 @@ def main():
     ap.add_argument("--slow-kinds",
                     help="only these slow commands in the slow-neighbour rows, comma-separated "
                     "(none, keys, smembers, lrange, delhash, restore)")
+    ap.add_argument("--bounds-only", action="store_true",
+                    help="only the bounds: the ceiling with each workload's real reply and "
+                    "redis-server's CPU, for the rows whose targets are set against the ceiling")
     ap.add_argument("--throughput-only", action="store_true",
                     help="only the redis-benchmark workloads (no pub/sub, memory or latency rows)")
     args = ap.parse_args()
@@ -751,6 +883,9 @@ def main():
         return
     if args.slow_neighbour_only:
         slow_neighbour_rows(args.slow_secs, args.slow_kinds)
+        return
+    if args.bounds_only:
+        bounds_rows(args.rounds)
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -893,6 +1028,7 @@ def main():
         slow_neighbour_rows(args.slow_secs)
         persistence_rows(args.persist_gb)
         aof_rows(args.rounds)
+        bounds_rows(args.rounds)
     finally:
         for s in servers:
             s.stop()
