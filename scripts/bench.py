@@ -741,23 +741,21 @@ def one_reply(port, request):
         return value()
 
 
-# Rows whose targets are set against the ceiling: (label, driver, loader, flags + command
-# or loadgen args, request whose reply the bound ceiling sends, server options).
+# Rows whose targets are set against the ceiling: (label, redis-benchmark test or "tx" for
+# examples/loadgen.rs's transactions, flags, request whose reply the bound ceiling sends,
+# server options).
 BOUNDS = [
-    ("MULTI + 5 INCR + EXEC, c50: transactions/s", "tx", None,
-     ("tx", 50, 3), None, []),
-    ("EVALSHA of a 3-command script, c50", "bench", "evalsha",
-     ["-c", "50", "EVALSHA", SCRIPT3_SHA, "2", "counter", "value", "__rand_int__"],
+    ("MULTI + 5 INCR + EXEC, c50: transactions/s", "tx", [], None, []),
+    ("EVALSHA of a 3-command script, c50", "evalsha", ["-c", "50"],
      resp(b"EVALSHA", SCRIPT3_SHA.encode(), b"2", b"counter", b"value", b"000000000000"), []),
-    ("XADD, c50 -P 16", "bench", None,
-     ["-c", "50", "-P", "16", "XADD", "xs", "*", "field1", "__rand_int__", "field2", "value"],
+    ("XADD, c50 -P 16", "xadd", ["-c", "50", "-P", "16"],
      resp(b"XADD", b"xs", b"*", b"field1", b"000000000000", b"field2", b"value"), []),
-    ("XREAD COUNT 10, c50, 10k-entry stream", "bench", "stream",
-     ["-c", "50", "XREAD", "COUNT", "10", "STREAMS", "bigs", "5000-0"],
+    ("XREAD COUNT 10, c50, 10k-entry stream", "xread_count10", ["-c", "50"],
      resp(b"XREAD", b"COUNT", b"10", b"STREAMS", b"bigs", b"5000-0"), []),
-    ("SET, c50, appendfsync always (the ceiling writes nothing)", "bench", None,
-     ["-c", "50", "-t", "set"], None, ["--appendonly", "yes", "--appendfsync", "always"]),
+    ("SET, c50, appendfsync always (the ceiling writes nothing)", "set", ["-c", "50"], None,
+     ["--appendonly", "yes", "--appendfsync", "always"]),
 ]
+TX_SECS = 3
 
 
 def bounds_rows(rounds):
@@ -774,64 +772,61 @@ def bounds_rows(rounds):
           "reply + redis-server's CPU | Spindle | Redis | bound / ceiling | Spindle / ceiling "
           "| Redis / ceiling |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    loaders = {"evalsha": CUSTOM["evalsha"][0], "stream": lambda server: load_stream(server, 10_000)}
-    for label, driver, loader, args, request, options in BOUNDS:
+    for label, tests, flags, request, options in BOUNDS:
         dirs = []
 
         def start(name, argv):
             port = free_port()
-            if name == "spindle" or name == "redis":
-                d = tempfile.mkdtemp(prefix="bench-bound-")
-                dirs.append(d)
-                base = [SPINDLE] if name == "spindle" else ["redis-server", "--appendonly", "no"]
-                server = Server(name, base + ["--port", str(port), "--save", "", "--dir", d]
-                                + options, port)
-                if loader:
-                    loaders[loader](server)
-                return server
-            return Server(name, [CEILING, str(port)] + argv, port)
+            if name == "ceiling":
+                return Server(name, [CEILING, str(port)] + argv, port)
+            d = tempfile.mkdtemp(prefix="bench-bound-")
+            dirs.append(d)
+            base = [SPINDLE] if name == "spindle" else ["redis-server", "--appendonly", "no"]
+            return Server(name, base + ["--port", str(port), "--save", "", "--dir", d] + options,
+                          port)
 
         def run(server):
             """(rate, user µs per request or transaction) of one run."""
             u0 = user_ticks(server.proc.pid)
-            if driver == "tx":
-                rate, count = loadgen(server, *args), None
-                count = rate * args[2]
+            if tests == "tx":
+                rate = loadgen(server, "tx", 50, TX_SECS)
+                count = rate * TX_SECS
             else:
-                out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", "200000",
-                                      "--csv", *args], capture_output=True, text=True,
-                                     timeout=600).stdout
-                rate = float(out.strip().splitlines()[-1].split('","')[1])
-                count = 200000
+                res, _, _ = run_benchmark(server, tests, flags, 200_000)
+                rate, count = next(iter(res.values()), (0.0,))[0], 200_000
             return rate, (user_ticks(server.proc.pid) - u0) / TICK * 1e6 / max(count, 1)
 
         def measure_all(servers):
-            got = {s.name: [] for s in servers}
+            got = {key: [] for key in servers}
             for _ in range(rounds):
-                for s in servers:
-                    got[s.name].append(run(s))
+                for key, s in servers.items():
+                    got[key].append(run(s))
             return {k: (statistics.median(r for r, _ in v), statistics.median(u for _, u in v))
                     for k, v in got.items()}
 
-        servers = []
+        servers = {}
         try:
-            servers = [start("spindle", []), start("redis", []), start("ceiling", [])]
+            servers = {"spindle": start("spindle", []), "redis": start("redis", []),
+                       "ceiling": start("ceiling", [])}
+            if tests in CUSTOM:
+                # Loaded before the first timed run, so that its CPU is not counted.
+                for s in (servers["spindle"], servers["redis"]):
+                    CUSTOM[tests][0](s)
+                    s.loaded = tests
             med = measure_all(servers)
-            reply = one_reply(servers[0].port, request) if request else None
+            reply = one_reply(servers["spindle"].port, request) if request else None
             # What redis-server's code costs per request over the ceiling's; a transaction's
             # is spread over its 7 requests.
             work_us = max(med["redis"][1] - med["ceiling"][1], 0.0)
-            per_request_ns = int(work_us * 1000 / (7 if driver == "tx" else 1))
-            for s in servers:
+            per_request_ns = int(work_us * 1000 / (7 if tests == "tx" else 1))
+            for s in servers.values():
                 s.stop()
-            bound_args = ["--work-ns", str(per_request_ns)]
-            if reply:
-                bound_args += ["--reply", reply.decode()]
-            servers = [start("with-reply", ["--reply", reply.decode()] if reply else []),
-                       start("bound", bound_args)]
+            with_reply = ["--reply", reply.decode()] if reply else []
+            servers = {"with-reply": start("ceiling", with_reply),
+                       "bound": start("ceiling", with_reply + ["--work-ns", str(per_request_ns)])}
             med.update(measure_all(servers))
         finally:
-            for s in servers:
+            for s in servers.values():
                 s.stop()
             for d in dirs:
                 shutil.rmtree(d, ignore_errors=True)
