@@ -1657,6 +1657,23 @@ fn run(
     })
 }
 
+/// `f` under a database's write lock: what it changed is recorded for the append-only file
+/// (unless it recorded that itself), and `show` runs before the lock is released.
+#[inline(always)]
+fn propagated(
+    db: &mut DbMut,
+    spec: &'static CommandSpec,
+    args: &Args,
+    show: &mut impl FnMut(),
+    f: impl FnOnce(&mut DbMut) -> CmdResult,
+) -> CmdResult {
+    let before = db.changes();
+    let r = f(db);
+    propagate::after(db, spec.name, args, before, r.as_ref().ok());
+    show();
+    r
+}
+
 /// The handler of `spec` under its lock; `show` runs before a database lock is released.
 #[inline(always)]
 fn handle(
@@ -1679,11 +1696,7 @@ fn handle(
             r
         }),
         Write(f) => ctx.write_db(here, |db| {
-            let before = db.changes();
-            let r = f(db, args);
-            propagate::after(db, spec.name, args, before, r.as_ref().ok());
-            show();
-            r
+            propagated(db, spec, args, &mut show, |db| f(db, args))
         }),
         Prepared(prepare, f) => {
             let made = prepare(ctx.op, args);
@@ -1694,24 +1707,15 @@ fn handle(
                 return Ok(Reply::none());
             }
             ctx.write_db(here, |db| {
-                let before = db.changes();
-                let r = f(db, args, made);
-                propagate::after(db, spec.name, args, before, r.as_ref().ok());
-                show();
-                r
+                propagated(db, spec, args, &mut show, |db| f(db, args, made))
             })
         }
         // Inside a transaction a blocking command does not block: it times out at once.
         Blocking(f) | ReadBlocking(_, f) if ctx.held.is_some() => ctx.write_db(here, |db| {
-            let before = db.changes();
-            let r = match f(db, args, resp) {
-                Ok(Step::Reply(reply)) => Ok(reply),
-                Ok(Step::Wait(wait)) => Ok(wait.in_multi.unwrap_or(wait.on_timeout)),
-                Err(e) => Err(e),
-            };
-            propagate::after(db, spec.name, args, before, r.as_ref().ok());
-            show();
-            r
+            propagated(db, spec, args, &mut show, |db| match f(db, args, resp)? {
+                Step::Reply(reply) => Ok(reply),
+                Step::Wait(wait) => Ok(wait.in_multi.unwrap_or(wait.on_timeout)),
+            })
         }),
         ReadBlocking(at_once, f) => {
             let now = ctx.read_db(here, |db| {
