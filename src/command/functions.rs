@@ -2,13 +2,11 @@
 //! are in `scripting::functions`; a function runs exactly as an EVAL script does (see
 //! `command::scripting`): under the write lock of every database, then the registry's mutex.
 
-use mlua::Value;
-
 use super::args::{err, Args, CmdError, CmdResult};
-use super::scripting::{call_script, check_flags, internal, under_all_locks};
+use super::scripting::{call_script, check_flags, under_all_locks};
 use super::Ctx;
 use crate::protocol::{parse_i64, Reply};
-use crate::scripting::functions::{flag_names, string_table, RestorePolicy, ENGINE};
+use crate::scripting::functions::{flag_names, Libraries, RestorePolicy, ENGINE};
 
 /// FCALL function numkeys [key ...] [arg ...]
 pub fn fcall(ctx: &mut Ctx, args: &Args) -> CmdResult {
@@ -41,14 +39,9 @@ fn run(ctx: &mut Ctx, args: &Args, ro: bool) -> CmdResult {
     let (keys, argv) = args.from(3).split_at(numkeys as usize);
     let modes = check_flags(ctx, f.flags, ro)?;
     let name = String::from_utf8_lossy(&f.name).into_owned();
-    let callback = libs.callback(f).map_err(internal)?;
-    let caller = libs.caller().map_err(internal)?;
-    let lua = &libs.interp.lua;
-    let keys_table = string_table(lua, keys).map_err(internal)?;
-    let args_table = string_table(lua, argv).map_err(internal)?;
     let function = Some((f.name.to_vec(), args.all().to_vec()));
-    let out = call_script(ctx, &libs.interp, keys, modes, &name, function, || {
-        caller.call::<(bool, Value)>((callback, keys_table, args_table))
+    let out = call_script(ctx, &libs.interp, keys, modes, &name, function, |interp| {
+        interp.invoke(Libraries::slot(f), keys, argv, false)
     });
     functions.counted(&libs);
     out

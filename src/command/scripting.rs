@@ -255,37 +255,34 @@ fn run_in(
     ro: bool,
 ) -> CmdResult {
     let server = ctx.server;
-    let sha = if by_sha {
+    // The SHA-1 in lowercase, without an allocation: most runs are EVALSHA.
+    let mut lower = [0u8; 40];
+    let created;
+    let sha: &str = if by_sha {
         let given = args.get(1);
         if given.len() != 40 {
             return Err(NOSCRIPT);
         }
-        String::from_utf8_lossy(given).to_ascii_lowercase()
+        for (to, from) in lower.iter_mut().zip(given) {
+            *to = from.to_ascii_lowercase();
+        }
+        std::str::from_utf8(&lower).map_err(|_| NOSCRIPT)?
     } else {
-        match server.scripts.create(interp, args.get(1)) {
+        created = match server.scripts.create(interp, args.get(1)) {
             Ok(sha) => sha,
             Err(reply) => return Ok(reply),
-        }
+        };
+        &created
     };
-    let Some(&script_flags) = interp.scripts.get(&sha) else {
+    let Some(&cached) = interp.scripts.get(sha) else {
         return Err(NOSCRIPT);
     };
-    let func: mlua::Function = interp.funcs.raw_get(sha.as_str()).map_err(internal)?;
-    let (readonly, oom) = check_flags(ctx, script_flags, ro)?;
+    let (readonly, oom) = check_flags(ctx, cached.flags, ro)?;
     let argv = args.from(3);
-    interp
-        .set_keys_argv(&argv[..numkeys], &argv[numkeys..])
-        .map_err(internal)?;
-    let runner = interp.runner.clone();
-    let out = call_script(
-        ctx,
-        interp,
-        &argv[..numkeys],
-        (readonly, oom),
-        &sha,
-        None,
-        || runner.call::<(bool, Value)>(func),
-    );
+    let (keys, argv) = argv.split_at(numkeys);
+    let out = call_script(ctx, interp, keys, (readonly, oom), sha, None, |interp| {
+        interp.invoke(cached.slot, keys, argv, true)
+    });
     interp.after_run();
     server.scripts.counted(interp);
     out
@@ -341,7 +338,7 @@ pub(super) fn call_script(
     (readonly, oom): (bool, bool),
     name: &str,
     function: Option<crate::scripting::busy::FunctionCall>,
-    invoke: impl FnOnce() -> mlua::Result<(bool, Value)>,
+    invoke: impl FnOnce(&scripting::Interp) -> mlua::Result<(bool, Value)>,
 ) -> CmdResult {
     let run = Run {
         readonly,
@@ -412,12 +409,7 @@ pub(super) fn call_script(
                 }
             };
             {
-                let run_name = &interp.run_name;
-                interp.hooks.raw_set(run_name, &interp.run)?;
-                // The handler answers only while the script runs.
-                let result = scripting::with_handler(&mut handler, invoke);
-                interp.hooks.raw_set(run_name, Value::Nil)?;
-                let (ok, value) = result?;
+                let (ok, value) = scripting::with_handler(&mut handler, || invoke(interp))?;
                 // An error already counted (a redis.call error) is not counted again.
                 let counted = match &value {
                     Value::Table(t) => t

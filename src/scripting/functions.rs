@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use mlua::{Function, Table, Value};
+use mlua::{Function, Value};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::{error_table, flags, Interp};
@@ -465,17 +465,9 @@ impl Libraries {
         let _ = self.interp.lua.gc_collect();
     }
 
-    /// The callback of function `f`.
-    pub fn callback(&self, f: &FunctionInfo) -> mlua::Result<Function> {
-        self.interp.funcs.raw_get(f.id)
-    }
-
-    /// What runs a function under the error handler (`prelude.lua`'s `call`).
-    pub fn caller(&self) -> mlua::Result<Function> {
-        match &self.interp.api {
-            Some(api) => api.raw_get("call"),
-            None => Err(mlua::Error::runtime("the functions engine is not set up")),
-        }
+    /// Where function `f`'s callback is in the interpreter's `funcs` (see `Interp::invoke`).
+    pub fn slot(f: &FunctionInfo) -> i64 {
+        f.id as i64
     }
 
     /// FUNCTION DUMP: every library as Redis's payload (an RDB function record each, then
@@ -618,9 +610,3 @@ pub fn flag_names(bits: u32) -> Vec<&'static str> {
 
 /// The script flag for "never writes" (FCALL_RO and readonly dispatch).
 pub const NO_WRITES: u32 = flags::NO_WRITES;
-
-/// A table of `items` as Lua strings (a function's keys or arguments).
-pub fn string_table(lua: &mlua::Lua, items: &[Vec<u8>]) -> mlua::Result<Table> {
-    // SAFETY: pushes exactly one table (see `super::push_strings`).
-    unsafe { lua.exec_raw::<Table>((), |state| super::push_strings(state, items)) }
-}

@@ -56,15 +56,15 @@ pub struct Interp {
     pub run: Function,
     /// The name `run`, made once (making it per script hashes it again each time).
     pub run_name: mlua::String,
-    /// Runs a script under the error handler.
-    pub runner: Function,
+    /// The error handler a script runs under (it adds the script's line to the error).
+    handler: Function,
     /// The globals scripts read (KEYS and ARGV are set here).
     pub backing: Table,
-    /// The compiled scripts by SHA-1 (in Lua: a handle each would use up mlua's reference
-    /// slots).
+    /// The compiled scripts and functions by slot (in Lua: a handle each would use up mlua's
+    /// reference slots).
     pub funcs: Table,
-    /// The shebang flags of each cached script, by SHA-1.
-    pub scripts: HashMap<String, u32>,
+    /// Each cached script's shebang flags and slot in `funcs`, by SHA-1.
+    pub scripts: HashMap<String, Cached>,
     /// In the state of FUNCTION libraries: `loading`, `loader` and `call` (see the end of
     /// `prelude.lua`).
     pub api: Option<Table>,
@@ -74,6 +74,15 @@ pub struct Interp {
     runs: std::cell::Cell<u32>,
     /// The state's allocator: last, so that it is dropped after the state is closed.
     _arena: Option<arena::Installed>,
+}
+
+/// A cached EVAL script.
+#[derive(Clone, Copy)]
+pub struct Cached {
+    /// Its shebang flags.
+    pub flags: u32,
+    /// Where it is in [`Interp::funcs`].
+    pub slot: i64,
 }
 
 /// Redis's `LUA_GC_CYCLE_PERIOD`.
@@ -679,7 +688,7 @@ impl Interp {
             })?
         };
         let (major, minor, patch) = version_parts(crate::REDIS_VERSION);
-        let (runner, backing, api): (Function, Table, Option<Table>) = lua
+        let (handler, backing, api): (Function, Table, Option<Table>) = lua
             .load(include_str!("prelude.lua"))
             .set_name("=redis_lib")
             .call((
@@ -702,7 +711,7 @@ impl Interp {
             hooks,
             run,
             run_name,
-            runner,
+            handler,
             backing,
             funcs,
             scripts: HashMap::new(),
@@ -726,21 +735,74 @@ impl Interp {
         }
     }
 
-    /// Sets the globals KEYS and ARGV of the script about to run.
-    pub fn set_keys_argv(&self, keys: &[Vec<u8>], argv: &[Vec<u8>]) -> mlua::Result<()> {
-        // SAFETY: `backing` is the one argument on the stack; each name and table pushed is
-        // stored into it and popped, so at most three slots are used.
-        unsafe {
-            self.lua.exec_raw::<()>(&self.backing, |state| {
+    /// Runs the script or function in `funcs[slot]` under the error handler: `true` and its
+    /// first result, or `false` and the error. An EVAL script (`globals`) finds KEYS and
+    /// ARGV among its globals; a function is given them as its two arguments. `run` answers
+    /// (redis.call's slow path, redis.setresp, ...) only meanwhile.
+    ///
+    /// All in one protected call: each of mlua's own (a table write, a function call) makes
+    /// two C closures, garbage the collector then has to sweep, and scripts run one at a
+    /// time, so whatever a run costs here every other script waits for.
+    pub fn invoke(
+        &self,
+        slot: i64,
+        keys: &[Vec<u8>],
+        argv: &[Vec<u8>],
+        globals: bool,
+    ) -> mlua::Result<(bool, Value)> {
+        let args = (
+            &self.handler,
+            &self.funcs,
+            &self.backing,
+            &self.hooks,
+            &self.run_name,
+            &self.run,
+        );
+        // SAFETY: the six values above are the stack (1 to 6); the run uses at most four
+        // more slots before its call, and leaves exactly its two results.
+        let out = unsafe {
+            self.lua.exec_raw::<(bool, Value)>(args, |state| {
                 use mlua::ffi;
-                for (name, items) in [(c"KEYS", keys), (c"ARGV", argv)] {
-                    ffi::lua_pushstring(state, name.as_ptr());
-                    push_strings(state, items);
-                    ffi::lua_rawset(state, -3);
+                const HANDLER: i32 = 1;
+                const FUNCS: i32 = 2;
+                const BACKING: i32 = 3;
+                const HOOKS: i32 = 4;
+                const RUN_NAME: i32 = 5;
+                const RUN: i32 = 6;
+                ffi::lua_pushvalue(state, RUN_NAME);
+                ffi::lua_pushvalue(state, RUN);
+                ffi::lua_rawset(state, HOOKS);
+                if globals {
+                    for (name, items) in [(c"KEYS", keys), (c"ARGV", argv)] {
+                        ffi::lua_pushstring(state, name.as_ptr());
+                        push_strings(state, items);
+                        ffi::lua_rawset(state, BACKING);
+                    }
                 }
-                ffi::lua_settop(state, 0);
+                ffi::lua_rawgeti(state, FUNCS, slot as _);
+                let nargs = if globals {
+                    0
+                } else {
+                    push_strings(state, keys);
+                    push_strings(state, argv);
+                    2
+                };
+                // As xpcall (which is this call): the first result, or the handler's error.
+                let status = ffi::lua_pcall(state, nargs, 1, HANDLER);
+                ffi::lua_pushvalue(state, RUN_NAME);
+                ffi::lua_pushnil(state);
+                ffi::lua_rawset(state, HOOKS);
+                ffi::lua_pushboolean(state, (status == 0) as _);
+                ffi::lua_replace(state, 1);
+                ffi::lua_replace(state, 2);
+                ffi::lua_settop(state, 2);
             })
+        };
+        if out.is_err() {
+            // Only when out of memory before the call: `run` is not left answering.
+            let _ = self.hooks.raw_set(&self.run_name, Value::Nil);
         }
+        out
     }
 
     /// After an EVAL script: every [`GC_PERIOD`] runs, a garbage-collection step of that many
@@ -803,10 +865,11 @@ impl Interp {
                     .into(),
                 )
             })?;
+        let slot = self.scripts.len() as i64 + 1;
         self.funcs
-            .raw_set(sha.as_str(), func)
+            .raw_set(slot, func)
             .map_err(|e| Reply::Error(one_line(format!("ERR {e}").as_bytes()).into()))?;
-        self.scripts.insert(sha.clone(), flags);
+        self.scripts.insert(sha.clone(), Cached { flags, slot });
         Ok(sha)
     }
 }

@@ -12,15 +12,15 @@
 -- written in Rust: see clib.rs), functions (true for the state of FUNCTION libraries),
 -- make_call (redis.call and redis.pcall: see `fast_call` in mod.rs), debugger (redis.breakpoint
 -- and redis.debug, which act only in a SCRIPT DEBUG session: see ldb.rs).
--- Returns the runner, the backing table of globals and, for functions, the library API (see
+-- Returns the error handler scripts run under, the backing table of globals and, for functions, the library API (see
 -- the end). The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
 -- callback's own arguments are limited in number).
 local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs, functions, make_call,
   debugger = ...
 
 local G = _G
-local error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall =
-    error, tostring, tonumber, type, rawset, next, select, ipairs, xpcall
+local error, tostring, tonumber, type, rawset, next, select, ipairs =
+    error, tostring, tonumber, type, rawset, next, select, ipairs
 local raw_setmetatable, raw_getmetatable = setmetatable, getmetatable
 local floor, ceil, concat, lower = math.floor, math.ceil, table.concat, string.lower
 local dbg = debug
@@ -246,13 +246,9 @@ raw_setmetatable(G, gmeta)
 protected[G] = true
 protected[backing] = true
 
--- Runs a compiled script: true and its result, or false and the error table.
-local function runner(f)
-  return xpcall(f, handler)
-end
-
+-- Scripts and functions run under `handler` (see Interp::invoke).
 if not functions then
-  return runner, backing
+  return handler, backing
 end
 
 -- FUNCTION libraries (Redis's function_lua.c). While a library's body runs (FUNCTION LOAD),
@@ -372,9 +368,4 @@ local function loader(f)
   return raw_pcall(f)
 end
 
--- Runs a function with its keys and arguments under the error handler.
-local function call(f, keys, args)
-  return xpcall(function() return f(keys, args) end, handler)
-end
-
-return runner, backing, {loading = loading, loader = loader, call = call}
+return handler, backing, {loading = loading, loader = loader}
