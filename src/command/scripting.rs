@@ -639,10 +639,11 @@ fn redis_call(
             .tracking
             .before_command(&ctx.client.info, Some(keys));
     }
-    let mut out = Vec::new();
+    let mut out = scripting::buffer();
     let keep = ctx.client.resp;
     ctx.client.resp = resp;
     let reply = execute_resolved(ctx, Ok((code, spec)), &argv, &mut out);
+    scripting::recycle(argv);
     encode(&reply, resp, &mut out);
     ctx.client.resp = keep;
     if tracing {

@@ -205,6 +205,38 @@ thread_local! {
     static CALL_REPLY: std::cell::Cell<Option<Vec<u8>>> = const { std::cell::Cell::new(None) };
 }
 
+thread_local! {
+    /// Buffers for redis.call's arguments and replies, kept for the next call on this
+    /// thread: a call would otherwise allocate one per argument and one for its reply, on a
+    /// thread whose allocator pages have gone cold since its last script.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How many spare buffers a thread keeps, and the largest it keeps.
+const SPARE_COUNT: usize = 32;
+const SPARE_BYTES: usize = 4096;
+
+/// An empty buffer, a spare one if there is one.
+pub fn buffer() -> Vec<u8> {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Keeps `bufs` (emptied) for later calls, up to the bounds above.
+pub fn recycle(bufs: impl IntoIterator<Item = Vec<u8>>) {
+    SPARE.with(|s| {
+        let mut spare = s.borrow_mut();
+        for mut b in bufs {
+            if spare.len() >= SPARE_COUNT {
+                break;
+            }
+            if b.capacity() <= SPARE_BYTES {
+                b.clear();
+                spare.push(b);
+            }
+        }
+    });
+}
+
 /// The reply of the [`Request::Call`] being answered, as RESP.
 pub fn reply_resp(resp: Vec<u8>) {
     CALL_REPLY.with(|r| r.set(Some(resp)));
@@ -378,7 +410,7 @@ unsafe fn push_reply(state: *mut mlua::ffi::lua_State, resp: Vec<u8>) -> bool {
     let status = ffi::lua_pcall(state, 1, 1, 0);
     HANDLER.with(|h| h.set(held));
     let fitted = job.fitted;
-    drop(resp);
+    recycle([resp]);
     if status != 0 {
         // The error is on the stack.
         return true;
@@ -575,8 +607,10 @@ unsafe fn stack_argv(state: *mut mlua::ffi::lua_State, n: std::ffi::c_int) -> Op
             ffi::LUA_TSTRING => {
                 let mut len = 0;
                 let p = ffi::lua_tolstring(state, i, &mut len);
+                let mut arg = buffer();
                 // SAFETY: Lua's string of `len` bytes, alive while on the stack.
-                argv.push(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }.to_vec());
+                arg.extend_from_slice(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) });
+                argv.push(arg);
             }
             ffi::LUA_TNUMBER => argv.push(format_number(ffi::lua_tonumber(state, i))),
             _ => return None,

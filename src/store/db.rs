@@ -255,6 +255,12 @@ impl Keyspace {
         std::mem::take(&mut self.buried)
     }
 
+    /// Nothing to do on release: no values to free outside the lock, no keys ready for
+    /// waiters (most of the 16 databases a script holds).
+    pub(super) fn idle_on_release(&self) -> bool {
+        self.buried.is_empty() && !self.waiting.has_ready()
+    }
+
     /// Are there keys that may be ready for waiters?
     pub(super) fn has_ready(&self) -> bool {
         self.waiting.has_ready()

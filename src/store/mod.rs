@@ -425,6 +425,10 @@ impl Drop for WriteGuard<'_> {
         let Some(mut guard) = self.0.take() else {
             return;
         };
+        if guard.idle_on_release() {
+            self.release(guard);
+            return;
+        }
         let mut buried = guard.take_buried();
         // During a panic the waiters stay queued: a later write serves them, or they time out.
         if !guard.has_ready() || std::thread::panicking() {
