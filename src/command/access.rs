@@ -10,8 +10,52 @@
 use super::Ctx;
 use crate::store::{Db, DbMut, DbRef, Keyspace};
 
-/// The write locks a transaction holds, by database index (`None`: not held).
-pub type Held<'a> = Vec<Option<&'a mut Keyspace>>;
+/// The write locks a transaction holds, by database index (`None`: not held). Inline for
+/// up to 16 databases: a script holds all 16, and an allocation from a connection thread's
+/// cold heap costs more than taking them.
+pub enum Held<'a> {
+    Inline([Option<&'a mut Keyspace>; 16], usize),
+    Heap(Vec<Option<&'a mut Keyspace>>),
+}
+
+impl<'a> std::ops::Deref for Held<'a> {
+    type Target = [Option<&'a mut Keyspace>];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Held::Inline(a, n) => &a[..*n],
+            Held::Heap(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Held::Inline(a, n) => &mut a[..*n],
+            Held::Heap(v) => v,
+        }
+    }
+}
+
+impl<'a> FromIterator<Option<&'a mut Keyspace>> for Held<'a> {
+    fn from_iter<I: IntoIterator<Item = Option<&'a mut Keyspace>>>(iter: I) -> Self {
+        let mut inline: [Option<&'a mut Keyspace>; 16] = Default::default();
+        let mut it = iter.into_iter();
+        let mut n = 0;
+        while let Some(x) = it.next() {
+            if n == inline.len() {
+                let mut v: Vec<_> = inline.into_iter().collect();
+                v.push(x);
+                v.extend(it);
+                return Held::Heap(v);
+            }
+            inline[n] = x;
+            n += 1;
+        }
+        Held::Inline(inline, n)
+    }
+}
 
 /// A transaction reached for a database it did not lock: a bug in its planning, answered as
 /// an internal error by dispatch's panic guard rather than risking a deadlock.

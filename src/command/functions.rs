@@ -38,8 +38,8 @@ fn run(ctx: &mut Ctx, args: &Args, ro: bool) -> CmdResult {
     }
     let (keys, argv) = args.from(3).split_at(numkeys as usize);
     let modes = check_flags(ctx, f.flags, ro)?;
-    let name = String::from_utf8_lossy(&f.name).into_owned();
-    let function = Some((f.name.to_vec(), args.all().to_vec()));
+    let name = String::from_utf8_lossy(&f.name);
+    let function = Some((&f.name[..], args.all()));
     let out = call_script(ctx, &libs.interp, keys, modes, &name, function, |interp| {
         interp.invoke(Libraries::slot(f), keys, argv, false)
     });

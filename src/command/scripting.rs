@@ -337,7 +337,7 @@ pub(super) fn call_script(
     keys: &[Vec<u8>],
     (readonly, oom): (bool, bool),
     name: &str,
-    function: Option<crate::scripting::busy::FunctionCall>,
+    function: Option<crate::scripting::busy::FunctionRef>,
     invoke: impl FnOnce(&scripting::Interp) -> mlua::Result<(bool, Value)>,
 ) -> CmdResult {
     let run = Run {
@@ -643,7 +643,7 @@ fn redis_call(
     let keep = ctx.client.resp;
     ctx.client.resp = resp;
     let reply = execute_resolved(ctx, Ok((code, spec)), &argv, &mut out);
-    scripting::recycle(argv);
+    scripting::recycle_argv(argv);
     encode(&reply, resp, &mut out);
     ctx.client.resp = keep;
     if tracing {

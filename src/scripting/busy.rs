@@ -35,6 +35,18 @@ pub const BUSY_FUNCTION: &str =
 /// A running function's name and its caller's command (for FUNCTION STATS).
 pub type FunctionCall = (Vec<u8>, Vec<Vec<u8>>);
 
+/// The same, borrowed from the caller while its function runs: copied only if FUNCTION
+/// STATS asks (a copy per FCALL took eight allocations).
+pub type FunctionRef<'a> = (&'a [u8], &'a [Vec<u8>]);
+
+/// A [`FunctionRef`] kept by [`Busy`]: valid while the [`Running`] that set it lives.
+#[derive(Clone, Copy)]
+struct FunctionPtr(*const [u8], *const [Vec<u8>]);
+
+// SAFETY: only read under `Busy::function`'s mutex, which `Running::drop` takes to clear it
+// before the borrowed data can go.
+unsafe impl Send for FunctionPtr {}
+
 /// The script running now.
 #[derive(Clone, Copy)]
 struct Run {
@@ -67,7 +79,7 @@ pub struct Busy {
     /// The script has called a write command: SCRIPT KILL refuses (UNKILLABLE).
     wrote: AtomicBool,
     /// The running function's name and its caller's command, for FUNCTION STATS.
-    function: Mutex<Option<FunctionCall>>,
+    function: Mutex<Option<FunctionPtr>>,
     /// Taken by a script before it takes the databases' locks ([`Busy::enter`]), so that
     /// scripts queue on one lock, woken one at a time, instead of all of them contending
     /// for every database's lock and all waking when one ends.
@@ -90,7 +102,8 @@ thread_local! {
     static STOP: RefCell<Option<Arc<Stop>>> = const { RefCell::new(None) };
 }
 
-/// Marks a script as running until dropped.
+/// Marks a script as running until dropped (and borrows the running function's name and
+/// command until then).
 pub struct Running<'a> {
     busy: &'a Busy,
 }
@@ -111,16 +124,16 @@ impl Drop for Running<'_> {
 impl Busy {
     /// A script of `client` starts: EVAL's, or the named function with its caller's command
     /// (FCALL). The caller holds every database lock, so no other script can be running.
-    pub fn begin(
-        &self,
-        function: Option<FunctionCall>,
+    pub fn begin<'a>(
+        &'a self,
+        function: Option<FunctionRef<'a>>,
         client: u64,
         shutting_down: bool,
-    ) -> Running<'_> {
+    ) -> Running<'a> {
         #[allow(clippy::disallowed_methods)] // how long the script has run: a real clock
         let started = Instant::now();
         let eval = function.is_none();
-        *self.function.lock() = function;
+        *self.function.lock() = function.map(|(name, argv)| FunctionPtr(name, argv));
         *self.current.lock() = Some(Run {
             started,
             eval,
@@ -254,7 +267,12 @@ impl Busy {
             return Err(BUSY_EVAL);
         }
         let ms = run.started.elapsed().as_millis() as u64;
-        Ok(self.function.lock().as_ref().map(|call| (call.clone(), ms)))
+        let function = self.function.lock();
+        // SAFETY: set by a `Running` still alive (its drop clears it under this mutex), which
+        // borrows what the pointers point to.
+        let call =
+            function.map(|FunctionPtr(name, argv)| unsafe { ((*name).to_vec(), (*argv).to_vec()) });
+        Ok(call.map(|call| (call, ms)))
     }
 
     /// SCRIPT KILL (`eval`) or FUNCTION KILL: Redis's `scriptKill`.
@@ -381,7 +399,7 @@ mod tests {
     #[test]
     fn others_wait_until_the_threshold_then_get_busy() {
         let busy = Busy::default();
-        let _run = busy.begin(Some((b"f".to_vec(), vec![])), 1, false);
+        let _run = busy.begin(Some((b"f", &[])), 1, false);
         assert_eq!(
             busy.admit(1, false, || false, 10),
             Admit::Run,

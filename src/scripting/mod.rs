@@ -210,6 +210,8 @@ thread_local! {
     /// thread: a call would otherwise allocate one per argument and one for its reply, on a
     /// thread whose allocator pages have gone cold since its last script.
     static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The last command line's own vector, kept likewise.
+    static SPARE_ARGV: std::cell::Cell<Vec<Vec<u8>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// How many spare buffers a thread keeps, and the largest it keeps.
@@ -235,6 +237,14 @@ pub fn recycle(bufs: impl IntoIterator<Item = Vec<u8>>) {
             }
         }
     });
+}
+
+/// Keeps a command line's buffers, and the line's own vector, for later calls.
+pub fn recycle_argv(mut argv: Vec<Vec<u8>>) {
+    recycle(argv.drain(..));
+    if argv.capacity() <= SPARE_COUNT {
+        SPARE_ARGV.with(|s| s.set(argv));
+    }
 }
 
 /// The reply of the [`Request::Call`] being answered, as RESP.
@@ -601,7 +611,8 @@ pub unsafe fn push_strings(state: *mut mlua::ffi::lua_State, items: &[Vec<u8>]) 
 /// `n` values must be on `state`'s stack.
 unsafe fn stack_argv(state: *mut mlua::ffi::lua_State, n: std::ffi::c_int) -> Option<Vec<Vec<u8>>> {
     use mlua::ffi;
-    let mut argv = Vec::with_capacity(n as usize);
+    let mut argv = SPARE_ARGV.with(|s| s.take());
+    argv.reserve(n as usize);
     for i in 1..=n {
         match ffi::lua_type(state, i) {
             ffi::LUA_TSTRING => {
