@@ -335,3 +335,25 @@ fn two<'h>(held: &'h mut Held, a: usize, b: usize) -> (&'h mut Keyspace, &'h mut
         (y, x)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_goes_to_the_heap_past_sixteen_databases() {
+        let mut dbs: Vec<Keyspace> = (0..20).map(Keyspace::numbered).collect();
+        let held: Held = dbs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, ks)| (i % 3 != 0).then_some(ks))
+            .collect();
+        assert!(matches!(held, Held::Heap(_)));
+        assert_eq!(held.len(), 20);
+        assert!(held[0].is_none() && held[19].is_some());
+        let mut few: Vec<Keyspace> = (0..3).map(Keyspace::numbered).collect();
+        let held: Held = few.iter_mut().map(Some).collect();
+        assert!(matches!(held, Held::Inline(_, 3)));
+        assert_eq!(held.len(), 3);
+    }
+}

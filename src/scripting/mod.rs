@@ -65,7 +65,7 @@ pub struct Interp {
     pub funcs: Table,
     /// Each cached script's shebang flags and slot in `funcs`, by SHA-1.
     pub scripts: HashMap<String, Cached>,
-    /// In the state of FUNCTION libraries: `loading`, `loader` and `call` (see the end of
+    /// In the state of FUNCTION libraries: `loading` and `loader` (see the end of
     /// `prelude.lua`).
     pub api: Option<Table>,
     /// `busy::SWITCHES` when the hook was last installed here.
@@ -239,7 +239,8 @@ pub fn recycle(bufs: impl IntoIterator<Item = Vec<u8>>) {
     });
 }
 
-/// Keeps a command line's buffers, and the line's own vector, for later calls.
+/// Keeps a command line's buffers, and the line's own vector (if it held no more than
+/// [`SPARE_COUNT`] arguments), for later calls.
 pub fn recycle_argv(mut argv: Vec<Vec<u8>>) {
     recycle(argv.drain(..));
     if argv.capacity() <= SPARE_COUNT {
@@ -910,6 +911,8 @@ impl Interp {
                     .into(),
                 )
             })?;
+        // Scripts are never dropped one at a time (SCRIPT FLUSH makes a new interpreter), so
+        // the count names a free slot.
         let slot = self.scripts.len() as i64 + 1;
         self.funcs
             .raw_set(slot, func)
@@ -1237,5 +1240,29 @@ fn write(v: &Value, script_resp: u8, caller_resp: u8, depth: usize, out: &mut Ve
                 write(&item, script_resp, caller_resp, depth + 1, out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spare_buffers_are_bounded() {
+        recycle((0..100).map(|_| Vec::with_capacity(16)));
+        recycle([Vec::with_capacity(SPARE_BYTES + 1)]);
+        let kept = SPARE.with(|s| s.borrow().len());
+        assert_eq!(kept, SPARE_COUNT);
+        assert!(SPARE.with(|s| s.borrow().iter().all(|b| b.capacity() <= SPARE_BYTES)));
+        let b = buffer();
+        assert!(b.is_empty());
+        // A long command line's own vector is not kept.
+        recycle_argv(Vec::with_capacity(SPARE_COUNT * 4));
+        assert_eq!(SPARE_ARGV.with(|s| s.take()).capacity(), 0);
+        let mut line = Vec::with_capacity(4);
+        line.push(b"x".to_vec());
+        recycle_argv(line);
+        let kept = SPARE_ARGV.with(|s| s.take());
+        assert!(kept.is_empty() && kept.capacity() >= 4);
     }
 }

@@ -12,9 +12,9 @@
 -- written in Rust: see clib.rs), functions (true for the state of FUNCTION libraries),
 -- make_call (redis.call and redis.pcall: see `fast_call` in mod.rs), debugger (redis.breakpoint
 -- and redis.debug, which act only in a SCRIPT DEBUG session: see ldb.rs).
--- Returns the error handler scripts run under, the backing table of globals and, for functions, the library API (see
--- the end). The per-run `run(op, ...)` takes redis.call's arguments as a count and a table (a
--- callback's own arguments are limited in number).
+-- Returns the error handler scripts run under, the backing table of globals and, for
+-- functions, the library API (see the end). The per-run `run(op, ...)` takes redis.call's
+-- arguments as a count and a table (a callback's own arguments are limited in number).
 local hooks, sha1hex_raw, log_raw, version, version_num, make_raiser, libs, functions, make_call,
   debugger = ...
 
