@@ -53,13 +53,13 @@ pub struct Interp {
     pub hooks: Table,
     /// That function, made once: it calls the handler [`with_handler`] installed for the
     /// running script, so that a run creates no callback of its own.
-    pub run: Function,
+    run: Function,
     /// The name `run`, made once (making it per script hashes it again each time).
-    pub run_name: mlua::String,
+    run_name: mlua::String,
     /// The error handler a script runs under (it adds the script's line to the error).
     handler: Function,
     /// The globals scripts read (KEYS and ARGV are set here).
-    pub backing: Table,
+    backing: Table,
     /// The compiled scripts and functions by slot (in Lua: a handle each would use up mlua's
     /// reference slots).
     pub funcs: Table,
