@@ -854,8 +854,8 @@ def main():
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--memory-only", action="store_true",
                     help="skip the throughput workloads: memory and latency rows only")
-    ap.add_argument("--only", help="run only the workloads whose label or test contains one of "
-                    "these comma-separated texts")
+    ap.add_argument("--only", help="run only the workloads (with --bounds-only, the bounds "
+                    "rows) whose label or test contains one of these comma-separated texts")
     ap.add_argument("--pubsub-only", action="store_true",
                     help="only the transactions and pub/sub rows")
     ap.add_argument("--persistence-only", action="store_true",

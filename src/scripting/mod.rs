@@ -411,9 +411,9 @@ struct Convert<'b> {
 /// Called from `fast_call` (its upvalues), with room for three values on the stack.
 unsafe fn push_reply(state: *mut mlua::ffi::lua_State, resp: Vec<u8>) -> bool {
     use mlua::ffi;
-    // An integer makes no Lua object, so nothing can raise: no protected call (about 1,000
-    // instructions). The stack has room: `fast_call` emptied it, and a C function is given
-    // LUA_MINSTACK slots.
+    // An integer makes no Lua object, so nothing can raise: no protected call (150-400
+    // instructions per script). The stack has room: `fast_call` emptied it, and a C function
+    // is given LUA_MINSTACK slots.
     if resp.first() == Some(&b':') {
         ffi::lua_pushnumber(state, number(line(&resp, &mut 1)) as f64);
         recycle([resp]);
